@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs.h - the mount context and the namespace the FUSE handlers serve.
+ *
+ * The tree (docs/DESIGN.md has the full picture):
+ *   /images                     the `docker images` table
+ *   /repos/NAME.../TAG          tag symlinks -> ../../by-id/<id>
+ *   /by-id/<id>/manifest        exact bytes, digest-verified
+ *   /by-id/<id>/config
+ *   /by-id/<id>/layers/NN-sha256:<hex>   compressed layer blobs
+ *   /by-id/<id>/rootfs/...      the merged filesystem
+ *
+ * struct fs_ctx is the only mutable state shared by the FUSE worker
+ * threads.  Lock order: ctx->inodes.lock is a leaf; the store's locks are
+ * never taken while it is held (images are released after unlocking).
+ */
+#ifndef IMGFS_FS_H
+#define IMGFS_FS_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "buf.h"
+#include "inode.h"
+#include "store.h"
+
+/* Kernel cache lifetimes.  Anything reached by digest never changes. */
+#define FS_TIMEOUT_IMMUTABLE 86400.0
+#define FS_TIMEOUT_TAG 1.0
+#define FS_TIMEOUT_NEGATIVE 1.0
+
+struct fs_ctx {
+	struct store *store;
+	const char *default_host;
+	struct fs_inode_table inodes;
+	uid_t uid;		/* owner of the namespace directories */
+	gid_t gid;
+	struct timespec mount_time;
+};
+
+/* A directory listing made when a namespace directory is opened. */
+struct fs_dirent {
+	char *name;
+	mode_t type;	/* S_IFDIR, S_IFLNK, S_IFREG */
+};
+struct fs_dirlist {
+	struct fs_dirent *ents;
+	size_t n, cap;
+};
+int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type);
+void fs_dirlist_release(struct fs_dirlist *l);
+
+/*
+ * fs_ns_lookup - resolve @name in directory @parent: fills @tmpl (key,
+ * kind, path, id, n, and a store image reference in tmpl->img for image
+ * kinds) and its kernel cache lifetime.  tmpl->key and tmpl->path are
+ * heap strings the caller frees.  Looking up a tag that is not local
+ * pulls it (store_pull).  -ENOENT, -ENOTDIR or the store's error.
+ */
+int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
+		 struct fs_inode *tmpl, double *timeout);
+void fs_ns_tmpl_release(struct fs_ctx *ctx, struct fs_inode *tmpl);
+/* stat of a node; *timeout is how long the kernel may cache it. */
+int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
+	       double *timeout);
+/* Listing of a namespace (non-rootfs) directory. */
+int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out);
+int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
+/* Content of a generated file (images table). */
+int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out);
+
+/* The repos/ view (ns_repos.c). */
+int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
+		    struct fs_inode *tmpl, double *timeout);
+int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out);
+int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
+
+/* The images table (images.c). */
+int fs_images_table(struct fs_ctx *ctx, struct buf *out);
+
+/* The tree of an image node's rootfs, building it if needed. */
+int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node,
+		 struct store_rootfs **out);
+
+/* The low-level operations table (ops.c). */
+struct fuse_lowlevel_ops;
+extern const struct fuse_lowlevel_ops fs_ops;
+
+#endif

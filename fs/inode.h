@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.h - the table of inodes the kernel knows about.
+ *
+ * Design.  Everything in the mount is a node named by a stable string key
+ * that says what it is: "R" the root, "p:<repos path>" a directory under
+ * repos/, "t:<repos path>/<tag>" a tag link, "i:<name>" an image directory
+ * under by-id/ (keyed by the name it was looked up by, so that by-id/<12
+ * hex> and by-id/<full hex> are two directories, never one directory with
+ * two parents), "r:<name>:<n>" rootfs inode n of that image (hardlinks of
+ * the image map to one n, hence one inode), and so on (see ns.h).  The
+ * first lookup of a key allocates the next inode number; the same key
+ * always finds the same node while the kernel holds a reference; the
+ * node goes away when the kernel forgets it (lookup count zero).  Inode
+ * numbers are never reused within a mount (a 64-bit counter), so a stale
+ * kernel reference can never reach a different object.
+ *
+ * This file has no FUSE in it so that it can be unit-tested.
+ *
+ * Locking: table->lock guards both maps and every node's nlookup.  A node's
+ * other fields are immutable after creation, so a caller holding a
+ * reference (fs_inode_get) may read them without the lock.  It is a leaf
+ * lock: nothing else is taken while it is held.
+ */
+#ifndef IMGFS_FS_INODE_H
+#define IMGFS_FS_INODE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "htab.h"
+
+struct store_image;
+
+enum fs_kind {
+	FS_ROOT = 1,
+	FS_REPOS_DIR,	/* a directory under repos/: key path */
+	FS_TAG,		/* a tag symlink: image id */
+	FS_BYID,	/* by-id/ */
+	FS_IMAGE_DIR,	/* by-id/<name>/ */
+	FS_IMAGE_FILE,	/* manifest, config */
+	FS_LAYERS_DIR,	/* by-id/<name>/layers/ */
+	FS_LAYER,	/* one layer blob */
+	FS_ROOTFS,	/* a node of the merged rootfs */
+	FS_IMAGES,	/* the images table */
+	FS_DANGLING,	/* dangling/ */
+	FS_DANGLING_LINK,
+	FS_IMPORT_DIR,	/* import/ and directories below it */
+	FS_IMPORT_FILE,	/* a file being written into import/ */
+};
+
+struct fs_inode {
+	uint64_t ino;
+	enum fs_kind kind;
+	uint64_t nlookup;	/* table->lock */
+	int pins;		/* table->lock: in-flight ops using the node */
+	char *key;		/* owned */
+	char *path;		/* kind-specific: repos path, image name... */
+	char id[65];		/* image id for image kinds and tags */
+	uint32_t n;		/* rootfs inode, layer index, file selector */
+	struct store_image *img;	/* a reference, for image kinds */
+};
+
+struct fs_inode_table {
+	pthread_mutex_t lock;
+	struct htab by_key;	/* key -> node */
+	struct htab by_ino;	/* decimal ino -> node */
+	uint64_t next_ino;
+};
+
+int fs_inode_table_init(struct fs_inode_table *t);
+/* Frees every node; images still referenced are handed to @put. */
+void fs_inode_table_release(struct fs_inode_table *t,
+			    void (*put)(void *ctx, struct store_image *img),
+			    void *ctx);
+
+/*
+ * fs_inode_lookup - find or create the node for @tmpl->key, count one
+ * kernel lookup on it and pin it for the caller.  When a node is created
+ * it takes @tmpl's fields (and ownership of tmpl->img); when it exists
+ * already, tmpl->img is returned in *@unused_img for the caller to release.
+ */
+int fs_inode_lookup(struct fs_inode_table *t, const struct fs_inode *tmpl,
+		    struct fs_inode **out, struct store_image **unused_img);
+/* The root node, created with nlookup 1 (the kernel never forgets it). */
+int fs_inode_root(struct fs_inode_table *t, struct fs_inode **out);
+/* Pin the node with number @ino for an operation; NULL if unknown. */
+struct fs_inode *fs_inode_get(struct fs_inode_table *t, uint64_t ino);
+/* Unpin; frees the node if forgotten meanwhile. Returns the image
+ * reference to release, if the node died. */
+struct store_image *fs_inode_put(struct fs_inode_table *t, struct fs_inode *node);
+/* Drop @n kernel lookups of @ino; returns an image reference to release
+ * when the node died, else NULL. */
+struct store_image *fs_inode_forget(struct fs_inode_table *t, uint64_t ino,
+				    uint64_t n);
+
+#endif

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ns.c - the namespace: what each kind of node is, contains and looks
+ * like (stat).  No FUSE here: the handlers in ops.c call these and reply.
+ *
+ * Image nodes hold a store image reference (tmpl->img), taken here at
+ * lookup and released when the kernel forgets the node, so an image's
+ * merged tree stays in memory exactly as long as the kernel may use it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "log.h"
+#include "registry.h"
+
+#define LAYER_NAME_FMT "%02zu-%s"
+
+int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		struct fs_dirent *p = realloc(l->ents, ncap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		l->ents = p;
+		l->cap = ncap;
+	}
+	l->ents[l->n].name = strdup(name);
+	if (!l->ents[l->n].name)
+		return -ENOMEM;
+	l->ents[l->n].type = type;
+	l->n++;
+	return 0;
+}
+
+void fs_dirlist_release(struct fs_dirlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->ents[i].name);
+	free(l->ents);
+	memset(l, 0, sizeof(*l));
+}
+
+void fs_ns_tmpl_release(struct fs_ctx *ctx, struct fs_inode *tmpl)
+{
+	free(tmpl->key);
+	free(tmpl->path);
+	tmpl->key = tmpl->path = NULL;
+	if (tmpl->img)
+		store_image_put(ctx->store, tmpl->img);
+	tmpl->img = NULL;
+}
+
+static int set_key(struct fs_inode *tmpl, enum fs_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_key(struct fs_inode *tmpl, enum fs_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	tmpl->kind = kind;
+	va_start(ap, fmt);
+	n = vasprintf(&tmpl->key, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		tmpl->key = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A child of an image node shares the image: take another reference. */
+static int image_child(struct fs_ctx *ctx, struct fs_inode *parent,
+		       struct fs_inode *tmpl)
+{
+	int ret = store_image_get(ctx->store, parent->id, &tmpl->img);
+
+	if (ret)
+		return ret == -ENOENT ? -ESTALE : ret;
+	snprintf(tmpl->id, sizeof(tmpl->id), "%s", parent->id);
+	tmpl->path = strdup(parent->path);
+	return tmpl->path ? 0 : -ENOMEM;
+}
+
+static int lookup_root(struct fs_ctx *ctx, const char *name,
+		       struct fs_inode *tmpl, double *timeout)
+{
+	(void)ctx;
+	*timeout = FS_TIMEOUT_IMMUTABLE;
+	if (strcmp(name, "repos") == 0) {
+		tmpl->path = strdup("");
+		if (!tmpl->path)
+			return -ENOMEM;
+		return set_key(tmpl, FS_REPOS_DIR, "p:");
+	}
+	if (strcmp(name, "by-id") == 0)
+		return set_key(tmpl, FS_BYID, "B");
+	if (strcmp(name, "images") == 0)
+		return set_key(tmpl, FS_IMAGES, "I");
+	return -ENOENT;
+}
+
+static bool is_hex(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+static int lookup_byid(struct fs_ctx *ctx, const char *name,
+		       struct fs_inode *tmpl, double *timeout)
+{
+	struct store_image *img;
+	size_t len = strlen(name);
+	int ret;
+
+	*timeout = FS_TIMEOUT_TAG;
+	/* The 12-hex short id or the full id, as `docker images` shows and
+	 * `docker inspect` accepts. */
+	if ((len != 12 && len != 64) || !is_hex(name))
+		return -ENOENT;
+	ret = store_image_get(ctx->store, name, &img);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	if (strncmp(img->id, name, len) != 0) {
+		store_image_put(ctx->store, img);
+		return -ENOENT;
+	}
+	tmpl->img = img;
+	snprintf(tmpl->id, sizeof(tmpl->id), "%s", img->id);
+	tmpl->path = strdup(name);
+	if (!tmpl->path)
+		return -ENOMEM;
+	return set_key(tmpl, FS_IMAGE_DIR, "i:%s", name);
+}
+
+static int lookup_image(struct fs_ctx *ctx, struct fs_inode *parent,
+			const char *name, struct fs_inode *tmpl, double *timeout)
+{
+	int ret;
+
+	*timeout = FS_TIMEOUT_IMMUTABLE;
+	if (strcmp(name, "manifest") == 0)
+		tmpl->n = 0;
+	else if (strcmp(name, "config") == 0)
+		tmpl->n = 1;
+	else if (strcmp(name, "layers") != 0 && strcmp(name, "rootfs") != 0)
+		return -ENOENT;
+	ret = image_child(ctx, parent, tmpl);
+	if (ret)
+		return ret;
+	if (strcmp(name, "layers") == 0)
+		return set_key(tmpl, FS_LAYERS_DIR, "L:%s", parent->path);
+	if (strcmp(name, "rootfs") == 0) {
+		tmpl->n = 0;
+		return set_key(tmpl, FS_ROOTFS, "r:%s:0", parent->path);
+	}
+	return set_key(tmpl, FS_IMAGE_FILE, "f:%s:%u", parent->path, tmpl->n);
+}
+
+static int lookup_layers(struct fs_ctx *ctx, struct fs_inode *parent,
+			 const char *name, struct fs_inode *tmpl, double *timeout)
+{
+	struct store_image *img = parent->img;
+
+	*timeout = FS_TIMEOUT_IMMUTABLE;
+	for (size_t i = 0; i < img->n_layers; i++) {
+		char want[128];
+		int ret;
+
+		snprintf(want, sizeof(want), LAYER_NAME_FMT, i, img->layers[i].desc.digest);
+		if (strcmp(want, name) != 0)
+			continue;
+		tmpl->n = (uint32_t)i;
+		ret = image_child(ctx, parent, tmpl);
+		if (ret)
+			return ret;
+		return set_key(tmpl, FS_LAYER, "l:%s:%zu", parent->path, i);
+	}
+	return -ENOENT;
+}
+
+int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node, struct store_rootfs **out)
+{
+	return store_image_rootfs(ctx->store, node->img, out);
+}
+
+static int lookup_rootfs(struct fs_ctx *ctx, struct fs_inode *parent,
+			 const char *name, struct fs_inode *tmpl, double *timeout)
+{
+	struct store_rootfs *fs;
+	uint32_t child;
+	int ret;
+
+	*timeout = FS_TIMEOUT_IMMUTABLE;
+	ret = fs_ns_rootfs(ctx, parent, &fs);
+	if (ret)
+		return ret;
+	ret = store_rootfs_lookup(fs, parent->n, name, &child);
+	if (ret)
+		return ret;
+	tmpl->n = child;
+	ret = image_child(ctx, parent, tmpl);
+	if (ret)
+		return ret;
+	return set_key(tmpl, FS_ROOTFS, "r:%s:%" PRIu32, parent->path, child);
+}
+
+int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
+		 struct fs_inode *tmpl, double *timeout)
+{
+	memset(tmpl, 0, sizeof(*tmpl));
+	*timeout = FS_TIMEOUT_NEGATIVE;
+	switch (parent->kind) {
+	case FS_ROOT:
+		return lookup_root(ctx, name, tmpl, timeout);
+	case FS_REPOS_DIR:
+		return fs_repos_lookup(ctx, parent->path, name, tmpl, timeout);
+	case FS_BYID:
+		return lookup_byid(ctx, name, tmpl, timeout);
+	case FS_IMAGE_DIR:
+		return lookup_image(ctx, parent, name, tmpl, timeout);
+	case FS_LAYERS_DIR:
+		return lookup_layers(ctx, parent, name, tmpl, timeout);
+	case FS_ROOTFS:
+		return lookup_rootfs(ctx, parent, name, tmpl, timeout);
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static void stat_base(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
+		      mode_t mode)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = node->ino;
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = ctx->uid;
+	st->st_gid = ctx->gid;
+	st->st_blksize = 4096;
+	st->st_mtim = ctx->mount_time;
+	st->st_ctim = ctx->mount_time;
+	st->st_atim = ctx->mount_time;
+}
+
+static void stat_image_time(struct store_image *img, struct stat *st)
+{
+	if (img && img->cfg.created > 0) {
+		st->st_mtim.tv_sec = img->cfg.created;
+		st->st_mtim.tv_nsec = 0;
+		st->st_ctim = st->st_mtim;
+		st->st_atim = st->st_mtim;
+	}
+}
+
+int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
+	       double *timeout)
+{
+	struct store_image *img = node->img;
+	char *target = NULL;
+	int ret = 0;
+
+	*timeout = FS_TIMEOUT_IMMUTABLE;
+	switch (node->kind) {
+	case FS_ROOT:
+	case FS_BYID:
+	case FS_REPOS_DIR:
+		*timeout = FS_TIMEOUT_TAG;
+		stat_base(ctx, node, st, S_IFDIR | 0755);
+		break;
+	case FS_TAG:
+		*timeout = FS_TIMEOUT_TAG;
+		stat_base(ctx, node, st, S_IFLNK | 0777);
+		ret = fs_repos_readlink(ctx, node, &target);
+		if (!ret)
+			st->st_size = (off_t)strlen(target);
+		free(target);
+		break;
+	case FS_IMAGES:
+		*timeout = 0;
+		stat_base(ctx, node, st, S_IFREG | 0444);
+		{
+			struct buf b;
+
+			buf_init(&b, (size_t)16 << 20);
+			ret = fs_images_table(ctx, &b);
+			st->st_size = (off_t)b.len;
+			buf_release(&b);
+		}
+		break;
+	case FS_IMAGE_DIR:
+	case FS_LAYERS_DIR:
+		stat_base(ctx, node, st, S_IFDIR | 0555);
+		stat_image_time(img, st);
+		break;
+	case FS_IMAGE_FILE:
+		stat_base(ctx, node, st, S_IFREG | 0444);
+		stat_image_time(img, st);
+		st->st_size = (off_t)(node->n == 0 ? img->manifest.len : img->config.len);
+		break;
+	case FS_LAYER:
+		stat_base(ctx, node, st, S_IFREG | 0444);
+		stat_image_time(img, st);
+		st->st_size = (off_t)img->layers[node->n].desc.size;
+		break;
+	case FS_ROOTFS:
+		if (node->n == 0) {
+			bool built;
+
+			/* Answer `ls -l by-id/<id>/` without fetching layers:
+			 * the real root attributes come once the tree is
+			 * built, so this answer must not be cached. */
+			pthread_mutex_lock(&img->lock);
+			built = img->rootfs_state == 2;
+			pthread_mutex_unlock(&img->lock);
+			if (!built) {
+				stat_base(ctx, node, st, S_IFDIR | 0755);
+				st->st_uid = 0;
+				st->st_gid = 0;
+				stat_image_time(img, st);
+				*timeout = 0;
+				break;
+			}
+		}
+		{
+			struct store_rootfs *fs;
+
+			ret = fs_ns_rootfs(ctx, node, &fs);
+			if (ret)
+				break;
+			ret = store_rootfs_stat(fs, node->n, st);
+			st->st_ino = node->ino;
+		}
+		break;
+	default:
+		ret = -ENOENT;
+	}
+	return ret;
+}
+
+int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out)
+{
+	struct store_image *img = node->img;
+	char **ids = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	switch (node->kind) {
+	case FS_ROOT:
+		if ((ret = fs_dirlist_add(out, "by-id", S_IFDIR)) ||
+		    (ret = fs_dirlist_add(out, "images", S_IFREG)) ||
+		    (ret = fs_dirlist_add(out, "repos", S_IFDIR)))
+			return ret;
+		return 0;
+	case FS_REPOS_DIR:
+		return fs_repos_list(ctx, node->path, out);
+	case FS_BYID:
+		ret = store_image_list(ctx->store, &ids, &n);
+		for (size_t i = 0; i < n; i++) {
+			char s[13];
+
+			snprintf(s, sizeof(s), "%.12s", ids[i]);
+			if (!ret)
+				ret = fs_dirlist_add(out, s, S_IFDIR);
+			free(ids[i]);
+		}
+		free(ids);
+		return ret;
+	case FS_IMAGE_DIR:
+		if ((ret = fs_dirlist_add(out, "config", S_IFREG)) ||
+		    (ret = fs_dirlist_add(out, "layers", S_IFDIR)) ||
+		    (ret = fs_dirlist_add(out, "manifest", S_IFREG)) ||
+		    (ret = fs_dirlist_add(out, "rootfs", S_IFDIR)))
+			return ret;
+		return 0;
+	case FS_LAYERS_DIR:
+		for (size_t i = 0; i < img->n_layers && !ret; i++) {
+			char name[128];
+
+			snprintf(name, sizeof(name), LAYER_NAME_FMT, i,
+				 img->layers[i].desc.digest);
+			ret = fs_dirlist_add(out, name, S_IFREG);
+		}
+		return ret;
+	default:
+		return -ENOTDIR;
+	}
+}
+
+int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
+{
+	if (node->kind == FS_TAG)
+		return fs_repos_readlink(ctx, node, out);
+	if (node->kind == FS_ROOTFS) {
+		struct store_rootfs *fs;
+		const struct store_rinode *ri;
+		int ret = fs_ns_rootfs(ctx, node, &fs);
+
+		if (ret)
+			return ret;
+		ri = store_rootfs_inode(fs, node->n);
+		if (!ri || !ri->e || ri->e->type != STORE_FT_SYMLINK || !ri->e->link)
+			return -EINVAL;
+		*out = strdup(ri->e->link);
+		return *out ? 0 : -ENOMEM;
+	}
+	return -EINVAL;
+}
+
+int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out)
+{
+	if (node->kind == FS_IMAGES)
+		return fs_images_table(ctx, out);
+	return -EINVAL;
+}

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ns_repos.c - the repos/ view: local names as nested directories, tags
+ * as symlinks, and `docker pull` done by looking a name up.
+ *
+ * A directory under repos/ is named by its path below repos/ ("" is
+ * repos/ itself, "ubuntu", "127.0.0.1:5000/ouruser").  Its first
+ * component is a registry host when it has "." or ":" or is "localhost",
+ * as in image references; otherwise the name belongs to the default
+ * registry.  Listing shows local names only.  Looking up a name that is
+ * not local asks the registry, because a lookup is the only thing a user
+ * can do to say "pull":
+ *   1. a local tag of the directory's repository -> the tag's symlink;
+ *   2. a local directory (a prefix of some local name) -> directory;
+ *   3. a valid tag of the directory's repository that the registry has
+ *      -> pulled (manifest and config only), then the symlink;
+ *   4. a valid name component below something that is not itself a
+ *      repository of the registry (a namespace like "ouruser", or the
+ *      top) -> a directory, so that deeper names can be looked up;
+ *   5. otherwise ENOENT (cached briefly by the kernel and the store).
+ * Docker Hub names have at most two components below the host, so step 4
+ * stops there for docker.io.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "log.h"
+#include "registry.h"
+
+/* Where a repos/ path points: host and repository (repo NULL when the
+ * path is empty or only a host). */
+struct ns_name {
+	char *host;
+	char *repo;
+	int depth;		/* components of the path */
+	int repo_depth;		/* components below the host */
+};
+
+static void ns_name_release(struct ns_name *n)
+{
+	free(n->host);
+	free(n->repo);
+}
+
+static int ns_name_parse(struct fs_ctx *ctx, const char *path, struct ns_name *out)
+{
+	const char *rest = path;
+	const char *slash;
+	struct buf repo;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&repo, 4096);
+	if (!*path) {
+		out->host = strdup(ctx->default_host);
+		goto out;
+	}
+	out->depth = 1;
+	for (const char *p = path; *p; p++)
+		out->depth += *p == '/';
+	slash = strchr(path, '/');
+	{
+		size_t len = slash ? (size_t)(slash - path) : strlen(path);
+		char first[256];
+
+		if (len >= sizeof(first)) {
+			ret = -ENAMETOOLONG;
+			goto out;
+		}
+		memcpy(first, path, len);
+		first[len] = '\0';
+		if (registry_component_is_host(first)) {
+			out->host = strdup(first);
+			rest = slash ? slash + 1 : "";
+		} else {
+			out->host = strdup(ctx->default_host);
+		}
+	}
+	if (!out->host) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (*rest) {
+		out->repo_depth = 1;
+		for (const char *p = rest; *p; p++)
+			out->repo_depth += *p == '/';
+		if (strcmp(out->host, REGISTRY_DOCKER_HUB) == 0 && out->repo_depth == 1)
+			ret = buf_addstr(&repo, "library/");
+		if (!ret)
+			ret = buf_addstr(&repo, rest);
+		if (ret)
+			goto out;
+		out->repo = buf_detach(&repo, NULL);
+	}
+out:
+	buf_release(&repo);
+	if (ret)
+		ns_name_release(out);
+	return ret;
+}
+
+/* The repos/ path of a local tag's directory: its familiar name. */
+static char *ns_tag_dir(struct fs_ctx *ctx, const struct store_tag *t)
+{
+	return registry_ref_familiar(t->host, t->repo, ctx->default_host);
+}
+
+static char *join(const char *a, const char *b)
+{
+	struct buf p;
+
+	buf_init(&p, 8192);
+	if (*a && (buf_addstr(&p, a) || buf_addstr(&p, "/")))
+		goto fail;
+	if (buf_addstr(&p, b))
+		goto fail;
+	return buf_detach(&p, NULL);
+fail:
+	buf_release(&p);
+	return NULL;
+}
+
+/*
+ * What @full (a local tag's path "dir/tag") is relative to directory
+ * @dir: -ENOENT if not below it, else *child (first component below dir,
+ * pointing into @full) and *is_tag (that component is the tag itself).
+ */
+static int below(const char *dir, const char *full, const char **child,
+		 size_t *len, bool *is_tag)
+{
+	size_t dl = strlen(dir);
+	const char *rest;
+	const char *slash;
+
+	if (dl) {
+		if (strncmp(full, dir, dl) != 0 || full[dl] != '/')
+			return -ENOENT;
+		rest = full + dl + 1;
+	} else {
+		rest = full;
+	}
+	slash = strchr(rest, '/');
+	*child = rest;
+	*len = slash ? (size_t)(slash - rest) : strlen(rest);
+	*is_tag = !slash;
+	return 0;
+}
+
+/* Visits every local tag as "dir/tag" with its id. */
+static int for_each_tag(struct fs_ctx *ctx,
+			int (*fn)(void *arg, const char *full, const char *id),
+			void *arg)
+{
+	struct store_tag *tags = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = store_tag_list(ctx->store, &tags, &n);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		char *dir = ns_tag_dir(ctx, &tags[i]);
+		char *full = dir ? join(dir, tags[i].tag) : NULL;
+
+		ret = full ? fn(arg, full, tags[i].id) : -ENOMEM;
+		free(full);
+		free(dir);
+	}
+	store_tag_list_free(tags, n);
+	return ret;
+}
+
+struct list_arg {
+	const char *dir;
+	struct fs_dirlist *out;
+};
+
+static int list_one(void *p, const char *full, const char *id)
+{
+	struct list_arg *a = p;
+	const char *child;
+	size_t len;
+	bool is_tag;
+	char name[256];
+
+	(void)id;
+	if (below(a->dir, full, &child, &len, &is_tag) || len >= sizeof(name))
+		return 0;
+	memcpy(name, child, len);
+	name[len] = '\0';
+	for (size_t i = 0; i < a->out->n; i++)
+		if (strcmp(a->out->ents[i].name, name) == 0)
+			return 0;
+	return fs_dirlist_add(a->out, name, is_tag ? S_IFLNK : S_IFDIR);
+}
+
+int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out)
+{
+	struct list_arg a = { .dir = dir, .out = out };
+
+	return for_each_tag(ctx, list_one, &a);
+}
+
+struct find_arg {
+	const char *dir;
+	const char *name;
+	int found;		/* 0 none, S_IFDIR, S_IFLNK */
+	char id[65];
+};
+
+static int find_one(void *p, const char *full, const char *id)
+{
+	struct find_arg *a = p;
+	const char *child;
+	size_t len;
+	bool is_tag;
+
+	if (below(a->dir, full, &child, &len, &is_tag))
+		return 0;
+	if (len != strlen(a->name) || memcmp(child, a->name, len) != 0)
+		return 0;
+	if (is_tag) {
+		a->found = S_IFLNK;
+		snprintf(a->id, sizeof(a->id), "%s", id);
+	} else if (!a->found) {
+		a->found = S_IFDIR;
+	}
+	return 0;
+}
+
+static int fill_tag(struct fs_inode *tmpl, const char *dir, const char *name,
+		    const char *id)
+{
+	char *path = join(dir, name);
+
+	if (!path)
+		return -ENOMEM;
+	tmpl->kind = FS_TAG;
+	tmpl->path = path;
+	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
+	/* The key names the image too: a tag moved to another image is
+	 * another inode, so a cached readlink never shows the old target. */
+	if (asprintf(&tmpl->key, "t:%s:%s", path, id) < 0) {
+		tmpl->key = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int fill_dir(struct fs_inode *tmpl, const char *dir, const char *name)
+{
+	char *path = join(dir, name);
+
+	if (!path)
+		return -ENOMEM;
+	tmpl->kind = FS_REPOS_DIR;
+	tmpl->path = path;
+	if (asprintf(&tmpl->key, "p:%s", path) < 0) {
+		tmpl->key = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
+		    struct fs_inode *tmpl, double *timeout)
+{
+	struct find_arg a = { .dir = dir, .name = name };
+	struct ns_name nn = { 0 };
+	char id[65];
+	char *sub = NULL;
+	int ret;
+
+	*timeout = FS_TIMEOUT_TAG;
+	ret = for_each_tag(ctx, find_one, &a);
+	if (ret)
+		return ret;
+	if (a.found == S_IFLNK)
+		return fill_tag(tmpl, dir, name, a.id);
+	if (a.found == S_IFDIR)
+		return fill_dir(tmpl, dir, name);
+
+	ret = ns_name_parse(ctx, dir, &nn);
+	if (ret)
+		goto out;
+	/* Step 3: a tag of the directory's repository, pulled. */
+	if (nn.repo && registry_tag_valid(name)) {
+		ret = store_pull(ctx->store, nn.host, nn.repo, name, id);
+		if (ret == 0) {
+			ret = fill_tag(tmpl, dir, name, id);
+			goto out;
+		}
+		if (ret != -ENOENT)
+			goto out;
+	}
+	/* Step 4: a namespace component. */
+	ret = -ENOENT;
+	if (!*dir) {
+		if (!registry_component_is_host(name) &&
+		    !registry_path_component_valid(name))
+			goto out;
+	} else {
+		if (!registry_path_component_valid(name))
+			goto out;
+		if (strcmp(nn.host, REGISTRY_DOCKER_HUB) == 0 && nn.repo_depth >= 2)
+			goto out;
+		if (nn.repo_depth >= 8)
+			goto out;
+		if (nn.repo) {
+			int r = store_remote_repo_exists(ctx->store, nn.host, nn.repo);
+
+			if (r == 0)
+				goto out;	/* a repository: name was no tag of it */
+			if (r != -ENOENT) {
+				ret = r;
+				goto out;
+			}
+		}
+	}
+	sub = join(dir, name);
+	if (!sub) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = fill_dir(tmpl, dir, name);
+out:
+	free(sub);
+	ns_name_release(&nn);
+	return ret;
+}
+
+/* Depth of the directory holding tag @path, for the symlink's "../"s. */
+int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
+{
+	struct buf t;
+	int ret = 0;
+
+	(void)ctx;
+	buf_init(&t, 16384);
+	/* repos/<path>: one "../" per component of the tag's directory, one
+	 * for repos/ itself. */
+	for (const char *p = node->path; *p && !ret; p++)
+		if (*p == '/')
+			ret = buf_addstr(&t, "../");
+	if (!ret)
+		ret = buf_printf(&t, "../by-id/%.12s", node->id);
+	if (ret) {
+		buf_release(&t);
+		return ret;
+	}
+	*out = buf_detach(&t, NULL);
+	return 0;
+}

@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - the FUSE low-level operations: the only file that speaks the
+ * kernel's protocol.  Each handler pins the nodes it uses, asks ns.c or
+ * the store, and replies; errors come back as -errno and flip sign only
+ * here, in fuse_reply_err(req, -ret).
+ *
+ * Lookup counts follow libfuse's passthrough_ll: every successful entry
+ * reply counts one lookup on the node (fs_inode_lookup), every forget
+ * drops them, and a node dies when both its lookup count and its pins are
+ * zero.  Open files and directories of an image count as "busy" in the
+ * store, which is how deleting an image in use is refused.
+ *
+ * Reads that need the network (a layer not yet fetched) block the worker
+ * thread that serves them; the session runs many workers (main.c), so
+ * unrelated requests go on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "log.h"
+
+static struct fs_ctx *ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void put_img(struct fs_ctx *ctx, struct store_image *img)
+{
+	if (img)
+		store_image_put(ctx->store, img);
+}
+
+static void put_node(struct fs_ctx *ctx, struct fs_inode *node)
+{
+	if (node)
+		put_img(ctx, fs_inode_put(&ctx->inodes, node));
+}
+
+static bool is_image_kind(enum fs_kind k)
+{
+	return k == FS_IMAGE_DIR || k == FS_IMAGE_FILE || k == FS_LAYERS_DIR ||
+	       k == FS_LAYER || k == FS_ROOTFS;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_inode *p = fs_inode_get(&ctx->inodes, parent);
+	struct fs_inode *node = NULL;
+	struct store_image *unused = NULL;
+	struct fuse_entry_param e;
+	struct fs_inode tmpl;
+	double timeout, attr_timeout;
+	int ret;
+
+	memset(&e, 0, sizeof(e));
+	if (!p) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = fs_ns_lookup(ctx, p, name, &tmpl, &timeout);
+	if (ret == -ENOENT) {
+		/* A negative entry: the kernel remembers the miss for
+		 * @timeout, so tab completion does not ask again. */
+		e.ino = 0;
+		e.entry_timeout = timeout;
+		fs_ns_tmpl_release(ctx, &tmpl);
+		fuse_reply_entry(req, &e);
+		goto out;
+	}
+	if (ret) {
+		fs_ns_tmpl_release(ctx, &tmpl);
+		goto out;
+	}
+	ret = fs_inode_lookup(&ctx->inodes, &tmpl, &node, &unused);
+	tmpl.img = NULL;	/* now owned by the node, or in unused */
+	put_img(ctx, unused);
+	fs_ns_tmpl_release(ctx, &tmpl);
+	if (ret)
+		goto out;
+	ret = fs_ns_stat(ctx, node, &e.attr, &attr_timeout);
+	if (ret) {
+		put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
+		goto out;
+	}
+	e.ino = node->ino;
+	e.attr_timeout = attr_timeout;
+	e.entry_timeout = timeout;
+	if (fuse_reply_entry(req, &e) != 0)
+		put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
+out:
+	if (ret)
+		fuse_reply_err(req, -ret);
+	put_node(ctx, node);
+	put_node(ctx, p);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+
+	put_img(ctx, fs_inode_forget(&ctx->inodes, ino, nlookup));
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		put_img(ctx, fs_inode_forget(&ctx->inodes, forgets[i].ino,
+					     forgets[i].nlookup));
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
+	struct stat st;
+	double timeout;
+	int ret;
+
+	(void)fi;
+	if (!node) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = fs_ns_stat(ctx, node, &st, &timeout);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, timeout);
+	put_node(ctx, node);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
+	char *target = NULL;
+	int ret;
+
+	if (!node) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = fs_ns_readlink(ctx, node, &target);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+	put_node(ctx, node);
+}
+
+/* ---- directories ------------------------------------------------------ */
+
+struct dir_handle {
+	struct fs_inode *node;		/* pinned */
+	struct fs_dirlist list;		/* namespace directories */
+	struct store_rootfs *rootfs;	/* rootfs directories */
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct dir_handle *d = calloc(1, sizeof(*d));
+	int ret = 0;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	d->node = fs_inode_get(&ctx->inodes, ino);
+	if (!d->node) {
+		ret = -ESTALE;
+		goto out;
+	}
+	if (d->node->kind == FS_ROOTFS) {
+		struct stat st;
+
+		ret = fs_ns_rootfs(ctx, d->node, &d->rootfs);
+		if (!ret)
+			ret = store_rootfs_stat(d->rootfs, d->node->n, &st);
+		if (!ret && !S_ISDIR(st.st_mode))
+			ret = -ENOTDIR;
+		/* A rootfs directory never changes: let the kernel keep
+		 * its listing. */
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	} else {
+		ret = fs_ns_list(ctx, d->node, &d->list);
+	}
+	if (ret)
+		goto out;
+	if (is_image_kind(d->node->kind))
+		store_image_busy(ctx->store, d->node->img, 1);
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+	return;
+out:
+	fs_dirlist_release(&d->list);
+	put_node(ctx, d->node);
+	free(d);
+	fuse_reply_err(req, -ret);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t pos = 0;
+	int ret = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off;; i++) {
+		struct stat st = { 0 };
+		const char *name;
+		size_t len;
+
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			st.st_mode = S_IFDIR;
+			st.st_ino = i == 0 ? d->node->ino : 1;
+		} else if (d->rootfs) {
+			uint32_t child;
+			struct stat cst;
+
+			if (store_rootfs_dirent(d->rootfs, d->node->n, i - 2, &name, &child))
+				break;
+			if (store_rootfs_stat(d->rootfs, child, &cst))
+				break;
+			st.st_mode = cst.st_mode & S_IFMT;
+			/* d_ino is informational; the real number comes
+			 * with lookup. Keep it unique within the image. */
+			st.st_ino = ((uint64_t)1 << 48) + child;
+		} else {
+			if (i - 2 >= d->list.n)
+				break;
+			name = d->list.ents[i - 2].name;
+			st.st_mode = d->list.ents[i - 2].type;
+			st.st_ino = ((uint64_t)1 << 47) + i;
+		}
+		len = fuse_add_direntry(req, buf + pos, size - pos, name, &st,
+					(off_t)(i + 1));
+		if (len > size - pos)
+			break;
+		pos += len;
+	}
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (is_image_kind(d->node->kind))
+		store_image_busy(ctx->store, d->node->img, -1);
+	fs_dirlist_release(&d->list);
+	put_node(ctx, d->node);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+struct fs_file {
+	struct fs_inode *node;		/* pinned */
+	int fd;				/* layer blob */
+	struct buf data;		/* generated content */
+	pthread_mutex_t cur_lock;	/* guards cur */
+	struct store_toc_cursor *cur;	/* rootfs files */
+};
+
+static void file_handle_free(struct fs_ctx *ctx, struct fs_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->cur)
+		store_toc_cursor_free(f->cur);
+	pthread_mutex_destroy(&f->cur_lock);
+	buf_release(&f->data);
+	put_node(ctx, f->node);
+	free(f);
+}
+
+static int open_rootfs(struct fs_ctx *ctx, struct fs_file *f,
+		       struct fuse_file_info *fi)
+{
+	struct store_rootfs *fs;
+	struct stat st;
+	int ret;
+
+	ret = fs_ns_rootfs(ctx, f->node, &fs);
+	if (ret)
+		return ret;
+	ret = store_rootfs_stat(fs, f->node->n, &st);
+	if (ret)
+		return ret;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	fi->keep_cache = 1;
+	return store_toc_cursor_new(&f->cur);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_file *f = calloc(1, sizeof(*f));
+	int ret = 0;
+
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f->fd = -1;
+	pthread_mutex_init(&f->cur_lock, NULL);
+	buf_init(&f->data, (size_t)64 << 20);
+	f->node = fs_inode_get(&ctx->inodes, ino);
+	if (!f->node) {
+		ret = -ESTALE;
+		goto out;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		ret = -EROFS;
+		goto out;
+	}
+	switch (f->node->kind) {
+	case FS_IMAGE_FILE:
+		fi->keep_cache = 1;
+		break;
+	case FS_LAYER:
+		ret = store_image_layer_open(ctx->store, f->node->img, f->node->n, &f->fd);
+		fi->keep_cache = 1;
+		break;
+	case FS_ROOTFS:
+		ret = open_rootfs(ctx, f, fi);
+		break;
+	case FS_IMAGES:
+		ret = fs_ns_generate(ctx, f->node, &f->data);
+		/* The table changes with every tag: no page cache, and
+		 * reads end where the content ends whatever stat said. */
+		fi->direct_io = 1;
+		break;
+	default:
+		ret = -EISDIR;
+	}
+	if (ret)
+		goto out;
+	if (is_image_kind(f->node->kind))
+		store_image_busy(ctx->store, f->node->img, 1);
+	fi->fh = (uintptr_t)f;
+	fuse_reply_open(req, fi);
+	return;
+out:
+	file_handle_free(ctx, f);
+	fuse_reply_err(req, -ret);
+}
+
+static void reply_slice(fuse_req_t req, const char *data, size_t len,
+			size_t size, off_t off)
+{
+	if ((uint64_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off,
+			       len - (size_t)off < size ? len - (size_t)off : size);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct store_image *img = f->node->img;
+	char *buf = NULL;
+	size_t got = 0;
+	int ret = 0;
+
+	(void)ino;
+	switch (f->node->kind) {
+	case FS_IMAGE_FILE: {
+		const struct buf *b = f->node->n == 0 ? &img->manifest : &img->config;
+
+		reply_slice(req, b->data, b->len, size, off);
+		return;
+	}
+	case FS_IMAGES:
+		reply_slice(req, f->data.data, f->data.len, size, off);
+		return;
+	default:
+		break;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (f->node->kind == FS_LAYER) {
+		ssize_t n = pread(f->fd, buf, size, off);
+
+		if (n < 0)
+			ret = -errno;
+		else
+			got = (size_t)n;
+	} else {
+		/* One cursor per open file keeps sequential reads streaming;
+		 * a concurrent read of the same file seeks on its own. */
+		bool locked = pthread_mutex_trylock(&f->cur_lock) == 0;
+
+		ret = store_image_read(ctx->store, img, f->node->n,
+				       locked ? f->cur : NULL, buf, size,
+				       (uint64_t)off, &got);
+		if (locked)
+			pthread_mutex_unlock(&f->cur_lock);
+	}
+out:
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_buf(req, buf, got);
+	free(buf);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (is_image_kind(f->node->kind))
+		store_image_busy(ctx->store, f->node->img, -1);
+	file_handle_free(ctx, f);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- extended attributes ------------------------------------------------ */
+
+/* The xattrs of a rootfs node: its entry's slice of its layer's table. */
+static int node_xattrs(struct fs_ctx *ctx, struct fs_inode *node,
+		       const struct store_xattr **xa, size_t *n)
+{
+	const struct store_rinode *ri;
+	const struct store_toc *toc;
+	struct store_rootfs *fs;
+	int ret;
+
+	*n = 0;
+	if (node->kind != FS_ROOTFS)
+		return 0;
+	ret = fs_ns_rootfs(ctx, node, &fs);
+	if (ret)
+		return ret;
+	ri = store_rootfs_inode(fs, node->n);
+	if (!ri || !ri->e || !ri->e->n_xattrs)
+		return 0;
+	toc = node->img->layers[ri->layer].toc;
+	*xa = &toc->xattrs[ri->e->xattr_first];
+	*n = ri->e->n_xattrs;
+	return 0;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
+	const struct store_xattr *xa = NULL;
+	size_t n = 0;
+	int ret;
+
+	if (!node) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = node_xattrs(ctx, node, &xa, &n);
+	if (ret)
+		goto out;
+	ret = -ENODATA;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(xa[i].name, name) != 0)
+			continue;
+		if (size == 0) {
+			fuse_reply_xattr(req, xa[i].len);
+			ret = 0;
+		} else if (size < xa[i].len) {
+			ret = -ERANGE;
+		} else {
+			fuse_reply_buf(req, xa[i].value, xa[i].len);
+			ret = 0;
+		}
+		break;
+	}
+out:
+	if (ret)
+		fuse_reply_err(req, -ret);
+	put_node(ctx, node);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
+	const struct store_xattr *xa = NULL;
+	struct buf names;
+	size_t n = 0;
+	int ret;
+
+	buf_init(&names, (size_t)1 << 20);
+	if (!node) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = node_xattrs(ctx, node, &xa, &n);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = buf_add(&names, xa[i].name, strlen(xa[i].name) + 1);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, names.len);
+	else if (size < names.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, names.data, names.len);
+	buf_release(&names);
+	put_node(ctx, node);
+}
+
+/* ---- the rest ------------------------------------------------------------ */
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv = { 0 };
+
+	(void)ino;
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Symlinks of images never change and tag links are new inodes when
+	 * they move, so the kernel may cache every readlink. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+}
+
+/* Nothing in this tree can be written yet. */
+static void op_erofs_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{
+	(void)p, (void)n, (void)m;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	(void)p, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
+{
+	(void)l, (void)p, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_rename(fuse_req_t req, fuse_ino_t p, const char *n,
+			    fuse_ino_t np, const char *nn, unsigned int f)
+{
+	(void)p, (void)n, (void)np, (void)nn, (void)f;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t p, const char *n)
+{
+	(void)i, (void)p, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+			   dev_t r)
+{
+	(void)p, (void)n, (void)m, (void)r;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+			    struct fuse_file_info *fi)
+{
+	(void)p, (void)n, (void)m, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_setattr(fuse_req_t req, fuse_ino_t i, struct stat *a, int s,
+			     struct fuse_file_info *fi)
+{
+	(void)i, (void)a, (void)s, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
+			      const char *v, size_t s, int f)
+{
+	(void)i, (void)n, (void)v, (void)s, (void)f;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_erofs_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
+{
+	(void)i, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+	.mkdir = op_erofs_mkdir,
+	.unlink = op_erofs_unlink,
+	.rmdir = op_erofs_unlink,
+	.symlink = op_erofs_symlink,
+	.rename = op_erofs_rename,
+	.link = op_erofs_link,
+	.mknod = op_erofs_mknod,
+	.create = op_erofs_create,
+	.setattr = op_erofs_setattr,
+	.setxattr = op_erofs_setxattr,
+	.removexattr = op_erofs_removexattr,
+};

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - the local content-addressed image store.
+ *
+ * Owns every file under the store directory (layout in docs/DESIGN.md):
+ *   blobs/sha256/<hex>     verified blobs: manifests, configs, layers
+ *   index/sha256/<hex>     layer indexes (toc.h), keyed by layer digest
+ *   images/<id>.json       one record per local image (id = config hex)
+ *   tags.json              every local tag -> image id
+ *   tmp/                   downloads and writes in progress
+ * Files that must survive a crash are written to tmp/, fsynced, renamed
+ * into place and the directory fsynced.  Anything in tmp/ at open is an
+ * orphan and is removed.  A blob is renamed into blobs/ only after its
+ * digest (and size) checked out, so a file in blobs/ is always complete.
+ *
+ * The store knows nothing of FUSE.  It calls the registry client to pull.
+ *
+ * Threads and locks.  Lock order: store->lock, then image->lock, then the
+ * registry client's leaf lock.  No lock is held across network I/O or a
+ * layer scan: downloads of one blob are deduplicated through an in-flight
+ * table (under store->lock) whose waiters sleep on a condition variable.
+ */
+#ifndef IMGFS_STORE_H
+#define IMGFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "buf.h"
+#include "registry.h"
+#include "rootfs.h"
+#include "toc.h"
+
+struct store;
+
+struct store_opts {
+	const char *dir;		/* created if missing */
+	const char *default_host;	/* for display names; "docker.io" */
+	struct registry_client *registry;	/* may be NULL: offline */
+	struct registry_platform platform;
+	int negative_ttl_sec;		/* unknown names are remembered this
+					 * long; 0: 5 */
+};
+
+int store_open(const struct store_opts *opts, struct store **out);
+void store_close(struct store *s);
+const char *store_default_host(const struct store *s);
+
+/* ---- blobs ------------------------------------------------------------ */
+
+/* Open a complete local blob read-only.  -ENOENT if not local. */
+int store_blob_open(struct store *s, const char *digest, int *fd);
+bool store_blob_has(struct store *s, const char *digest);
+
+/* ---- images ------------------------------------------------------------ */
+
+struct store_layer {
+	struct registry_desc desc;	/* digest, size, media type */
+	enum registry_compression comp;
+	/* The fields below are filled by store_image_rootfs() and then
+	 * immutable until the image is freed. */
+	int fd;				/* blob, -1 until fetched */
+	struct store_toc *toc;		/* NULL until indexed */
+};
+
+struct store_image {
+	char id[65];			/* config digest hex */
+	char manifest_digest[72];
+	struct buf manifest;		/* exact bytes */
+	struct buf config;		/* exact bytes */
+	struct registry_manifest m;
+	struct registry_config cfg;
+	char *host, *repo;		/* where its blobs come from */
+	struct store_layer *layers;	/* m.n_layers of them, bottom first */
+	size_t n_layers;
+
+	/* image->lock guards rootfs_state, rootfs and rootfs_err. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int rootfs_state;		/* 0 none, 1 building, 2 done */
+	int rootfs_err;
+	struct store_rootfs *rootfs;
+
+	int refs;			/* guarded by store->lock */
+	int busy;			/* open files/dirs; store->lock */
+	bool deleted;			/* store->lock */
+};
+
+/*
+ * store_image_get - the local image whose id is @id, its full hex or a
+ * unique prefix of at least 4 hex digits.  Takes a reference; -ENOENT,
+ * or -EINVAL for an ambiguous prefix.
+ */
+int store_image_get(struct store *s, const char *id, struct store_image **out);
+void store_image_put(struct store *s, struct store_image *img);
+/* Ids of all local images, sorted; caller frees each and the array. */
+int store_image_list(struct store *s, char ***ids, size_t *n);
+
+/*
+ * store_image_rootfs - the merged tree of @img: fetches every layer blob
+ * not yet local (verified), indexes each layer not yet indexed (layers in
+ * parallel), and merges.  Concurrent callers wait for one build.  The
+ * tree lives as long as the image.
+ */
+int store_image_rootfs(struct store *s, struct store_image *img,
+		       struct store_rootfs **out);
+/* Read @len bytes at @off of regular file @ino of the image's rootfs. */
+int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
+		     struct store_toc_cursor *cur, void *dst, size_t len,
+		     uint64_t off, size_t *got);
+/* Fetch (if needed) and open layer @i's blob. */
+int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
+			   int *fd);
+/* Uncompressed size when every layer is indexed, else compressed size. */
+uint64_t store_image_size(struct store *s, struct store_image *img);
+
+/* ---- tags ------------------------------------------------------------- */
+
+struct store_tag {
+	char *host;	/* "docker.io" or host[:port] */
+	char *repo;	/* as the registry names it: "library/ubuntu" */
+	char *tag;
+	char id[65];
+};
+
+/* Every local tag, sorted by host, repo, tag. */
+int store_tag_list(struct store *s, struct store_tag **tags, size_t *n);
+void store_tag_list_free(struct store_tag *tags, size_t n);
+/* -ENOENT when there is no such local tag. */
+int store_tag_get(struct store *s, const char *host, const char *repo,
+		  const char *tag, char id[65]);
+
+/*
+ * store_pull - `docker pull host/repo:tag`, lazily: one manifest request
+ * (for an index, then the platform's manifest), the config, and the tag.
+ * Layers are not fetched.  An unknown name is -ENOENT and is remembered
+ * for negative_ttl_sec.  If the tag is already local, nothing is fetched.
+ */
+int store_pull(struct store *s, const char *host, const char *repo,
+	       const char *tag, char id[65]);
+
+/* Whether @repo exists at @host (for telling namespaces from repositories);
+ * remembered like store_pull's answers.  0, -ENOENT or -errno. */
+int store_remote_repo_exists(struct store *s, const char *host, const char *repo);
+
+/* ---- writing: tags, deletion, new images (local image management) ----- */
+
+/*
+ * A blob being written from a stream (import, load): bytes go to a file in
+ * tmp/ while sha256 is computed; commit fsyncs, verifies against
+ * @expect_digest if given, and renames into blobs/.  Abort (or a crash)
+ * leaves nothing but an orphan in tmp/, removed at the next open.
+ */
+struct store_blob_writer;
+int store_blob_writer_new(struct store *s, struct store_blob_writer **out);
+int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_t n);
+uint64_t store_blob_writer_size(const struct store_blob_writer *w);
+/* Consumes @w whatever the result. */
+int store_blob_writer_commit(struct store *s, struct store_blob_writer *w,
+			     const char *expect_digest, char digest[72]);
+void store_blob_writer_abort(struct store_blob_writer *w);
+int store_blob_put(struct store *s, const void *data, size_t len, char digest[72]);
+
+/*
+ * store_image_add - record the image whose manifest is @manifest (stored
+ * as a blob here).  Its config and layer blobs must already be local
+ * unless @host/@repo name where to fetch them (pulled images).  Returns
+ * the image id.  Adding an image that exists is not an error.
+ */
+int store_image_add(struct store *s, const char *manifest, size_t len,
+		    const char *host, const char *repo, char id[65]);
+
+/* Point host/repo:tag at @id (creating or moving the tag); persistent
+ * before it returns.  An image left without tags stays, dangling. */
+int store_tag_set(struct store *s, const char *host, const char *repo,
+		  const char *tag, const char *id);
+/*
+ * store_tag_remove - untag; when it was the image's last tag the image is
+ * deleted as store_image_delete() does (-EBUSY keeps the tag and image).
+ */
+int store_tag_remove(struct store *s, const char *host, const char *repo,
+		     const char *tag);
+/*
+ * store_image_delete - delete the image and every tag naming it; blobs no
+ * other image uses are freed.  -EBUSY (logged with the image and the
+ * reason) while the image is in use: store_image_busy() counts open
+ * files and directories of it.
+ */
+int store_image_delete(struct store *s, const char *id);
+void store_image_busy(struct store *s, struct store_image *img, int delta);
+/* Ids of images no tag names (dangling), sorted. */
+int store_image_dangling(struct store *s, char ***ids, size_t *n);
+
+#endif

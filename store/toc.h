@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * toc.h - the layer index: a table of contents of one layer blob, plus the
+ * decompression checkpoints that let any byte range of the uncompressed
+ * tar stream be served from the compressed blob by offset.
+ *
+ * A layer is never extracted.  Indexing reads the compressed blob once:
+ * zlib/zstd decompress it here, libarchive parses the tar stream (fed
+ * through a read callback), and for each entry the index records its
+ * metadata and the offset of its content in the uncompressed stream.
+ * While inflating, gzip access points (zlib's zran: bit offset + the 32 KiB
+ * window, stored compressed) are recorded every STORE_TOC_SPAN bytes of
+ * output; for zstd, frame boundaries.  A read then starts at the nearest
+ * checkpoint at or below its offset, so it costs at most about one span of
+ * extra decompression (the lazy-fetch issue builds ranged fetches on the
+ * same checkpoints).
+ *
+ * The on-disk format (docs/DESIGN.md, "Layer index format") is versioned;
+ * a file of another version or failing its checks is rebuilt, never
+ * trusted.  Entries keep tar order; merging layers is rootfs.c's job.
+ *
+ * A struct store_toc is immutable once built or loaded and may be shared
+ * by any number of threads without a lock.  A struct store_toc_cursor is
+ * per reader (per open file) and not shared.
+ */
+#ifndef IMGFS_STORE_TOC_H
+#define IMGFS_STORE_TOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+
+#define STORE_TOC_SPAN ((uint64_t)1 << 20)
+
+enum store_ftype {
+	STORE_FT_REG = 1,
+	STORE_FT_DIR,
+	STORE_FT_SYMLINK,
+	STORE_FT_HARDLINK,	/* link = root-relative path of the target */
+	STORE_FT_CHR,
+	STORE_FT_BLK,
+	STORE_FT_FIFO,
+};
+
+struct store_xattr {
+	const char *name;
+	const void *value;
+	uint32_t len;
+};
+
+struct store_toc_entry {
+	const char *path;	/* normalised: no leading "/" or "./", no
+				 * trailing "/", no "." or ".." components;
+				 * "" is the root directory itself */
+	const char *link;	/* symlink target (verbatim) or hardlink target
+				 * (normalised path); NULL otherwise */
+	uint8_t type;		/* enum store_ftype */
+	uint32_t mode;		/* permission bits incl. setuid/setgid/sticky */
+	uint32_t uid, gid;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t devmajor, devminor;
+	uint64_t size;		/* content bytes (regular files) */
+	uint64_t offset;	/* content offset in the uncompressed stream */
+	uint32_t xattr_first;	/* index into toc->xattrs */
+	uint32_t n_xattrs;
+};
+
+struct store_toc_checkpoint {
+	uint64_t uoff;		/* uncompressed offset */
+	uint64_t coff;		/* compressed offset (byte holding the first bit) */
+	uint8_t bits;		/* gzip: bits of coff[-1] still unused, 0-7 */
+	uint32_t window_len;	/* gzip: bytes of window (<= 32 KiB) */
+	const unsigned char *window;	/* gzip: the uncompressed window */
+};
+
+struct store_toc {
+	enum registry_compression comp;
+	uint64_t comp_size;	/* bytes of the compressed blob */
+	uint64_t tar_size;	/* bytes of the uncompressed stream */
+	char diff_id[72];	/* "sha256:<hex>" of the uncompressed stream */
+	struct store_toc_entry *entries;
+	size_t n_entries;
+	struct store_xattr *xattrs;
+	size_t n_xattrs;
+	struct store_toc_checkpoint *cps;	/* sorted by uoff; cps[0].uoff == 0 */
+	size_t n_cps;
+	void *mem;		/* owner of the strings, windows and values */
+};
+
+/*
+ * store_toc_build - index the layer in @blob_fd (read from offset 0 to the
+ * end, with pread) of compression @comp.  Hostile input is an error, never
+ * a crash: paths escaping the root are rejected with -EINVAL, sizes beyond
+ * the data with -EIO, more than 4M entries or 4 KiB paths with -E2BIG.
+ */
+int store_toc_build(int blob_fd, enum registry_compression comp,
+		    struct store_toc **out);
+/* Serialise to @path (temporary file + fsync + rename). */
+int store_toc_save(const struct store_toc *toc, const char *path);
+/* Load from @path; -EINVAL (and nothing returned) if it fails any check. */
+int store_toc_load(const char *path, struct store_toc **out);
+void store_toc_free(struct store_toc *toc);
+
+/* Per-reader decompression state: sequential reads continue the stream
+ * instead of restarting from a checkpoint. */
+struct store_toc_cursor;
+int store_toc_cursor_new(struct store_toc_cursor **out);
+void store_toc_cursor_free(struct store_toc_cursor *cur);
+
+/*
+ * store_toc_read - read @len bytes at uncompressed offset @off of the
+ * layer in @blob_fd into @dst.  *@got is @len unless the stream ends
+ * first.  @cur may be NULL (a one-off read from the nearest checkpoint).
+ */
+int store_toc_read(const struct store_toc *toc, int blob_fd,
+		   struct store_toc_cursor *cur, void *dst, size_t len,
+		   uint64_t off, size_t *got);
+
+#endif
