@@ -34,10 +34,19 @@
 struct fs_ctx {
 	struct store *store;
 	const char *default_host;
+	const char *mountpoint;	/* absolute, for absolute link targets */
 	struct fs_inode_table inodes;
 	uid_t uid;		/* owner of the namespace directories */
 	gid_t gid;
 	struct timespec mount_time;
+
+	/* Directories made with mkdir under repos/ and import/ that no tag
+	 * or import fills yet ("r:<path>" and "i:<path>" keys).  They live
+	 * as long as the mount, as an empty repository does in Docker's
+	 * view: nowhere but here.  Guarded by dirs_lock (a leaf lock). */
+	pthread_mutex_t dirs_lock;
+	struct htab dirs;
+	uint64_t import_seq;	/* dirs_lock: names import files' inodes */
 };
 
 /* A directory listing made when a namespace directory is opened. */
@@ -76,6 +85,33 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 		    struct fs_inode *tmpl, double *timeout);
 int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out);
 int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
+
+/* Split a repos/ path into registry host and repository (NULL when the
+ * path is empty or only a host).  Caller frees both. */
+int fs_repos_name(struct fs_ctx *ctx, const char *path, char **host, char **repo);
+/* Whether @path was made with mkdir under repos/ ('r') or import/ ('i'). */
+bool fs_dir_made(struct fs_ctx *ctx, char space, const char *path);
+int fs_dir_make(struct fs_ctx *ctx, char space, const char *path);
+void fs_dir_unmake(struct fs_ctx *ctx, char space, const char *path);
+int fs_dirs_list(struct fs_ctx *ctx, char space, const char *dir,
+		 struct fs_dirlist *out);
+
+/*
+ * Namespace changes (ns_write.c): docker tag, rmi, import, load.  Each
+ * returns 0 or -errno and logs the cause of a failure beyond its errno.
+ */
+int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		   const char *target);
+int fs_tag_link(struct fs_ctx *ctx, struct fs_inode *src, struct fs_inode *dir,
+		const char *name);
+int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		  struct fs_inode *newdir, const char *newname, unsigned int flags);
+int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+/* The "repo[:tag]" an import file's name stands for (NULL: untagged). */
+int fs_import_name(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		   char **ref);
 
 /* The images table (images.c). */
 int fs_images_table(struct fs_ctx *ctx, struct buf *out);

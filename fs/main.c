@@ -262,7 +262,21 @@ int main(int argc, char *argv[])
 	clock_gettime(CLOCK_REALTIME, &ctx.mount_time);
 	if (fs_inode_table_init(&ctx.inodes) || fs_inode_root(&ctx.inodes, &root))
 		goto out;
+	if (htab_init(&ctx.dirs)) {
+		fs_inode_table_release(&ctx.inodes, NULL, NULL);
+		goto out;
+	}
+	pthread_mutex_init(&ctx.dirs_lock, NULL);
 	table_ok = 1;
+	{
+		char *mp = realpath(cl.mountpoint, NULL);
+
+		if (!mp) {
+			log_err("mountpoint %s: %s", cl.mountpoint, strerror(errno));
+			goto out;
+		}
+		ctx.mountpoint = mp;
+	}
 
 	fuse_opt_add_arg(&args, "-osubtype=imgfs,fsname=imgfs");
 	/* Shared by root for everyone, as the issue asks: permissions are
@@ -301,8 +315,12 @@ out:
 		fuse_session_destroy(se);
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
-	if (table_ok)
+	if (table_ok) {
 		fs_inode_table_release(&ctx.inodes, put_image, ctx.store);
+		htab_release(&ctx.dirs);
+		pthread_mutex_destroy(&ctx.dirs_lock);
+	}
+	free((char *)ctx.mountpoint);
 	if (ctx.store)
 		store_close(ctx.store);
 	if (rc)

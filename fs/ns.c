@@ -104,6 +104,14 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 		return set_key(tmpl, FS_BYID, "B");
 	if (strcmp(name, "images") == 0)
 		return set_key(tmpl, FS_IMAGES, "I");
+	if (strcmp(name, "dangling") == 0)
+		return set_key(tmpl, FS_DANGLING, "D");
+	if (strcmp(name, "import") == 0) {
+		tmpl->path = strdup("");
+		if (!tmpl->path)
+			return -ENOMEM;
+		return set_key(tmpl, FS_IMPORT_DIR, "m:");
+	}
 	return -ENOENT;
 }
 
@@ -216,6 +224,48 @@ static int lookup_rootfs(struct fs_ctx *ctx, struct fs_inode *parent,
 	return set_key(tmpl, FS_ROOTFS, "r:%s:%" PRIu32, parent->path, child);
 }
 
+/* dangling/<12 hex>: a link to an image no tag names. */
+static int lookup_dangling(struct fs_ctx *ctx, const char *name,
+			   struct fs_inode *tmpl, double *timeout)
+{
+	char **ids = NULL;
+	size_t n = 0;
+	int ret;
+
+	*timeout = FS_TIMEOUT_TAG;
+	ret = store_image_dangling(ctx->store, &ids, &n);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		if (ret == -ENOENT && strlen(name) == 12 && strncmp(ids[i], name, 12) == 0) {
+			snprintf(tmpl->id, sizeof(tmpl->id), "%s", ids[i]);
+			ret = set_key(tmpl, FS_DANGLING_LINK, "d:%s", ids[i]);
+		}
+		free(ids[i]);
+	}
+	free(ids);
+	return ret;
+}
+
+/* import/: only directories made with mkdir are there to look up; files
+ * being written are reached through their open file. */
+static int lookup_import(struct fs_ctx *ctx, struct fs_inode *parent,
+			 const char *name, struct fs_inode *tmpl, double *timeout)
+{
+	char *path = NULL;
+
+	*timeout = 0;
+	if (asprintf(&path, "%s%s%s", parent->path, *parent->path ? "/" : "", name) < 0)
+		return -ENOMEM;
+	if (!fs_dir_made(ctx, 'i', path)) {
+		free(path);
+		return -ENOENT;
+	}
+	tmpl->path = path;
+	return set_key(tmpl, FS_IMPORT_DIR, "m:%s", path);
+}
+
 int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
 		 struct fs_inode *tmpl, double *timeout)
 {
@@ -234,6 +284,10 @@ int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
 		return lookup_layers(ctx, parent, name, tmpl, timeout);
 	case FS_ROOTFS:
 		return lookup_rootfs(ctx, parent, name, tmpl, timeout);
+	case FS_DANGLING:
+		return lookup_dangling(ctx, name, tmpl, timeout);
+	case FS_IMPORT_DIR:
+		return lookup_import(ctx, parent, name, tmpl, timeout);
 	default:
 		return -ENOTDIR;
 	}
@@ -276,8 +330,19 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	case FS_ROOT:
 	case FS_BYID:
 	case FS_REPOS_DIR:
+	case FS_DANGLING:
+	case FS_IMPORT_DIR:
 		*timeout = FS_TIMEOUT_TAG;
 		stat_base(ctx, node, st, S_IFDIR | 0755);
+		break;
+	case FS_DANGLING_LINK:
+		*timeout = FS_TIMEOUT_TAG;
+		stat_base(ctx, node, st, S_IFLNK | 0777);
+		st->st_size = (off_t)strlen("../by-id/") + 12;
+		break;
+	case FS_IMPORT_FILE:
+		*timeout = 0;
+		stat_base(ctx, node, st, S_IFREG | 0644);
 		break;
 	case FS_TAG:
 		*timeout = FS_TIMEOUT_TAG;
@@ -359,12 +424,28 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 	switch (node->kind) {
 	case FS_ROOT:
 		if ((ret = fs_dirlist_add(out, "by-id", S_IFDIR)) ||
+		    (ret = fs_dirlist_add(out, "dangling", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "images", S_IFREG)) ||
+		    (ret = fs_dirlist_add(out, "import", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "repos", S_IFDIR)))
 			return ret;
 		return 0;
 	case FS_REPOS_DIR:
 		return fs_repos_list(ctx, node->path, out);
+	case FS_IMPORT_DIR:
+		return fs_dirs_list(ctx, 'i', node->path, out);
+	case FS_DANGLING:
+		ret = store_image_dangling(ctx->store, &ids, &n);
+		for (size_t i = 0; i < n; i++) {
+			char s[13];
+
+			snprintf(s, sizeof(s), "%.12s", ids[i]);
+			if (!ret)
+				ret = fs_dirlist_add(out, s, S_IFLNK);
+			free(ids[i]);
+		}
+		free(ids);
+		return ret;
 	case FS_BYID:
 		ret = store_image_list(ctx->store, &ids, &n);
 		for (size_t i = 0; i < n; i++) {
@@ -402,6 +483,8 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 {
 	if (node->kind == FS_TAG)
 		return fs_repos_readlink(ctx, node, out);
+	if (node->kind == FS_DANGLING_LINK)
+		return asprintf(out, "../by-id/%.12s", node->id) < 0 ? -ENOMEM : 0;
 	if (node->kind == FS_ROOTFS) {
 		struct store_rootfs *fs;
 		const struct store_rinode *ri;

@@ -102,6 +102,87 @@ out:
 	return ret;
 }
 
+int fs_repos_name(struct fs_ctx *ctx, const char *path, char **host, char **repo)
+{
+	struct ns_name nn;
+	int ret = ns_name_parse(ctx, path, &nn);
+
+	if (ret)
+		return ret;
+	*host = nn.host;
+	*repo = nn.repo;
+	return 0;
+}
+
+static void dir_key(char space, const char *path, char *key, size_t len)
+{
+	snprintf(key, len, "%c:%s", space, path);
+}
+
+bool fs_dir_made(struct fs_ctx *ctx, char space, const char *path)
+{
+	char key[4200];
+	bool made;
+
+	dir_key(space, path, key, sizeof(key));
+	pthread_mutex_lock(&ctx->dirs_lock);
+	made = htab_get(&ctx->dirs, key) != NULL;
+	pthread_mutex_unlock(&ctx->dirs_lock);
+	return made;
+}
+
+int fs_dir_make(struct fs_ctx *ctx, char space, const char *path)
+{
+	char key[4200];
+	int ret;
+
+	if (strlen(path) > 4096)
+		return -ENAMETOOLONG;
+	dir_key(space, path, key, sizeof(key));
+	pthread_mutex_lock(&ctx->dirs_lock);
+	ret = htab_put(&ctx->dirs, key, ctx, NULL);
+	pthread_mutex_unlock(&ctx->dirs_lock);
+	return ret;
+}
+
+void fs_dir_unmake(struct fs_ctx *ctx, char space, const char *path)
+{
+	char key[4200];
+
+	dir_key(space, path, key, sizeof(key));
+	pthread_mutex_lock(&ctx->dirs_lock);
+	htab_del(&ctx->dirs, key);
+	pthread_mutex_unlock(&ctx->dirs_lock);
+}
+
+/* Adds the made directories directly below @dir in @space to @out. */
+int fs_dirs_list(struct fs_ctx *ctx, char space, const char *dir,
+		 struct fs_dirlist *out)
+{
+	struct htab_ent *e;
+	size_t it, dl = strlen(dir);
+	int ret = 0;
+
+	pthread_mutex_lock(&ctx->dirs_lock);
+	for (e = htab_first(&ctx->dirs, &it); e && !ret;
+	     e = htab_next(&ctx->dirs, &it, e)) {
+		const char *p = e->key + 2;
+
+		if (e->key[0] != space)
+			continue;
+		if (dl) {
+			if (strncmp(p, dir, dl) != 0 || p[dl] != '/')
+				continue;
+			p += dl + 1;
+		}
+		if (!*p || strchr(p, '/'))
+			continue;
+		ret = fs_dirlist_add(out, p, S_IFDIR);
+	}
+	pthread_mutex_unlock(&ctx->dirs_lock);
+	return ret;
+}
+
 /* The repos/ path of a local tag's directory: its familiar name. */
 static char *ns_tag_dir(struct fs_ctx *ctx, const struct store_tag *t)
 {
@@ -200,8 +281,22 @@ static int list_one(void *p, const char *full, const char *id)
 int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out)
 {
 	struct list_arg a = { .dir = dir, .out = out };
+	struct fs_dirlist made = { 0 };
+	int ret;
 
-	return for_each_tag(ctx, list_one, &a);
+	ret = for_each_tag(ctx, list_one, &a);
+	if (!ret)
+		ret = fs_dirs_list(ctx, 'r', dir, &made);
+	for (size_t i = 0; i < made.n && !ret; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < out->n && !dup; j++)
+			dup = strcmp(out->ents[j].name, made.ents[i].name) == 0;
+		if (!dup)
+			ret = fs_dirlist_add(out, made.ents[i].name, S_IFDIR);
+	}
+	fs_dirlist_release(&made);
+	return ret;
 }
 
 struct find_arg {
@@ -282,6 +377,15 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 		return fill_tag(tmpl, dir, name, a.id);
 	if (a.found == S_IFDIR)
 		return fill_dir(tmpl, dir, name);
+	sub = join(dir, name);
+	if (!sub)
+		return -ENOMEM;
+	if (fs_dir_made(ctx, 'r', sub)) {
+		free(sub);
+		return fill_dir(tmpl, dir, name);
+	}
+	free(sub);
+	sub = NULL;
 
 	ret = ns_name_parse(ctx, dir, &nn);
 	if (ret)
@@ -319,11 +423,6 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 				goto out;
 			}
 		}
-	}
-	sub = join(dir, name);
-	if (!sub) {
-		ret = -ENOMEM;
-		goto out;
 	}
 	ret = fill_dir(tmpl, dir, name);
 out:

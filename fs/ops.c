@@ -27,22 +27,18 @@
 
 #include "fs.h"
 #include "log.h"
+#include "ops.h"
 
-static struct fs_ctx *ctx_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-static void put_img(struct fs_ctx *ctx, struct store_image *img)
+void fs_put_img(struct fs_ctx *ctx, struct store_image *img)
 {
 	if (img)
 		store_image_put(ctx->store, img);
 }
 
-static void put_node(struct fs_ctx *ctx, struct fs_inode *node)
+void fs_put_node(struct fs_ctx *ctx, struct fs_inode *node)
 {
 	if (node)
-		put_img(ctx, fs_inode_put(&ctx->inodes, node));
+		fs_put_img(ctx, fs_inode_put(&ctx->inodes, node));
 }
 
 static bool is_image_kind(enum fs_kind k)
@@ -51,10 +47,9 @@ static bool is_image_kind(enum fs_kind k)
 	       k == FS_LAYER || k == FS_ROOTFS;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+void fs_reply_entry(fuse_req_t req, struct fs_inode *p, const char *name)
 {
-	struct fs_ctx *ctx = ctx_of(req);
-	struct fs_inode *p = fs_inode_get(&ctx->inodes, parent);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *node = NULL;
 	struct store_image *unused = NULL;
 	struct fuse_entry_param e;
@@ -63,10 +58,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int ret;
 
 	memset(&e, 0, sizeof(e));
-	if (!p) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
 	ret = fs_ns_lookup(ctx, p, name, &tmpl, &timeout);
 	if (ret == -ENOENT) {
 		/* A negative entry: the kernel remembers the miss for
@@ -75,7 +66,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.entry_timeout = timeout;
 		fs_ns_tmpl_release(ctx, &tmpl);
 		fuse_reply_entry(req, &e);
-		goto out;
+		return;
 	}
 	if (ret) {
 		fs_ns_tmpl_release(ctx, &tmpl);
@@ -83,49 +74,61 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	ret = fs_inode_lookup(&ctx->inodes, &tmpl, &node, &unused);
 	tmpl.img = NULL;	/* now owned by the node, or in unused */
-	put_img(ctx, unused);
+	fs_put_img(ctx, unused);
 	fs_ns_tmpl_release(ctx, &tmpl);
 	if (ret)
 		goto out;
 	ret = fs_ns_stat(ctx, node, &e.attr, &attr_timeout);
 	if (ret) {
-		put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
+		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
 		goto out;
 	}
 	e.ino = node->ino;
 	e.attr_timeout = attr_timeout;
 	e.entry_timeout = timeout;
 	if (fuse_reply_entry(req, &e) != 0)
-		put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
+		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
 out:
 	if (ret)
 		fuse_reply_err(req, -ret);
-	put_node(ctx, node);
-	put_node(ctx, p);
+	fs_put_node(ctx, node);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *p = fs_inode_get(&ctx->inodes, parent);
+
+	if (!p) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	fs_reply_entry(req, p, name);
+	fs_put_node(ctx, p);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 
-	put_img(ctx, fs_inode_forget(&ctx->inodes, ino, nlookup));
+	fs_put_img(ctx, fs_inode_forget(&ctx->inodes, ino, nlookup));
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 
 	for (size_t i = 0; i < count; i++)
-		put_img(ctx, fs_inode_forget(&ctx->inodes, forgets[i].ino,
+		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, forgets[i].ino,
 					     forgets[i].nlookup));
 	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
 	struct stat st;
 	double timeout;
@@ -141,12 +144,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_attr(req, &st, timeout);
-	put_node(ctx, node);
+	fs_put_node(ctx, node);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
 	char *target = NULL;
 	int ret;
@@ -161,7 +164,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	else
 		fuse_reply_readlink(req, target);
 	free(target);
-	put_node(ctx, node);
+	fs_put_node(ctx, node);
 }
 
 /* ---- directories ------------------------------------------------------ */
@@ -174,7 +177,7 @@ struct dir_handle {
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct dir_handle *d = calloc(1, sizeof(*d));
 	int ret = 0;
 
@@ -211,7 +214,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	return;
 out:
 	fs_dirlist_release(&d->list);
-	put_node(ctx, d->node);
+	fs_put_node(ctx, d->node);
 	free(d);
 	fuse_reply_err(req, -ret);
 }
@@ -272,37 +275,33 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
 	if (is_image_kind(d->node->kind))
 		store_image_busy(ctx->store, d->node->img, -1);
 	fs_dirlist_release(&d->list);
-	put_node(ctx, d->node);
+	fs_put_node(ctx, d->node);
 	free(d);
 	fuse_reply_err(req, 0);
 }
 
 /* ---- files ------------------------------------------------------------ */
 
-struct fs_file {
-	struct fs_inode *node;		/* pinned */
-	int fd;				/* layer blob */
-	struct buf data;		/* generated content */
-	pthread_mutex_t cur_lock;	/* guards cur */
-	struct store_toc_cursor *cur;	/* rootfs files */
-};
-
-static void file_handle_free(struct fs_ctx *ctx, struct fs_file *f)
+void fs_file_free(struct fs_ctx *ctx, struct fs_file *f)
 {
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->cur)
 		store_toc_cursor_free(f->cur);
-	pthread_mutex_destroy(&f->cur_lock);
+	/* An import never finished by a flush (the writer died): nothing of
+	 * it is committed. */
+	if (f->im)
+		store_import_abort(f->im);
+	pthread_mutex_destroy(&f->lock);
 	buf_release(&f->data);
-	put_node(ctx, f->node);
+	fs_put_node(ctx, f->node);
 	free(f);
 }
 
@@ -329,7 +328,7 @@ static int open_rootfs(struct fs_ctx *ctx, struct fs_file *f,
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = calloc(1, sizeof(*f));
 	int ret = 0;
 
@@ -338,7 +337,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	f->fd = -1;
-	pthread_mutex_init(&f->cur_lock, NULL);
+	pthread_mutex_init(&f->lock, NULL);
 	buf_init(&f->data, (size_t)64 << 20);
 	f->node = fs_inode_get(&ctx->inodes, ino);
 	if (!f->node) {
@@ -377,7 +376,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 	return;
 out:
-	file_handle_free(ctx, f);
+	fs_file_free(ctx, f);
 	fuse_reply_err(req, -ret);
 }
 
@@ -394,7 +393,7 @@ static void reply_slice(fuse_req_t req, const char *data, size_t len,
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 	struct store_image *img = f->node->img;
 	char *buf = NULL;
@@ -430,13 +429,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		/* One cursor per open file keeps sequential reads streaming;
 		 * a concurrent read of the same file seeks on its own. */
-		bool locked = pthread_mutex_trylock(&f->cur_lock) == 0;
+		bool locked = pthread_mutex_trylock(&f->lock) == 0;
 
 		ret = store_image_read(ctx->store, img, f->node->n,
 				       locked ? f->cur : NULL, buf, size,
 				       (uint64_t)off, &got);
 		if (locked)
-			pthread_mutex_unlock(&f->cur_lock);
+			pthread_mutex_unlock(&f->lock);
 	}
 out:
 	if (ret)
@@ -448,13 +447,13 @@ out:
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
 	if (is_image_kind(f->node->kind))
 		store_image_busy(ctx->store, f->node->img, -1);
-	file_handle_free(ctx, f);
+	fs_file_free(ctx, f);
 	fuse_reply_err(req, 0);
 }
 
@@ -486,7 +485,7 @@ static int node_xattrs(struct fs_ctx *ctx, struct fs_inode *node,
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
 	const struct store_xattr *xa = NULL;
 	size_t n = 0;
@@ -517,12 +516,12 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 out:
 	if (ret)
 		fuse_reply_err(req, -ret);
-	put_node(ctx, node);
+	fs_put_node(ctx, node);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct fs_ctx *ctx = ctx_of(req);
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
 	const struct store_xattr *xa = NULL;
 	struct buf names;
@@ -546,7 +545,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	else
 		fuse_reply_buf(req, names.data, names.len);
 	buf_release(&names);
-	put_node(ctx, node);
+	fs_put_node(ctx, node);
 }
 
 /* ---- the rest ------------------------------------------------------------ */
@@ -573,72 +572,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 }
 
-/* Nothing in this tree can be written yet. */
-static void op_erofs_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
-{
-	(void)p, (void)n, (void)m;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
-{
-	(void)p, (void)n;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
-{
-	(void)l, (void)p, (void)n;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_rename(fuse_req_t req, fuse_ino_t p, const char *n,
-			    fuse_ino_t np, const char *nn, unsigned int f)
-{
-	(void)p, (void)n, (void)np, (void)nn, (void)f;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t p, const char *n)
-{
-	(void)i, (void)p, (void)n;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
-			   dev_t r)
-{
-	(void)p, (void)n, (void)m, (void)r;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
-			    struct fuse_file_info *fi)
-{
-	(void)p, (void)n, (void)m, (void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_setattr(fuse_req_t req, fuse_ino_t i, struct stat *a, int s,
-			     struct fuse_file_info *fi)
-{
-	(void)i, (void)a, (void)s, (void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
-			      const char *v, size_t s, int f)
-{
-	(void)i, (void)n, (void)v, (void)s, (void)f;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_erofs_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
-{
-	(void)i, (void)n;
-	fuse_reply_err(req, EROFS);
-}
-
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -655,15 +588,17 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,
-	.mkdir = op_erofs_mkdir,
-	.unlink = op_erofs_unlink,
-	.rmdir = op_erofs_unlink,
-	.symlink = op_erofs_symlink,
-	.rename = op_erofs_rename,
-	.link = op_erofs_link,
-	.mknod = op_erofs_mknod,
-	.create = op_erofs_create,
-	.setattr = op_erofs_setattr,
-	.setxattr = op_erofs_setxattr,
-	.removexattr = op_erofs_removexattr,
+	.mkdir = fs_op_mkdir,
+	.unlink = fs_op_unlink,
+	.rmdir = fs_op_rmdir,
+	.symlink = fs_op_symlink,
+	.rename = fs_op_rename,
+	.link = fs_op_link,
+	.mknod = fs_op_mknod,
+	.create = fs_op_create,
+	.write = fs_op_write,
+	.flush = fs_op_flush,
+	.setattr = fs_op_setattr,
+	.setxattr = fs_op_setxattr,
+	.removexattr = fs_op_removexattr,
 };

@@ -194,4 +194,15 @@ void store_image_busy(struct store *s, struct store_image *img, int delta);
 /* Ids of images no tag names (dangling), sorted. */
 int store_image_dangling(struct store *s, char ***ids, size_t *n);
 
+/* ---- added for import.c (issue 3) ------------------------------------- */
+/*
+ * store_blob_remove_unreferenced - of the @n blobs @digests (written by an
+ * import that failed, or not needed by the images it recorded), remove
+ * those no image record references, with their layer indexes: under
+ * meta_lock, like the blob freeing of store_image_delete().  Best effort:
+ * nothing is removed if a record cannot be read.
+ */
+int store_blob_remove_unreferenced(struct store *s, const char *const *digests,
+				   size_t n);
+
 #endif

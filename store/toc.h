@@ -70,7 +70,8 @@ struct store_toc_entry {
 
 struct store_toc_checkpoint {
 	uint64_t uoff;		/* uncompressed offset */
-	uint64_t coff;		/* compressed offset (byte holding the first bit) */
+	uint64_t coff;		/* compressed offset of the next whole byte; with
+				 * bits > 0 the span starts in byte coff - 1 */
 	uint8_t bits;		/* gzip: bits of coff[-1] still unused, 0-7 */
 	uint32_t window_len;	/* gzip: bytes of window (<= 32 KiB) */
 	const unsigned char *window;	/* gzip: the uncompressed window */

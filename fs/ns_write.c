@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ns_write.c - Docker's local image commands as changes of the namespace:
+ *   docker tag     ln -s TARGET repos/NAME/TAG, ln TAG NEWTAG, mv TAG NEWTAG
+ *   docker rmi     rm repos/NAME/TAG, rmdir by-id/<id>, rm dangling/<id>
+ *   mkdir -p       repos/NAME and import/NAMESPACE directories
+ * The store does the work and keeps it across crashes; this file turns
+ * paths into references and references into store calls.  No FUSE here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "log.h"
+#include "registry.h"
+
+/*
+ * Where a new tag may go: @dir must be a repos/ directory naming a
+ * repository (not repos/ itself, not a bare host) in the reference
+ * grammar, and @tag a valid tag.  -EINVAL otherwise, nothing changes.
+ */
+static int tag_place(struct fs_ctx *ctx, struct fs_inode *dir, const char *tag,
+		     char **host, char **repo)
+{
+	struct registry_ref ref;
+	char *s = NULL;
+	int ret;
+
+	*host = *repo = NULL;
+	if (dir->kind != FS_REPOS_DIR)
+		return dir->kind == FS_ROOT || dir->kind == FS_BYID ? -EPERM : -EROFS;
+	if (!registry_tag_valid(tag)) {
+		log_warn("tag \"%s\" in repos/%s: not a valid tag", tag, dir->path);
+		return -EINVAL;
+	}
+	ret = fs_repos_name(ctx, dir->path, host, repo);
+	if (ret)
+		return ret;
+	if (!*repo) {
+		ret = -EINVAL;
+		log_warn("repos/%s/%s: a tag needs a repository name", dir->path, tag);
+		goto out;
+	}
+	/* The full reference must parse back to the same place. */
+	if (asprintf(&s, "%s/%s:%s", *host, *repo, tag) < 0) {
+		s = NULL;
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = registry_ref_parse(s, ctx->default_host, &ref);
+	if (ret) {
+		log_warn("repos/%s/%s: not a valid image name", dir->path, tag);
+		goto out;
+	}
+	registry_ref_release(&ref);
+out:
+	free(s);
+	if (ret) {
+		free(*host);
+		free(*repo);
+		*host = *repo = NULL;
+	}
+	return ret;
+}
+
+static bool all_hex(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+static int id_of_prefix(struct fs_ctx *ctx, const char *prefix, char id[65])
+{
+	struct store_image *img;
+	int ret = store_image_get(ctx->store, prefix, &img);
+
+	if (ret)
+		return ret;
+	memcpy(id, img->id, 65);
+	store_image_put(ctx->store, img);
+	return 0;
+}
+
+/* Collapse "." and ".." of a mount-relative path in place; -EINVAL when
+ * it climbs out of the mount. */
+static int normalise(char *path)
+{
+	char *out = path, *p = path;
+
+	while (*p) {
+		char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			/* skip */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (out == path)
+				return -EINVAL;
+			out--;
+			while (out > path && out[-1] != '/')
+				out--;
+		} else {
+			memmove(out, p, len);
+			out += len;
+			*out++ = '/';
+		}
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	if (out > path)
+		out--;
+	*out = '\0';
+	return 0;
+}
+
+/*
+ * resolve_target - the image a symlink target names: a by-id/ directory
+ * or a tag (absolute inside the mount, or relative to the new link's
+ * directory), or a bare image ID / unique prefix.
+ */
+static int resolve_target(struct fs_ctx *ctx, struct fs_inode *dir,
+			  const char *target, char id[65])
+{
+	size_t ml = strlen(ctx->mountpoint);
+	char *path = NULL, *slash;
+	int ret;
+
+	if (!strchr(target, '/') && all_hex(target) && strlen(target) <= 64 &&
+	    id_of_prefix(ctx, target, id) == 0)
+		return 0;
+	if (target[0] == '/') {
+		if (strncmp(target, ctx->mountpoint, ml) != 0 || target[ml] != '/') {
+			log_warn("link target %s is outside the mount %s", target,
+				 ctx->mountpoint);
+			return -EXDEV;
+		}
+		path = strdup(target + ml + 1);
+	} else if (asprintf(&path, "repos/%s/%s", dir->path, target) < 0) {
+		path = NULL;
+	}
+	if (!path)
+		return -ENOMEM;
+	ret = normalise(path);
+	if (ret)
+		goto bad;
+	if (strncmp(path, "by-id/", 6) == 0) {
+		const char *name = path + 6;
+
+		if (strchr(name, '/') || !all_hex(name) || strlen(name) > 64) {
+			ret = -EINVAL;
+			goto bad;
+		}
+		ret = id_of_prefix(ctx, name, id);
+		if (ret)
+			goto bad;
+	} else if (strncmp(path, "repos/", 6) == 0 &&
+		   (slash = strrchr(path, '/')) > path + 5) {
+		char *host = NULL, *repo = NULL;
+
+		*slash = '\0';
+		ret = fs_repos_name(ctx, path + 6, &host, &repo);
+		if (!ret && !repo)
+			ret = -EINVAL;
+		if (!ret) {
+			ret = store_tag_get(ctx->store, host, repo, slash + 1, id);
+			if (ret == -ENOENT && registry_tag_valid(slash + 1))
+				ret = store_pull(ctx->store, host, repo, slash + 1, id);
+		}
+		*slash = '/';
+		free(host);
+		free(repo);
+		if (ret)
+			goto bad;
+	} else {
+		ret = -EINVAL;
+		goto bad;
+	}
+	free(path);
+	return 0;
+bad:
+	log_warn("link target %s names no image (%s)", target, strerror(-ret));
+	free(path);
+	return ret;
+}
+
+int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		   const char *target)
+{
+	char *host = NULL, *repo = NULL;
+	char id[65], old[65];
+	int ret;
+
+	ret = tag_place(ctx, dir, name, &host, &repo);
+	if (ret)
+		return ret;
+	if (store_tag_get(ctx->store, host, repo, name, old) == 0) {
+		ret = -EEXIST;
+		goto out;
+	}
+	ret = resolve_target(ctx, dir, target, id);
+	if (ret)
+		goto out;
+	ret = store_tag_set(ctx->store, host, repo, name, id);
+	if (!ret)
+		log_info("tagged %.12s as repos/%s/%s", id, dir->path, name);
+out:
+	free(host);
+	free(repo);
+	return ret;
+}
+
+int fs_tag_link(struct fs_ctx *ctx, struct fs_inode *src, struct fs_inode *dir,
+		const char *name)
+{
+	char *host = NULL, *repo = NULL;
+	char old[65];
+	int ret;
+
+	if (src->kind != FS_TAG && src->kind != FS_DANGLING_LINK)
+		return -EPERM;
+	ret = tag_place(ctx, dir, name, &host, &repo);
+	if (ret)
+		return ret;
+	if (store_tag_get(ctx->store, host, repo, name, old) == 0)
+		ret = -EEXIST;
+	else
+		ret = store_tag_set(ctx->store, host, repo, name, src->id);
+	free(host);
+	free(repo);
+	return ret;
+}
+
+int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		  struct fs_inode *newdir, const char *newname, unsigned int flags)
+{
+	char *host = NULL, *repo = NULL, *nhost = NULL, *nrepo = NULL;
+	char id[65], other[65];
+	int ret;
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL;
+	if (dir->kind != FS_REPOS_DIR)
+		return -EROFS;
+	ret = fs_repos_name(ctx, dir->path, &host, &repo);
+	if (ret)
+		goto out;
+	if (!repo || store_tag_get(ctx->store, host, repo, name, id)) {
+		/* A directory of names: mv falls back to copying links. */
+		ret = -EXDEV;
+		goto out;
+	}
+	ret = tag_place(ctx, newdir, newname, &nhost, &nrepo);
+	if (ret)
+		goto out;
+	if (strcmp(host, nhost) == 0 && strcmp(repo, nrepo) == 0 &&
+	    strcmp(name, newname) == 0)
+		goto out;
+	if ((flags & RENAME_NOREPLACE) &&
+	    store_tag_get(ctx->store, nhost, nrepo, newname, other) == 0) {
+		ret = -EEXIST;
+		goto out;
+	}
+	/* New name first: a crash in between leaves both names, never none. */
+	ret = store_tag_set(ctx->store, nhost, nrepo, newname, id);
+	if (!ret)
+		ret = store_tag_remove(ctx->store, host, repo, name);
+out:
+	free(host);
+	free(repo);
+	free(nhost);
+	free(nrepo);
+	return ret;
+}
+
+int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
+{
+	char *host = NULL, *repo = NULL;
+	char id[65];
+	int ret;
+
+	switch (dir->kind) {
+	case FS_REPOS_DIR:
+		ret = fs_repos_name(ctx, dir->path, &host, &repo);
+		if (ret)
+			return ret;
+		if (!repo || store_tag_get(ctx->store, host, repo, name, id))
+			ret = -ENOENT;
+		else
+			ret = store_tag_remove(ctx->store, host, repo, name);
+		free(host);
+		free(repo);
+		return ret;
+	case FS_DANGLING:
+		if (!all_hex(name) || strlen(name) != 12)
+			return -ENOENT;
+		return store_image_delete(ctx->store, name);
+	case FS_ROOT:
+	case FS_BYID:
+		return -EPERM;
+	default:
+		return -EROFS;
+	}
+}
+
+int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
+{
+	struct fs_dirlist l = { 0 };
+	char *path = NULL;
+	int ret;
+
+	switch (dir->kind) {
+	case FS_BYID:
+		if (!all_hex(name) || (strlen(name) != 12 && strlen(name) != 64))
+			return -ENOENT;
+		return store_image_delete(ctx->store, name);
+	case FS_REPOS_DIR:
+	case FS_IMPORT_DIR:
+		if (asprintf(&path, "%s%s%s", dir->path, *dir->path ? "/" : "", name) < 0)
+			return -ENOMEM;
+		if (dir->kind == FS_REPOS_DIR)
+			ret = fs_repos_list(ctx, path, &l);
+		else
+			ret = fs_dirs_list(ctx, 'i', path, &l);
+		if (!ret && l.n)
+			ret = -ENOTEMPTY;
+		if (!ret)
+			fs_dir_unmake(ctx, dir->kind == FS_REPOS_DIR ? 'r' : 'i', path);
+		fs_dirlist_release(&l);
+		free(path);
+		return ret;
+	case FS_ROOT:
+		return -EPERM;
+	default:
+		return -EROFS;
+	}
+}
+
+int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
+{
+	char *path = NULL;
+	int ret;
+
+	if (dir->kind != FS_REPOS_DIR && dir->kind != FS_IMPORT_DIR)
+		return dir->kind == FS_ROOT || dir->kind == FS_BYID ? -EPERM : -EROFS;
+	/* A first component under repos/ may be a registry host. */
+	if (!registry_path_component_valid(name) &&
+	    !(dir->kind == FS_REPOS_DIR && !*dir->path &&
+	      registry_component_is_host(name))) {
+		log_warn("mkdir %s: not a valid name component (lowercase "
+			 "letters, digits, separators)", name);
+		return -EINVAL;
+	}
+	if (asprintf(&path, "%s%s%s", dir->path, *dir->path ? "/" : "", name) < 0)
+		return -ENOMEM;
+	ret = fs_dir_make(ctx, dir->kind == FS_REPOS_DIR ? 'r' : 'i', path);
+	free(path);
+	return ret;
+}
+
+int fs_import_name(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		   char **ref)
+{
+	struct registry_ref r;
+	char *full = NULL;
+	int ret;
+
+	*ref = NULL;
+	if (dir->kind != FS_IMPORT_DIR)
+		return -EROFS;
+	if (!strchr(name, ':')) {
+		/* No tag: an untagged import (`docker import file` with no
+		 * name); the file name is only for the log. */
+		return 0;
+	}
+	if (asprintf(&full, "%s%s%s", dir->path, *dir->path ? "/" : "", name) < 0)
+		return -ENOMEM;
+	ret = registry_ref_parse(full, ctx->default_host, &r);
+	if (ret || r.digest || !r.tag) {
+		log_warn("import/%s: not an image name with a tag", full);
+		if (!ret)
+			registry_ref_release(&r);
+		free(full);
+		return -EINVAL;
+	}
+	registry_ref_release(&r);
+	*ref = full;
+	return 0;
+}

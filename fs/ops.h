@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.h - what the FUSE handler files (ops.c: reading, ops_write.c:
+ * changing the namespace) share: the open-file handle and the entry reply.
+ */
+#ifndef IMGFS_FS_OPS_H
+#define IMGFS_FS_OPS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "import.h"
+
+/* One open file: what fi->fh points at. */
+struct fs_file {
+	struct fs_inode *node;		/* pinned */
+	int fd;				/* layer blob, or -1 */
+	struct buf data;		/* generated content */
+	pthread_mutex_t lock;		/* guards cur, im, pos, done */
+	struct store_toc_cursor *cur;	/* rootfs files */
+	struct store_import *im;	/* import/ files until closed */
+	uint64_t pos;			/* import: bytes received */
+	bool done;			/* import: finished (committed or not) */
+	int err;			/* import: the result of finishing */
+};
+
+static inline struct fs_ctx *fs_ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+void fs_put_img(struct fs_ctx *ctx, struct store_image *img);
+void fs_put_node(struct fs_ctx *ctx, struct fs_inode *node);
+void fs_file_free(struct fs_ctx *ctx, struct fs_file *f);
+/* Look @name up in @parent and reply with the entry (counting a lookup). */
+void fs_reply_entry(fuse_req_t req, struct fs_inode *parent, const char *name);
+
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name);
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi);
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		 off_t off, struct fuse_file_info *fi);
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi);
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode, dev_t rdev);
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags);
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+#endif

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops_write.c - the FUSE handlers that change the namespace: tags (symlink,
+ * link, rename, unlink), image deletion (rmdir by-id/<id>, unlink
+ * dangling/<id>), directories (mkdir), and import/ files (create, write,
+ * flush).  Everything else that would write (a rootfs, a manifest, ...)
+ * is EROFS: images are immutable.
+ *
+ * An import file streams into the store as it is written (store_import_*)
+ * and is committed by its first flush, i.e. by close(2): the writer's
+ * close returns the import's result, so `cp` fails when the import does.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "ops.h"
+
+static void reply_ret(fuse_req_t req, int ret)
+{
+	fuse_reply_err(req, ret < 0 ? -ret : 0);
+}
+
+/* Pins the node of @ino; replies ESTALE when it is gone. */
+static struct fs_inode *get_or_reply(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_inode *n = fs_inode_get(&fs_ctx_of(req)->inodes, ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *p = get_or_reply(req, parent);
+	int ret;
+
+	(void)mode;
+	if (!p)
+		return;
+	ret = fs_ns_mkdir(ctx, p, name);
+	if (ret)
+		reply_ret(req, ret);
+	else
+		fs_reply_entry(req, p, name);
+	fs_put_node(ctx, p);
+}
+
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *p = get_or_reply(req, parent);
+
+	if (!p)
+		return;
+	reply_ret(req, fs_ns_unlink(ctx, p, name));
+	fs_put_node(ctx, p);
+}
+
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *p = get_or_reply(req, parent);
+
+	if (!p)
+		return;
+	reply_ret(req, fs_ns_rmdir(ctx, p, name));
+	fs_put_node(ctx, p);
+}
+
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *p = get_or_reply(req, parent);
+	int ret;
+
+	if (!p)
+		return;
+	ret = fs_tag_symlink(ctx, p, name, link);
+	if (ret)
+		reply_ret(req, ret);
+	else
+		fs_reply_entry(req, p, name);
+	fs_put_node(ctx, p);
+}
+
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *src = get_or_reply(req, ino);
+	struct fs_inode *p;
+	int ret;
+
+	if (!src)
+		return;
+	p = get_or_reply(req, newparent);
+	if (p) {
+		ret = fs_tag_link(ctx, src, p, newname);
+		if (ret)
+			reply_ret(req, ret);
+		else
+			fs_reply_entry(req, p, newname);
+		fs_put_node(ctx, p);
+	}
+	fs_put_node(ctx, src);
+}
+
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *p = get_or_reply(req, parent);
+	struct fs_inode *np;
+
+	if (!p)
+		return;
+	np = get_or_reply(req, newparent);
+	if (np) {
+		reply_ret(req, fs_tag_rename(ctx, p, name, np, newname, flags));
+		fs_put_node(ctx, np);
+	}
+	fs_put_node(ctx, p);
+}
+
+/* ---- import/ files -------------------------------------------------------- */
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *p = get_or_reply(req, parent);
+	struct fs_inode tmpl = { .kind = FS_IMPORT_FILE };
+	struct store_image *unused = NULL;
+	struct fuse_entry_param e;
+	struct fs_file *f = NULL;
+	char *ref = NULL;
+	double timeout;
+	uint64_t seq;
+	char key[40];
+	int ret;
+
+	(void)mode;
+	if (!p)
+		return;
+	memset(&e, 0, sizeof(e));
+	if (p->kind != FS_IMPORT_DIR) {
+		ret = p->kind == FS_REPOS_DIR || p->kind == FS_ROOT ? -EPERM : -EROFS;
+		goto out;
+	}
+	ret = fs_import_name(ctx, p, name, &ref);
+	if (ret)
+		goto out;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	f->fd = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	buf_init(&f->data, 0);
+	ret = store_import_begin(ctx->store, ref, name, &f->im);
+	if (ret)
+		goto out;
+	pthread_mutex_lock(&ctx->dirs_lock);
+	seq = ++ctx->import_seq;
+	pthread_mutex_unlock(&ctx->dirs_lock);
+	/* Each import file is an inode of its own, never found again by
+	 * name: once closed it has become an image. */
+	snprintf(key, sizeof(key), "w:%llu", (unsigned long long)seq);
+	tmpl.key = key;
+	tmpl.path = (char *)name;
+	ret = fs_inode_lookup(&ctx->inodes, &tmpl, &f->node, &unused);
+	if (ret)
+		goto out;
+	ret = fs_ns_stat(ctx, f->node, &e.attr, &timeout);
+	if (ret)
+		goto out;
+	e.ino = f->node->ino;
+	e.attr_timeout = 0;
+	e.entry_timeout = 0;
+	fi->direct_io = 1;
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, f->node->ino, 1));
+		fs_file_free(ctx, f);
+	}
+	f = NULL;
+out:
+	if (f)
+		fs_file_free(ctx, f);
+	if (ret)
+		reply_ret(req, ret);
+	free(ref);
+	fs_put_node(ctx, p);
+}
+
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		 off_t off, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	int ret;
+
+	(void)ino;
+	if (f->node->kind != FS_IMPORT_FILE) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_mutex_lock(&f->lock);
+	if (f->done || !f->im) {
+		ret = -EIO;
+	} else if ((uint64_t)off != f->pos) {
+		/* The import is a stream: a writer that seeks (a sparse
+		 * copy) cannot be followed. */
+		log_err("import/%s: write at offset %lld, expected %llu: imports "
+			"must be written sequentially", f->node->path,
+			(long long)off, (unsigned long long)f->pos);
+		ret = -ESPIPE;
+	} else {
+		ret = store_import_write(f->im, buf, size);
+		if (!ret)
+			f->pos += size;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, size);
+}
+
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct buf result;
+	int ret = 0;
+
+	(void)ino;
+	if (f->node->kind != FS_IMPORT_FILE) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	buf_init(&result, 1 << 20);
+	pthread_mutex_lock(&f->lock);
+	if (!f->done) {
+		f->done = true;
+		f->err = store_import_finish(f->im, &result);
+		f->im = NULL;
+		if (f->err)
+			log_err("import/%s: failed: %s", f->node->path, strerror(-f->err));
+		else
+			log_info("import/%s: %s", f->node->path, buf_str(&result));
+	}
+	ret = f->err;
+	pthread_mutex_unlock(&f->lock);
+	buf_release(&result);
+	reply_ret(req, ret);
+}
+
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_inode *n = get_or_reply(req, ino);
+	struct stat st;
+	double timeout;
+	int ret;
+
+	(void)fi;
+	if (!n)
+		return;
+	/* An import file takes what `cp -p` or a shell's O_TRUNC set on a
+	 * new file (its own size 0, mode and times): there is nothing to
+	 * keep them on, and failing would fail the copy. */
+	if (n->kind != FS_IMPORT_FILE ||
+	    ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)) {
+		ret = -EROFS;
+		goto out;
+	}
+	ret = fs_ns_stat(ctx, n, &st, &timeout);
+	if (!ret)
+		fuse_reply_attr(req, &st, 0);
+out:
+	if (ret)
+		reply_ret(req, ret);
+	fs_put_node(ctx, n);
+}
+
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, EROFS);
+}

@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.c - the registry client object and the three requests the store
+ * makes: manifests, blobs and repository existence.
+ *
+ * Owns: struct registry_client (its option copies, the CURLSH and its
+ * locks, the handle pool, the caches).  One client serves all threads.
+ *
+ * Design notes: a request goes out anonymously unless a token for its
+ * host and scope is cached; a 401 is answered once (auth.c) and retried
+ * once, so a bad password costs two requests, never a storm.  Loopback
+ * and insecure hosts are tried with https first and fall back to http
+ * only when the TLS handshake itself fails (the server speaks plain HTTP);
+ * a certificate that fails verification is an error, not a reason to fall
+ * back.  The scheme that answered is remembered per host.  Everything a
+ * URL is built from is validated first (host, repository grammar, tag or
+ * sha256 digest), so no escaping is needed and nothing can smuggle a path.
+ */
+#include "registry.h"
+#include "registry_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+
+#define MANIFEST_ACCEPT                                                        \
+	REGISTRY_MT_DOCKER_MANIFEST ", " REGISTRY_MT_DOCKER_LIST ", "          \
+	REGISTRY_MT_OCI_MANIFEST ", " REGISTRY_MT_OCI_INDEX
+
+/* ---- hosts ---- */
+
+/* The host part of host[:port] ("[::1]" keeps its brackets) into @out. */
+static void host_part(const char *host, char *out, size_t outsz)
+{
+	size_t n;
+
+	if (host[0] == '[') {
+		const char *e = strchr(host, ']');
+
+		n = e ? (size_t)(e - host) + 1 : strlen(host);
+	} else {
+		n = strcspn(host, ":");
+	}
+	if (n >= outsz)
+		n = 0;
+	memcpy(out, host, n);
+	out[n] = '\0';
+}
+
+static bool host_loopback(const char *host)
+{
+	char h[256];
+	struct in_addr a;
+
+	host_part(host, h, sizeof(h));
+	if (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0)
+		return true;
+	return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+bool reg_host_insecure(const struct registry_client *c, const char *host)
+{
+	char h[256];
+
+	host_part(host, h, sizeof(h));
+	for (char **p = c->insecure; p && *p; p++) {
+		if (strcasecmp(*p, host) == 0)
+			return true;
+		/* An entry without a port covers every port of that host. */
+		if (!strchr(*p, ':') && strcasecmp(*p, h) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool reg_host_plain_ok(const struct registry_client *c, const char *host)
+{
+	return host_loopback(host) || reg_host_insecure(c, host);
+}
+
+static const char *endpoint(const char *host)
+{
+	return strcmp(host, REGISTRY_DOCKER_HUB) == 0 ? "registry-1.docker.io" : host;
+}
+
+/* ---- client ---- */
+
+static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *u)
+{
+	struct registry_client *c = u;
+
+	(void)h;
+	(void)a;
+	pthread_mutex_lock(&c->share_locks[d]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data d, void *u)
+{
+	struct registry_client *c = u;
+
+	(void)h;
+	pthread_mutex_unlock(&c->share_locks[d]);
+}
+
+int registry_client_new(const struct registry_opts *opts, struct registry_client **out)
+{
+	struct registry_client *c;
+	size_t n = 0;
+
+	*out = NULL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -ENOMEM;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		curl_global_cleanup();
+		return -ENOMEM;
+	}
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
+	pthread_mutex_init(&c->pool_lock, NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	/* From here on registry_client_free() can undo a partial client. */
+	if (htab_init(&c->tokens) || htab_init(&c->creds) || htab_init(&c->schemes))
+		goto nomem;
+	c->timeout_sec = opts->timeout_sec > 0 ? opts->timeout_sec : 30;
+	c->default_host = strdup(opts->default_host ? opts->default_host :
+				 REGISTRY_DOCKER_HUB);
+	if (!c->default_host)
+		goto nomem;
+	if (opts->docker_config && !(c->docker_config = strdup(opts->docker_config)))
+		goto nomem;
+	if (opts->ca_file && !(c->ca_file = strdup(opts->ca_file)))
+		goto nomem;
+	while (opts->insecure && opts->insecure[n])
+		n++;
+	c->insecure = calloc(n + 1, sizeof(char *));
+	if (!c->insecure)
+		goto nomem;
+	for (size_t i = 0; i < n; i++)
+		if (!(c->insecure[i] = strdup(opts->insecure[i])))
+			goto nomem;
+	c->share = curl_share_init();
+	if (!c->share)
+		goto nomem;
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	*out = c;
+	return 0;
+nomem:
+	registry_client_free(c);
+	return -ENOMEM;
+}
+
+/* Must not race with requests: every user of @c has finished. */
+void registry_client_free(struct registry_client *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_pool; i++)
+		curl_easy_cleanup(c->pool[i]);
+	if (c->share)
+		curl_share_cleanup(c->share);
+	auth_cache_release(c);
+	htab_release(&c->schemes);
+	for (char **p = c->insecure; p && *p; p++)
+		free(*p);
+	free(c->insecure);
+	free(c->default_host);
+	free(c->docker_config);
+	free(c->ca_file);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_locks[i]);
+	pthread_mutex_destroy(&c->pool_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	curl_global_cleanup();
+}
+
+/* ---- sending ---- */
+
+static bool tls_fallback_error(CURLcode rc)
+{
+	return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_GOT_NOTHING ||
+	       rc == CURLE_RECV_ERROR || rc == CURLE_WEIRD_SERVER_REPLY;
+}
+
+/* Send @req to @host/@path, choosing the scheme (see the file comment). */
+static int reg_send(struct registry_client *c, const char *host, const char *path,
+		    struct http_req *req, struct http_resp *resp)
+{
+	static const char *const schemes[] = { "https", "http" };
+	const char *known = NULL;
+	bool plain = reg_host_plain_ok(c, host);
+	struct buf url;
+	int ret = 0;
+
+	if (plain) {
+		pthread_mutex_lock(&c->lock);
+		known = htab_get(&c->schemes, host);
+		pthread_mutex_unlock(&c->lock);
+	} else {
+		known = schemes[0];
+	}
+	buf_init(&url, 8192);
+	for (int i = 0; i < 2; i++) {
+		const char *s = known ? known : schemes[i];
+		bool probing = !known && i == 0;
+
+		buf_reset(&url);
+		ret = buf_printf(&url, "%s://%s/%s", s, endpoint(host), path);
+		if (ret)
+			break;
+		req->url = buf_str(&url);
+		req->tls_noverify = reg_host_insecure(c, host);
+		req->quiet = probing;
+		ret = http_do(c, req, resp);
+		req->url = NULL;
+		if (resp->status && plain && !known) {
+			pthread_mutex_lock(&c->lock);
+			if (!htab_get(&c->schemes, host))
+				htab_put(&c->schemes, host, (void *)s, NULL);
+			pthread_mutex_unlock(&c->lock);
+		}
+		if (!probing || resp->status || !tls_fallback_error(resp->curl_rc)) {
+			if (probing && ret && !resp->status)
+				log_err("registry %s: %s", host,
+					curl_easy_strerror(resp->curl_rc));
+			break;
+		}
+		log_debug("registry %s: TLS handshake failed, trying plain http", host);
+	}
+	buf_release(&url);
+	return ret;
+}
+
+/* Send with the token cache and one answer to a 401. */
+static int reg_request(struct registry_client *c, const char *host, const char *repo,
+		       const char *path, struct http_req *req, struct http_resp *resp)
+{
+	char scope[300];
+	char *auth;
+	int ret;
+
+	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
+	auth = auth_cached(c, host, scope);
+	req->auth = auth;
+	ret = reg_send(c, host, path, req, resp);
+	if (resp->status != 401)
+		goto out;
+	if (auth)
+		auth_forget(c, host, scope);
+	reg_secret_free(auth);
+	auth = NULL;
+	req->auth = NULL;
+	ret = auth_obtain(c, host, scope, resp->www_auth_cut ? "" : resp->www_auth, &auth);
+	if (ret) {
+		resp->status = 0;	/* logged by auth_obtain */
+		goto out;
+	}
+	req->auth = auth;
+	ret = reg_send(c, host, path, req, resp);
+	if (resp->status == 401) {
+		auth_forget(c, host, scope);
+		log_err("registry %s: credentials rejected for %s%s%s", host, repo,
+			resp->err_code[0] ? ": " : "", resp->err_code);
+		ret = -EACCES;
+		resp->status = 0;	/* logged */
+	}
+out:
+	req->auth = NULL;
+	reg_secret_free(auth);
+	return ret;
+}
+
+/* One log line for a failed request that got an HTTP answer. */
+static void log_http_fail(const char *what, const char *host, const char *repo,
+			  const char *ref, const struct http_resp *r)
+{
+	if (r->status < 300)
+		return;	/* transport or local errors are logged where they happen */
+	if (r->status == 404)
+		log_info("registry %s: %s %s%s%s: 404 %s", host, what, repo,
+			 ref ? " " : "", ref ? ref : "", r->err_code);
+	else
+		log_err("registry %s: %s %s%s%s: HTTP %ld %s%s%s", host, what, repo,
+			ref ? " " : "", ref ? ref : "", r->status, r->err_code,
+			r->retry_after[0] ? " retry-after " : "", r->retry_after);
+}
+
+static int check_names(const char *host, const char *repo)
+{
+	if (!ref_host_valid(host) || !ref_repo_valid(repo)) {
+		log_err("registry: invalid repository name %.100s/%.300s", host, repo);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- manifests ---- */
+
+static int sha256_hex(const void *data, size_t n, char out[72])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (!EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		return -EIO;
+	memcpy(out, "sha256:", 7);
+	for (unsigned i = 0; i < 32; i++) {
+		out[7 + 2 * i] = hex[md[i] >> 4];
+		out[8 + 2 * i] = hex[md[i] & 15];
+	}
+	out[71] = '\0';
+	return 0;
+}
+
+int registry_manifest_get(struct registry_client *c, const char *host,
+			  const char *repo, const char *ref, struct buf *body,
+			  char **media_type, char **digest)
+{
+	struct http_req req = { .accept = MANIFEST_ACCEPT, .body = body };
+	struct http_resp *resp;
+	char path[600], dg[72];
+	size_t mtn;
+	int ret;
+
+	*media_type = NULL;
+	*digest = NULL;
+	ret = check_names(host, repo);
+	if (ret)
+		return ret;
+	if (!registry_tag_valid(ref) && !registry_digest_valid(ref)) {
+		log_err("registry: invalid tag or digest %.100s", ref);
+		return -EINVAL;
+	}
+	resp = calloc(1, sizeof(*resp));
+	if (!resp)
+		return -ENOMEM;
+	buf_reset(body);
+	snprintf(path, sizeof(path), "v2/%s/manifests/%s", repo, ref);
+	ret = reg_request(c, host, repo, path, &req, resp);
+	if (ret == -EFBIG) {
+		log_err("registry %s: manifest %s %s larger than %zu bytes", host, repo,
+			ref, body->max);
+		goto out;
+	}
+	if (ret) {
+		log_http_fail("manifest", host, repo, ref, resp);
+		goto out;
+	}
+	ret = sha256_hex(body->data ? body->data : "", body->len, dg);
+	if (ret)
+		goto out;
+	ret = -EIO;
+	if (resp->digest[0]) {
+		if (strncmp(resp->digest, "sha256:", 7) != 0)
+			log_warn("registry %s: %s %s: unverifiable Docker-Content-Digest %.20s",
+				 host, repo, ref, resp->digest);
+		else if (strcmp(resp->digest, dg) != 0) {
+			log_err("registry %s: manifest %s %s: body is %s, Docker-Content-Digest says %.80s",
+				host, repo, ref, dg, resp->digest);
+			goto out;
+		}
+	}
+	if (registry_digest_valid(ref) && strcmp(ref, dg) != 0) {
+		log_err("registry %s: manifest %s@%s: body is %s", host, repo, ref, dg);
+		goto out;
+	}
+	ret = -ENOMEM;
+	mtn = strcspn(resp->content_type, "; \t");
+	if (mtn && !(*media_type = strndup(resp->content_type, mtn)))
+		goto out;
+	if (!(*digest = strdup(dg)))
+		goto out;
+	ret = 0;
+out:
+	if (ret) {
+		free(*media_type);
+		*media_type = NULL;
+		buf_reset(body);
+	}
+	free(resp);
+	return ret;
+}
+
+/* ---- blobs ---- */
+
+struct blob_ctx {
+	const char *host, *digest;
+	uint64_t offset;
+	uint64_t length;	/* 0: to the end */
+	uint64_t limit;		/* bytes that may be delivered */
+	uint64_t skip;		/* leading bytes to drop (Range ignored) */
+	uint64_t delivered;
+	bool started;
+	bool ranged;
+	int user_err;
+	registry_sink_fn sink;
+	void *ctx;
+};
+
+/* Whether Content-Range "bytes START-END/TOTAL" starts at @off. */
+static bool range_starts_at(const char *cr, uint64_t off)
+{
+	unsigned long long start;
+	char *end;
+
+	if (strncasecmp(cr, "bytes ", 6) != 0)
+		return false;
+	errno = 0;
+	start = strtoull(cr + 6, &end, 10);
+	return errno == 0 && end != cr + 6 && *end == '-' && start == off;
+}
+
+static int blob_sink(void *u, const struct http_resp *resp, const void *data, size_t n)
+{
+	struct blob_ctx *b = u;
+	const char *p = data;
+	uint64_t room;
+	bool cut = false;
+	int ret;
+
+	if (!b->started) {
+		b->started = true;
+		if (resp->status == 206) {
+			if (b->ranged && !range_starts_at(resp->content_range, b->offset)) {
+				log_err("registry %s: blob %s: Content-Range %.60s does not start at %" PRIu64,
+					b->host, b->digest, resp->content_range, b->offset);
+				return -EIO;
+			}
+		} else {
+			/* The server ignored Range: drop what precedes it. */
+			b->skip = b->offset;
+		}
+	}
+	if (b->skip) {
+		uint64_t k = b->skip < n ? b->skip : n;
+
+		b->skip -= k;
+		p += k;
+		n -= (size_t)k;
+	}
+	if (!n)
+		return 0;
+	room = b->limit - b->delivered;
+	if (n > room) {
+		/* A full body sent instead of the range is simply cut; more
+		 * than asked for in a 206, or beyond the cap, is an error. */
+		if (resp->status == 206 || !b->length) {
+			log_err("registry %s: blob %s: more than %" PRIu64 " bytes",
+				b->host, b->digest, b->limit);
+			return -EFBIG;
+		}
+		n = (size_t)room;
+		cut = true;
+	}
+	if (n) {
+		ret = b->sink(b->ctx, p, n);
+		if (ret) {
+			b->user_err = ret;
+			return -ECANCELED;
+		}
+		b->delivered += n;
+	}
+	if (cut || (b->length && resp->status != 206 && b->delivered == b->limit))
+		return HTTP_SINK_STOP;
+	return 0;
+}
+
+int registry_blob_get(struct registry_client *c, const char *host,
+		      const char *repo, const char *digest, uint64_t offset,
+		      uint64_t length, uint64_t max_total, registry_sink_fn sink,
+		      void *ctx)
+{
+	struct blob_ctx b = { .host = host, .digest = digest, .offset = offset,
+			      .length = length, .sink = sink, .ctx = ctx };
+	struct http_req req = { .sink = blob_sink, .sink_ctx = &b };
+	struct http_resp *resp;
+	char path[600], range[64];
+	int ret;
+
+	ret = check_names(host, repo);
+	if (ret)
+		return ret;
+	if (!registry_digest_valid(digest)) {
+		log_err("registry: invalid digest %.100s", digest);
+		return -EINVAL;
+	}
+	if (length && offset > UINT64_MAX - length)
+		return -EINVAL;
+	b.limit = length ? length : (max_total ? max_total : UINT64_MAX);
+	if (offset || length) {
+		b.ranged = true;
+		if (length)
+			snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset,
+				 offset + length - 1);
+		else
+			snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", offset);
+		req.range = range;
+	}
+	resp = calloc(1, sizeof(*resp));
+	if (!resp)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "v2/%s/blobs/%s", repo, digest);
+	ret = reg_request(c, host, repo, path, &req, resp);
+	/* A server that ignored Range and sent less than @offset bytes: the
+	 * range lies beyond the blob, as a 416 would have said. */
+	if (!ret && b.offset && (b.skip || !b.started))
+		ret = -ERANGE;
+	if (b.user_err)
+		ret = b.user_err;
+	else if (ret)
+		log_http_fail("blob", host, repo, digest, resp);
+	free(resp);
+	return ret;
+}
+
+int registry_repo_exists(struct registry_client *c, const char *host, const char *repo)
+{
+	struct http_req req = { 0 };
+	struct http_resp *resp;
+	struct buf body;
+	char path[600];
+	int ret;
+
+	ret = check_names(host, repo);
+	if (ret)
+		return ret;
+	resp = calloc(1, sizeof(*resp));
+	if (!resp)
+		return -ENOMEM;
+	buf_init(&body, REG_SMALL_MAX);
+	req.body = &body;
+	snprintf(path, sizeof(path), "v2/%s/tags/list?n=1", repo);
+	ret = reg_request(c, host, repo, path, &req, resp);
+	if (ret)
+		log_http_fail("tags of", host, repo, NULL, resp);
+	buf_release(&body);
+	free(resp);
+	return ret;
+}

@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c - the one place that talks libcurl: easy-handle setup, the
+ * redirect policy, capped body reading, header capture, and the mapping
+ * of HTTP statuses and curl errors to errno.
+ *
+ * Owns: the pool of idle easy handles of a client (client->pool, under
+ * client->pool_lock).  Each request takes a handle from the pool (or makes
+ * one), uses it on this thread alone and gives it back after
+ * curl_easy_reset(), which keeps the handle's connection cache: that is
+ * where keep-alive reuse comes from.  The connection cache is deliberately
+ * NOT put in the CURLSH: libcurl documents sharing connections between
+ * concurrently running threads as unsupported, so the CURLSH shares only
+ * the DNS cache and TLS sessions (both safe with the lock callbacks).
+ *
+ * Credentials and redirects (CVE-2018-1000007, CVE-2022-27776,
+ * regclient#1095): a request that carries an Authorization header is sent
+ * with CURLOPT_FOLLOWLOCATION off, and redirects are followed here.  The
+ * header is re-sent only while every hop stays on the scheme, host and
+ * port of the first URL; once a hop leaves that origin the credentials are
+ * dropped for good and the rest of the chain is left to libcurl's
+ * FOLLOWLOCATION, which then has nothing to leak.  This holds whatever the
+ * libcurl version does with custom headers, which is why it is preferred
+ * over relying on libcurl's own stripping.  CURLOPT_UNRESTRICTED_AUTH is
+ * never set.  CURLOPT_ACCEPT_ENCODING is never set either: a
+ * Content-Encoding would change the bytes that are hashed and would hand
+ * the server a decompression bomb.
+ */
+#include "registry.h"
+#include "registry_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+#define HTTP_MAX_REDIRS 5
+
+struct xfer {
+	const struct http_req *req;
+	struct http_resp *resp;
+	struct buf errbody;	/* body of a non-2xx response, capped */
+	int err;		/* why a callback stopped the transfer */
+	bool err_over;		/* the error body hit its cap */
+};
+
+int http_status_errno(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 416:
+		return -ERANGE;
+	case 429:
+		return -EAGAIN;
+	}
+	if (status >= 400 && status < 500)
+		return -EPROTO;
+	return -EIO;
+}
+
+static int curl_errno(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		return -EHOSTUNREACH;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+void http_url_for_log(const char *url, char *out, size_t outsz)
+{
+	size_t n = strcspn(url, "?#");
+
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, url, n);
+	out[n] = '\0';
+}
+
+int http_escape(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int ret = 0;
+
+	for (; *s && !ret; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+		    ch == '~') {
+			ret = buf_add(b, s, 1);
+		} else {
+			char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+
+			ret = buf_add(b, e, 3);
+		}
+	}
+	return ret;
+}
+
+/* scheme, host and port of @url; the strings are curl_free()d by caller. */
+static int url_origin(const char *url, char **scheme, char **host, char **port)
+{
+	CURLU *u = curl_url();
+	int ret = -EINVAL;
+
+	*scheme = *host = *port = NULL;
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		ret = 0;
+	curl_url_cleanup(u);
+	return ret;
+}
+
+bool http_same_origin(const char *a, const char *b)
+{
+	char *s1 = NULL, *h1 = NULL, *p1 = NULL, *s2 = NULL, *h2 = NULL, *p2 = NULL;
+	bool same = false;
+
+	if (url_origin(a, &s1, &h1, &p1) == 0 && url_origin(b, &s2, &h2, &p2) == 0)
+		same = !strcasecmp(s1, s2) && !strcasecmp(h1, h2) && !strcmp(p1, p2);
+	curl_free(s1);
+	curl_free(h1);
+	curl_free(p1);
+	curl_free(s2);
+	curl_free(h2);
+	curl_free(p2);
+	return same;
+}
+
+/* ---- the handle pool ---- */
+
+static CURL *pool_get(struct registry_client *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->n_pool)
+		h = c->pool[--c->n_pool];
+	pthread_mutex_unlock(&c->pool_lock);
+	return h ? h : curl_easy_init();
+}
+
+static void pool_put(struct registry_client *c, CURL *h)
+{
+	curl_easy_reset(h);
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->n_pool < REG_POOL_MAX) {
+		c->pool[c->n_pool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&c->pool_lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+/* ---- callbacks ---- */
+
+/* Copy a header value (trimmed) into @dst; false if it did not fit. */
+static bool header_copy(char *dst, size_t dsz, const char *v, size_t n)
+{
+	while (n && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		n--;
+	}
+	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' ||
+		     v[n - 1] == '\t'))
+		n--;
+	if (n >= dsz) {
+		dst[0] = '\0';
+		return false;
+	}
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return true;
+}
+
+static bool header_is(const char *line, size_t n, const char *name, size_t *vofs)
+{
+	size_t l = strlen(name);
+
+	if (n <= l || line[l] != ':' || strncasecmp(line, name, l) != 0)
+		return false;
+	*vofs = l + 1;
+	return true;
+}
+
+static size_t on_header(char *line, size_t sz, size_t nmemb, void *u)
+{
+	struct xfer *x = u;
+	struct http_resp *r = x->resp;
+	size_t n = sz * nmemb, v;
+
+	if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
+		/* A new response (after a redirect or a 1xx): forget the
+		 * headers of the previous one. */
+		const char *sp = memchr(line, ' ', n);
+		long st = 0;
+
+		for (const char *p = sp ? sp + 1 : line + n;
+		     p < line + n && *p >= '0' && *p <= '9' && st < 1000; p++)
+			st = st * 10 + (*p - '0');
+		r->status = st;
+		r->content_type[0] = r->digest[0] = r->content_range[0] = '\0';
+		r->www_auth[0] = r->retry_after[0] = '\0';
+		r->www_auth_cut = false;
+		return n;
+	}
+	if (header_is(line, n, "Content-Type", &v)) {
+		header_copy(r->content_type, sizeof(r->content_type), line + v, n - v);
+	} else if (header_is(line, n, "Docker-Content-Digest", &v)) {
+		header_copy(r->digest, sizeof(r->digest), line + v, n - v);
+	} else if (header_is(line, n, "Content-Range", &v)) {
+		header_copy(r->content_range, sizeof(r->content_range), line + v, n - v);
+	} else if (header_is(line, n, "Retry-After", &v)) {
+		header_copy(r->retry_after, sizeof(r->retry_after), line + v, n - v);
+	} else if (header_is(line, n, "WWW-Authenticate", &v)) {
+		/* Keep the first Bearer challenge, else the first one. */
+		const char *val = line + v;
+		size_t vn = n - v;
+
+		while (vn && (*val == ' ' || *val == '\t')) {
+			val++;
+			vn--;
+		}
+		if (!r->www_auth[0] && !r->www_auth_cut) {
+			r->www_auth_cut = !header_copy(r->www_auth, sizeof(r->www_auth),
+						       val, vn);
+		} else if (vn > 7 && strncasecmp(val, "bearer ", 7) == 0 &&
+			   strncasecmp(r->www_auth, "bearer ", 7) != 0) {
+			r->www_auth_cut = !header_copy(r->www_auth, sizeof(r->www_auth),
+						       val, vn);
+		}
+	}
+	return n;
+}
+
+static size_t on_body(char *data, size_t sz, size_t nmemb, void *u)
+{
+	struct xfer *x = u;
+	const struct http_req *req = x->req;
+	size_t n = sz * nmemb;
+	int ret;
+
+	if (x->resp->status >= 200 && x->resp->status < 300) {
+		if (req->sink)
+			ret = req->sink(req->sink_ctx, x->resp, data, n);
+		else if (req->body)
+			ret = buf_add(req->body, data, n);
+		else
+			ret = 0;
+		if (ret) {
+			x->err = ret;
+			return 0;	/* aborts with CURLE_WRITE_ERROR */
+		}
+		return n;
+	}
+	if (buf_add(&x->errbody, data, n)) {
+		x->err_over = true;
+		return 0;
+	}
+	return n;
+}
+
+/* errors[0].code of a registry error body, if it is one. */
+static void parse_err_code(const struct buf *b, struct http_resp *r)
+{
+	json_t *root, *e;
+	const char *code;
+
+	r->err_code[0] = '\0';
+	if (!b->len)
+		return;
+	root = json_loadb(b->data, b->len, 0, NULL);
+	e = json_array_get(json_object_get(root, "errors"), 0);
+	code = json_string_value(json_object_get(e, "code"));
+	if (code) {
+		size_t n = strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+
+		if (n >= sizeof(r->err_code))
+			n = sizeof(r->err_code) - 1;
+		memcpy(r->err_code, code, n);
+		r->err_code[n] = '\0';
+	}
+	json_decref(root);
+}
+
+/* ---- one hop ---- */
+
+static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
+		       const char *url, const char *auth, bool follow,
+		       long redirs_left, bool plain_ok, char **location)
+{
+	const struct http_req *req = x->req;
+	struct curl_slist *hdrs = NULL, *tmp;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct buf line;
+	long timeout = c->timeout_sec > 0 ? c->timeout_sec : 30;
+	CURLcode rc;
+	int ret = 0;
+
+	*location = NULL;
+	buf_init(&line, 1 << 20);
+	memset(x->resp, 0, sizeof(*x->resp));
+	buf_reset(&x->errbody);
+	x->err = 0;
+	x->err_over = false;
+
+	/* The Authorization line is assembled here and freed (zeroed) below. */
+	if (req->accept && (ret = buf_printf(&line, "Accept: %s", req->accept)) == 0) {
+		tmp = curl_slist_append(hdrs, buf_str(&line));
+		ret = tmp ? 0 : -ENOMEM;
+		hdrs = tmp ? tmp : hdrs;
+	}
+	if (!ret && req->range) {
+		buf_reset(&line);
+		ret = buf_printf(&line, "Range: %s", req->range);
+		if (!ret && !(tmp = curl_slist_append(hdrs, buf_str(&line))))
+			ret = -ENOMEM;
+		else if (!ret)
+			hdrs = tmp;
+	}
+	if (!ret && auth) {
+		buf_reset(&line);
+		ret = buf_printf(&line, "Authorization: %s", auth);
+		if (!ret && !(tmp = curl_slist_append(hdrs, buf_str(&line))))
+			ret = -ENOMEM;
+		else if (!ret)
+			hdrs = tmp;
+		if (line.data)
+			explicit_bzero(line.data, line.len);
+	}
+	buf_release(&line);
+	if (ret)
+		goto out;
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, plain_ok ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, plain_ok ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, redirs_left);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, timeout);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "imgfs/0.1");
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	if (req->form) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->form);
+		curl_easy_setopt(h, CURLOPT_POSTREDIR, 0L);
+	}
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (req->tls_noverify) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+
+	rc = curl_easy_perform(h);
+	x->resp->curl_rc = rc;
+	if (x->err == HTTP_SINK_STOP) {
+		ret = 0;
+	} else if (x->err) {
+		ret = x->err;
+	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x->err_over) &&
+		   !(x->resp->status >= 300 && rc == CURLE_PARTIAL_FILE)) {
+		/* (An error status whose body was cut short is reported as
+		 * that status: the body does not matter.  distribution 2.8
+		 * answers 416 with the Content-Length of the whole blob.) */
+		char u[256];
+
+		ret = curl_errno(rc);
+		x->resp->status = 0;
+		if (!req->quiet) {
+			http_url_for_log(url, u, sizeof(u));
+			log_err("registry: %s %s: %s%s%s", req->form ? "POST" : "GET", u,
+				curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
+		}
+	} else {
+		long st = 0;
+		char *loc = NULL;
+
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+		x->resp->status = st;
+		ret = http_status_errno(st);
+		if (ret) {
+			parse_err_code(&x->errbody, x->resp);
+			if (st >= 300 && st < 400 &&
+			    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
+			    loc && !(*location = strdup(loc)))
+				ret = -ENOMEM;
+		}
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+out:
+	if (auth) {
+		/* Zero the copy of the credentials inside the header list. */
+		for (tmp = hdrs; tmp; tmp = tmp->next)
+			if (strncasecmp(tmp->data, "Authorization:", 14) == 0)
+				explicit_bzero(tmp->data, strlen(tmp->data));
+	}
+	curl_slist_free_all(hdrs);
+	return ret;
+}
+
+/**
+ * http_do - perform @req.  Returns 0 for a 2xx response whose body was
+ * fully delivered (or stopped by the sink with HTTP_SINK_STOP), else the
+ * errno of the status (resp->status set) or of the transport (status 0),
+ * or the error a sink or the body buffer returned.  Transport errors are
+ * logged here unless req->quiet; HTTP errors are left to the caller, who
+ * knows whether a 401 or 404 is an error at all.
+ */
+int http_do(struct registry_client *c, const struct http_req *req,
+	    struct http_resp *resp)
+{
+	struct xfer x = { .req = req, .resp = resp };
+	const char *auth = req->auth;
+	char *url = NULL, *loc = NULL, *scheme = NULL, *host = NULL, *port = NULL;
+	bool plain_ok;
+	CURL *h;
+	int ret, hops = 0;
+
+	buf_init(&x.errbody, REG_SMALL_MAX);
+	/* Plain http is allowed for the whole chain only if the first URL is
+	 * http (a loopback or insecure registry); an https chain stays https. */
+	ret = url_origin(req->url, &scheme, &host, &port);
+	if (ret) {
+		log_err("registry: malformed URL");
+		memset(resp, 0, sizeof(*resp));
+		goto out_noh;
+	}
+	plain_ok = strcasecmp(scheme, "http") == 0;
+	url = strdup(req->url);
+	h = pool_get(c);
+	if (!url || !h) {
+		ret = -ENOMEM;
+		if (h)
+			pool_put(c, h);
+		goto out_noh;
+	}
+	for (;;) {
+		/* A POST (token refresh) carries its secret in the body, so
+		 * it is never followed automatically either. */
+		ret = perform_hop(c, h, &x, url, auth, !auth && !req->form,
+				  HTTP_MAX_REDIRS - hops,
+				  plain_ok, &loc);
+		if (!loc)
+			break;
+		/* Only hops not followed by libcurl come back with a Location. */
+		if (++hops > HTTP_MAX_REDIRS || req->form) {
+			char u[256];
+
+			http_url_for_log(req->url, u, sizeof(u));
+			log_err("registry: GET %s: too many redirects", u);
+			ret = -EIO;
+			break;
+		}
+		if (!http_same_origin(loc, req->url))
+			auth = NULL;
+		free(url);
+		url = loc;
+		loc = NULL;
+		curl_easy_reset(h);
+	}
+	free(loc);
+	pool_put(c, h);
+out_noh:
+	free(url);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	buf_release(&x.errbody);
+	return ret;
+}

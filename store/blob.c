@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blob.c - blobs/sha256/<hex>: opening local blobs, writing new ones from
+ * a stream, and downloading missing ones from the registry.
+ *
+ * A blob enters blobs/ only by rename from tmp/ after its sha256 (and, for
+ * downloads, its descriptor size) checked out and the data was fsynced, so
+ * a file in blobs/ is always complete and never needs re-hashing.
+ *
+ * Downloads are single-flight per digest: the first caller registers the
+ * digest in s->inflight and downloads without any lock held; later callers
+ * for the same digest sleep on s->inflight_cond and all get the first
+ * caller's result.  A dropped connection is resumed with a Range request
+ * from the bytes already hashed, up to STORE_FETCH_TRIES attempts; bytes
+ * beyond the descriptor size abort the transfer, so a hostile registry
+ * cannot fill the disk.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+
+struct store_blob_writer {
+	int tmp_fd;		/* s->tmp_fd, for unlinking on abort */
+	int fd;
+	char name[32];		/* in tmp/ */
+	EVP_MD_CTX *md;
+	uint64_t size;
+	uint64_t limit;		/* more bytes than this is -EFBIG */
+	int err;		/* sticky: the first write error */
+};
+
+/* One download in progress; refs: the downloader plus each waiter. */
+struct store_inflight {
+	int refs;
+	bool done;
+	int err;
+};
+
+static const char *hex_of(const char *digest)
+{
+	return digest + strlen("sha256:");
+}
+
+bool store_blob_has(struct store *s, const char *digest)
+{
+	if (!digest || !registry_digest_valid(digest))
+		return false;
+	return faccessat(s->blobs_fd, hex_of(digest), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int store_blob_open(struct store *s, const char *digest, int *fd)
+{
+	int f;
+
+	if (!digest || !registry_digest_valid(digest))
+		return -EINVAL;
+	f = openat(s->blobs_fd, hex_of(digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (f < 0)
+		return -errno;
+	*fd = f;
+	return 0;
+}
+
+int store_blob_read(struct store *s, const char *digest, size_t max,
+		    struct buf *out)
+{
+	if (!digest || !registry_digest_valid(digest))
+		return -EINVAL;
+	return store_read_file(s->blobs_fd, hex_of(digest), max, out);
+}
+
+int store_blob_writer_new(struct store *s, struct store_blob_writer **out)
+{
+	struct store_blob_writer *w = calloc(1, sizeof(*w));
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->tmp_fd = s->tmp_fd;
+	w->fd = -1;
+	w->limit = UINT64_MAX;
+	w->md = EVP_MD_CTX_new();
+	if (!w->md || !EVP_DigestInit_ex(w->md, EVP_sha256(), NULL)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (int tries = 0;; tries++) {
+		uint32_t r;
+
+		if (getentropy(&r, sizeof(r)) < 0)
+			r = (uint32_t)getpid() ^ (uint32_t)tries;
+		snprintf(w->name, sizeof(w->name), "b-%08x", r);
+		w->fd = openat(s->tmp_fd, w->name,
+			       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (w->fd >= 0)
+			break;
+		if (errno != EEXIST || tries > 16) {
+			ret = -errno;
+			goto out;
+		}
+	}
+	*out = w;
+	return 0;
+out:
+	EVP_MD_CTX_free(w->md);
+	free(w);
+	return ret;
+}
+
+int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_t n)
+{
+	int ret;
+
+	if (w->err)
+		return w->err;
+	if (n > w->limit - w->size) {
+		w->err = -EFBIG;
+		return w->err;
+	}
+	ret = store_write_all(w->fd, data, n);
+	if (!ret && !EVP_DigestUpdate(w->md, data, n))
+		ret = -ENOMEM;
+	if (ret) {
+		w->err = ret;
+		return ret;
+	}
+	w->size += n;
+	return 0;
+}
+
+uint64_t store_blob_writer_size(const struct store_blob_writer *w)
+{
+	return w->size;
+}
+
+void store_blob_writer_abort(struct store_blob_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0) {
+		close(w->fd);
+		unlinkat(w->tmp_fd, w->name, 0);
+	}
+	EVP_MD_CTX_free(w->md);
+	free(w);
+}
+
+/*
+ * commit_sized - store_blob_writer_commit() that also requires @expect_size
+ * bytes when it is >= 0.  The data is fsynced before the rename and the
+ * directory after it; a blob that is already there counts as success.
+ */
+static int commit_sized(struct store *s, struct store_blob_writer *w,
+			const char *expect_digest, int64_t expect_size,
+			char digest[72])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char got[72];
+	int ret = w->err;
+
+	if (ret)
+		goto out;
+	if (expect_digest && !registry_digest_valid(expect_digest)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (fsync(w->fd) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (!EVP_DigestFinal_ex(w->md, md, &mdlen) || mdlen != 32) {
+		ret = -EIO;
+		goto out;
+	}
+	memcpy(got, "sha256:", 7);
+	for (unsigned int i = 0; i < mdlen; i++)
+		snprintf(got + 7 + 2 * i, 3, "%02x", md[i]);
+	if (expect_size >= 0 && w->size != (uint64_t)expect_size) {
+		log_err("blob %s: size mismatch: expected %" PRId64 " bytes, got %" PRIu64,
+			expect_digest ? expect_digest : got, expect_size, w->size);
+		ret = -EIO;
+		goto out;
+	}
+	if (expect_digest && strcmp(expect_digest, got) != 0) {
+		log_err("blob %s: digest mismatch: expected %s, got %s (%" PRIu64 " bytes); discarded",
+			expect_digest, expect_digest, got, w->size);
+		ret = -EIO;
+		goto out;
+	}
+	if (faccessat(s->blobs_fd, hex_of(got), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		ret = 0;	/* same content already there */
+	} else if (renameat(s->tmp_fd, w->name, s->blobs_fd, hex_of(got)) < 0) {
+		ret = -errno;
+		goto out;
+	} else {
+		w->name[0] = '\0';	/* nothing left to unlink */
+		ret = store_fsync_dir(s->blobs_fd);
+		if (ret)
+			goto out;
+	}
+	if (digest)
+		memcpy(digest, got, sizeof(got));
+out:
+	if (ret && ret != -EIO && ret != -EFBIG)
+		log_err("blob %s: cannot store: %s",
+			expect_digest ? expect_digest : "(new)", strerror(-ret));
+	close(w->fd);
+	if (w->name[0])
+		unlinkat(s->tmp_fd, w->name, 0);
+	w->fd = -1;
+	EVP_MD_CTX_free(w->md);
+	free(w);
+	return ret;
+}
+
+int store_blob_writer_commit(struct store *s, struct store_blob_writer *w,
+			     const char *expect_digest, char digest[72])
+{
+	return commit_sized(s, w, expect_digest, -1, digest);
+}
+
+int store_blob_put(struct store *s, const void *data, size_t len, char digest[72])
+{
+	struct store_blob_writer *w;
+	int ret;
+
+	ret = store_blob_writer_new(s, &w);
+	if (ret)
+		return ret;
+	ret = store_blob_writer_write(w, data, len);
+	if (ret) {
+		store_blob_writer_abort(w);
+		return ret;
+	}
+	return store_blob_writer_commit(s, w, NULL, digest);
+}
+
+static int sink(void *ctx, const void *data, size_t n)
+{
+	return store_blob_writer_write(ctx, data, n);
+}
+
+static bool retryable(int err)
+{
+	return err == -EIO || err == -ETIMEDOUT || err == -ECONNRESET ||
+	       err == -EPIPE || err == -EAGAIN;
+}
+
+/*
+ * download - fetch @d into a new blob, resuming after a dropped connection
+ * from the bytes already written (and hashed).
+ */
+static int download(struct store *s, const char *host, const char *repo,
+		    const struct registry_desc *d)
+{
+	struct store_blob_writer *w;
+	uint64_t size = (uint64_t)d->size;
+	int ret;
+
+	ret = store_blob_writer_new(s, &w);
+	if (ret)
+		return ret;
+	w->limit = size;
+	for (int tries = 0; tries < STORE_FETCH_TRIES && w->size < size; tries++) {
+		uint64_t off = w->size;
+
+		if (tries)
+			log_warn("blob %s: transfer from %s/%s broke after %" PRIu64
+				 " of %" PRIu64 " bytes (%s); resuming", d->digest,
+				 host, repo, off, size, strerror(-ret));
+		ret = registry_blob_get(s->reg, host, repo, d->digest, off,
+					off ? size - off : 0, size, sink, w);
+		if (w->err) {
+			ret = w->err;
+			break;
+		}
+		if (!ret && w->size < size)
+			ret = -EIO;	/* body ended early without an error */
+		if (ret && !retryable(ret))
+			break;
+	}
+	if (ret == -EFBIG) {
+		log_err("blob %s: %s/%s sent more than the %" PRIu64 " bytes of its descriptor",
+			d->digest, host, repo, size);
+		ret = -EIO;
+	}
+	if (ret) {
+		store_blob_writer_abort(w);
+		return ret;
+	}
+	return commit_sized(s, w, d->digest, d->size, NULL);
+}
+
+int store_blob_fetch(struct store *s, const char *host, const char *repo,
+		     const struct registry_desc *d)
+{
+	struct store_inflight *f;
+	const char *hex;
+	int ret;
+
+	if (!d->digest || !registry_digest_valid(d->digest) || d->size < 0)
+		return -EINVAL;
+	if (store_blob_has(s, d->digest))
+		return 0;
+	if (!s->reg || !host || !repo)
+		return -ENOENT;
+	hex = hex_of(d->digest);
+	pthread_mutex_lock(&s->lock);
+	f = htab_get(&s->inflight, hex);
+	if (f) {
+		f->refs++;
+		while (!f->done)
+			pthread_cond_wait(&s->inflight_cond, &s->lock);
+		ret = f->err;
+		if (--f->refs == 0)
+			free(f);
+		pthread_mutex_unlock(&s->lock);
+		return ret;
+	}
+	/* A download may have finished between the check above and the lock. */
+	if (store_blob_has(s, d->digest)) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || htab_put(&s->inflight, hex, f, NULL)) {
+		pthread_mutex_unlock(&s->lock);
+		free(f);
+		return -ENOMEM;
+	}
+	f->refs = 1;
+	pthread_mutex_unlock(&s->lock);
+
+	ret = download(s, host, repo, d);
+
+	pthread_mutex_lock(&s->lock);
+	htab_del(&s->inflight, hex);
+	f->done = true;
+	f->err = ret;
+	pthread_cond_broadcast(&s->inflight_cond);
+	if (--f->refs == 0)
+		free(f);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}

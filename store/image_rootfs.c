@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * image_rootfs.c - an image's merged tree and reads from it: fetching and
+ * indexing its layers (in parallel), merging them, and serving file bytes
+ * from the layer blobs by offset.
+ *
+ * One build per image at a time: img->rootfs_state 1 marks a build in
+ * progress and other callers sleep on img->cond.  A failed build goes back
+ * to state 0 with rootfs_err set, so the callers that waited for it get
+ * the error and the next call tries again (a registry that comes back
+ * makes the read succeed).  Layers that were prepared before a failure
+ * keep their fd and toc: only the builder writes them, and readers look at
+ * them only after seeing state 2 under img->lock.
+ *
+ * Each layer that needs work gets a worker; at most STORE_BUILD_THREADS
+ * run at once, the calling thread being one of them.  Indexes are saved to
+ * index/sha256/<layer hex> only after the layer's diff_id checked out.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define STORE_BUILD_THREADS 4
+
+struct build {
+	struct store *s;
+	struct store_image *img;
+	pthread_mutex_t lock;	/* guards next */
+	size_t next;		/* index into todo */
+	size_t *todo;		/* layers that need work */
+	size_t n_todo;
+	int *errs;		/* per layer */
+};
+
+/*
+ * layer_prepare - make layer @i of @img usable: blob local and open, index
+ * loaded or built (and checked against the config's diff_id).
+ */
+static int layer_prepare(struct store *s, struct store_image *img, size_t i)
+{
+	struct store_layer *l = &img->layers[i];
+	struct store_toc *toc = NULL;
+	char path[4200];
+	bool loaded;
+	int ret, fd;
+
+	ret = store_blob_fetch(s, img->host, img->repo, &l->desc);
+	if (ret) {
+		log_err("image %.12s: layer %s: cannot fetch: %s", img->id,
+			l->desc.digest, strerror(-ret));
+		return ret;
+	}
+	if (l->fd < 0) {
+		ret = store_blob_open(s, l->desc.digest, &fd);
+		if (ret)
+			return ret;
+		l->fd = fd;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/index/sha256/%s", s->dir,
+			     l->desc.digest + 7) >= sizeof(path))
+		return -ENAMETOOLONG;
+	loaded = store_toc_load(path, &toc) == 0;
+	if (!loaded) {
+		ret = store_toc_build(l->fd, l->comp, &toc);
+		if (ret) {
+			log_err("image %.12s: layer %s: cannot index: %s", img->id,
+				l->desc.digest, strerror(-ret));
+			return ret;
+		}
+	}
+	if (strcmp(toc->diff_id, img->cfg.diff_ids[i]) != 0) {
+		log_err("image %.12s: layer %s: diff_id mismatch: config says %s, content is %s",
+			img->id, l->desc.digest, img->cfg.diff_ids[i], toc->diff_id);
+		store_toc_free(toc);
+		return -EIO;
+	}
+	if (!loaded) {
+		ret = store_toc_save(toc, path);
+		if (ret)	/* still usable from memory; rebuilt next time */
+			log_warn("image %.12s: layer %s: cannot save index: %s",
+				 img->id, l->desc.digest, strerror(-ret));
+	}
+	l->toc = toc;
+	return 0;
+}
+
+static void *build_worker(void *arg)
+{
+	struct build *b = arg;
+
+	for (;;) {
+		size_t k;
+
+		pthread_mutex_lock(&b->lock);
+		k = b->next < b->n_todo ? b->next++ : SIZE_MAX;
+		pthread_mutex_unlock(&b->lock);
+		if (k == SIZE_MAX)
+			return NULL;
+		b->errs[b->todo[k]] = layer_prepare(b->s, b->img, b->todo[k]);
+	}
+}
+
+/* Prepare every layer not yet indexed, then merge. Builder only. */
+static int rootfs_build(struct store *s, struct store_image *img,
+			struct store_rootfs **out)
+{
+	struct build b = { .s = s, .img = img };
+	pthread_t th[STORE_BUILD_THREADS - 1];
+	size_t n_th = 0, n = img->n_layers;
+	struct store_toc **tocs = NULL;
+	int ret = -ENOMEM;
+
+	pthread_mutex_init(&b.lock, NULL);
+	b.todo = calloc(n ? n : 1, sizeof(*b.todo));
+	b.errs = calloc(n ? n : 1, sizeof(*b.errs));
+	tocs = calloc(n ? n : 1, sizeof(*tocs));
+	if (!b.todo || !b.errs || !tocs)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (!img->layers[i].toc)
+			b.todo[b.n_todo++] = i;
+	while (n_th + 1 < STORE_BUILD_THREADS && n_th + 1 < b.n_todo) {
+		if (pthread_create(&th[n_th], NULL, build_worker, &b))
+			break;	/* fewer helpers; the caller still works */
+		n_th++;
+	}
+	build_worker(&b);
+	for (size_t i = 0; i < n_th; i++)
+		pthread_join(th[i], NULL);
+	ret = 0;
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = b.errs[i];
+	if (ret)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		tocs[i] = img->layers[i].toc;
+	ret = store_rootfs_build(tocs, n, out);
+	if (ret)
+		log_err("image %.12s: cannot merge layers: %s", img->id, strerror(-ret));
+out:
+	free(tocs);
+	free(b.todo);
+	free(b.errs);
+	pthread_mutex_destroy(&b.lock);
+	return ret;
+}
+
+int store_image_rootfs(struct store *s, struct store_image *img,
+		       struct store_rootfs **out)
+{
+	struct store_rootfs *fs = NULL;
+	bool waited = false;
+	int ret;
+
+	pthread_mutex_lock(&img->lock);
+	while (img->rootfs_state == 1) {
+		pthread_cond_wait(&img->cond, &img->lock);
+		waited = true;
+	}
+	if (img->rootfs_state == 2) {
+		*out = img->rootfs;
+		pthread_mutex_unlock(&img->lock);
+		return 0;
+	}
+	if (waited) {
+		/* The build we waited for failed: its error is ours too. */
+		ret = img->rootfs_err;
+		pthread_mutex_unlock(&img->lock);
+		return ret;
+	}
+	img->rootfs_state = 1;
+	pthread_mutex_unlock(&img->lock);
+
+	ret = rootfs_build(s, img, &fs);
+
+	pthread_mutex_lock(&img->lock);
+	img->rootfs_err = ret;
+	if (!ret) {
+		img->rootfs = fs;
+		img->rootfs_state = 2;
+		*out = fs;
+	} else {
+		img->rootfs_state = 0;
+	}
+	pthread_cond_broadcast(&img->cond);
+	pthread_mutex_unlock(&img->lock);
+	return ret;
+}
+
+int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
+		     struct store_toc_cursor *cur, void *dst, size_t len,
+		     uint64_t off, size_t *got)
+{
+	const struct store_rinode *ri;
+	const struct store_toc_entry *e;
+	const struct store_layer *l;
+	struct store_rootfs *fs;
+	int ret;
+
+	*got = 0;
+	ret = store_image_rootfs(s, img, &fs);
+	if (ret)
+		return ret;
+	ri = store_rootfs_inode(fs, ino);
+	if (!ri)
+		return -ENOENT;
+	e = ri->e;
+	if (!e || e->type == STORE_FT_DIR)
+		return -EISDIR;
+	if (e->type != STORE_FT_REG || ri->layer >= img->n_layers)
+		return -EINVAL;
+	if (off >= e->size || len == 0)
+		return 0;
+	if (len > e->size - off)
+		len = (size_t)(e->size - off);
+	l = &img->layers[ri->layer];
+	return store_toc_read(l->toc, l->fd, cur, dst, len, e->offset + off, got);
+}
+
+int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
+			   int *fd)
+{
+	int ret;
+
+	if (i >= img->n_layers)
+		return -EINVAL;
+	ret = store_blob_fetch(s, img->host, img->repo, &img->layers[i].desc);
+	if (ret)
+		return ret;
+	return store_blob_open(s, img->layers[i].desc.digest, fd);
+}
+
+/* Docker's classic size: Σ over layers of what the layer unpacks to
+ * (regular files once per inode, symlinks by target length). */
+static uint64_t toc_unpacked(const struct store_toc *toc)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < toc->n_entries; i++) {
+		const struct store_toc_entry *e = &toc->entries[i];
+
+		if (e->type == STORE_FT_REG)
+			sum += e->size;
+		else if (e->type == STORE_FT_SYMLINK && e->link)
+			sum += strlen(e->link);
+	}
+	return sum;
+}
+
+uint64_t store_image_size(struct store *s, struct store_image *img)
+{
+	uint64_t sum = 0;
+	bool indexed;
+
+	(void)s;
+	pthread_mutex_lock(&img->lock);
+	indexed = img->rootfs_state == 2;
+	for (size_t i = 0; i < img->n_layers; i++)
+		sum += indexed ? toc_unpacked(img->layers[i].toc)
+			       : (uint64_t)img->layers[i].desc.size;
+	pthread_mutex_unlock(&img->lock);
+	return sum;
+}

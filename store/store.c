@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - opening and closing the store: the directory layout, orphan
+ * clean-up in tmp/, the crash-safe write of small files, and the cache of
+ * remote answers (unknown names are remembered briefly so that tab
+ * completion in the mount does not hammer the registry).
+ *
+ * Every persistent small file (tags.json, image records) goes through
+ * store_write_atomic(): a temporary file in tmp/, fsync, rename into
+ * place, fsync of the directory.  A crash leaves either the old file or
+ * the new one, plus at worst an orphan in tmp/ that the next open removes.
+ */
+#include "store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct store_answer {
+	struct timespec expires;	/* CLOCK_MONOTONIC */
+	int result;
+};
+
+int store_fsync_dir(int dirfd)
+{
+	if (fsync(dirfd) < 0)
+		return -errno;
+	return 0;
+}
+
+bool store_hex_valid(const char *h, size_t min, size_t max)
+{
+	size_t n = strnlen(h, max + 1);
+
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int store_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/**
+ * store_write_atomic - replace @name in directory @dirfd with @data.
+ *
+ * The bytes are written to tmp/, fsynced, renamed over @name and the
+ * directory fsynced, so after a crash @name is either the old or the new
+ * content.  On failure the temporary file is removed.
+ */
+int store_write_atomic(struct store *s, int dirfd, const char *name,
+		       const void *data, size_t len)
+{
+	char tmp[64];
+	int fd = -1, ret;
+
+	for (int tries = 0;; tries++) {
+		unsigned int r;
+
+		if (getentropy(&r, sizeof(r)) < 0)
+			r = (unsigned int)getpid() ^ (unsigned int)tries;
+		snprintf(tmp, sizeof(tmp), "w-%08x", r);
+		fd = openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST || tries > 16)
+			return -errno;
+	}
+	ret = store_write_all(fd, data, len);
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	if (ret)
+		goto out;
+	if (renameat(s->tmp_fd, tmp, dirfd, name) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = store_fsync_dir(dirfd);
+	return ret;
+out:
+	unlinkat(s->tmp_fd, tmp, 0);
+	log_err("store: writing %s: %s", name, strerror(-ret));
+	return ret;
+}
+
+/**
+ * store_read_file - read all of @name (relative to @dirfd) into @out,
+ * which is initialised with cap @max.  -EFBIG if it is larger.
+ */
+int store_read_file(int dirfd, const char *name, size_t max, struct buf *out)
+{
+	char chunk[16384];
+	int fd, ret = 0;
+
+	buf_init(out, max);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		ret = buf_add(out, chunk, (size_t)n);
+		if (ret)
+			goto out;
+	}
+out:
+	close(fd);
+	if (ret)
+		buf_release(out);
+	return ret;
+}
+
+static int mkdir_at(int dirfd, const char *name, int *out)
+{
+	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	*out = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (*out < 0)
+		return -errno;
+	return 0;
+}
+
+/* mkdir -p of the store directory itself (0700 for what we create). */
+static int mkdir_p(const char *path)
+{
+	char *p = strdup(path);
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *c = p + 1; ; c++) {
+		if (*c == '/' || *c == '\0') {
+			char save = *c;
+
+			*c = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+				ret = -errno;
+				break;
+			}
+			*c = save;
+			if (save == '\0')
+				break;
+		}
+	}
+	free(p);
+	return ret;
+}
+
+/*
+ * clean_dir - remove the debris of a crash or an abort: everything in tmp/,
+ * and in index/sha256/ what is not a finished index (store_toc_save()
+ * writes "<hex>.tmp.XXXXXX" beside its target before renaming).
+ */
+static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	unsigned n = 0;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!all && store_hex_valid(de->d_name, 64, 64))
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
+			n++;
+		else
+			log_warn("store: cannot remove orphan %s/%s: %s", what,
+				 de->d_name, strerror(errno));
+	}
+	closedir(d);
+	if (n)
+		log_info("store: removed %u orphan(s) from %s/%s", n, s->dir, what);
+}
+
+static int open_layout(struct store *s)
+{
+	int blobs = -1, index = -1, ret;
+	struct stat st;
+
+	ret = mkdir_p(s->dir);
+	if (ret)
+		goto out;
+	s->root_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (fstat(s->root_fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* Anyone could plant blobs in a world-writable store. */
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		log_err("store: %s is world-writable; refusing to use it", s->dir);
+		ret = -EPERM;
+		goto out;
+	}
+	ret = mkdir_at(s->root_fd, "blobs", &blobs);
+	if (!ret)
+		ret = mkdir_at(blobs, "sha256", &s->blobs_fd);
+	if (!ret)
+		ret = mkdir_at(s->root_fd, "index", &index);
+	if (!ret)
+		ret = mkdir_at(index, "sha256", &s->index_fd);
+	if (!ret)
+		ret = mkdir_at(s->root_fd, "images", &s->images_fd);
+	if (!ret)
+		ret = mkdir_at(s->root_fd, "tmp", &s->tmp_fd);
+out:
+	if (blobs >= 0)
+		close(blobs);
+	if (index >= 0)
+		close(index);
+	if (ret)
+		log_err("store: cannot open %s: %s", s->dir, strerror(-ret));
+	return ret;
+}
+
+int store_open(const struct store_opts *opts, struct store **out)
+{
+	struct store *s;
+	int ret;
+
+	if (!opts->dir || !*opts->dir)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->root_fd = s->blobs_fd = s->index_fd = s->images_fd = s->tmp_fd = -1;
+	pthread_mutex_init(&s->meta_lock, NULL);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->inflight_cond, NULL);
+	s->dir = strdup(opts->dir);
+	s->default_host = strdup(opts->default_host ? opts->default_host
+				 : REGISTRY_DOCKER_HUB);
+	s->reg = opts->registry;
+	s->platform = opts->platform;
+	if (!s->platform.os[0] || !s->platform.arch[0])
+		registry_platform_host(&s->platform);
+	s->negative_ttl_sec = opts->negative_ttl_sec > 0 ? opts->negative_ttl_sec : 5;
+	if (!s->dir || !s->default_host) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = htab_init(&s->images);
+	if (!ret)
+		ret = htab_init(&s->tags);
+	if (!ret)
+		ret = htab_init(&s->inflight);
+	if (!ret)
+		ret = htab_init(&s->answers);
+	if (ret)
+		goto out;
+	ret = open_layout(s);
+	if (ret)
+		goto out;
+	clean_dir(s, s->tmp_fd, "tmp", true);
+	clean_dir(s, s->index_fd, "index/sha256", false);
+	ret = store_tags_load(s);
+	if (ret)
+		goto out;
+	*out = s;
+	return 0;
+out:
+	store_close(s);
+	return ret;
+}
+
+void store_close(struct store *s)
+{
+	size_t it;
+
+	if (!s)
+		return;
+	for (struct htab_ent *e = htab_first(&s->images, &it); e;
+	     e = htab_next(&s->images, &it, e))
+		store_image_free(e->val);
+	htab_release(&s->images);
+	store_tags_free(s);
+	for (struct htab_ent *e = htab_first(&s->answers, &it); e;
+	     e = htab_next(&s->answers, &it, e))
+		free(e->val);
+	htab_release(&s->answers);
+	/* Nothing can be in flight: every download holds no ref on close. */
+	htab_release(&s->inflight);
+	{
+		int fds[] = { s->root_fd, s->blobs_fd, s->index_fd,
+			      s->images_fd, s->tmp_fd };
+
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	pthread_cond_destroy(&s->inflight_cond);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->meta_lock);
+	free(s->dir);
+	free(s->default_host);
+	free(s);
+}
+
+const char *store_default_host(const struct store *s)
+{
+	return s->default_host;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Whether a fresh answer for @key is remembered; expired ones are dropped. */
+bool store_answer_get(struct store *s, const char *key, int *result)
+{
+	struct store_answer *a;
+	struct timespec now;
+	bool hit = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&s->lock);
+	a = htab_get(&s->answers, key);
+	if (a && ts_before(&now, &a->expires)) {
+		*result = a->result;
+		hit = true;
+	} else if (a) {
+		free(htab_del(&s->answers, key));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return hit;
+}
+
+void store_answer_put(struct store *s, const char *key, int result)
+{
+	struct store_answer *a = malloc(sizeof(*a));
+	struct timespec now;
+	void *old = NULL;
+
+	if (!a)
+		return;	/* only a cache */
+	clock_gettime(CLOCK_MONOTONIC, &a->expires);
+	now = a->expires;
+	a->expires.tv_sec += s->negative_ttl_sec;
+	a->result = result;
+	pthread_mutex_lock(&s->lock);
+	/* Names come from users: bound the cache by dropping stale answers. */
+	if (s->answers.n >= STORE_ANSWERS_MAX) {
+		size_t it;
+		struct htab_ent *e = htab_first(&s->answers, &it);
+
+		while (e) {
+			struct htab_ent *next = htab_next(&s->answers, &it, e);
+			struct store_answer *x = e->val;
+
+			if (!ts_before(&now, &x->expires))
+				free(htab_del(&s->answers, e->key));
+			e = next;
+		}
+	}
+	if (htab_put(&s->answers, key, a, &old))
+		free(a);
+	else
+		free(old);
+	pthread_mutex_unlock(&s->lock);
+}

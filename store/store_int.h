@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_int.h - private to store.c, blob.c, image.c, tags.c and pull.c:
+ * the layout of struct store and the helpers these files share.
+ *
+ * Locks.  s->meta_lock serialises every change of persistent metadata
+ * (tags.json, images/<id>.json, freeing blobs) so that a read-modify-write
+ * of the tag table is linearizable and a blob GC never races a record
+ * write.  It is taken BEFORE s->lock (order: meta_lock, s->lock,
+ * image->lock, registry leaf lock) and may be held across the small
+ * metadata writes (fsync included) but never across network I/O or a
+ * layer scan.  s->lock guards only in-memory state: the image cache, the
+ * tag table, the in-flight download table and the answer cache.  Readers
+ * of tags take s->lock alone; writers take meta_lock, persist, then apply
+ * to memory under s->lock, so memory never runs ahead of disk.
+ */
+#ifndef IMGFS_STORE_INT_H
+#define IMGFS_STORE_INT_H
+
+#include "htab.h"
+#include "store.h"
+
+#define STORE_CONFIG_MAX ((size_t)4 << 20)
+#define STORE_RECORD_MAX ((size_t)64 << 10)
+#define STORE_TAGS_MAX ((size_t)64 << 20)
+#define STORE_FETCH_TRIES 3
+#define STORE_ANSWERS_MAX 4096
+
+struct store {
+	char *dir;
+	char *default_host;
+	struct registry_client *reg;	/* NULL: offline; not owned */
+	struct registry_platform platform;
+	int negative_ttl_sec;
+
+	/* Directory fds, for openat/renameat and fsync of the directory. */
+	int root_fd, blobs_fd, index_fd, images_fd, tmp_fd;
+
+	pthread_mutex_t meta_lock;	/* see above */
+
+	pthread_mutex_t lock;		/* guards everything below */
+	struct htab images;		/* id -> struct store_image (cached) */
+	uint64_t images_gen;		/* bumped by every delete */
+	struct htab tags;		/* "host/repo:tag" -> struct store_tagent */
+	struct htab inflight;		/* blob hex -> struct store_inflight */
+	pthread_cond_t inflight_cond;
+	struct htab answers;		/* remote answer cache -> struct store_answer */
+};
+
+struct store_tagent {
+	char *host, *repo, *tag;
+	char id[65];
+};
+
+/* store.c */
+int store_write_atomic(struct store *s, int dirfd, const char *name,
+		       const void *data, size_t len);
+int store_read_file(int dirfd, const char *name, size_t max, struct buf *out);
+int store_fsync_dir(int dirfd);
+int store_write_all(int fd, const void *data, size_t len);
+bool store_hex_valid(const char *h, size_t min, size_t max);
+/* Remote answers (negative for pulls, both for repo checks). */
+bool store_answer_get(struct store *s, const char *key, int *result);
+void store_answer_put(struct store *s, const char *key, int result);
+
+/* blob.c */
+/*
+ * store_blob_fetch - make the blob @d (from @host/@repo) local: nothing if
+ * it is, else one download per digest in the process, verified against
+ * the digest and size of @d.  -ENOENT offline.
+ */
+int store_blob_fetch(struct store *s, const char *host, const char *repo,
+		     const struct registry_desc *d);
+int store_blob_read(struct store *s, const char *digest, size_t max,
+		    struct buf *out);
+
+/* image.c */
+void store_image_free(struct store_image *img);
+/* Full id of the image @id names (hex, prefix, or sha256:hex). */
+int store_image_resolve(struct store *s, const char *id, char full[65]);
+bool store_media_config_ok(const char *mt);
+int store_manifest_check(const char *what, const struct registry_manifest *m);
+
+/* tags.c */
+int store_tags_load(struct store *s);
+void store_tags_free(struct store *s);
+/* Under meta_lock: persist the table without tags naming @drop_id and
+ * without @drop_key, then apply that in memory. */
+int store_tags_drop(struct store *s, const char *drop_key, const char *drop_id);
+/* Under meta_lock (or s->lock): whether any tag other than @except_key
+ * names @id. */
+bool store_tags_name_id(struct store *s, const char *id, const char *except_key);
+int store_tag_key(const char *host, const char *repo, const char *tag,
+		  struct buf *key);
+/* Under meta_lock: delete image @id (full hex), its tags and its blobs. */
+int store_image_delete_locked(struct store *s, const char *id);
+
+#endif

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tags.c - tags.json, the table of local tags (host/repo:tag -> image id).
+ *
+ * The whole table is rewritten on every change through
+ * store_write_atomic() (tmp/, fsync, rename, fsync dir): tags are few and
+ * small, and a single file makes every change - including "drop every tag
+ * of this image" - one atomic step that a crash cannot split.
+ *
+ * Format: {"version": 1, "tags": [{"host", "repo", "tag", "id"}, ...]}.
+ * In memory the table is s->tags keyed "host/repo:tag" (no component can
+ * contain the separator in its position: hosts have no '/', tags no ':'),
+ * read under s->lock; changes are made under s->meta_lock, persisted
+ * first and then applied to memory.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+#define TAGS_FILE "tags.json"
+
+static void tagent_free(struct store_tagent *t)
+{
+	if (!t)
+		return;
+	free(t->host);
+	free(t->repo);
+	free(t->tag);
+	free(t);
+}
+
+static bool repo_valid(const char *repo)
+{
+	char comp[256];
+	size_t len = strnlen(repo, 256);
+	const char *p = repo;
+
+	if (len == 0 || len > 255)
+		return false;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (n == 0 || n >= sizeof(comp))
+			return false;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		if (!registry_path_component_valid(comp))
+			return false;
+		if (!slash)
+			return true;
+		p = slash + 1;
+	}
+}
+
+static bool host_valid(const char *host)
+{
+	size_t len = strnlen(host, 256);
+
+	return len > 0 && len < 256 && !strchr(host, '/') && !strchr(host, ' ');
+}
+
+int store_tag_key(const char *host, const char *repo, const char *tag,
+		  struct buf *key)
+{
+	if (!host || !repo || !tag || !host_valid(host) || !repo_valid(repo) ||
+	    !registry_tag_valid(tag))
+		return -EINVAL;
+	buf_init(key, 1024);
+	return buf_printf(key, "%s/%s:%s", host, repo, tag);
+}
+
+static int tagent_new(const char *host, const char *repo, const char *tag,
+		      const char *id, struct store_tagent **out)
+{
+	struct store_tagent *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->host = strdup(host);
+	t->repo = strdup(repo);
+	t->tag = strdup(tag);
+	memcpy(t->id, id, 64);
+	t->id[64] = '\0';
+	if (!t->host || !t->repo || !t->tag) {
+		tagent_free(t);
+		return -ENOMEM;
+	}
+	*out = t;
+	return 0;
+}
+
+void store_tags_free(struct store *s)
+{
+	size_t it;
+
+	for (struct htab_ent *e = htab_first(&s->tags, &it); e;
+	     e = htab_next(&s->tags, &it, e))
+		tagent_free(e->val);
+	htab_release(&s->tags);
+}
+
+/* One entry of tags.json into the table; invalid ones are skipped. */
+static int load_one(struct store *s, json_t *o)
+{
+	const char *host = json_string_value(json_object_get(o, "host"));
+	const char *repo = json_string_value(json_object_get(o, "repo"));
+	const char *tag = json_string_value(json_object_get(o, "tag"));
+	const char *id = json_string_value(json_object_get(o, "id"));
+	struct store_tagent *t;
+	struct buf key;
+	char name[80];
+	void *old = NULL;
+	int ret;
+
+	if (!id || !store_hex_valid(id, 64, 64) ||
+	    store_tag_key(host, repo, tag, &key)) {
+		log_warn("store: tags.json: skipping an invalid entry");
+		return 0;
+	}
+	snprintf(name, sizeof(name), "%s.json", id);
+	if (faccessat(s->images_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		log_warn("store: tag %s names missing image %.12s; ignored",
+			 buf_str(&key), id);
+		ret = 0;
+		goto out;
+	}
+	ret = tagent_new(host, repo, tag, id, &t);
+	if (ret)
+		goto out;
+	ret = htab_put(&s->tags, buf_str(&key), t, &old);
+	if (ret)
+		tagent_free(t);
+	tagent_free(old);
+out:
+	buf_release(&key);
+	return ret;
+}
+
+int store_tags_load(struct store *s)
+{
+	json_t *root = NULL, *arr;
+	json_error_t jerr;
+	struct buf b;
+	size_t i;
+	int ret;
+
+	ret = store_read_file(s->root_fd, TAGS_FILE, STORE_TAGS_MAX, &b);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret) {
+		log_err("store: cannot read %s/%s: %s", s->dir, TAGS_FILE, strerror(-ret));
+		return ret;
+	}
+	root = json_loadb(buf_str(&b), b.len, JSON_REJECT_DUPLICATES, &jerr);
+	arr = root ? json_object_get(root, "tags") : NULL;
+	if (!json_is_array(arr)) {
+		log_err("store: %s/%s is corrupt (%s)", s->dir, TAGS_FILE,
+			root ? "no tags array" : jerr.text);
+		ret = -EIO;
+		goto out;
+	}
+	for (i = 0; i < json_array_size(arr); i++) {
+		json_t *o = json_array_get(arr, i);
+
+		ret = json_is_object(o) ? load_one(s, o) : 0;
+		if (ret)
+			goto out;
+	}
+out:
+	json_decref(root);
+	buf_release(&b);
+	return ret;
+}
+
+/*
+ * tags_save - write the table, without @drop_key and tags naming
+ * @drop_id, plus @add, to tags.json.  Under meta_lock: nobody else
+ * changes s->tags meanwhile, so reading it needs no s->lock.
+ */
+static int tags_save(struct store *s, const char *drop_key, const char *drop_id,
+		     const struct store_tagent *add)
+{
+	json_t *root = json_object(), *arr = json_array();
+	char *js = NULL;
+	size_t it;
+	int ret = -ENOMEM;
+
+	if (!root || !arr || json_object_set_new(root, "version", json_integer(1)) ||
+	    json_object_set_new(root, "tags", arr)) {
+		json_decref(arr);
+		arr = NULL;
+		goto out;
+	}
+	for (struct htab_ent *e = htab_first(&s->tags, &it); e;
+	     e = htab_next(&s->tags, &it, e)) {
+		const struct store_tagent *t = e->val;
+
+		if ((drop_key && !strcmp(e->key, drop_key)) ||
+		    (drop_id && !strcmp(t->id, drop_id)))
+			continue;
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}",
+				"host", t->host, "repo", t->repo, "tag", t->tag,
+				"id", t->id)))
+			goto out;
+	}
+	if (add && json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}",
+			"host", add->host, "repo", add->repo, "tag", add->tag,
+			"id", add->id)))
+		goto out;
+	js = json_dumps(root, JSON_INDENT(1));
+	if (!js)
+		goto out;
+	ret = store_write_atomic(s, s->root_fd, TAGS_FILE, js, strlen(js));
+out:
+	free(js);
+	json_decref(root);
+	return ret;
+}
+
+int store_tags_drop(struct store *s, const char *drop_key, const char *drop_id)
+{
+	size_t it;
+	int ret;
+
+	ret = tags_save(s, drop_key, drop_id, NULL);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	if (drop_key)
+		tagent_free(htab_del(&s->tags, drop_key));
+	if (drop_id) {
+		struct htab_ent *e = htab_first(&s->tags, &it);
+
+		while (e) {
+			struct htab_ent *next = htab_next(&s->tags, &it, e);
+			struct store_tagent *t = e->val;
+
+			if (!strcmp(t->id, drop_id))
+				tagent_free(htab_del(&s->tags, e->key));
+			e = next;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+bool store_tags_name_id(struct store *s, const char *id, const char *except_key)
+{
+	size_t it;
+
+	for (struct htab_ent *e = htab_first(&s->tags, &it); e;
+	     e = htab_next(&s->tags, &it, e)) {
+		const struct store_tagent *t = e->val;
+
+		if (!strcmp(t->id, id) && (!except_key || strcmp(e->key, except_key)))
+			return true;
+	}
+	return false;
+}
+
+int store_tag_get(struct store *s, const char *host, const char *repo,
+		  const char *tag, char id[65])
+{
+	struct store_tagent *t;
+	struct buf key;
+	int ret;
+
+	ret = store_tag_key(host, repo, tag, &key);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	pthread_mutex_lock(&s->lock);
+	t = htab_get(&s->tags, buf_str(&key));
+	if (t)
+		memcpy(id, t->id, 65);
+	pthread_mutex_unlock(&s->lock);
+	buf_release(&key);
+	return t ? 0 : -ENOENT;
+}
+
+static int cmp_tag(const void *a, const void *b)
+{
+	const struct store_tag *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+
+	if (!c)
+		c = strcmp(x->repo, y->repo);
+	return c ? c : strcmp(x->tag, y->tag);
+}
+
+void store_tag_list_free(struct store_tag *tags, size_t n)
+{
+	for (size_t i = 0; tags && i < n; i++) {
+		free(tags[i].host);
+		free(tags[i].repo);
+		free(tags[i].tag);
+	}
+	free(tags);
+}
+
+int store_tag_list(struct store *s, struct store_tag **tags, size_t *n)
+{
+	struct store_tag *v;
+	size_t k = 0, it;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	v = calloc(s->tags.n ? s->tags.n : 1, sizeof(*v));
+	if (!v) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (struct htab_ent *e = htab_first(&s->tags, &it); e;
+	     e = htab_next(&s->tags, &it, e)) {
+		const struct store_tagent *t = e->val;
+
+		v[k].host = strdup(t->host);
+		v[k].repo = strdup(t->repo);
+		v[k].tag = strdup(t->tag);
+		memcpy(v[k].id, t->id, 65);
+		k++;
+		if (!v[k - 1].host || !v[k - 1].repo || !v[k - 1].tag) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (ret) {
+		store_tag_list_free(v, k);
+		return ret;
+	}
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_tag);
+	*tags = v;
+	*n = k;
+	return 0;
+}
+
+int store_tag_set(struct store *s, const char *host, const char *repo,
+		  const char *tag, const char *id)
+{
+	struct store_tagent *t = NULL;
+	struct buf key;
+	char full[65];
+	void *old = NULL;
+	int ret;
+
+	ret = store_tag_key(host, repo, tag, &key);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->meta_lock);
+	ret = store_image_resolve(s, id, full);
+	if (ret)
+		goto out;
+	ret = tagent_new(host, repo, tag, full, &t);
+	if (ret)
+		goto out;
+	ret = tags_save(s, buf_str(&key), NULL, t);
+	if (ret)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	ret = htab_put(&s->tags, buf_str(&key), t, &old);
+	pthread_mutex_unlock(&s->lock);
+	if (!ret)
+		t = NULL;
+	tagent_free(old);
+out:
+	pthread_mutex_unlock(&s->meta_lock);
+	tagent_free(t);
+	buf_release(&key);
+	return ret;
+}
+
+int store_tag_remove(struct store *s, const char *host, const char *repo,
+		     const char *tag)
+{
+	struct store_tagent *t;
+	struct buf key;
+	char id[65];
+	int ret;
+
+	ret = store_tag_key(host, repo, tag, &key);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	pthread_mutex_lock(&s->meta_lock);
+	t = htab_get(&s->tags, buf_str(&key));
+	if (!t) {
+		ret = -ENOENT;
+		goto out;
+	}
+	memcpy(id, t->id, 65);
+	if (store_tags_name_id(s, id, buf_str(&key)))
+		ret = store_tags_drop(s, buf_str(&key), NULL);
+	else	/* its last tag: `docker rmi` deletes the image too */
+		ret = store_image_delete_locked(s, id);
+	if (ret == -ENOENT)	/* the record is gone already */
+		ret = store_tags_drop(s, buf_str(&key), NULL);
+out:
+	pthread_mutex_unlock(&s->meta_lock);
+	buf_release(&key);
+	return ret;
+}

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * toc_build.c - the layer indexer: libarchive parses the uncompressed
+ * stream that toc_scan.c produces, and each tar entry becomes one
+ * struct store_toc_entry.  Also owns the path normaliser.
+ *
+ * libarchive gets the tar format and the "none" filter only: decompression
+ * is ours (it must record checkpoints), and every other reader is attack
+ * surface we do not need.  It is fed through a read callback with no skip
+ * callback, so it consumes the stream byte by byte in order; the position
+ * of its filter (archive_filter_bytes(a, 0)) right after
+ * archive_read_next_header is then exactly the offset of the entry's
+ * content in the uncompressed stream (tests/unit/test_toc.c checks this by
+ * reading the bytes back).  Entry data is never read through libarchive:
+ * the next header call skips it, which is also where a size beyond the data
+ * shows up as a truncated archive (-EIO).
+ *
+ * Hostile input: a ".." component anywhere is -EINVAL (the whole layer is
+ * refused: a layer that tries to escape is not one to serve half of); a
+ * non-directory named as the root itself is -EINVAL; limits (entries,
+ * path length, xattr sizes, total string memory) are -E2BIG.
+ */
+#include "toc_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "log.h"
+
+struct build {
+	struct store_toc *toc;
+	struct toc_scan *sc;
+	int scan_err;		/* first error of the decompression pass */
+	size_t entries_cap, xattrs_cap;
+	char path[TOC_MAX_PATH + 1];
+};
+
+int toc_path_norm(const char *in, char *out, size_t *outlen)
+{
+	size_t o = 0;
+	const char *p = in;
+
+	while (*p) {
+		const char *c;
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		c = p;
+		while (*p && *p != '/')
+			p++;
+		n = (size_t)(p - c);
+		if (n == 0 || (n == 1 && c[0] == '.'))
+			continue;
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return -EINVAL;
+		if (o + (o ? 1 : 0) + n > TOC_MAX_PATH)
+			return -E2BIG;
+		if (o)
+			out[o++] = '/';
+		memcpy(out + o, c, n);
+		o += n;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return 0;
+}
+
+static la_ssize_t build_read_cb(struct archive *a, void *data,
+				const void **buf)
+{
+	struct build *b = data;
+	size_t len = 0;
+	int rc;
+
+	rc = toc_scan_next(b->sc, buf, &len);
+	if (rc) {
+		b->scan_err = rc;
+		archive_set_error(a, -rc, "decompression failed");
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static int build_type(struct archive_entry *ae, uint8_t *type)
+{
+	if (archive_entry_hardlink(ae)) {
+		*type = STORE_FT_HARDLINK;
+		return 0;
+	}
+	switch (archive_entry_filetype(ae)) {
+	case AE_IFREG:
+		*type = STORE_FT_REG;
+		return 0;
+	case AE_IFDIR:
+		*type = STORE_FT_DIR;
+		return 0;
+	case AE_IFLNK:
+		*type = STORE_FT_SYMLINK;
+		return 0;
+	case AE_IFCHR:
+		*type = STORE_FT_CHR;
+		return 0;
+	case AE_IFBLK:
+		*type = STORE_FT_BLK;
+		return 0;
+	case AE_IFIFO:
+		*type = STORE_FT_FIFO;
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+}
+
+static int build_xattrs(struct build *b, struct archive_entry *ae,
+			struct store_toc_entry *e)
+{
+	struct store_toc *toc = b->toc;
+	const char *name;
+	const void *value;
+	size_t size, total = 0;
+
+	e->xattr_first = (uint32_t)toc->n_xattrs;
+	e->n_xattrs = 0;
+	if (archive_entry_xattr_reset(ae) == 0)
+		return 0;
+	while (archive_entry_xattr_next(ae, &name, &value, &size) ==
+	       ARCHIVE_OK) {
+		struct store_xattr *x;
+		size_t nlen = strlen(name);
+		void *v = NULL;
+
+		if (size > TOC_MAX_XATTR_VALUE || nlen > 255 || nlen == 0 ||
+		    e->n_xattrs >= TOC_MAX_XATTR_COUNT ||
+		    size + nlen > TOC_MAX_XATTR_ENTRY - total) {
+			log_err("toc: %s: xattr %.64s too large", b->path,
+				name);
+			return -E2BIG;
+		}
+		total += size + nlen;
+		/* libarchive's own pax writer records each xattr twice
+		 * (LIBARCHIVE.xattr and SCHILY.xattr) and its reader returns
+		 * both: one name, one value, the later one wins. */
+		x = NULL;
+		for (size_t k = e->xattr_first; k < toc->n_xattrs; k++)
+			if (!strcmp(toc->xattrs[k].name, name))
+				x = &toc->xattrs[k];
+		if (x) {
+			if (size > x->len) {
+				v = toc_arena_alloc(toc->mem, size);
+				if (!v)
+					return -E2BIG;
+				x->value = v;
+			}
+			if (size)
+				memcpy((void *)x->value, value, size);
+			x->len = (uint32_t)size;
+			continue;
+		}
+		if (toc->n_xattrs == b->xattrs_cap) {
+			size_t ncap = b->xattrs_cap ? b->xattrs_cap * 2 : 64;
+			struct store_xattr *p;
+
+			if (ncap > UINT32_MAX)
+				return -E2BIG;
+			p = realloc(toc->xattrs, ncap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			toc->xattrs = p;
+			b->xattrs_cap = ncap;
+		}
+		if (size) {
+			v = toc_arena_alloc(toc->mem, size);
+			if (!v)
+				return -E2BIG;
+			memcpy(v, value, size);
+		}
+		x = &toc->xattrs[toc->n_xattrs];
+		x->name = toc_arena_strndup(toc->mem, name, nlen);
+		if (!x->name)
+			return -E2BIG;
+		x->value = v;
+		x->len = (uint32_t)size;
+		toc->n_xattrs++;
+		e->n_xattrs++;
+	}
+	return 0;
+}
+
+/* One tar entry -> one index entry (or none, for a skipped type). */
+static int build_entry(struct build *b, struct archive *a,
+		       struct archive_entry *ae)
+{
+	struct store_toc *toc = b->toc;
+	struct store_toc_entry *e;
+	const char *name = archive_entry_pathname(ae);
+	const char *link = NULL;
+	char *lbuf = NULL;
+	size_t plen, llen;
+	uint8_t type;
+	la_int64_t uid, gid, size, pos;
+	int rc;
+
+	if (!name) {
+		log_err("toc: entry without a name");
+		return -EINVAL;
+	}
+	if (strlen(name) > 2 * TOC_MAX_PATH) {
+		log_err("toc: name of %zu bytes", strlen(name));
+		return -E2BIG;
+	}
+	rc = toc_path_norm(name, b->path, &plen);
+	if (rc) {
+		log_err("toc: entry name %.256s: %s", name,
+			rc == -EINVAL ? "escapes the root" : "too long");
+		return rc;
+	}
+	if (build_type(ae, &type)) {
+		log_debug("toc: %s: skipping unsupported type 0%o", b->path,
+			  (unsigned)archive_entry_filetype(ae));
+		return 0;
+	}
+	if (type == STORE_FT_REG && archive_entry_sparse_count(ae) > 0) {
+		log_warn("toc: %s: skipping sparse file", b->path);
+		return 0;
+	}
+	if (plen == 0 && type != STORE_FT_DIR) {
+		log_err("toc: root entry is not a directory");
+		return -EINVAL;
+	}
+	uid = archive_entry_uid(ae);
+	gid = archive_entry_gid(ae);
+	size = archive_entry_size(ae);
+	pos = archive_filter_bytes(a, 0);
+	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX) {
+		log_err("toc: %s: uid/gid out of range", b->path);
+		return -EINVAL;
+	}
+	if (type != STORE_FT_REG)
+		size = 0;
+	if (size < 0 || pos < 0 || (uint64_t)size > TOC_MAX_TAR ||
+	    (uint64_t)pos + (uint64_t)size > TOC_MAX_TAR) {
+		log_err("toc: %s: size beyond the data", b->path);
+		return -EIO;
+	}
+	if (toc->n_entries >= TOC_MAX_ENTRIES) {
+		log_err("toc: more than %zu entries", TOC_MAX_ENTRIES);
+		return -E2BIG;
+	}
+	if (type == STORE_FT_SYMLINK) {
+		link = archive_entry_symlink(ae);
+		if (!link)
+			link = "";
+		llen = strlen(link);
+		if (llen > TOC_MAX_PATH) {
+			log_err("toc: %s: symlink target too long", b->path);
+			return -E2BIG;
+		}
+	} else if (type == STORE_FT_HARDLINK) {
+		lbuf = malloc(TOC_MAX_PATH + 1);
+		if (!lbuf)
+			return -ENOMEM;
+		link = archive_entry_hardlink(ae);
+		rc = strlen(link) > 2 * TOC_MAX_PATH ? -E2BIG :
+		     toc_path_norm(link, lbuf, &llen);
+		if (!rc && llen == 0)
+			rc = -EINVAL;
+		if (rc) {
+			log_err("toc: %s: hardlink target %.256s: %s", b->path,
+				link, rc == -EINVAL ? "invalid" : "too long");
+			goto out;
+		}
+		link = lbuf;
+	}
+	if (toc->n_entries == b->entries_cap) {
+		size_t ncap = b->entries_cap ? b->entries_cap * 2 : 256;
+		struct store_toc_entry *p;
+
+		p = realloc(toc->entries, ncap * sizeof(*p));
+		if (!p) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		toc->entries = p;
+		b->entries_cap = ncap;
+	}
+	e = &toc->entries[toc->n_entries];
+	memset(e, 0, sizeof(*e));
+	e->path = toc_arena_strndup(toc->mem, b->path, plen);
+	e->link = link ? toc_arena_strndup(toc->mem, link, llen) : NULL;
+	if (!e->path || (link && !e->link)) {
+		rc = -E2BIG;
+		goto out;
+	}
+	e->type = type;
+	e->mode = (uint32_t)archive_entry_perm(ae) & 07777;
+	e->uid = (uint32_t)uid;
+	e->gid = (uint32_t)gid;
+	e->mtime_sec = archive_entry_mtime(ae);
+	e->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae);
+	if (e->mtime_nsec >= 1000000000u)
+		e->mtime_nsec = 0;
+	if (type == STORE_FT_CHR || type == STORE_FT_BLK) {
+		e->devmajor = (uint32_t)archive_entry_rdevmajor(ae);
+		e->devminor = (uint32_t)archive_entry_rdevminor(ae);
+	}
+	e->size = (uint64_t)size;
+	e->offset = (uint64_t)pos;
+	rc = build_xattrs(b, ae, e);
+	if (rc)
+		goto out;
+	toc->n_entries++;
+out:
+	free(lbuf);
+	return rc;
+}
+
+static int build_parse(struct build *b)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	int r, rc = 0;
+
+	if (!a)
+		return -ENOMEM;
+	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_none(a) != ARCHIVE_OK) {
+		rc = -EIO;
+		goto out;
+	}
+	r = archive_read_open(a, b, NULL, build_read_cb, NULL);
+	if (r != ARCHIVE_OK) {
+		rc = b->scan_err ? b->scan_err : -EIO;
+		log_err("toc: not a tar stream: %s",
+			archive_error_string(a) ? archive_error_string(a) : "?");
+		goto out;
+	}
+	for (;;) {
+		r = archive_read_next_header(a, &ae);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r == ARCHIVE_WARN) {
+			log_debug("toc: %s", archive_error_string(a) ?
+				  archive_error_string(a) : "warning");
+		} else if (r != ARCHIVE_OK) {
+			rc = b->scan_err ? b->scan_err :
+			     archive_errno(a) == ENOMEM ? -ENOMEM : -EIO;
+			log_err("toc: tar stream: %s", archive_error_string(a) ?
+				archive_error_string(a) : "error");
+			goto out;
+		}
+		rc = build_entry(b, a, ae);
+		if (rc)
+			goto out;
+	}
+out:
+	archive_read_free(a);
+	return rc;
+}
+
+/* Every content range lies inside the stream (the parse checked each
+ * entry against what it consumed; this is the same promise for the
+ * loader and for any tar reader quirk). */
+static int build_check(const struct store_toc *toc)
+{
+	size_t i;
+
+	for (i = 0; i < toc->n_entries; i++) {
+		const struct store_toc_entry *e = &toc->entries[i];
+
+		if (e->offset > toc->tar_size ||
+		    e->size > toc->tar_size - e->offset)
+			return -EIO;
+	}
+	return 0;
+}
+
+int store_toc_build(int blob_fd, enum registry_compression comp,
+		    struct store_toc **out)
+{
+	struct build *b = NULL;
+	struct store_toc *toc = NULL;
+	int rc;
+
+	rc = toc_alloc(TOC_MAX_STRINGS + ((size_t)1 << 30), &toc);
+	if (rc)
+		return rc;
+	toc->comp = comp;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	b->toc = toc;
+	rc = toc_scan_new(blob_fd, comp, toc, &b->sc);
+	if (rc)
+		goto out;
+	rc = build_parse(b);
+	if (rc)
+		goto out;
+	/* the diff_id covers everything after the tar's end as well */
+	rc = toc_scan_finish(b->sc);
+	if (rc)
+		goto out;
+	rc = build_check(toc);
+	if (rc)
+		goto out;
+	log_debug("toc: %zu entries, %zu checkpoints, %llu bytes of tar",
+		  toc->n_entries, toc->n_cps,
+		  (unsigned long long)toc->tar_size);
+	*out = toc;
+	toc = NULL;
+out:
+	if (b)
+		toc_scan_free(b->sc);
+	free(b);
+	store_toc_free(toc);
+	return rc;
+}

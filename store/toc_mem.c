@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * toc_mem.c - the arena that owns every string, xattr value and window of
+ * one struct store_toc, and the toc's own lifetime (store_toc_free).
+ *
+ * Why an arena: an index holds up to millions of small strings that all
+ * die together, so one list of large blocks beats millions of mallocs in
+ * both time and RSS, and freeing is O(blocks).  The arena has a hard cap so
+ * a hostile layer cannot make the indexer allocate without bound.  A loaded
+ * index adopts the whole file buffer, and its strings point into it.
+ */
+#include "toc_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_BLOCK ((size_t)256 << 10)
+
+struct arena_blk {
+	struct arena_blk *next;
+	size_t used, cap;
+	unsigned char *data;	/* == (unsigned char *)(blk + 1) unless adopted */
+};
+
+struct toc_arena {
+	struct arena_blk *head;
+	size_t total;		/* bytes of all blocks */
+	size_t max;
+};
+
+int toc_arena_new(size_t max, struct toc_arena **out)
+{
+	struct toc_arena *ar = calloc(1, sizeof(*ar));
+
+	if (!ar)
+		return -ENOMEM;
+	ar->max = max;
+	*out = ar;
+	return 0;
+}
+
+void toc_arena_free(struct toc_arena *ar)
+{
+	struct arena_blk *b, *next;
+
+	if (!ar)
+		return;
+	for (b = ar->head; b; b = next) {
+		next = b->next;
+		if (b->data != (unsigned char *)(b + 1))
+			free(b->data);
+		free(b);
+	}
+	free(ar);
+}
+
+static struct arena_blk *arena_grow(struct toc_arena *ar, size_t need)
+{
+	size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;
+	struct arena_blk *b;
+
+	if (cap > ar->max || ar->total > ar->max - cap)
+		return NULL;
+	b = malloc(sizeof(*b) + cap);
+	if (!b)
+		return NULL;
+	b->used = 0;
+	b->cap = cap;
+	b->data = (unsigned char *)(b + 1);
+	ar->total += cap;
+	/* A big block goes behind the head so the head's free tail is kept
+	 * for the small strings that follow. */
+	if (ar->head && cap > ARENA_BLOCK) {
+		b->next = ar->head->next;
+		ar->head->next = b;
+	} else {
+		b->next = ar->head;
+		ar->head = b;
+	}
+	return b;
+}
+
+void *toc_arena_alloc(struct toc_arena *ar, size_t n)
+{
+	struct arena_blk *b = ar->head;
+	size_t off;
+
+	if (n > SIZE_MAX - 8)
+		return NULL;
+	n = (n + 7) & ~(size_t)7;
+	if (!n)
+		n = 8;
+	if (!b || b->cap - b->used < n) {
+		b = arena_grow(ar, n);
+		if (!b)
+			return NULL;
+	}
+	off = b->used;
+	b->used += n;
+	return b->data + off;
+}
+
+char *toc_arena_strndup(struct toc_arena *ar, const char *s, size_t n)
+{
+	char *p = toc_arena_alloc(ar, n + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+int toc_arena_adopt(struct toc_arena *ar, void *buf)
+{
+	struct arena_blk *b = malloc(sizeof(*b));
+
+	if (!b) {
+		free(buf);
+		return -ENOMEM;
+	}
+	b->used = 0;
+	b->cap = 0;	/* never allocated from */
+	b->data = buf;
+	if (ar->head) {
+		b->next = ar->head->next;
+		ar->head->next = b;
+	} else {
+		b->next = NULL;
+		ar->head = b;
+	}
+	return 0;
+}
+
+int toc_alloc(size_t max, struct store_toc **out)
+{
+	struct store_toc *toc = calloc(1, sizeof(*toc));
+	struct toc_arena *ar;
+	int rc;
+
+	if (!toc)
+		return -ENOMEM;
+	rc = toc_arena_new(max, &ar);
+	if (rc) {
+		free(toc);
+		return rc;
+	}
+	toc->mem = ar;
+	*out = toc;
+	return 0;
+}
+
+void store_toc_free(struct store_toc *toc)
+{
+	if (!toc)
+		return;
+	free(toc->entries);
+	free(toc->xattrs);
+	free(toc->cps);
+	toc_arena_free(toc->mem);
+	free(toc);
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_auth.c - WWW-Authenticate parsing (registry/auth.c) and credential
+ * lookup from a docker config.json (registry/creds.c), including a fake
+ * docker-credential-test helper placed on PATH.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+static int failures;
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			failures++;                                            \
+		}                                                              \
+	} while (0)
+
+static bool eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void check_ch(const char *hdr, const char *scheme, const char *realm,
+		     const char *service, const char *scope, const char *error)
+{
+	struct registry_challenge ch;
+	int ret = registry_challenge_parse(hdr, &ch);
+
+	if (ret || strcmp(ch.scheme, scheme) || !eq(ch.realm, realm) ||
+	    !eq(ch.service, service) || !eq(ch.scope, scope) || !eq(ch.error, error)) {
+		fprintf(stderr, "challenge [%s]: ret %d scheme %s realm %s service %s scope %s error %s\n",
+			hdr, ret, ch.scheme, ch.realm, ch.service, ch.scope, ch.error);
+		failures++;
+	}
+	registry_challenge_release(&ch);
+}
+
+static void test_challenge(void)
+{
+	struct registry_challenge ch;
+	const char *bad[] = {
+		"",
+		"   ",
+		"Bearer realm=\"unterminated",
+		"Bearer realm=\"a\",realm=\"b\"",
+		"Bearer realm=\"a\" junk",
+		"Bearer realm=\"a\x01\"",
+		"Bearer realm=",
+		"Averyveryverylongschemename realm=\"x\"",
+		"Bearer, realm=\"x\"",
+		"Bearer realm=\"a\\",
+	};
+
+	check_ch("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+		 "scope=\"repository:samalba/my-app:pull,push\"",
+		 "Bearer", "https://auth.docker.io/token", "registry.docker.io",
+		 "repository:samalba/my-app:pull,push", NULL);
+	/* Quoted commas and escapes. */
+	check_ch("Bearer realm=\"https://a/t?x=1,2\", scope=\"re\\\"po\\\\x:pull\", service=svc",
+		 "Bearer", "https://a/t?x=1,2", "svc", "re\"po\\x:pull", NULL);
+	/* Case, blanks around '=', empty list elements, the error param. */
+	check_ch("bearer   realm = \"x\" ,, error=\"insufficient_scope\" ,",
+		 "Bearer", "x", NULL, NULL, "insufficient_scope");
+	check_ch("Basic realm=\"Registry Realm\"", "Basic", "Registry Realm", NULL, NULL, NULL);
+	check_ch("BASIC", "Basic", NULL, NULL, NULL, NULL);
+	/* Unknown params skipped; a second challenge ends the first. */
+	check_ch("Bearer foo=bar,realm=\"r\",Service=\"s\", Basic realm=\"other\"",
+		 "Bearer", "r", "s", NULL, NULL);
+	check_ch("Bearer realm=http://127.0.0.1:5001/token,service=local",
+		 "Bearer", "http://127.0.0.1:5001/token", "local", NULL, NULL);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int ret = registry_challenge_parse(bad[i], &ch);
+
+		if (ret != -EINVAL) {
+			fprintf(stderr, "challenge [%s] should fail, got %d\n", bad[i], ret);
+			failures++;
+			if (!ret)
+				registry_challenge_release(&ch);
+		}
+		CHECK(ch.realm == NULL);
+	}
+	CHECK(registry_challenge_parse(NULL, &ch) == -EINVAL);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+static void check_creds(const char *cfg, const char *host, int want_ret,
+			const char *want_user, const char *want_secret)
+{
+	char *u = (char *)1, *s = (char *)1;
+	int ret = registry_creds_lookup(cfg, host, &u, &s);
+
+	if (ret != want_ret || !eq(u, want_user) || !eq(s, want_secret)) {
+		fprintf(stderr, "creds %s: ret %d user %s secret %s\n", host, ret,
+			u == (char *)1 ? "?" : u, s == (char *)1 ? "?" : s);
+		failures++;
+	}
+	if (u != (char *)1)
+		free(u);
+	if (s != (char *)1)
+		free(s);
+}
+
+static char *read_all(const char *path)
+{
+	static char text[512];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return text;
+}
+
+static void test_creds(void)
+{
+	char dir[] = "/tmp/test_auth.XXXXXX", path[1024], bin[256], cfg[256], cfg2[256],
+	     seen[256], newpath[8192], cmd[1100];
+	const char *oldpath = getenv("PATH");
+	char *got;
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(bin, sizeof(bin), "%s/bin", dir);
+	mkdir(bin, 0755);
+	snprintf(seen, sizeof(seen), "%s/seen", dir);
+	/* The fake helper records its argument and stdin, answers for two
+	 * servers and fails like the real ones for the rest. */
+	snprintf(path, sizeof(path), "%s/docker-credential-test", bin);
+	{
+		char script[1024];
+
+		snprintf(script, sizeof(script),
+			 "#!/bin/sh\n"
+			 "in=$(cat)\n"
+			 "printf '%%s %%s' \"$1\" \"$in\" > %s\n"
+			 "case \"$in\" in\n"
+			 "helped.io) echo '{\"ServerURL\":\"helped.io\",\"Username\":\"hu\",\"Secret\":\"hs\"}';;\n"
+			 "https://index.docker.io/v1/) echo '{\"Username\":\"<token>\",\"Secret\":\"idt\"}';;\n"
+			 "*) echo 'credentials not found in native keychain'; exit 1;;\n"
+			 "esac\n", seen);
+		write_file(path, script, 0755);
+	}
+	snprintf(path, sizeof(path), "%s/docker-credential-huge", bin);
+	write_file(path, "#!/bin/sh\ncat >/dev/null\nhead -c 3000000 /dev/zero\n", 0755);
+	snprintf(newpath, sizeof(newpath), "%s:%s", bin, oldpath ? oldpath : "/usr/bin:/bin");
+	setenv("PATH", newpath, 1);
+
+	/* base64("hubuser:hubpass"), base64("u3:p:3") */
+	snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
+	write_file(cfg,
+		   "{\"auths\":{"
+		   "\"https://index.docker.io/v1/\":{\"auth\":\"aHVidXNlcjpodWJwYXNz\"},"
+		   "\"myreg.example.com:5000\":{\"username\":\"u2\",\"password\":\"p2\"},"
+		   "\"https://urlreg.example.com/v2/\":{\"auth\":\"dTM6cDoz\"},"
+		   "\"tokreg.io\":{\"auth\":\"dTM6cDoz\",\"identitytoken\":\"idtok\"},"
+		   "\"badb64.io\":{\"auth\":\"!!!!\"},"
+		   "\"nocolon.io\":{\"auth\":\"bm9jb2xvbg==\"},"
+		   "\"helped.io\":{\"auth\":\"aHVidXNlcjpodWJwYXNz\"}},"
+		   "\"credHelpers\":{\"helped.io\":\"test\",\"other.io\":\"test\","
+		   "\"nohelper.io\":\"missing\",\"evil.io\":\"../../bin/sh\","
+		   "\"huge.io\":\"huge\"}}",
+		   0600);
+
+	check_creds(cfg, "docker.io", 0, "hubuser", "hubpass");
+	check_creds(cfg, "myreg.example.com:5000", 0, "u2", "p2");
+	check_creds(cfg, "myreg.example.com", 0, NULL, NULL);	/* port matters */
+	check_creds(cfg, "urlreg.example.com", 0, "u3", "p:3");	/* URL key */
+	check_creds(cfg, "tokreg.io", 0, "<token>", "idtok");
+	check_creds(cfg, "badb64.io", -EINVAL, NULL, NULL);
+	check_creds(cfg, "nocolon.io", -EINVAL, NULL, NULL);
+	check_creds(cfg, "unknown.io", 0, NULL, NULL);
+	/* credHelpers win over auths; the server name goes on stdin. */
+	unlink(seen);
+	check_creds(cfg, "helped.io", 0, "hu", "hs");
+	got = read_all(seen);
+	CHECK(got && strcmp(got, "get helped.io") == 0);
+	/* The helper has nothing: fall back to auths (none here). */
+	check_creds(cfg, "other.io", 0, NULL, NULL);
+	got = read_all(seen);
+	CHECK(got && strcmp(got, "get other.io") == 0);
+	/* A helper that is not installed means no credentials. */
+	check_creds(cfg, "nohelper.io", 0, NULL, NULL);
+	/* A helper name that is a path is refused, never run. */
+	check_creds(cfg, "evil.io", -EINVAL, NULL, NULL);
+	/* A helper that floods its output is cut off at 1 MiB. */
+	check_creds(cfg, "huge.io", -EFBIG, NULL, NULL);
+	/* A missing config file is not an error. */
+	snprintf(path, sizeof(path), "%s/nope.json", dir);
+	check_creds(path, "docker.io", 0, NULL, NULL);
+
+	/* credsStore, with the hub's server URL and an identity token; via
+	 * $DOCKER_CONFIG. */
+	snprintf(cfg2, sizeof(cfg2), "%s/d2", dir);
+	mkdir(cfg2, 0700);
+	snprintf(path, sizeof(path), "%s/config.json", cfg2);
+	write_file(path, "{\"auths\":{\"https://index.docker.io/v1/\":{}},\"credsStore\":\"test\"}",
+		   0600);
+	setenv("DOCKER_CONFIG", cfg2, 1);
+	check_creds(NULL, "docker.io", 0, "<token>", "idt");
+	got = read_all(seen);
+	CHECK(got && strcmp(got, "get https://index.docker.io/v1/") == 0);
+	check_creds(NULL, "elsewhere.io", 0, NULL, NULL);
+	/* Not JSON. */
+	write_file(path, "{\"auths\":", 0600);
+	CHECK(registry_creds_lookup(NULL, "docker.io", &(char *){ NULL }, &(char *){ NULL }) == -EINVAL);
+	unsetenv("DOCKER_CONFIG");
+	if (oldpath)
+		setenv("PATH", oldpath, 1);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", dir);
+}
+
+int main(void)
+{
+	test_challenge();
+	test_creds();
+	if (failures) {
+		fprintf(stderr, "test_auth: %d failures\n", failures);
+		return 1;
+	}
+	printf("test_auth: ok\n");
+	return 0;
+}

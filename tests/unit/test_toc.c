@@ -1,0 +1,890 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_toc.c - the layer index (store/toc.h): build, save/load, ranged
+ * reads, and hostile input.
+ *
+ * Tars are written with libarchive's writer (pax) in a temp dir, then
+ * compressed here as gzip (one member, several members, trailing junk),
+ * zstd (one frame, several frames with a skippable frame) and plain.  Every
+ * entry's metadata is checked, every file's content is read back through
+ * store_toc_read at random offsets with and without a cursor and compared
+ * with what was written, and the diff_id is compared with an independent
+ * sha256 of the tar.  Hostile tars are hand-made where the writer would
+ * refuse.  Prints the index size as a share of the compressed size and the
+ * indexing throughput.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "log.h"
+#include "toc.h"
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
+	__FILE__, __LINE__, #c); exit(1); } } while (0)
+#define CHECK_RC(e, want) do { int rc_ = (e); if (rc_ != (want)) { \
+	fprintf(stderr, "%s:%d: %s = %d, want %d\n", __FILE__, __LINE__, #e, \
+		rc_, (want)); exit(1); } } while (0)
+
+static char tmpdir[256];
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+struct mem { unsigned char *p; size_t len, cap; };
+
+static void mem_add(struct mem *m, const void *d, size_t n)
+{
+	if (m->len + n > m->cap) {
+		m->cap = (m->len + n) * 2;
+		m->p = realloc(m->p, m->cap);
+		CHECK(m->p);
+	}
+	memcpy(m->p + m->len, d, n);
+	m->len += n;
+}
+
+/* ---- the test layer ---------------------------------------------------- */
+
+struct spec {
+	const char *in, *norm;	/* name written, name expected */
+	int type;
+	unsigned mode;
+	const char *link_in, *link_norm;
+	unsigned char *data;
+	size_t size;
+	unsigned devmaj, devmin;
+	int xattrs;
+};
+
+static char long150[200], long300[400], long150n[200], long300n[400];
+static unsigned char *big, *text;
+#define BIG_SIZE ((size_t)5 << 20)
+#define TEXT_SIZE ((size_t)3 << 20)
+static unsigned char hosts[] = "127.0.0.1 localhost\n";
+static const unsigned char capval[20] = { 1, 0, 0, 2, 0x20, 0, 0, 0, 0, 0 };
+
+static struct spec specs[] = {
+	{ "./", "", STORE_FT_DIR, 0755, 0, 0, 0, 0, 0, 0, 0 },
+	{ "etc/", "etc", STORE_FT_DIR, 0755, 0, 0, 0, 0, 0, 0, 0 },
+	{ "etc/hosts", "etc/hosts", STORE_FT_REG, 0644, 0, 0, hosts,
+	  sizeof(hosts) - 1, 0, 0, 0 },
+	{ "/etc//./hosts.link", "etc/hosts.link", STORE_FT_HARDLINK, 0644,
+	  "./etc/hosts", "etc/hosts", 0, 0, 0, 0, 0 },
+	{ "etc/sym", "etc/sym", STORE_FT_SYMLINK, 0777, "../x//y", "../x//y",
+	  0, 0, 0, 0, 0 },
+	{ "bin/ping", "bin/ping", STORE_FT_REG, 0755, 0, 0, hosts, 5, 0, 0, 1 },
+	{ "bin/su", "bin/su", STORE_FT_REG, 04755, 0, 0, hosts, 3, 0, 0, 0 },
+	{ "bin/sg", "bin/sg", STORE_FT_REG, 02711, 0, 0, 0, 0, 0, 0, 0 },
+	{ "tmp/", "tmp", STORE_FT_DIR, 01777, 0, 0, 0, 0, 0, 0, 0 },
+	{ "dev/null", "dev/null", STORE_FT_CHR, 0666, 0, 0, 0, 0, 1, 3, 0 },
+	{ "dev/sda", "dev/sda", STORE_FT_BLK, 0660, 0, 0, 0, 0, 8, 0, 0 },
+	{ "run/fifo", "run/fifo", STORE_FT_FIFO, 0600, 0, 0, 0, 0, 0, 0, 0 },
+	{ "empty", "empty", STORE_FT_REG, 0644, 0, 0, 0, 0, 0, 0, 0 },
+	{ "big.bin", "big.bin", STORE_FT_REG, 0644, 0, 0, 0, 0, 0, 0, 0 },
+	{ "usr/share/doc.txt", "usr/share/doc.txt", STORE_FT_REG, 0644, 0, 0,
+	  0, 0, 0, 0, 0 },
+	{ "etc/.wh.gone", "etc/.wh.gone", STORE_FT_REG, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ long150, long150n, STORE_FT_REG, 0600, 0, 0, hosts, 10, 0, 0, 0 },
+	{ long300, long300n, STORE_FT_REG, 0600, 0, 0, hosts, 7, 0, 0, 0 },
+	{ "/abs/file", "abs/file", STORE_FT_REG, 0644, 0, 0, hosts, 9, 0, 0, 0 },
+};
+#define N_SPECS (sizeof(specs) / sizeof(specs[0]))
+
+static void make_content(void)
+{
+	static const char *words[] = { "the ", "layer ", "index ", "of ",
+		"gzip ", "zstd ", "tar ", "entry\n", "checkpoint ", "window " };
+	size_t i, o = 0;
+
+	big = malloc(BIG_SIZE);
+	text = malloc(TEXT_SIZE);
+	CHECK(big && text);
+	for (i = 0; i < BIG_SIZE; i += 8) {
+		uint64_t v = rnd();
+		memcpy(big + i, &v, 8);
+	}
+	while (o < TEXT_SIZE) {
+		const char *w = words[rnd() % 10];
+		size_t n = strlen(w);
+
+		if (n > TEXT_SIZE - o)
+			n = TEXT_SIZE - o;
+		memcpy(text + o, w, n);
+		o += n;
+	}
+	/* >100 (ustar name) and >255 (ustar prefix+name) characters */
+	memset(long150, 'a', 150);
+	memcpy(long150, "./d1/", 5);
+	memcpy(long150n, long150 + 2, 148);
+	for (i = 0; i < 300; i++)
+		long300[i] = (i % 50 == 49) ? '/' : (char)('b' + i % 20);
+	long300[299] = 'z';
+	memcpy(long300n, long300, 300);
+	for (i = 0; i < N_SPECS; i++) {
+		if (!strcmp(specs[i].norm, "big.bin")) {
+			specs[i].data = big;
+			specs[i].size = BIG_SIZE;
+		} else if (!strcmp(specs[i].norm, "usr/share/doc.txt")) {
+			specs[i].data = text;
+			specs[i].size = TEXT_SIZE;
+		}
+	}
+}
+
+static void write_tar(const char *path)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *e;
+	size_t i;
+
+	CHECK(a);
+	CHECK(archive_write_set_format_pax(a) == ARCHIVE_OK);
+	CHECK(archive_write_open_filename(a, path) == ARCHIVE_OK);
+	for (i = 0; i < N_SPECS; i++) {
+		const struct spec *s = &specs[i];
+		static const unsigned ft[] = { 0, AE_IFREG, AE_IFDIR, AE_IFLNK,
+			AE_IFREG, AE_IFCHR, AE_IFBLK, AE_IFIFO };
+
+		e = archive_entry_new();
+		archive_entry_set_pathname(e, s->in);
+		archive_entry_set_filetype(e, ft[s->type]);
+		archive_entry_set_perm(e, s->mode);
+		archive_entry_set_uid(e, 1000 + i);
+		archive_entry_set_gid(e, 2000 + i);
+		archive_entry_set_mtime(e, 1600000000 + (time_t)i,
+					(long)(i * 1000 + 7));
+		if (s->type == STORE_FT_SYMLINK)
+			archive_entry_set_symlink(e, s->link_in);
+		if (s->type == STORE_FT_HARDLINK)
+			archive_entry_set_hardlink(e, s->link_in);
+		if (s->type == STORE_FT_CHR || s->type == STORE_FT_BLK) {
+			archive_entry_set_rdevmajor(e, s->devmaj);
+			archive_entry_set_rdevminor(e, s->devmin);
+		}
+		if (s->xattrs) {
+			archive_entry_xattr_add_entry(e, "security.capability",
+						      capval, sizeof(capval));
+			archive_entry_xattr_add_entry(e, "user.note", "hello", 5);
+		}
+		archive_entry_set_size(e, s->type == STORE_FT_REG ?
+				       (la_int64_t)s->size : 0);
+		CHECK(archive_write_header(a, e) == ARCHIVE_OK);
+		if (s->size)
+			CHECK(archive_write_data(a, s->data, s->size) ==
+			      (la_ssize_t)s->size);
+		archive_entry_free(e);
+	}
+	CHECK(archive_write_close(a) == ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+static void read_file(const char *path, struct mem *m)
+{
+	int fd = open(path, O_RDONLY);
+	unsigned char b[65536];
+	ssize_t n;
+
+	CHECK(fd >= 0);
+	memset(m, 0, sizeof(*m));
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		mem_add(m, b, (size_t)n);
+	close(fd);
+}
+
+static void write_file(const char *path, const void *d, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0);
+	CHECK(write(fd, d, n) == (ssize_t)n);
+	close(fd);
+}
+
+/* ---- compressors --------------------------------------------------------- */
+
+static void gz_member(struct mem *out, const unsigned char *d, size_t n)
+{
+	z_stream zs = { 0 };
+	unsigned char buf[65536];
+	int ret;
+
+	CHECK(deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+	zs.next_in = (unsigned char *)d;
+	zs.avail_in = (uInt)n;
+	do {
+		zs.next_out = buf;
+		zs.avail_out = sizeof(buf);
+		ret = deflate(&zs, Z_FINISH);
+		mem_add(out, buf, sizeof(buf) - zs.avail_out);
+	} while (ret == Z_OK);
+	CHECK(ret == Z_STREAM_END);
+	deflateEnd(&zs);
+}
+
+static void zst_frame(struct mem *out, const unsigned char *d, size_t n)
+{
+	size_t cap = ZSTD_compressBound(n), r;
+	unsigned char *b = malloc(cap);
+
+	CHECK(b);
+	r = ZSTD_compress(b, cap, d, n, 3);
+	CHECK(!ZSTD_isError(r));
+	mem_add(out, b, r);
+	free(b);
+}
+
+/* ---- checks -------------------------------------------------------------- */
+
+static void sha256_of(const struct mem *m, char out[72])
+{
+	unsigned char md[32];
+	unsigned int l = 0;
+
+	CHECK(EVP_Digest(m->p, m->len, md, &l, EVP_sha256(), NULL) == 1);
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+}
+
+static const struct store_toc_entry *find(const struct store_toc *t,
+					  const char *path)
+{
+	for (size_t i = 0; i < t->n_entries; i++)
+		if (!strcmp(t->entries[i].path, path))
+			return &t->entries[i];
+	return NULL;
+}
+
+static void check_meta(const struct store_toc *t, const struct mem *tar)
+{
+	size_t i;
+
+	CHECK(t->n_entries == N_SPECS);
+	for (i = 0; i < N_SPECS; i++) {
+		const struct spec *s = &specs[i];
+		const struct store_toc_entry *e = &t->entries[i];
+
+		if (strcmp(e->path, s->norm)) {
+			fprintf(stderr, "entry %zu: %s != %s\n", i, e->path, s->norm);
+			exit(1);
+		}
+		CHECK(e->type == s->type);
+		if (s->type != STORE_FT_SYMLINK)
+			CHECK(e->mode == s->mode);
+		CHECK(e->uid == 1000 + i && e->gid == 2000 + i);
+		CHECK(e->mtime_sec == 1600000000 + (int64_t)i);
+		CHECK(e->mtime_nsec == i * 1000 + 7);
+		if (s->link_norm)
+			CHECK(e->link && !strcmp(e->link, s->link_norm));
+		else
+			CHECK(!e->link);
+		CHECK(e->devmajor == s->devmaj && e->devminor == s->devmin);
+		CHECK(e->size == (s->type == STORE_FT_REG ? s->size : 0));
+		if (e->size) {
+			/* the offset libarchive's position gave is the data */
+			CHECK(e->offset + e->size <= tar->len);
+			CHECK(!memcmp(tar->p + e->offset, s->data, s->size));
+		}
+		if (e->n_xattrs != (s->xattrs ? 2u : 0u)) { for (unsigned k = 0; k < e->n_xattrs; k++) fprintf(stderr, "%s xattr %s\n", e->path, t->xattrs[e->xattr_first + k].name); }
+		CHECK(e->n_xattrs == (s->xattrs ? 2u : 0u));
+		if (s->xattrs) {
+			const struct store_xattr *x = &t->xattrs[e->xattr_first];
+			int seen = 0;
+
+			for (int k = 0; k < 2; k++) {
+				if (!strcmp(x[k].name, "security.capability")) {
+					CHECK(x[k].len == sizeof(capval));
+					CHECK(!memcmp(x[k].value, capval, sizeof(capval)));
+					seen |= 1;
+				} else if (!strcmp(x[k].name, "user.note")) {
+					CHECK(x[k].len == 5 && !memcmp(x[k].value, "hello", 5));
+					seen |= 2;
+				}
+			}
+			CHECK(seen == 3);
+		}
+	}
+	CHECK(t->tar_size == tar->len);
+	CHECK(t->n_cps >= 1 && t->cps[0].uoff == 0);
+	for (i = 1; i < t->n_cps; i++)
+		CHECK(t->cps[i].uoff > t->cps[i - 1].uoff);
+}
+
+static void check_reads(const struct store_toc *t, int fd,
+			const struct mem *tar)
+{
+	struct store_toc_cursor *cur;
+	unsigned char *b = malloc((size_t)2 << 20);
+	size_t got, i;
+	int round;
+
+	CHECK(b);
+	CHECK_RC(store_toc_cursor_new(&cur), 0);
+	for (round = 0; round < 300; round++) {
+		const struct spec *s = &specs[rnd() % N_SPECS];
+		const struct store_toc_entry *e = find(t, s->norm);
+		uint64_t off;
+		size_t len;
+
+		CHECK(e);
+		if (!e->size)
+			continue;
+		off = rnd() % e->size;
+		len = (size_t)(rnd() % ((round % 3) ? 70000 : (2u << 20)));
+		if (len > e->size - off)
+			len = (size_t)(e->size - off);
+		CHECK_RC(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
+					e->offset + off, &got), 0);
+		CHECK(got == len);
+		CHECK(!memcmp(b, s->data + off, len));
+	}
+	/* sequential: every read continues the cursor */
+	for (i = 0; i < N_SPECS; i++) {
+		const struct store_toc_entry *e = find(t, specs[i].norm);
+		uint64_t o = 0;
+
+		while (o < e->size) {
+			size_t len = 4096 + (size_t)(rnd() % 131072);
+
+			if (len > e->size - o)
+				len = (size_t)(e->size - o);
+
+			CHECK_RC(store_toc_read(t, fd, cur, b, len,
+						e->offset + o, &got), 0);
+			CHECK(got == len);
+			CHECK(!memcmp(b, specs[i].data + o, got));
+			o += got;
+		}
+	}
+	/* the whole stream, incl. headers and the end; past the end: 0 */
+	for (round = 0; round < 100; round++) {
+		uint64_t off = rnd() % tar->len;
+		size_t len = (size_t)(rnd() % 300000);
+
+		CHECK_RC(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
+					off, &got), 0);
+		CHECK(got == (len < tar->len - off ? len : tar->len - off));
+		CHECK(!memcmp(b, tar->p + off, got));
+	}
+	CHECK_RC(store_toc_read(t, fd, cur, b, 10, tar->len, &got), 0);
+	CHECK(got == 0);
+	store_toc_cursor_free(cur);
+	free(b);
+}
+
+static void check_equal(const struct store_toc *a, const struct store_toc *b)
+{
+	CHECK(a->comp == b->comp && a->comp_size == b->comp_size);
+	CHECK(a->tar_size == b->tar_size && !strcmp(a->diff_id, b->diff_id));
+	CHECK(a->n_entries == b->n_entries && a->n_xattrs == b->n_xattrs);
+	CHECK(a->n_cps == b->n_cps);
+	for (size_t i = 0; i < a->n_entries; i++) {
+		const struct store_toc_entry *x = &a->entries[i], *y = &b->entries[i];
+
+		CHECK(!strcmp(x->path, y->path));
+		CHECK((!x->link && !y->link) ||
+		      (x->link && y->link && !strcmp(x->link, y->link)));
+		CHECK(x->type == y->type && x->mode == y->mode);
+		CHECK(x->uid == y->uid && x->gid == y->gid);
+		CHECK(x->mtime_sec == y->mtime_sec && x->mtime_nsec == y->mtime_nsec);
+		CHECK(x->devmajor == y->devmajor && x->devminor == y->devminor);
+		CHECK(x->size == y->size && x->offset == y->offset);
+		CHECK(x->xattr_first == y->xattr_first && x->n_xattrs == y->n_xattrs);
+	}
+	for (size_t i = 0; i < a->n_xattrs; i++) {
+		CHECK(!strcmp(a->xattrs[i].name, b->xattrs[i].name));
+		CHECK(a->xattrs[i].len == b->xattrs[i].len);
+		CHECK(!a->xattrs[i].len ||
+		      !memcmp(a->xattrs[i].value, b->xattrs[i].value, a->xattrs[i].len));
+	}
+	for (size_t i = 0; i < a->n_cps; i++) {
+		const struct store_toc_checkpoint *x = &a->cps[i], *y = &b->cps[i];
+
+		CHECK(x->uoff == y->uoff && x->coff == y->coff && x->bits == y->bits);
+		CHECK(x->window_len == y->window_len);
+		CHECK(!x->window_len || !memcmp(x->window, y->window, x->window_len));
+	}
+}
+
+static void check_corrupt(const char *idx)
+{
+	struct store_toc *t = NULL;
+	struct mem m;
+	char bad[512];
+	size_t cuts[] = { 0, 1, 100, 168, 0 }, flips = 0;
+
+	read_file(idx, &m);
+	snprintf(bad, sizeof(bad), "%s/bad.idx", tmpdir);
+	cuts[4] = m.len - 1;
+	for (size_t i = 0; i < 5; i++) {
+		if (cuts[i] > m.len)
+			continue;
+		write_file(bad, m.p, cuts[i]);
+		CHECK_RC(store_toc_load(bad, &t), -EINVAL);
+	}
+	for (int r = 0; r < 200; r++, flips++) {
+		size_t at = (size_t)(rnd() % m.len);
+
+		m.p[at] ^= (unsigned char)(1 + rnd() % 255);
+		write_file(bad, m.p, m.len);
+		CHECK_RC(store_toc_load(bad, &t), -EINVAL);
+		free(m.p);
+		read_file(idx, &m);	/* restore */
+	}
+	CHECK(t == NULL);
+	free(m.p);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void run_layer(const char *name, enum registry_compression comp,
+		      const struct mem *blob, const struct mem *tar,
+		      int min_cps, bool report)
+{
+	char path[512], idx[512], want[72];
+	struct store_toc *t = NULL, *l = NULL;
+	struct stat st;
+	double t0, dt;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s.blob", tmpdir, name);
+	snprintf(idx, sizeof(idx), "%s/%s.idx", tmpdir, name);
+	write_file(path, blob->p, blob->len);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	t0 = now();
+	CHECK_RC(store_toc_build(fd, comp, &t), 0);
+	dt = now() - t0;
+	sha256_of(tar, want);
+	CHECK(!strcmp(t->diff_id, want));
+	CHECK(t->comp == comp && t->comp_size == blob->len);
+	CHECK((int)t->n_cps >= min_cps);
+	check_meta(t, tar);
+	check_reads(t, fd, tar);
+	CHECK_RC(store_toc_save(t, idx), 0);
+	CHECK_RC(store_toc_load(idx, &l), 0);
+	check_equal(t, l);
+	check_reads(l, fd, tar);
+	CHECK(stat(idx, &st) == 0);
+	printf("%-14s comp %8zu B  tar %8zu B  cps %3zu  index %6lld B = %.2f%% of compressed  build %.1f MB/s\n",
+	       name, blob->len, tar->len, t->n_cps, (long long)st.st_size,
+	       100.0 * (double)st.st_size / (double)blob->len,
+	       (double)tar->len / 1e6 / dt);
+	if (report)
+		check_corrupt(idx);
+	store_toc_free(t);
+	store_toc_free(l);
+	close(fd);
+}
+
+/* ---- hostile ------------------------------------------------------------- */
+
+/* A raw ustar header with a valid checksum. */
+static void ustar(struct mem *m, const char *name, char type, uint64_t size,
+		  const char *link)
+{
+	unsigned char h[512];
+	unsigned sum = 0;
+
+	memset(h, 0, sizeof(h));
+	memcpy(h, name, strlen(name) < 100 ? strlen(name) : 100);
+	memcpy(h + 100, "0000644", 7);
+	memcpy(h + 108, "0000000", 7);
+	memcpy(h + 116, "0000000", 7);
+	snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)(size & 077777777777ull));
+	memcpy(h + 136, "00000000000", 11);
+	h[156] = (unsigned char)type;
+	if (link)
+		memcpy(h + 157, link, strlen(link));
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[154] = 0;
+	h[155] = ' ';
+	mem_add(m, h, 512);
+}
+
+static void pad(struct mem *m)
+{
+	static const unsigned char z[1024];
+
+	if (m->len % 512)
+		mem_add(m, z, 512 - m->len % 512);
+}
+
+static int build_mem(const struct mem *m, enum registry_compression comp)
+{
+	char path[512];
+	struct store_toc *t = NULL;
+	struct mem c = { 0 };
+	int fd, rc;
+
+	if (comp == REGISTRY_COMP_GZIP)
+		gz_member(&c, m->p, m->len);
+	else if (comp == REGISTRY_COMP_ZSTD)
+		zst_frame(&c, m->p, m->len);
+	else
+		mem_add(&c, m->p, m->len);
+	snprintf(path, sizeof(path), "%s/hostile.blob", tmpdir);
+	write_file(path, c.p, c.len);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	rc = store_toc_build(fd, comp, &t);
+	if (!rc)
+		store_toc_free(t);
+	close(fd);
+	free(c.p);
+	return rc;
+}
+
+static void entry_tar(struct mem *m, const char *name, char type,
+		      const char *link)
+{
+	static const unsigned char z[1024];
+
+	memset(m, 0, sizeof(*m));
+	ustar(m, name, type, type == '0' ? 3 : 0, link);
+	if (type == '0') {
+		mem_add(m, "abc", 3);
+		pad(m);
+	}
+	mem_add(m, z, 1024);
+}
+
+static void hostile(const struct mem *tar)
+{
+	static const unsigned char z[1024];
+	enum registry_compression comps[] = { REGISTRY_COMP_NONE,
+		REGISTRY_COMP_GZIP, REGISTRY_COMP_ZSTD };
+	struct mem m = { 0 };
+	char longname[6000];
+
+	for (int c = 0; c < 3; c++) {
+		enum registry_compression comp = comps[c];
+
+		entry_tar(&m, "../etc/passwd", '0', NULL);
+		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		free(m.p);
+		entry_tar(&m, "a/../../b", '0', NULL);
+		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		free(m.p);
+		entry_tar(&m, "a/..", '5', NULL);
+		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		free(m.p);
+		entry_tar(&m, "x", '1', "../../etc/shadow");
+		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		free(m.p);
+		entry_tar(&m, ".", '2', "/");	/* symlink as the root */
+		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		free(m.p);
+		entry_tar(&m, "/./ok//file", '0', NULL);	/* fine */
+		CHECK_RC(build_mem(&m, comp), 0);
+		free(m.p);
+
+		/* truncated in the middle of big.bin */
+		memset(&m, 0, sizeof(m));
+		mem_add(&m, tar->p, tar->len / 2);
+		CHECK_RC(build_mem(&m, comp), -EIO);
+		free(m.p);
+
+		/* a file whose size runs past the end */
+		memset(&m, 0, sizeof(m));
+		ustar(&m, "f", '0', 1 << 20, NULL);
+		mem_add(&m, "abc", 3);
+		pad(&m);
+		mem_add(&m, z, 1024);
+		CHECK_RC(build_mem(&m, comp), -EIO);
+		free(m.p);
+
+		/* huge PAX size */
+		memset(&m, 0, sizeof(m));
+		{
+			const char *rec = "28 size=9223372036854775000\n";
+
+			ustar(&m, "PaxHeader/f", 'x', strlen(rec), NULL);
+			mem_add(&m, rec, strlen(rec));
+			pad(&m);
+			ustar(&m, "f", '0', 3, NULL);
+			mem_add(&m, "abc", 3);
+			pad(&m);
+			mem_add(&m, z, 1024);
+		}
+		CHECK(build_mem(&m, comp) < 0);
+		free(m.p);
+
+		/* a PAX path over 4 KiB */
+		memset(&m, 0, sizeof(m));
+		{
+			char rec[6100];
+			int n;
+
+			memset(longname, 'q', 5000);
+			longname[5000] = 0;
+			n = snprintf(rec, sizeof(rec), "5011 path=%s\n", longname);
+			CHECK(n == 5011);
+			ustar(&m, "PaxHeader/f", 'x', (uint64_t)n, NULL);
+			mem_add(&m, rec, (size_t)n);
+			pad(&m);
+			ustar(&m, "f", '0', 0, NULL);
+			mem_add(&m, z, 1024);
+		}
+		CHECK_RC(build_mem(&m, comp), -E2BIG);
+		free(m.p);
+
+		/* not a tar */
+		memset(&m, 0, sizeof(m));
+		for (int i = 0; i < 4096; i++) {
+			unsigned char b = (unsigned char)rnd();
+			mem_add(&m, &b, 1);
+		}
+		CHECK(build_mem(&m, comp) < 0);
+		free(m.p);
+	}
+	/* compressed garbage / wrong compression */
+	memset(&m, 0, sizeof(m));
+	mem_add(&m, tar->p, 4096);
+	{
+		char path[512];
+		struct store_toc *t = NULL;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/plain-as-gz.blob", tmpdir);
+		write_file(path, m.p, m.len);
+		fd = open(path, O_RDONLY);
+		CHECK_RC(store_toc_build(fd, REGISTRY_COMP_GZIP, &t), -EIO);
+		CHECK_RC(store_toc_build(fd, REGISTRY_COMP_ZSTD, &t), -EIO);
+		CHECK(!t);
+		close(fd);
+	}
+	free(m.p);
+}
+
+
+/* GNU 'L'/'K' long names and links, ustar prefix, a pax global header. */
+static void formats(void)
+{
+	char name[400], target[400], path[512];
+	struct store_toc *t = NULL;
+	struct archive *a;
+	struct archive_entry *e;
+	struct mem m = { 0 };
+	int fd;
+
+	for (int i = 0; i < 300; i++)
+		name[i] = (i % 60 == 58) ? '/' : (char)('a' + i % 26);
+	name[300] = 0;
+	memcpy(target, name, 301);
+	target[0] = 'Z';
+	snprintf(path, sizeof(path), "%s/gnu.tar", tmpdir);
+	a = archive_write_new();
+	CHECK(archive_write_set_format_gnutar(a) == ARCHIVE_OK);
+	CHECK(archive_write_open_filename(a, path) == ARCHIVE_OK);
+	e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0640);
+	archive_entry_set_size(e, 4);
+	CHECK(archive_write_header(a, e) == ARCHIVE_OK);
+	CHECK(archive_write_data(a, "data", 4) == 4);
+	archive_entry_clear(e);
+	archive_entry_set_pathname(e, target);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_hardlink(e, name);
+	archive_entry_set_perm(e, 0640);
+	CHECK(archive_write_header(a, e) == ARCHIVE_OK);
+	archive_entry_clear(e);
+	archive_entry_set_pathname(e, "s");
+	archive_entry_set_filetype(e, AE_IFLNK);
+	archive_entry_set_symlink(e, target);
+	archive_entry_set_perm(e, 0777);
+	CHECK(archive_write_header(a, e) == ARCHIVE_OK);
+	archive_entry_free(e);
+	CHECK(archive_write_close(a) == ARCHIVE_OK);
+	archive_write_free(a);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_RC(store_toc_build(fd, REGISTRY_COMP_NONE, &t), 0);
+	CHECK(t->n_entries == 3);
+	CHECK(!strcmp(t->entries[0].path, name) && t->entries[0].size == 4);
+	CHECK(t->entries[1].type == STORE_FT_HARDLINK);
+	CHECK(!strcmp(t->entries[1].path, target));
+	CHECK(!strcmp(t->entries[1].link, name));
+	CHECK(t->entries[2].type == STORE_FT_SYMLINK);
+	CHECK(!strcmp(t->entries[2].link, target));
+	{
+		char b[4];
+		size_t got;
+
+		CHECK_RC(store_toc_read(t, fd, NULL, b, 4, t->entries[0].offset,
+					&got), 0);
+		CHECK(got == 4 && !memcmp(b, "data", 4));
+	}
+	store_toc_free(t);
+	close(fd);
+
+	/* a pax global header is not an entry; ustar prefix+name */
+	{
+		static const unsigned char z[1024];
+		const char *rec = "16 comment=hey\n";
+		char pn[200];
+
+		memset(pn, 0, sizeof(pn));
+		ustar(&m, "pax_global_header", 'g', strlen(rec), NULL);
+		mem_add(&m, rec, strlen(rec));
+		pad(&m);
+		ustar(&m, "plain", '0', 3, NULL);
+		mem_add(&m, "abc", 3);
+		pad(&m);
+		mem_add(&m, z, 1024);
+		(void)pn;
+	}
+	snprintf(path, sizeof(path), "%s/glob.tar", tmpdir);
+	write_file(path, m.p, m.len);
+	fd = open(path, O_RDONLY);
+	CHECK_RC(store_toc_build(fd, REGISTRY_COMP_NONE, &t), 0);
+	CHECK(t->n_entries == 1 && !strcmp(t->entries[0].path, "plain"));
+	CHECK(!memcmp(m.p + t->entries[0].offset, "abc", 3));
+	store_toc_free(t);
+	close(fd);
+	free(m.p);
+}
+
+/* A compressed stream cut short is -EIO, whatever the tar inside. */
+static void truncated(const struct mem *gz, const struct mem *zs)
+{
+	const struct mem *blobs[] = { gz, zs };
+	enum registry_compression comps[] = { REGISTRY_COMP_GZIP,
+					      REGISTRY_COMP_ZSTD };
+	char path[512];
+	struct store_toc *t = NULL;
+
+	snprintf(path, sizeof(path), "%s/cut.blob", tmpdir);
+	for (int i = 0; i < 2; i++) {
+		size_t cuts[] = { 5, blobs[i]->len / 3, blobs[i]->len - 5,
+				  blobs[i]->len - 1 };
+
+		for (int k = 0; k < 4; k++) {
+			int fd;
+
+			write_file(path, blobs[i]->p, cuts[k]);
+			fd = open(path, O_RDONLY);
+			CHECK_RC(store_toc_build(fd, comps[i], &t), -EIO);
+			close(fd);
+		}
+	}
+	CHECK(!t);
+	/* flipped bytes: an error or (if the damage is harmless) an index,
+	 * never a crash */
+	for (int i = 0; i < 2; i++) {
+		struct mem c = { 0 };
+
+		mem_add(&c, blobs[i]->p, blobs[i]->len);
+		for (int k = 0; k < 10; k++) {
+			size_t at = 10 + (size_t)(rnd() % (c.len / 4));
+			int fd;
+
+			c.p[at] ^= 0x5a;
+			write_file(path, c.p, c.len);
+			c.p[at] ^= 0x5a;
+			fd = open(path, O_RDONLY);
+			if (store_toc_build(fd, comps[i], &t) == 0)
+				store_toc_free(t);
+			t = NULL;
+			close(fd);
+		}
+		free(c.p);
+	}
+}
+
+int main(void)
+{
+	char tarpath[512];
+	struct mem tar, gz = { 0 }, gzm = { 0 }, gzj = { 0 }, zs = { 0 },
+		   zsm = { 0 };
+	static const unsigned char skip[12] = { 0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0,
+						 1, 2, 3, 4 };
+	static const unsigned char junk[700];
+	size_t o;
+
+	log_setup(getenv("TOC_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERR, 0);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_toc.XXXXXX");
+	CHECK(mkdtemp(tmpdir));
+	make_content();
+	snprintf(tarpath, sizeof(tarpath), "%s/layer.tar", tmpdir);
+	write_tar(tarpath);
+	read_file(tarpath, &tar);
+
+	gz_member(&gz, tar.p, tar.len);
+	/* three members, cut at odd places (one inside big.bin) */
+	gz_member(&gzm, tar.p, 1000);
+	gz_member(&gzm, tar.p + 1000, (size_t)(2.5 * (1 << 20)));
+	o = 1000 + (size_t)(2.5 * (1 << 20));
+	gz_member(&gzm, tar.p + o, tar.len - o);
+	/* trailing NULs after the gzip data: ignored, not hashed */
+	gz_member(&gzj, tar.p, tar.len);
+	mem_add(&gzj, junk, sizeof(junk));
+	zst_frame(&zs, tar.p, tar.len);
+	/* frames of 700 KiB, a skippable frame in the middle */
+	for (o = 0; o < tar.len; o += 700 << 10) {
+		size_t n = tar.len - o < (700 << 10) ? tar.len - o : 700 << 10;
+
+		zst_frame(&zsm, tar.p + o, n);
+		if (o == 0)
+			mem_add(&zsm, skip, sizeof(skip));
+	}
+
+	run_layer("gzip", REGISTRY_COMP_GZIP, &gz, &tar, 6, true);
+	run_layer("gzip-multi", REGISTRY_COMP_GZIP, &gzm, &tar, 6, false);
+	run_layer("gzip-junk", REGISTRY_COMP_GZIP, &gzj, &tar, 6, false);
+	run_layer("zstd", REGISTRY_COMP_ZSTD, &zs, &tar, 1, true);
+	run_layer("zstd-multi", REGISTRY_COMP_ZSTD, &zsm, &tar, 6, false);
+	run_layer("plain", REGISTRY_COMP_NONE, &tar, &tar, 1, true);
+	hostile(&tar);
+	formats();
+	truncated(&gz, &zs);
+
+	free(tar.p);
+	free(gz.p);
+	free(gzm.p);
+	free(gzj.p);
+	free(zs.p);
+	free(zsm.p);
+	free(big);
+	free(text);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		CHECK(system(cmd) == 0);
+	}
+	printf("test_toc: ok\n");
+	return 0;
+}
