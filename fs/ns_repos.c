@@ -4,22 +4,28 @@
  * as symlinks, and `docker pull` done by looking a name up.
  *
  * A directory under repos/ is named by its path below repos/ ("" is
- * repos/ itself, "ubuntu", "127.0.0.1:5000/ouruser").  Its first
- * component is a registry host when it has "." or ":" or is "localhost",
- * as in image references; otherwise the name belongs to the default
- * registry.  Listing shows local names only.  Looking up a name that is
- * not local asks the registry, because a lookup is the only thing a user
- * can do to say "pull":
+ * repos/ itself, "ubuntu", "127.0.0.1:5000/ouruser").  As in image
+ * references, its first component is a registry host when more
+ * components follow and it has "." or ":" or is "localhost"
+ * ("ubuntu16.04/my" is docker.io's library/ubuntu16.04, tag my);
+ * otherwise the name belongs to the default registry.  Listing shows
+ * local names only.  Looking up a name that is not local asks the
+ * registry, because a lookup is the only thing a user can do to say
+ * "pull":
  *   1. a local tag of the directory's repository -> the tag's symlink;
- *   2. a local directory (a prefix of some local name) -> directory;
+ *   2. a local directory (a prefix of some local name, or made with
+ *      mkdir) -> directory;
  *   3. a valid tag of the directory's repository that the registry has
  *      -> pulled (manifest and config only), then the symlink;
- *   4. a valid name component below something that is not itself a
- *      repository of the registry (a namespace like "ouruser", or the
- *      top) -> a directory, so that deeper names can be looked up;
+ *   4. a directory when the registry knows a repository at or below it:
+ *      any valid component at the top (a namespace, a host), below that
+ *      only if the registry has that repository or, by its catalog,
+ *      repositories under it;
  *   5. otherwise ENOENT (cached briefly by the kernel and the store).
- * Docker Hub names have at most two components below the host, so step 4
- * stops there for docker.io.
+ * Step 4 is strict on purpose: `ln -s IMAGE repos/NAME/TAG` looks TAG up
+ * first, and an invented directory there would swallow the new link.
+ * For the same reason a registry that cannot be asked (down, no such
+ * host) makes step 4 answer ENOENT rather than fail the lookup.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -72,7 +78,10 @@ static int ns_name_parse(struct fs_ctx *ctx, const char *path, struct ns_name *o
 		}
 		memcpy(first, path, len);
 		first[len] = '\0';
-		if (registry_component_is_host(first)) {
+		/* One component is a repository of the default registry
+		 * when it can be one ("ubuntu16.04"), else a host. */
+		if (registry_component_is_host(first) &&
+		    (slash || !registry_path_component_valid(first))) {
 			out->host = strdup(first);
 			rest = slash ? slash + 1 : "";
 		} else {
@@ -400,28 +409,38 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 		if (ret != -ENOENT)
 			goto out;
 	}
-	/* Step 4: a namespace component. */
+	/* Step 4: a directory the registry vouches for. */
 	ret = -ENOENT;
 	if (!*dir) {
 		if (!registry_component_is_host(name) &&
 		    !registry_path_component_valid(name))
 			goto out;
 	} else {
+		char *host = NULL, *repo = NULL;
+
 		if (!registry_path_component_valid(name))
 			goto out;
-		if (strcmp(nn.host, REGISTRY_DOCKER_HUB) == 0 && nn.repo_depth >= 2)
+		sub = join(dir, name);
+		if (!sub) {
+			ret = -ENOMEM;
 			goto out;
-		if (nn.repo_depth >= 8)
+		}
+		ret = fs_repos_name(ctx, sub, &host, &repo);
+		if (!ret && repo) {
+			ret = store_remote_repo_exists(ctx->store, host, repo);
+			if (ret == -ENOENT)
+				ret = store_remote_namespace_exists(ctx->store, host, repo);
+		} else if (!ret) {
+			ret = -ENOENT;
+		}
+		free(host);
+		free(repo);
+		if (ret) {
+			if (ret != -ENOENT)
+				log_info("repos/%s: registry not asked (%s)", sub,
+					 strerror(-ret));
+			ret = -ENOENT;
 			goto out;
-		if (nn.repo) {
-			int r = store_remote_repo_exists(ctx->store, nn.host, nn.repo);
-
-			if (r == 0)
-				goto out;	/* a repository: name was no tag of it */
-			if (r != -ENOENT) {
-				ret = r;
-				goto out;
-			}
 		}
 	}
 	ret = fill_dir(tmpl, dir, name);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "log.h"
@@ -245,14 +246,16 @@ static int reg_send(struct registry_client *c, const char *host, const char *pat
 }
 
 /* Send with the token cache and one answer to a 401. */
-static int reg_request(struct registry_client *c, const char *host, const char *repo,
-		       const char *path, struct http_req *req, struct http_resp *resp)
+/* A request under @scope (token scope grammar), retried once with
+ * credentials after a 401 challenge; @what names the object in logs. */
+static int reg_request_scope(struct registry_client *c, const char *host,
+			     const char *scope, const char *what, const char *path,
+			     struct http_req *req, struct http_resp *resp)
 {
-	char scope[300];
+	const char *repo = what;
 	char *auth;
 	int ret;
 
-	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
 	auth = auth_cached(c, host, scope);
 	req->auth = auth;
 	ret = reg_send(c, host, path, req, resp);
@@ -281,6 +284,15 @@ out:
 	req->auth = NULL;
 	reg_secret_free(auth);
 	return ret;
+}
+
+static int reg_request(struct registry_client *c, const char *host, const char *repo,
+		       const char *path, struct http_req *req, struct http_resp *resp)
+{
+	char scope[300];
+
+	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
+	return reg_request_scope(c, host, scope, repo, path, req, resp);
 }
 
 /* One log line for a failed request that got an HTTP answer. */
@@ -548,6 +560,96 @@ int registry_repo_exists(struct registry_client *c, const char *host, const char
 	if (ret)
 		log_http_fail("tags of", host, repo, NULL, resp);
 	buf_release(&body);
+	free(resp);
+	return ret;
+}
+
+/*
+ * registry_namespace_exists - page through GET /v2/_catalog from @prefix
+ * on (the list is sorted) looking for a repository named "@prefix/...".
+ * At most 10 pages of 1000: a catalog that long without an answer is
+ * taken as "no".  Registries without a catalog (Docker Hub) say -ENOENT.
+ */
+int registry_namespace_exists(struct registry_client *c, const char *host,
+			      const char *prefix)
+{
+	struct http_resp *resp = NULL;
+	struct buf body, path, last;
+	size_t plen = strlen(prefix);
+	int ret;
+
+	ret = check_names(host, prefix);
+	if (ret)
+		return ret;
+	resp = calloc(1, sizeof(*resp));
+	if (!resp)
+		return -ENOMEM;
+	buf_init(&body, BUF_MANIFEST_MAX);
+	buf_init(&path, 4096);
+	buf_init(&last, 1024);
+	ret = buf_addstr(&last, prefix);
+	for (int page = 0; page < 10 && !ret; page++) {
+		struct http_req req = { .body = &body };
+		json_t *root, *repos, *v;
+		size_t i, n;
+		bool past = false, found = false;
+
+		buf_reset(&body);
+		buf_reset(&path);
+		ret = buf_addstr(&path, "v2/_catalog?n=1000&last=");
+		if (!ret)
+			ret = http_escape(&path, buf_str(&last));
+		if (ret)
+			break;
+		memset(resp, 0, sizeof(*resp));
+		ret = reg_request_scope(c, host, "registry:catalog:*", "_catalog",
+					buf_str(&path), &req, resp);
+		if (ret) {
+			if (ret != -ENOENT && ret != -EACCES)
+				log_http_fail("catalog of", host, "", NULL, resp);
+			ret = -ENOENT;
+			break;
+		}
+		root = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
+		repos = root ? json_object_get(root, "repositories") : NULL;
+		if (!json_is_array(repos)) {
+			json_decref(root);
+			ret = -ENOENT;
+			break;
+		}
+		n = json_array_size(repos);
+		json_array_foreach(repos, i, v) {
+			const char *r = json_string_value(v);
+
+			if (!r)
+				continue;
+			if (strncmp(r, prefix, plen) == 0 && r[plen] == '/') {
+				found = true;
+				break;
+			}
+			if (strncmp(r, prefix, plen) > 0) {
+				past = true;
+				break;
+			}
+		}
+		if (!found && !past && n > 0) {
+			buf_reset(&last);
+			ret = buf_addstr(&last, json_string_value(json_array_get(repos, n - 1)) ?: "");
+		}
+		json_decref(root);
+		if (found) {
+			ret = 0;
+			goto out;
+		}
+		if (past || n < 1000)
+			break;
+	}
+	if (!ret)
+		ret = -ENOENT;
+out:
+	buf_release(&body);
+	buf_release(&path);
+	buf_release(&last);
 	free(resp);
 	return ret;
 }

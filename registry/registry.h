@@ -190,6 +190,14 @@ int registry_blob_get(struct registry_client *c, const char *host,
 int registry_repo_exists(struct registry_client *c, const char *host,
 			 const char *repo);
 
+/*
+ * registry_namespace_exists - whether some repository of @host is named
+ * "@prefix/..." (from the catalog, where the registry has one).  0 yes,
+ * -ENOENT no or unknown, other -errno.
+ */
+int registry_namespace_exists(struct registry_client *c, const char *host,
+			      const char *prefix);
+
 /* ---- pieces exposed for unit tests (auth.c) ---------------------------- */
 
 struct registry_challenge {

@@ -182,3 +182,27 @@ out:
 	buf_release(&key);
 	return ret;
 }
+
+int store_remote_namespace_exists(struct store *s, const char *host,
+				  const char *prefix)
+{
+	struct buf key;
+	int ret, cached;
+
+	if (!s->reg)
+		return -ENOENT;
+	buf_init(&key, 1100);
+	ret = buf_printf(&key, "ns %s/%s", host, prefix);
+	if (ret)
+		goto out;
+	if (store_answer_get(s, buf_str(&key), &cached)) {
+		ret = cached;
+		goto out;
+	}
+	ret = registry_namespace_exists(s->reg, host, prefix);
+	if (ret == 0 || ret == -ENOENT)
+		store_answer_put(s, buf_str(&key), ret);
+out:
+	buf_release(&key);
+	return ret;
+}

@@ -124,6 +124,10 @@ int store_rootfs_stat(const struct store_rootfs *fs, uint32_t ino,
 	}
 	st->st_ino = (ino_t)ino + 1;
 	st->st_mode = type | (e ? (e->mode & 07777) : 0755);
+	/* Linux has no symlink permissions: lstat always says 0777, and so
+	 * does every extraction of the layer, whatever the tar recorded. */
+	if (type == S_IFLNK)
+		st->st_mode = S_IFLNK | 0777;
 	st->st_nlink = r->nlink;
 	if (e) {
 		st->st_uid = e->uid;

@@ -145,6 +145,10 @@ int store_pull(struct store *s, const char *host, const char *repo,
 /* Whether @repo exists at @host (for telling namespaces from repositories);
  * remembered like store_pull's answers.  0, -ENOENT or -errno. */
 int store_remote_repo_exists(struct store *s, const char *host, const char *repo);
+/* Whether a repository "@prefix/..." exists at @host (catalog), cached
+ * the same way.  0, -ENOENT (no, or the registry will not say). */
+int store_remote_namespace_exists(struct store *s, const char *host,
+				  const char *prefix);
 
 /* ---- writing: tags, deletion, new images (local image management) ----- */
 

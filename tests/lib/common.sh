@@ -1,0 +1,397 @@
+# shellcheck shell=bash
+# tests/lib/common.sh — shared harness for the integration tests (sourced).
+#
+# Owns: the per-test scratch directory, assertions (fail/pass/check), free
+# loopback ports, real docker-registry instances (plain, htpasswd Basic auth,
+# Bearer-token auth with our own token server), mounting and unmounting the
+# daemon, and the cleanup that must run whatever happens.
+#
+# Why it is shaped like this:
+# - Every test is self-contained: one `mktemp -d` directory holds registry
+#   storage, the store, the mount point, logs and built images, and is removed
+#   at exit (KEEP_TMP=1 keeps it for debugging).
+# - A FUSE daemon that hangs would block any process touching the mount, and
+#   bash defers its traps until the foreground child returns. So cleanup and a
+#   watchdog abort our own FUSE connections through
+#   /sys/fs/fuse/connections/<dev>/abort (found from /proc/self/mountinfo,
+#   which never touches the filesystem) before killing anything. Only the
+#   connections of mounts this test made are aborted.
+# - Everything listens on 127.0.0.1 only.
+#
+# Variables a test can use after the helpers ran:
+#   TEST_TMP            scratch dir of this test
+#   REG_ADDR REG_PORT   last registry started (127.0.0.1:PORT), REG_DIR its dir
+#   REG_STORAGE         its storage root (docker/registry/v2/... below it)
+#   REG_USER REG_PASS   credentials for auth registries
+#   TOKEN_ADDR          token server (token mode)
+#   MNT STORE IMGFS_PID IMGFS_LOG   the current mount
+#
+# Debian packages used: docker-registry skopeo umoci busybox-static attr
+# libcap2-bin apache2-utils jq curl openssl fuse3 python3 python3-jwt
+# python3-cryptography zstd.
+
+set -u
+set -o pipefail
+
+: "${IMGFS_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${IMGFS_BIN:=$IMGFS_SRC/build/imgfs}"
+LIB_DIR="$IMGFS_SRC/tests/lib"
+# Debian's python3 (python3-jwt, python3-cryptography live there), not the
+# one a developer's PATH may put first.
+PY=/usr/bin/python3
+TEST_NAME=$(basename "$0" .sh)
+
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/imgfs-$TEST_NAME.XXXXXX")
+chmod 755 "$TEST_TMP"
+_PIDS=()        # background processes we started (registry, token server, daemon)
+_MOUNTS=()      # mount points we mounted
+_FAILED=0
+TEST_DEADLINE=${TEST_DEADLINE:-570}   # seconds; below CTest's 600 s TIMEOUT
+
+log() { printf '%s\n' "$*"; }
+check() { printf '== %s\n' "$*"; }
+pass() { printf 'ok: %s\n' "$*"; }
+fail() {
+    printf 'FAIL: %s\n' "$*" >&2
+    _FAILED=1
+    if [ -n "${IMGFS_LOG:-}" ] && [ -f "$IMGFS_LOG" ]; then
+        printf -- '--- last lines of %s\n' "$IMGFS_LOG" >&2
+        tail -n 30 "$IMGFS_LOG" >&2
+    fi
+    exit 1
+}
+
+# assert_eq EXPECTED ACTUAL WHAT
+assert_eq() {
+    [ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+
+# wait_for TIMEOUT_SECONDS CMD... — poll CMD every 0.1 s until it succeeds.
+wait_for() {
+    local t=$1; shift
+    local end=$((SECONDS + t))
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+    return 0
+}
+
+# free_port — print a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+    "$PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+need_root() {
+    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 0; }
+}
+
+# skopeo with the policy check off (we push to throwaway registries).
+sk() { skopeo --insecure-policy "$@"; }
+
+# ---------------------------------------------------------------- FUSE bits
+
+# _fuse_conn MNT — print the /sys/fs/fuse/connections name of the mount at
+# MNT (kernel dev_t = major<<20|minor), from mountinfo, without touching it.
+_fuse_conn() {
+    awk -v m="$1" '$5 == m { split($3, d, ":"); print d[1] * 1048576 + d[2]; exit }' /proc/self/mountinfo
+}
+
+_is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+# _fuse_abort MNT — abort the FUSE connection of our mount at MNT (if any).
+_fuse_abort() {
+    local c
+    c=$(_fuse_conn "$1")
+    [ -z "$c" ] && [ -f "$TEST_TMP/.conn.$(echo "$1" | tr / _)" ] && c=$(cat "$TEST_TMP/.conn.$(echo "$1" | tr / _)")
+    if [ -n "$c" ] && [ -w "/sys/fs/fuse/connections/$c/abort" ]; then
+        echo 1 > "/sys/fs/fuse/connections/$c/abort" 2>/dev/null || true
+        log "aborted FUSE connection $c of $1"
+    fi
+}
+
+# ----------------------------------------------------------------- cleanup
+
+cleanup() {
+    local rc=$? m p
+    trap - EXIT INT TERM
+    [ -n "${_WATCHDOG_PID:-}" ] && kill "$_WATCHDOG_PID" 2>/dev/null
+    for m in "${_MOUNTS[@]}"; do
+        _is_mounted "$m" || continue
+        timeout 10 fusermount3 -u "$m" 2>/dev/null ||
+            { _fuse_abort "$m"; timeout 10 fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
+    done
+    for p in "${_PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null
+    done
+    for p in "${_PIDS[@]}"; do
+        wait_for 5 _pid_gone "$p" || kill -KILL "$p" 2>/dev/null
+    done
+    for m in "${_MOUNTS[@]}"; do
+        if _is_mounted "$m"; then
+            log "warning: $m still mounted; not removing $TEST_TMP"
+            KEEP_TMP=1
+        fi
+    done
+    if [ "$rc" -ne 0 ] || [ "$_FAILED" -ne 0 ]; then
+        log "test $TEST_NAME FAILED (rc=$rc); scratch: $TEST_TMP"
+        [ "${KEEP_TMP:-0}" = 1 ] || { _dump_logs; rm -rf --one-file-system "$TEST_TMP"; }
+    else
+        [ "${KEEP_TMP:-0}" = 1 ] || rm -rf --one-file-system "$TEST_TMP"
+    fi
+    exit "$rc"
+}
+
+_pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+_dump_logs() {
+    local f
+    for f in "$TEST_TMP"/registry-*/registry.log "$TEST_TMP"/token/token.log; do
+        [ -s "$f" ] || continue
+        printf -- '--- tail of %s\n' "$f"
+        tail -n 15 "$f"
+    done
+}
+
+# The watchdog unblocks a hung test before CTest kills it without running
+# traps: abort our FUSE connections (so stuck readers return), then TERM us.
+# It sleeps in 1 s steps with its output closed so that, once killed, no
+# orphan keeps CTest's output pipe open.
+_watchdog() {
+    trap - EXIT INT TERM
+    local me=$1 end=$((SECONDS + TEST_DEADLINE))
+    while [ "$SECONDS" -lt "$end" ]; do
+        sleep 1 >/dev/null 2>&1
+        kill -0 "$me" 2>/dev/null || exit 0
+    done
+    echo "watchdog: $TEST_NAME exceeded ${TEST_DEADLINE}s, aborting" >&2
+    local f
+    for f in "$TEST_TMP"/.conn.*; do
+        [ -f "$f" ] && echo 1 > "/sys/fs/fuse/connections/$(cat "$f")/abort" 2>/dev/null
+    done
+    kill -TERM "$me" 2>/dev/null
+}
+
+# The abort files live in fusectl, which not every machine has mounted.
+if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/fuse/connections 2>/dev/null; then
+    mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null || true
+fi
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+_watchdog $$ &
+_WATCHDOG_PID=$!
+
+# ---------------------------------------------------------------- registry
+
+# registry_start [EXTRA_YAML] — start Debian's docker-registry on a free
+# loopback port with storage in the scratch dir. EXTRA_YAML is appended at
+# top level (e.g. an auth: section). Access log (stdout) goes to
+# $REG_DIR/access.log, the rest (stderr) to $REG_DIR/registry.log.
+registry_start() {
+    local extra=${1:-} port dir
+    port=$(free_port)
+    dir=$TEST_TMP/registry-$port
+    mkdir -p "$dir/storage"
+    cat > "$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$port
+  secret: imgfs-test-secret
+$extra
+EOF
+    REG_PORT=$port REG_DIR=$dir REG_ADDR=127.0.0.1:$port REG_STORAGE=$dir/storage
+    _registry_run
+}
+
+_registry_run() {
+    docker-registry serve "$REG_DIR/config.yml" >>"$REG_DIR/access.log" 2>>"$REG_DIR/registry.log" &
+    REG_PID=$!
+    _PIDS+=("$REG_PID")
+    echo "$REG_PID" > "$REG_DIR/pid"
+    # /v2/ answers 200 (open) or 401 (auth) once the registry listens.
+    wait_for 20 _registry_up "$REG_ADDR" ||
+        { tail "$REG_DIR/registry.log" >&2; fail "registry on $REG_ADDR did not start"; }
+    log "registry up at $REG_ADDR (pid $REG_PID)"
+}
+
+_registry_up() {
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://$1/v2/") || return 1
+    [ "$code" = 200 ] || [ "$code" = 401 ]
+}
+
+# registry_stop — stop the last started registry (storage is kept).
+registry_stop() {
+    kill -TERM "$REG_PID" 2>/dev/null
+    wait_for 10 _pid_gone "$REG_PID" || kill -KILL "$REG_PID" 2>/dev/null
+    wait "$REG_PID" 2>/dev/null
+    log "registry at $REG_ADDR stopped"
+}
+
+# registry_restart — start the last registry again on the same port/storage.
+registry_restart() { _registry_run; }
+
+# registry_start_basic — registry with htpasswd (bcrypt) Basic auth.
+registry_start_basic() {
+    REG_USER=${REG_USER:-imgfsuser}
+    REG_PASS=${REG_PASS:-Pw-basic-7f3a9c}
+    local htp=$TEST_TMP/htpasswd
+    htpasswd -Bbn "$REG_USER" "$REG_PASS" > "$htp" || fail "htpasswd"
+    registry_start "auth:
+  htpasswd:
+    realm: imgfs-test
+    path: $htp"
+}
+
+# registry_start_token — registry with Bearer-token auth, backed by
+# tests/lib/token_server.py. Policy (documented in token_server.py): the token
+# endpoint demands Basic REG_USER:REG_PASS; a request without credentials gets
+# a token with no access (so the registry answers 401 insufficient_scope), a
+# request with wrong credentials gets 401 from the token server itself.
+# TOKEN_ANON_PULL=1 instead grants anonymous pull.
+registry_start_token() {
+    REG_USER=${REG_USER:-imgfsuser}
+    REG_PASS=${REG_PASS:-Pw-token-2b8e41}
+    local tdir=$TEST_TMP/token tport
+    mkdir -p "$tdir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=imgfs-test-token" \
+        -keyout "$tdir/key.pem" -out "$tdir/cert.pem" >/dev/null 2>&1 || fail "openssl cert"
+    tport=$(free_port)
+    TOKEN_ADDR=127.0.0.1:$tport
+    local anon=()
+    [ "${TOKEN_ANON_PULL:-0}" = 1 ] && anon=(--anonymous-pull)
+    "$PY" "$LIB_DIR/token_server.py" --listen "$TOKEN_ADDR" --key "$tdir/key.pem" \
+        --cert "$tdir/cert.pem" --issuer imgfs-test-issuer --service imgfs-test-registry \
+        --user "$REG_USER" --password "$REG_PASS" "${anon[@]}" >>"$tdir/token.log" 2>&1 &
+    TOKEN_PID=$!
+    _PIDS+=("$TOKEN_PID")
+    wait_for 20 curl -sf -o /dev/null "http://$TOKEN_ADDR/healthz" ||
+        { cat "$tdir/token.log" >&2; fail "token server did not start"; }
+    log "token server up at $TOKEN_ADDR"
+    registry_start "auth:
+  token:
+    realm: http://$TOKEN_ADDR/token
+    service: imgfs-test-registry
+    issuer: imgfs-test-issuer
+    rootcertbundle: $tdir/cert.pem"
+}
+
+# registry_blob_path DIGEST — the file the registry stores a blob in.
+registry_blob_path() {
+    local hex=${1#sha256:}
+    echo "$REG_STORAGE/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"
+}
+
+# docker_config DIR [USER PASS [ADDR]] — write DIR/config.json with an auths
+# entry for ADDR (default: the last registry); no USER → empty auths.
+docker_config() {
+    local dir=$1 user=${2:-} pass=${3:-} addr=${4:-$REG_ADDR}
+    mkdir -p "$dir"
+    if [ -n "$user" ]; then
+        local b64
+        b64=$(printf '%s:%s' "$user" "$pass" | base64 -w0)
+        printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$addr" "$b64" > "$dir/config.json"
+    else
+        printf '{"auths":{}}\n' > "$dir/config.json"
+    fi
+}
+
+# ----------------------------------------------------------------- daemon
+
+# imgfs_mount [EXTRA_O_OPTS] — mount the daemon at $MNT with store $STORE
+# (defaults in the scratch dir; set MNT/STORE before to reuse them), default
+# registry $REG_ADDR. Waits until the mount point is a mount and its root
+# lists. Environment (DOCKER_CONFIG ...) is passed through.
+imgfs_mount() {
+    local extra=${1:-} opts
+    MNT=${MNT:-$TEST_TMP/mnt}
+    STORE=${STORE:-$TEST_TMP/store}
+    mkdir -p "$MNT"
+    [ -x "$IMGFS_BIN" ] || fail "IMGFS_BIN=$IMGFS_BIN is not executable"
+    opts="store=$STORE,registry=$REG_ADDR${extra:+,$extra}"
+    IMGFS_LOG=$TEST_TMP/imgfs.$((${#_MOUNTS[@]} + 1)).log
+    log "mount: $IMGFS_BIN -f -o $opts $MNT (log $IMGFS_LOG)"
+    "$IMGFS_BIN" -f -o "$opts" "$MNT" >"$IMGFS_LOG" 2>&1 &
+    IMGFS_PID=$!
+    _PIDS+=("$IMGFS_PID")
+    _MOUNTS+=("$MNT")
+    local end=$((SECONDS + 30))
+    while ! _is_mounted "$MNT"; do
+        kill -0 "$IMGFS_PID" 2>/dev/null || fail "imgfs exited before mounting"
+        [ "$SECONDS" -ge "$end" ] && fail "imgfs did not mount within 30 s"
+        sleep 0.1
+    done
+    _fuse_conn "$MNT" > "$TEST_TMP/.conn.$(echo "$MNT" | tr / _)"
+    wait_for 20 timeout 5 ls "$MNT" || fail "mount root of $MNT not listable"
+    log "mounted at $MNT (pid $IMGFS_PID)"
+}
+
+# imgfs_umount — unmount $MNT and wait for the daemon to exit cleanly.
+# Fails the test if the daemon hangs or exits non-zero.
+imgfs_umount() {
+    timeout 20 fusermount3 -u "$MNT" || {
+        _fuse_abort "$MNT"
+        timeout 10 fusermount3 -u -z "$MNT"
+        fail "fusermount3 -u $MNT failed or hung"
+    }
+    if ! wait_for 20 _pid_gone "$IMGFS_PID"; then
+        kill -KILL "$IMGFS_PID" 2>/dev/null
+        fail "imgfs (pid $IMGFS_PID) did not exit after unmount"
+    fi
+    local rc=0
+    wait "$IMGFS_PID" || rc=$?
+    [ "$rc" = 0 ] || fail "imgfs exited with status $rc after unmount"
+    log "unmounted $MNT"
+}
+
+# imgfs_alive — the daemon process still runs and the mount still answers.
+imgfs_alive() {
+    kill -0 "$IMGFS_PID" 2>/dev/null && timeout 10 ls "$MNT" >/dev/null
+}
+
+# errno_of OP PATH — print the errno name that OP (open|stat|lstat|listdir|
+# readlink|read) on PATH fails with, or OK.
+errno_of() {
+    timeout 60 "$PY" - "$1" "$2" <<'EOF'
+import errno, os, sys
+op, p = sys.argv[1], sys.argv[2]
+try:
+    if op == "open": os.close(os.open(p, os.O_RDONLY))
+    elif op == "stat": os.stat(p)
+    elif op == "lstat": os.lstat(p)
+    elif op == "listdir": os.listdir(p)
+    elif op == "readlink": os.readlink(p)
+    elif op == "read":
+        with open(p, "rb") as f:
+            while f.read(1 << 20): pass
+    elif op == "write": os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
+    elif op == "mkdir": os.mkdir(p)
+    elif op == "unlink": os.unlink(p)
+    elif op == "rmdir": os.rmdir(p)
+    elif op == "symlink": os.symlink("x", p)
+    elif op == "chmod": os.chmod(p, 0o600)
+    elif op == "setxattr": os.setxattr(p, "user.x", b"1", follow_symlinks=False)
+    elif op == "truncate": os.truncate(p, 0)
+    else: raise SystemExit("bad op")
+    print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+EOF
+}
+
+# sha256_file FILE — hex digest only.
+sha256_file() { sha256sum "$1" | cut -d' ' -f1; }
