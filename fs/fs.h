@@ -59,6 +59,8 @@ struct fs_dirlist {
 	size_t n, cap;
 };
 int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type);
+/* Lowercase hex, at least one digit: how image IDs are written. */
+bool fs_is_hex(const char *s);
 void fs_dirlist_release(struct fs_dirlist *l);
 
 /*

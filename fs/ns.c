@@ -115,7 +115,7 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 	return -ENOENT;
 }
 
-static bool is_hex(const char *s)
+bool fs_is_hex(const char *s)
 {
 	if (!*s)
 		return false;
@@ -135,7 +135,7 @@ static int lookup_byid(struct fs_ctx *ctx, const char *name,
 	*timeout = FS_TIMEOUT_TAG;
 	/* The 12-hex short id or the full id, as `docker images` shows and
 	 * `docker inspect` accepts. */
-	if ((len != 12 && len != 64) || !is_hex(name))
+	if ((len != 12 && len != 64) || !fs_is_hex(name))
 		return -ENOENT;
 	ret = store_image_get(ctx->store, name, &img);
 	if (ret)

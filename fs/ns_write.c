@@ -65,16 +65,6 @@ out:
 	return ret;
 }
 
-static bool all_hex(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 static int id_of_prefix(struct fs_ctx *ctx, const char *prefix, char id[65])
 {
 	struct store_image *img;
@@ -132,7 +122,7 @@ static int resolve_target(struct fs_ctx *ctx, struct fs_inode *dir,
 	char *path = NULL, *slash;
 	int ret;
 
-	if (!strchr(target, '/') && all_hex(target) && strlen(target) <= 64 &&
+	if (!strchr(target, '/') && fs_is_hex(target) && strlen(target) <= 64 &&
 	    id_of_prefix(ctx, target, id) == 0)
 		return 0;
 	if (target[0] == '/') {
@@ -153,7 +143,7 @@ static int resolve_target(struct fs_ctx *ctx, struct fs_inode *dir,
 	if (strncmp(path, "by-id/", 6) == 0) {
 		const char *name = path + 6;
 
-		if (strchr(name, '/') || !all_hex(name) || strlen(name) > 64) {
+		if (strchr(name, '/') || !fs_is_hex(name) || strlen(name) > 64) {
 			ret = -EINVAL;
 			goto bad;
 		}
@@ -298,7 +288,7 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 		free(repo);
 		return ret;
 	case FS_DANGLING:
-		if (!all_hex(name) || strlen(name) != 12)
+		if (!fs_is_hex(name) || strlen(name) != 12)
 			return -ENOENT;
 		return store_image_delete(ctx->store, name);
 	case FS_ROOT:
@@ -317,7 +307,7 @@ int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 
 	switch (dir->kind) {
 	case FS_BYID:
-		if (!all_hex(name) || (strlen(name) != 12 && strlen(name) != 64))
+		if (!fs_is_hex(name) || (strlen(name) != 12 && strlen(name) != 64))
 			return -ENOENT;
 		return store_image_delete(ctx->store, name);
 	case FS_REPOS_DIR:

@@ -681,3 +681,46 @@ int store_blob_remove_unreferenced(struct store *s, const char *const *digests,
 	htab_release(&cand);
 	return ret;
 }
+
+/*
+ * store_blob_sweep - free every blob no image record references.  Run at
+ * open, when nothing is in flight: a crash between a blob's rename into
+ * blobs/ and the record that uses it (an import, a load) leaves such a
+ * blob, and nothing else would ever remove it.
+ */
+int store_blob_sweep(struct store *s)
+{
+	struct htab cand;
+	struct dirent *d;
+	DIR *dir;
+	int fd, ret;
+
+	ret = htab_init(&cand);
+	if (ret)
+		return ret;
+	fd = dup(s->blobs_fd);
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while (!ret && (d = readdir(dir)) != NULL) {
+		char digest[80];
+
+		if (snprintf(digest, sizeof(digest), "sha256:%s", d->d_name) >=
+		    (int)sizeof(digest))
+			continue;
+		ret = set_add(&cand, digest);
+	}
+	closedir(dir);
+	if (!ret && cand.n) {
+		pthread_mutex_lock(&s->meta_lock);
+		free_blobs(s, "(sweep)", &cand);
+		pthread_mutex_unlock(&s->meta_lock);
+	}
+out:
+	htab_release(&cand);
+	return ret;
+}

@@ -160,7 +160,14 @@ out:
 	return ret;
 }
 
-int store_remote_repo_exists(struct store *s, const char *host, const char *repo)
+/*
+ * remote_probe - ask the registry a yes/no question about @host/@name
+ * (@probe), remembering both answers like store_pull's misses so that a
+ * shell's tab completion does not ask again and again.
+ */
+static int remote_probe(struct store *s, const char *kind, const char *host,
+			const char *name,
+			int (*probe)(struct registry_client *, const char *, const char *))
 {
 	struct buf key;
 	int ret, cached;
@@ -168,14 +175,14 @@ int store_remote_repo_exists(struct store *s, const char *host, const char *repo
 	if (!s->reg)
 		return -ENOENT;
 	buf_init(&key, 1100);
-	ret = buf_printf(&key, "repo %s/%s", host, repo);
+	ret = buf_printf(&key, "%s %s/%s", kind, host, name);
 	if (ret)
 		goto out;
 	if (store_answer_get(s, buf_str(&key), &cached)) {
 		ret = cached;
 		goto out;
 	}
-	ret = registry_repo_exists(s->reg, host, repo);
+	ret = probe(s->reg, host, name);
 	if (ret == 0 || ret == -ENOENT)
 		store_answer_put(s, buf_str(&key), ret);
 out:
@@ -183,26 +190,13 @@ out:
 	return ret;
 }
 
+int store_remote_repo_exists(struct store *s, const char *host, const char *repo)
+{
+	return remote_probe(s, "repo", host, repo, registry_repo_exists);
+}
+
 int store_remote_namespace_exists(struct store *s, const char *host,
 				  const char *prefix)
 {
-	struct buf key;
-	int ret, cached;
-
-	if (!s->reg)
-		return -ENOENT;
-	buf_init(&key, 1100);
-	ret = buf_printf(&key, "ns %s/%s", host, prefix);
-	if (ret)
-		goto out;
-	if (store_answer_get(s, buf_str(&key), &cached)) {
-		ret = cached;
-		goto out;
-	}
-	ret = registry_namespace_exists(s->reg, host, prefix);
-	if (ret == 0 || ret == -ENOENT)
-		store_answer_put(s, buf_str(&key), ret);
-out:
-	buf_release(&key);
-	return ret;
+	return remote_probe(s, "ns", host, prefix, registry_namespace_exists);
 }

@@ -302,6 +302,9 @@ int store_open(const struct store_opts *opts, struct store **out)
 	ret = store_tags_load(s);
 	if (ret)
 		goto out;
+	/* After the records are known: blobs a crash left unreferenced. */
+	if (store_blob_sweep(s))
+		log_warn("store %s: unreferenced blobs not swept", opts->dir);
 	*out = s;
 	return 0;
 out:

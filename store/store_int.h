@@ -94,5 +94,7 @@ int store_tag_key(const char *host, const char *repo, const char *tag,
 		  struct buf *key);
 /* Under meta_lock: delete image @id (full hex), its tags and its blobs. */
 int store_image_delete_locked(struct store *s, const char *id);
+/* Free every blob no image record references (at open). */
+int store_blob_sweep(struct store *s);
 
 #endif

@@ -23,7 +23,7 @@ check "reference trees unpack; busybox runs under chroot"
 reference_tree "$O" busybox "$TEST_TMP/ref-busybox"
 reference_tree "$O" features "$TEST_TMP/ref-features"
 out=$(chroot "$TEST_TMP/ref-busybox/rootfs" /bin/sh -c 'ls /') || fail "chroot busybox sh"
-echo "$out" | grep -qx etc || fail "ls / in chroot: $out"
+grep -qx etc <<<"$out" || fail "ls / in chroot: $out"
 F=$TEST_TMP/ref-features/rootfs
 [ -e "$F/del/file" ] && fail "whiteout of del/file not applied by umoci"
 [ -e "$F/del/dir" ] && fail "whiteout of del/dir not applied"
@@ -43,7 +43,7 @@ for l in $(jq -r '.layers[].digest' "$O/blobs/sha256/${man#sha256:}"); do
     n=$((n + 1))
 done
 [ "$n" -ge 3 ] || fail "features has $n layers"
-cat "$TEST_TMP"/layer*.lst | grep -q '/\.wh\.\.wh\.\.opq$' || fail "no opaque whiteout"
+cat "$TEST_TMP"/layer*.lst | grep '/\.wh\.\.wh\.\.opq$' >/dev/null || fail "no opaque whiteout"
 grep -q '^del/\.wh\.dir$' "$TEST_TMP/layer1.lst" || fail "no directory whiteout"
 grep -q '^del/\.wh\.file$' "$TEST_TMP/layer1.lst" || fail "no file whiteout"
 pass "$n layers with the expected whiteouts"
@@ -99,7 +99,7 @@ sk inspect --tls-verify=false --creds "$REG_USER:wrong" "docker://$REG_ADDR/busy
 sk inspect --tls-verify=false --creds "$REG_USER:$REG_PASS" "docker://$REG_ADDR/busybox:latest" >/dev/null ||
     fail "token: inspect with creds failed"
 hdr=$(curl -s -D - -o /dev/null "http://$REG_ADDR/v2/busybox/manifests/latest" | grep -i '^www-authenticate')
-echo "$hdr" | grep -q "Bearer realm=\"http://$TOKEN_ADDR/token\"" || fail "token: WWW-Authenticate: $hdr"
+grep -q "Bearer realm=\"http://$TOKEN_ADDR/token\"" <<<"$hdr" || fail "token: WWW-Authenticate: $hdr"
 grep -q 'user=imgfsuser' "$TEST_TMP/token/token.log" || fail "token server issued no user token"
 grep -q "$REG_PASS" "$TEST_TMP/token/token.log" && fail "token server logged the password"
 pass "Bearer token auth enforced"
@@ -125,7 +125,7 @@ out=$("$PY" "$LIB_DIR/treecmp.py" "$F" "$C") && fail "treecmp: modified tree com
 for pat in 'data/random3m: sha256' 'perm/suid: mode' 'own/u1000: uid' 'links/abs: symlink target' \
     'xattr/file: xattr user.foo' 'xattr/capbin: xattr security.capability' 'etc/layer2: missing' \
     'extra: unexpected' 'hardlink group' 'devs/loop0: device' 'devs/fifo: type' 'data/empty: mtime'; do
-    echo "$out" | grep -q "$pat" || fail "treecmp did not report '$pat':
+    grep -q -- "$pat" <<<"$out" || fail "treecmp did not report '$pat':
 $out"
 done
 pass "treecmp reports every kind of difference"

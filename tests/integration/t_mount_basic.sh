@@ -31,13 +31,13 @@ T=$MNT/repos/busybox/latest
 id=$(remote_config_id busybox:latest)
 [ -L "$T" ] || fail "$T is not a symlink"
 assert_eq "../../by-id/$id" "$(readlink "$T")" "busybox/latest link target"
-ls -l "$MNT/repos/busybox" | grep -q "latest -> ../../by-id/$id" || fail "ls -l repos/busybox"
+ls -l "$MNT/repos/busybox" | grep "latest -> ../../by-id/$id" >/dev/null || fail "ls -l repos/busybox"
 pass "latest -> ../../by-id/$id"
 
 check "image directory lists config layers manifest rootfs"
 assert_eq "config layers manifest rootfs" "$(ls "$T/" | tr '\n' ' ' | sed 's/ $//')" "ls repos/busybox/latest/"
 assert_eq "config layers manifest rootfs" "$(ls "$MNT/by-id/$id/" | tr '\n' ' ' | sed 's/ $//')" "ls by-id/$id/"
-ls "$MNT/by-id" | grep -qx "$id" || fail "by-id/ does not list $id"
+ls "$MNT/by-id" | grep -x "$id" >/dev/null || fail "by-id/ does not list $id"
 full=$(remote_raw busybox:latest --config --raw | sha256sum | cut -d' ' -f1)
 [ -d "$MNT/by-id/$full/rootfs" ] || fail "full hex by-id/$full does not resolve"
 pass "image directory"
@@ -117,7 +117,7 @@ pass "ENOENT"
 check "repos/ lists local names only"
 assert_eq "busybox features" "$(ls "$MNT/repos" | tr '\n' ' ' | sed 's/ $//')" "ls repos/"
 assert_eq "latest" "$(ls "$MNT/repos/busybox")" "ls repos/busybox"
-ls "$MNT/by-id" | grep -qx "$fid" || fail "by-id lacks features"
+ls "$MNT/by-id" | grep -x "$fid" >/dev/null || fail "by-id lacks features"
 pass "local names only (notpulled, doesnotexist absent)"
 
 imgfs_umount
