@@ -77,7 +77,7 @@ push_image "$TEST_TMP/oci" busybox busybox:latest
 "$build/imgfs" -o "registry=127.0.0.1:$port,store=$state/store" "$mnt"
 echo "$mnt" > "$state/mountpoint"
 
-show() { echo "\$ $*"; "$@"; echo; }
+show() { printf '$'; printf ' %q' "$@"; echo; "$@"; echo; }
 show ls "$mnt/repos/busybox/latest/"
 show ls -l "$mnt/repos/busybox"
 show cat "$mnt/images"
