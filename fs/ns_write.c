@@ -180,6 +180,33 @@ bad:
 	return ret;
 }
 
+/*
+ * A repository directory made with mkdir goes away with its last tag, as
+ * Docker has no empty repositories; so do the made parents it leaves
+ * empty ("mkdir -p repos/ouruser/sinatra" then untagging everything).
+ */
+static void forget_if_empty(struct fs_ctx *ctx, const char *path)
+{
+	char *p = strdup(path);
+
+	while (p && *p) {
+		struct fs_dirlist l = { 0 };
+		char *slash;
+
+		if (!fs_dir_made(ctx, 'r', p) || fs_repos_list(ctx, p, &l) || l.n) {
+			fs_dirlist_release(&l);
+			break;
+		}
+		fs_dirlist_release(&l);
+		fs_dir_unmake(ctx, 'r', p);
+		slash = strrchr(p, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+	}
+	free(p);
+}
+
 int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		   const char *target)
 {
@@ -261,6 +288,8 @@ int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 	ret = store_tag_set(ctx->store, nhost, nrepo, newname, id);
 	if (!ret)
 		ret = store_tag_remove(ctx->store, host, repo, name);
+	if (!ret)
+		forget_if_empty(ctx, dir->path);
 out:
 	free(host);
 	free(repo);
@@ -286,6 +315,8 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 			ret = store_tag_remove(ctx->store, host, repo, name);
 		free(host);
 		free(repo);
+		if (!ret)
+			forget_if_empty(ctx, dir->path);
 		return ret;
 	case FS_DANGLING:
 		if (!fs_is_hex(name) || strlen(name) != 12)

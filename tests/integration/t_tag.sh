@@ -31,24 +31,34 @@ U1FULL=$(remote_raw u1:latest --config --raw | sha256sum | cut -d' ' -f1)
 imgfs_mount
 R=$MNT/repos
 
+# bug MSG — a failed check that does not stop the steps after it (so one
+# known bug does not hide the others); the test still fails at the end.
+BUGS=()
+bug() { printf 'FAIL (continuing): %s\n' "$*" >&2; BUGS+=("$*"); }
+
 # link_is PATH ID — PATH is a tag symlink to by-id/ID with the right depth
 # (one ../ per component of its directory below the mount root).
 link_is() {
-    local p=$1 id=$2 rel depth up=""
-    [ -L "$p" ] || fail "$p is not a symlink"
+    local p=$1 id=$2 rel depth up="" f=fail
+    [ "${SOFT:-0}" = 1 ] && f=bug
+    [ -L "$p" ] || { $f "$p is not a symlink"; return; }
     rel=${p#"$MNT"/}
     depth=$(( $(tr -cd / <<<"$rel" | wc -c) ))
     for _ in $(seq "$depth"); do up="../$up"; done
-    assert_eq "${up}by-id/$id" "$(readlink "$p")" "readlink $rel"
-    [ -d "$p/rootfs" ] || fail "$rel does not resolve to an image directory"
-    assert_eq "${up}by-id/$id" "$(stat -c %N "$p" | sed "s/.* -> '//; s/'\$//")" "stat $rel"
+    [ "${up}by-id/$id" = "$(readlink "$p")" ] ||
+        $f "readlink $rel: expected '${up}by-id/$id', got '$(readlink "$p")'"
+    [ -d "$p/rootfs" ] || $f "$rel does not resolve to an image directory"
+    [ "${up}by-id/$id" = "$(stat -c %N "$p" | sed "s/.* -> '//; s/'\$//")" ] ||
+        $f "stat $rel: link target $(stat -c %N "$p")"
 }
 
 # images_has REPO TAG ID — `cat images` has that row.
 images_has() {
+    local f=fail
+    [ "${SOFT:-0}" = 1 ] && f=bug
     timeout 30 cat "$MNT/images" > "$TEST_TMP/images.now" || fail "cat images"
     awk -v r="$1" -v t="$2" -v i="$3" '$1 == r && $2 == t && $3 == i { f = 1 } END { exit !f }' \
-        "$TEST_TMP/images.now" || { cat "$TEST_TMP/images.now"; fail "images has no row '$1 $2 $3'"; }
+        "$TEST_TMP/images.now" || { cat "$TEST_TMP/images.now"; $f "images has no row '$1 $2 $3'"; }
 }
 
 # state — every tag (path -> target), the images rows without CREATED,
@@ -75,10 +85,10 @@ link_is "$R/u2/latest" "$U2"
 pass "busybox $B, u1 $U1, u2 $U2"
 
 check "ln -s with an absolute by-id target into a new nested repository (mkdir -p)"
-[ -e "$R/my/app" ] && fail "repos/my/app exists before mkdir"
 mkdir -p "$R/my/app" || fail "mkdir -p repos/my/app"
 [ -d "$R/my/app" ] || fail "mkdir'd repos/my/app is not a directory"
-ls "$R" | grep -qx my || fail "repos/ does not list the mkdir'd 'my'"
+ls "$R" | grep -qx my || bug "repos/ does not list the mkdir'd (still empty) 'my'"
+ls "$R/my" | grep -qx app || bug "repos/my does not list the mkdir'd (still empty) 'app'"
 ln -s "$MNT/by-id/$B" "$R/my/app/abs" || fail "ln -s absolute"
 link_is "$R/my/app/abs" "$B"
 ls -l "$R/my/app" | grep -q "abs -> ../../../by-id/$B\$" || fail "ls -l repos/my/app"
@@ -111,7 +121,7 @@ check "a 128-character tag is valid and shown whole"
 T128=$(printf 'a%.0s' $(seq 127))Z
 ln -s "$B" "$R/busybox16.04/$T128" || fail "ln -s 128-char tag"
 link_is "$R/busybox16.04/$T128" "$B"
-images_has busybox16.04 "$T128" "$B"
+SOFT=1 images_has busybox16.04 "$T128" "$B"
 pass "128-char tag"
 
 check "ln (hard link of a tag) tags too"
@@ -130,8 +140,8 @@ mkdir -p "$R/deep/er/still" || fail "mkdir deep"
 ln -s "$B" "$R/busybox16.04/tomove" || fail "ln -s tomove"
 readlink "$R/busybox16.04/tomove" >/dev/null    # the kernel may now cache the target
 mv -T "$R/busybox16.04/tomove" "$R/deep/er/still/moved" || fail "mv across depth"
-link_is "$R/deep/er/still/moved" "$B"
-ls "$R/deep/er/still/moved/" | grep -qx rootfs || fail "moved tag does not list as an image dir"
+SOFT=1 link_is "$R/deep/er/still/moved" "$B"
+ls "$R/deep/er/still/moved/" 2>/dev/null | grep -qx rootfs || bug "moved tag does not list as an image dir"
 images_has deep/er/still moved "$B"
 pass "mv"
 
@@ -161,7 +171,8 @@ state > "$TEST_TMP/state.before"
 assert_eq EINVAL "$(errno_of mkdir "$R/Upper")" "mkdir repos/Upper"
 assert_eq EINVAL "$(errno_of mkdir "$R/my/Upper")" "mkdir repos/my/Upper"
 assert_eq EINVAL "$(errno_of mkdir "$R/-lead")" "mkdir repos/-lead"
-assert_eq EINVAL "$(errno_of mkdir "$R/trail.")" "mkdir repos/trail."
+assert_eq EINVAL "$(errno_of mkdir "$R/my/trail.")" "mkdir repos/my/trail."
+assert_eq EINVAL "$(errno_of mkdir "$R/my/a..b")" "mkdir repos/my/a..b"
 assert_eq EINVAL "$(symlink_errno "$B" "$R/my/app/bad:tag")" "tag with ':'"
 assert_eq EINVAL "$(symlink_errno "$B" "$R/my/app/.dot")" "tag starting with '.'"
 assert_eq EINVAL "$(symlink_errno "$B" "$R/my/app/-dash")" "tag starting with '-'"
@@ -185,8 +196,10 @@ pass "refused"
 check "an empty mkdir'd repository: listed until rmdir"
 mkdir -p "$R/empty/one" "$R/empty/two" || fail "mkdir empty repos"
 [ -d "$R/empty/two" ] || fail "empty/two missing"
+assert_eq "one two" "$(ls "$R/empty" | xargs)" "ls repos/empty"
 rmdir "$R/empty/two" || fail "rmdir empty/two"
-[ -e "$R/empty/two" ] && fail "empty/two still there after rmdir"
+assert_eq "one" "$(ls "$R/empty" | xargs)" "ls repos/empty after rmdir empty/two"
+out=$(mkdir "$R/plainmkdir" 2>&1) || bug "plain mkdir of a new one-component repository: $out"
 pass "mkdir/rmdir"
 
 check "everything persists across a remount"
@@ -204,10 +217,12 @@ link_is "$R/busybox16.04/Prefix_1.x-y" "$B"
 link_is "$R/hard/links/copy" "$U1"
 link_is "$R/u2/latest" "$U1"
 assert_eq "$U2" "$(ls "$MNT/dangling")" "dangling/ after remount"
-[ -e "$R/empty" ] && fail "an empty mkdir'd repository survived the unmount"
-[ -e "$R/busybox16.04/renamed" ] && fail "removed tag came back"
+ls "$R" | grep -qx empty && fail "an empty mkdir'd repository survived the unmount"
+assert_eq "" "$(ls "$R/empty" 2>/dev/null)" "repos/empty/ lists nothing after the remount"
+[ -L "$R/busybox16.04/renamed" ] && fail "removed tag came back"
 pass "$(wc -l < "$TEST_TMP/tags.after") tags persisted"
 
 imgfs_alive || fail "daemon died"
 imgfs_umount
+[ "${#BUGS[@]}" = 0 ] || fail "${#BUGS[@]} check(s) failed: $(printf '%s; ' "${BUGS[@]}")"
 echo "t_tag: all checks passed"
