@@ -15,8 +15,9 @@
  *
  * The store knows nothing of FUSE.  It calls the registry client to pull.
  *
- * Threads and locks.  Lock order: store->lock, then image->lock, then the
- * registry client's leaf lock.  No lock is held across network I/O or a
+ * Threads and locks.  Lock order: store->meta_lock (serialises changes of
+ * persistent metadata), store->lock, image->lock, then the registry
+ * client's leaf locks.  No lock is held across network I/O or a
  * layer scan: downloads of one blob are deduplicated through an in-flight
  * table (under store->lock) whose waiters sleep on a condition variable.
  */
