@@ -106,15 +106,54 @@ out:
 	return ret;
 }
 
-static int read_capped(int fd, struct buf *b)
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until @fd is readable: 0, or -ETIMEDOUT once now_ms() reaches @deadline. */
+static int wait_readable(int fd, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		int ret;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ret = poll(&p, 1, (int)left);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return -errno;
+		return ret ? 0 : -ETIMEDOUT;
+	}
+}
+
+/*
+ * read_wiped - read @fd to EOF into @b, which caps it, wiping every chunk
+ * off the stack: what is read may be a secret.  With a @deadline (in
+ * now_ms() time; 0 for none) every read waits in poll first, so a helper
+ * that hangs costs at most until then.
+ */
+static int read_wiped(int fd, struct buf *b, int64_t deadline)
 {
 	char chunk[4096];
-	ssize_t r;
-	int ret;
 
 	for (;;) {
+		ssize_t r;
+		int ret;
+
+		if (deadline) {
+			ret = wait_readable(fd, deadline);
+			if (ret)
+				return ret;
+		}
 		r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)
 			return -errno;
@@ -140,7 +179,7 @@ static int load_config(const char *path, json_t **out)
 	buf_init(&b, REG_SMALL_MAX);
 	ret = fstat(fd, &st) ? -errno : (!S_ISREG(st.st_mode) ? -EINVAL : 0);
 	if (!ret)
-		ret = read_capped(fd, &b);
+		ret = read_wiped(fd, &b, 0);
 	close(fd);
 	if (!ret) {
 		*out = json_loadb(b.data ? b.data : "", b.len, JSON_REJECT_DUPLICATES, NULL);
@@ -166,49 +205,6 @@ static bool helper_name_ok(const char *s)
 		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
 			return false;
 	return true;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Read the helper's stdout until EOF, the cap, or the deadline. */
-static int helper_read(int fd, struct buf *out)
-{
-	int64_t deadline = now_ms() + HELPER_TIMEOUT_MS;
-	char chunk[4096];
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		ssize_t r;
-		int ret;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		ret = poll(&p, 1, (int)left);
-		if (ret < 0 && errno == EINTR)
-			continue;
-		if (ret < 0)
-			return -errno;
-		if (ret == 0)
-			return -ETIMEDOUT;
-		r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return 0;
-		ret = buf_add(out, chunk, (size_t)r);
-		explicit_bzero(chunk, sizeof(chunk));
-		if (ret)
-			return ret;
-	}
 }
 
 /**
@@ -267,7 +263,8 @@ static int helper_get(const char *suffix, const char *server, char **user,
 		ret = 0;	/* as if it had no credentials */
 		goto out;
 	}
-	ret = helper_read(out[0], &b);
+	/* The helper's stdout until EOF, the cap, or the deadline. */
+	ret = read_wiped(out[0], &b, now_ms() + HELPER_TIMEOUT_MS);
 	if (ret) {
 		log_warn("registry: %s: %s", prog,
 			 ret == -EFBIG ? "output too large" : strerror(-ret));

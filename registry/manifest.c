@@ -55,11 +55,33 @@ static bool json_depth_ok(const char *s, size_t len)
 	return true;
 }
 
-/* Load a JSON object document; -EIO (logged) when it is not one. */
-static int doc_load(const char *body, size_t len, const char *what, json_t **out)
+/* schemaVersion must be 2; 1 is the removed schema1 format. */
+static int check_schema(json_t *root, const char *what)
+{
+	json_t *v = json_object_get(root, "schemaVersion");
+
+	if (json_is_integer(v) && json_integer_value(v) == 1) {
+		log_err("%s: schema1 manifests are not supported", what);
+		return -ENOTSUP;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) != 2) {
+		log_err("%s: schemaVersion is not 2", what);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Load a JSON object document, and with @versioned (manifests, indexes:
+ * not configs) check its schemaVersion.  -EIO (logged) when it is not
+ * one, -ENOTSUP for schema1; *@out is the caller's to json_decref.
+ */
+static int doc_load(const char *body, size_t len, const char *what, bool versioned,
+		    json_t **out)
 {
 	json_error_t jerr;
 	json_t *root;
+	int ret;
 
 	*out = NULL;
 	if (!body || !json_depth_ok(body, len)) {
@@ -76,24 +98,32 @@ static int doc_load(const char *body, size_t len, const char *what, json_t **out
 		json_decref(root);
 		return -EIO;
 	}
+	ret = versioned ? check_schema(root, what) : 0;
+	if (ret) {
+		json_decref(root);
+		return ret;
+	}
 	*out = root;
 	return 0;
 }
 
-/* schemaVersion must be 2; 1 is the removed schema1 format. */
-static int check_schema(json_t *root, const char *what)
+/*
+ * doc_parse - load a document as doc_load does and let @fill take what it
+ * needs from it into @out.  @fill copies what it keeps (the JSON is freed
+ * here) and may leave @out half filled on failure: the caller releases it.
+ */
+static int doc_parse(const char *body, size_t len, const char *what, bool versioned,
+		     int (*fill)(json_t *root, void *out), void *out)
 {
-	json_t *v = json_object_get(root, "schemaVersion");
+	json_t *root;
+	int ret;
 
-	if (json_is_integer(v) && json_integer_value(v) == 1) {
-		log_err("%s: schema1 manifests are not supported", what);
-		return -ENOTSUP;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) != 2) {
-		log_err("%s: schemaVersion is not 2", what);
-		return -EIO;
-	}
-	return 0;
+	ret = doc_load(body, len, what, versioned, &root);
+	if (ret)
+		return ret;
+	ret = fill(root, out);
+	json_decref(root);
+	return ret;
 }
 
 /* Optional string member: NULL if absent, -EIO if of another type. */
@@ -159,12 +189,9 @@ int registry_doc_kind_of(const char *body, size_t len, const char *content_type,
 		log_err("manifest: schema1 (%s) is not supported", ct);
 		return -ENOTSUP;
 	}
-	ret = doc_load(body, len, "manifest", &root);
+	ret = doc_load(body, len, "manifest", true, &root);
 	if (ret)
 		return ret;
-	ret = check_schema(root, "manifest");
-	if (ret)
-		goto out;
 	ret = -EIO;
 	if (opt_string(root, "mediaType", &body_mt)) {
 		log_err("manifest: mediaType is not a string");
@@ -269,66 +296,54 @@ void registry_manifest_release(struct registry_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int registry_manifest_parse(const char *body, size_t len, struct registry_manifest *out)
+/* doc_parse's fill for a manifest: @arg is a zeroed struct registry_manifest. */
+static int manifest_fill(json_t *root, void *arg)
 {
-	struct registry_manifest m = { 0 };
-	json_t *root = NULL, *layers;
+	struct registry_manifest *m = arg;
+	json_t *layers;
 	const char *mt;
 	size_t n;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
-	ret = doc_load(body, len, "manifest", &root);
-	if (ret)
-		return ret;
-	ret = check_schema(root, "manifest");
-	if (ret)
-		goto out;
-	ret = -EIO;
 	if (opt_string(root, "mediaType", &mt) || (mt && !mt_is_manifest(mt))) {
 		log_err("manifest: mediaType is not an image manifest type");
-		goto out;
+		return -EIO;
 	}
 	if (json_object_get(root, "manifests")) {
 		log_err("manifest: has a manifests member");
-		goto out;
+		return -EIO;
 	}
 	layers = json_object_get(root, "layers");
 	if (!json_is_array(layers)) {
 		log_err("manifest: layers is not an array");
-		goto out;
+		return -EIO;
 	}
-	if (mt) {
-		m.media_type = strdup(mt);
-		if (!m.media_type) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	ret = desc_parse(json_object_get(root, "config"), "manifest config", &m.config);
+	if (mt && !(m->media_type = strdup(mt)))
+		return -ENOMEM;
+	ret = desc_parse(json_object_get(root, "config"), "manifest config", &m->config);
 	if (ret)
-		goto out;
+		return ret;
 	n = json_array_size(layers);
-	if (n) {
-		m.layers = calloc(n, sizeof(*m.layers));
-		if (!m.layers) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
+	if (n && !(m->layers = calloc(n, sizeof(*m->layers))))
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		ret = desc_parse(json_array_get(layers, i), "manifest layer",
-				 &m.layers[i]);
+				 &m->layers[i]);
 		if (ret)
-			goto out;
-		m.n_layers++;
+			return ret;
+		m->n_layers++;
 	}
-	*out = m;
-	memset(&m, 0, sizeof(m));
-	ret = 0;
-out:
-	registry_manifest_release(&m);
-	json_decref(root);
+	return 0;
+}
+
+int registry_manifest_parse(const char *body, size_t len, struct registry_manifest *out)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = doc_parse(body, len, "manifest", true, manifest_fill, out);
+	if (ret)
+		registry_manifest_release(out);
 	return ret;
 }
 
@@ -515,12 +530,9 @@ int registry_index_select(const char *body, size_t len,
 	want.variant[sizeof(want.variant) - 1] = '\0';
 	platform_normalize(want.arch, sizeof(want.arch), want.variant, sizeof(want.variant));
 
-	ret = doc_load(body, len, "index", &root);
+	ret = doc_load(body, len, "index", true, &root);
 	if (ret)
 		return ret;
-	ret = check_schema(root, "index");
-	if (ret)
-		goto out;
 	ret = -EIO;
 	list = json_object_get(root, "manifests");
 	if (!json_is_array(list) || json_object_get(root, "layers")) {
@@ -660,6 +672,50 @@ void registry_config_release(struct registry_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* doc_parse's fill for a config: @arg is a zeroed struct registry_config. */
+static int config_fill(json_t *root, void *arg)
+{
+	struct registry_config *c = arg;
+	json_t *rootfs, *ids, *v;
+	const char *created, *arch, *os, *type;
+	size_t i, n;
+
+	if (opt_string(root, "created", &created) || opt_string(root, "architecture", &arch) ||
+	    opt_string(root, "os", &os)) {
+		log_err("config: created, architecture or os is not a string");
+		return -EIO;
+	}
+	if (created && rfc3339_parse(created, &c->created)) {
+		log_err("config: bad created timestamp %.64s", created);
+		return -EIO;
+	}
+	if ((arch && !(c->architecture = strdup(arch))) || (os && !(c->os = strdup(os))))
+		return -ENOMEM;
+	rootfs = json_object_get(root, "rootfs");
+	if (!rootfs)
+		return 0;
+	ids = json_object_get(rootfs, "diff_ids");
+	if (!json_is_object(rootfs) || opt_string(rootfs, "type", &type) ||
+	    !type || strcmp(type, "layers") != 0 || !json_is_array(ids)) {
+		log_err("config: malformed rootfs");
+		return -EIO;
+	}
+	n = json_array_size(ids);
+	if (n && !(c->diff_ids = calloc(n, sizeof(*c->diff_ids))))
+		return -ENOMEM;
+	json_array_foreach(ids, i, v) {
+		if (!json_is_string(v) || !registry_digest_valid(json_string_value(v))) {
+			log_err("config: invalid diff_id");
+			return -EIO;
+		}
+		c->diff_ids[i] = strdup(json_string_value(v));
+		if (!c->diff_ids[i])
+			return -ENOMEM;
+		c->n_diff_ids++;
+	}
+	return 0;
+}
+
 /**
  * registry_config_parse - see registry.h.  architecture and os are NULL
  * when absent (artifact configs); rootfs, when present, must be
@@ -668,61 +724,11 @@ void registry_config_release(struct registry_config *c)
  */
 int registry_config_parse(const char *body, size_t len, struct registry_config *out)
 {
-	struct registry_config c = { 0 };
-	json_t *root = NULL, *rootfs, *ids, *v;
-	const char *created, *arch, *os, *type;
-	size_t i, n;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = doc_load(body, len, "config", &root);
+	ret = doc_parse(body, len, "config", false, config_fill, out);
 	if (ret)
-		return ret;
-	ret = -EIO;
-	if (opt_string(root, "created", &created) || opt_string(root, "architecture", &arch) ||
-	    opt_string(root, "os", &os)) {
-		log_err("config: created, architecture or os is not a string");
-		goto out;
-	}
-	if (created && rfc3339_parse(created, &c.created)) {
-		log_err("config: bad created timestamp %.64s", created);
-		goto out;
-	}
-	if ((arch && !(c.architecture = strdup(arch))) || (os && !(c.os = strdup(os)))) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	rootfs = json_object_get(root, "rootfs");
-	if (rootfs) {
-		ids = json_object_get(rootfs, "diff_ids");
-		if (!json_is_object(rootfs) || opt_string(rootfs, "type", &type) ||
-		    !type || strcmp(type, "layers") != 0 || !json_is_array(ids)) {
-			log_err("config: malformed rootfs");
-			goto out;
-		}
-		n = json_array_size(ids);
-		if (n && !(c.diff_ids = calloc(n, sizeof(*c.diff_ids)))) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		json_array_foreach(ids, i, v) {
-			if (!json_is_string(v) || !registry_digest_valid(json_string_value(v))) {
-				log_err("config: invalid diff_id");
-				goto out;
-			}
-			c.diff_ids[i] = strdup(json_string_value(v));
-			if (!c.diff_ids[i]) {
-				ret = -ENOMEM;
-				goto out;
-			}
-			c.n_diff_ids++;
-		}
-	}
-	*out = c;
-	memset(&c, 0, sizeof(c));
-	ret = 0;
-out:
-	registry_config_release(&c);
-	json_decref(root);
+		registry_config_release(out);
 	return ret;
 }

@@ -94,12 +94,6 @@ int import_manifest_json(const struct registry_desc *config,
 			 char **out, size_t *len);
 
 /*
- * import_blob_read - the local blob @digest into @out (capped at @max:
- * -EFBIG beyond).  -ENOENT when the blob is not local.
- */
-int import_blob_read(struct store *s, const char *digest, size_t max,
-		     struct buf *out);
-/*
  * import_check_image - an image to be added must be complete: its config
  * local and parseable, as many layers as diff_ids, every layer local, of
  * a compression we can serve, and its uncompressed digest (indexed with

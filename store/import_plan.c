@@ -22,6 +22,7 @@
 
 #include "import_int.h"
 #include "log.h"
+#include "store_int.h"
 
 #define WHY_MAX 1024
 
@@ -167,45 +168,6 @@ out:
 	return ret;
 }
 
-int import_blob_read(struct store *s, const char *digest, size_t max,
-		     struct buf *out)
-{
-	char chunk[16384];
-	struct stat st;
-	int fd = -1, ret;
-	ssize_t n;
-
-	ret = store_blob_open(s, digest, &fd);
-	if (ret)
-		goto out;
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		ret = -EFBIG;
-		goto out;
-	}
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		ret = buf_add(out, chunk, (size_t)n);
-		if (ret)
-			goto out;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	return ret;
-}
-
 /* Check one layer against its diff_id, once per blob per import. */
 static int check_layer(struct store *s, struct import_plan *p,
 		       const struct registry_desc *d, const char *diff_id,
@@ -283,7 +245,7 @@ int import_check_image(struct store *s, struct import_plan *p,
 		ret = import_why(p, -E2BIG, "%s: %zu layers", what, m->n_layers);
 		goto out;
 	}
-	ret = import_blob_read(s, m->config.digest, BUF_MANIFEST_MAX, &body);
+	ret = store_blob_read(s, m->config.digest, BUF_MANIFEST_MAX, &body);
 	if (ret) {
 		ret = import_why(p, ret, "%s: config %s: %s", what, m->config.digest,
 				 ret == -ENOENT ? "not in the archive" : strerror(-ret));

@@ -40,6 +40,7 @@
 
 #include "import_int.h"
 #include "log.h"
+#include "store_int.h"
 
 #define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
 #define MT_OCI_TAR "application/vnd.oci.image.layer.v1.tar"
@@ -435,7 +436,7 @@ static int oci_one(struct store *s, struct import_plan *p, json_t *desc,
 		ret = import_why(p, -EINVAL, "index.json: a descriptor without a valid digest");
 		goto out;
 	}
-	ret = import_blob_read(s, dg, BUF_MANIFEST_MAX, &body);
+	ret = store_blob_read(s, dg, BUF_MANIFEST_MAX, &body);
 	if (ret == 0)
 		ret = registry_doc_kind_of(body.data, body.len, mt, &kind);
 	if (ret == 0 && kind == REGISTRY_DOC_INDEX) {
@@ -443,8 +444,8 @@ static int oci_one(struct store *s, struct import_plan *p, json_t *desc,
 		ret = registry_index_select(body.data, body.len, &plat, &sel);
 		if (ret == 0) {
 			dg = sel.digest;
-			buf_reset(&body);
-			ret = import_blob_read(s, dg, BUF_MANIFEST_MAX, &body);
+			buf_release(&body);
+			ret = store_blob_read(s, dg, BUF_MANIFEST_MAX, &body);
 		}
 		if (ret == 0)
 			ret = registry_doc_kind_of(body.data, body.len, sel.media_type, &kind);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to store.c, blob.c, image.c, tags.c and pull.c:
- * the layout of struct store and the helpers these files share.
+ * the layout of struct store and the helpers these files share.  The
+ * archive import (import_plan.c, load.c) uses only the helpers, to read
+ * local blobs the one way the store does.
  *
  * Locks.  s->meta_lock serialises every change of persistent metadata
  * (tags.json, images/<id>.json, freeing blobs) so that a read-modify-write

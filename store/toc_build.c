@@ -162,22 +162,19 @@ static int build_xattrs(struct build *b, struct archive_entry *ae,
 			continue;
 		}
 		if (toc->n_xattrs == b->xattrs_cap) {
-			size_t ncap = b->xattrs_cap ? b->xattrs_cap * 2 : 64;
 			struct store_xattr *p;
 
-			if (ncap > UINT32_MAX)
+			if (b->xattrs_cap > UINT32_MAX / 2)	/* xattr_first is 32-bit */
 				return -E2BIG;
-			p = realloc(toc->xattrs, ncap * sizeof(*p));
+			p = toc_grow(toc->xattrs, &b->xattrs_cap, sizeof(*p), 64);
 			if (!p)
 				return -ENOMEM;
 			toc->xattrs = p;
-			b->xattrs_cap = ncap;
 		}
 		if (size) {
-			v = toc_arena_alloc(toc->mem, size);
+			v = toc_arena_memdup(toc->mem, value, size);
 			if (!v)
 				return -E2BIG;
-			memcpy(v, value, size);
 		}
 		x = &toc->xattrs[toc->n_xattrs];
 		x->name = toc_arena_strndup(toc->mem, name, nlen);
@@ -277,16 +274,14 @@ static int build_entry(struct build *b, struct archive *a,
 		link = lbuf;
 	}
 	if (toc->n_entries == b->entries_cap) {
-		size_t ncap = b->entries_cap ? b->entries_cap * 2 : 256;
-		struct store_toc_entry *p;
+		struct store_toc_entry *p = toc_grow(toc->entries, &b->entries_cap,
+						     sizeof(*p), 256);
 
-		p = realloc(toc->entries, ncap * sizeof(*p));
 		if (!p) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		toc->entries = p;
-		b->entries_cap = ncap;
 	}
 	e = &toc->entries[toc->n_entries];
 	memset(e, 0, sizeof(*e));

@@ -35,12 +35,19 @@ void toc_arena_free(struct toc_arena *ar);
 /* 8-byte aligned; NULL when out of memory or past the arena's cap. */
 void *toc_arena_alloc(struct toc_arena *ar, size_t n);
 char *toc_arena_strndup(struct toc_arena *ar, const char *s, size_t n);
+void *toc_arena_memdup(struct toc_arena *ar, const void *p, size_t n);
 /* Take ownership of @buf (malloc'd): freed with the arena.  On failure
  * @buf is freed and -ENOMEM returned. */
 int toc_arena_adopt(struct toc_arena *ar, void *buf);
 
 /* A toc with an empty arena of cap @max and no arrays. */
 int toc_alloc(size_t max, struct store_toc **out);
+/*
+ * toc_grow - the array @arr of *@cap elements of @size bytes, all in use,
+ * reallocated to twice as many (@first when it has none); *@cap follows.
+ * NULL, with @arr and *@cap as they were, when out of memory.
+ */
+void *toc_grow(void *arr, size_t *cap, size_t size, size_t first);
 
 /* ---- paths (toc_build.c) ---------------------------------------------- */
 

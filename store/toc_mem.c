@@ -112,6 +112,15 @@ char *toc_arena_strndup(struct toc_arena *ar, const char *s, size_t n)
 	return p;
 }
 
+void *toc_arena_memdup(struct toc_arena *ar, const void *p, size_t n)
+{
+	void *d = toc_arena_alloc(ar, n);
+
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
 int toc_arena_adopt(struct toc_arena *ar, void *buf)
 {
 	struct arena_blk *b = malloc(sizeof(*b));
@@ -149,6 +158,19 @@ int toc_alloc(size_t max, struct store_toc **out)
 	toc->mem = ar;
 	*out = toc;
 	return 0;
+}
+
+void *toc_grow(void *arr, size_t *cap, size_t size, size_t first)
+{
+	size_t ncap = *cap ? *cap * 2 : first;
+	void *p;
+
+	if (ncap > SIZE_MAX / size)
+		return NULL;
+	p = realloc(arr, ncap * size);
+	if (p)
+		*cap = ncap;
+	return p;
 }
 
 void store_toc_free(struct store_toc *toc)

@@ -97,20 +97,17 @@ static int scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 	unsigned char *w = NULL;
 
 	if (toc->n_cps == sc->cps_cap) {
-		size_t ncap = sc->cps_cap ? sc->cps_cap * 2 : 64;
-		struct store_toc_checkpoint *p;
+		struct store_toc_checkpoint *p = toc_grow(toc->cps, &sc->cps_cap,
+							  sizeof(*p), 64);
 
-		p = realloc(toc->cps, ncap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
 		toc->cps = p;
-		sc->cps_cap = ncap;
 	}
 	if (win_len) {
-		w = toc_arena_alloc(toc->mem, win_len);
+		w = toc_arena_memdup(toc->mem, win, win_len);
 		if (!w)
 			return -E2BIG;
-		memcpy(w, win, win_len);
 	}
 	cp = &toc->cps[toc->n_cps++];
 	cp->uoff = sc->totout;

@@ -11,23 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "registry.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			failures++;                                            \
-		}                                                              \
-	} while (0)
-
-static bool eq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
 
 static void check_ch(const char *hdr, const char *scheme, const char *realm,
 		     const char *service, const char *scope, const char *error)
@@ -35,12 +20,11 @@ static void check_ch(const char *hdr, const char *scheme, const char *realm,
 	struct registry_challenge ch;
 	int ret = registry_challenge_parse(hdr, &ch);
 
-	if (ret || strcmp(ch.scheme, scheme) || !eq(ch.realm, realm) ||
-	    !eq(ch.service, service) || !eq(ch.scope, scope) || !eq(ch.error, error)) {
-		fprintf(stderr, "challenge [%s]: ret %d scheme %s realm %s service %s scope %s error %s\n",
-			hdr, ret, ch.scheme, ch.realm, ch.service, ch.scope, ch.error);
-		failures++;
-	}
+	CHECKF(!ret && strcmp(ch.scheme, scheme) == 0 && check_streq(ch.realm, realm) &&
+	       check_streq(ch.service, service) && check_streq(ch.scope, scope) &&
+	       check_streq(ch.error, error),
+	       "challenge [%s]: ret %d scheme %s realm %s service %s scope %s error %s",
+	       hdr, ret, ch.scheme, ch.realm, ch.service, ch.scope, ch.error);
 	registry_challenge_release(&ch);
 }
 
@@ -81,12 +65,9 @@ static void test_challenge(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int ret = registry_challenge_parse(bad[i], &ch);
 
-		if (ret != -EINVAL) {
-			fprintf(stderr, "challenge [%s] should fail, got %d\n", bad[i], ret);
-			failures++;
-			if (!ret)
-				registry_challenge_release(&ch);
-		}
+		CHECKF(ret == -EINVAL, "challenge [%s] should fail, got %d", bad[i], ret);
+		if (!ret)
+			registry_challenge_release(&ch);
 		CHECK(ch.realm == NULL);
 	}
 	CHECK(registry_challenge_parse(NULL, &ch) == -EINVAL);
@@ -111,11 +92,9 @@ static void check_creds(const char *cfg, const char *host, int want_ret,
 	char *u = (char *)1, *s = (char *)1;
 	int ret = registry_creds_lookup(cfg, host, &u, &s);
 
-	if (ret != want_ret || !eq(u, want_user) || !eq(s, want_secret)) {
-		fprintf(stderr, "creds %s: ret %d user %s secret %s\n", host, ret,
-			u == (char *)1 ? "?" : u, s == (char *)1 ? "?" : s);
-		failures++;
-	}
+	CHECKF(ret == want_ret && check_streq(u, want_user) && check_streq(s, want_secret),
+	       "creds %s: ret %d user %s secret %s", host, ret,
+	       u == (char *)1 ? "?" : u, s == (char *)1 ? "?" : s);
 	if (u != (char *)1)
 		free(u);
 	if (s != (char *)1)
@@ -243,10 +222,5 @@ int main(void)
 {
 	test_challenge();
 	test_creds();
-	if (failures) {
-		fprintf(stderr, "test_auth: %d failures\n", failures);
-		return 1;
-	}
-	printf("test_auth: ok\n");
-	return 0;
+	return check_done("test_auth");
 }

@@ -20,12 +20,11 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
+#define CHECK_FATAL	/* later steps use what the checks vouched for */
+#include "check.h"
 #include "import.h"
 #include "log.h"
 #include "store.h"
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
-	__FILE__, __LINE__, #c); exit(1); } } while (0)
 
 static char dir[256];
 
@@ -161,12 +160,10 @@ static void same(struct store *s, const struct snap *a)
 	struct snap b;
 
 	snapshot(s, &b);
-	if (a->blobs != b.blobs || a->tmp != b.tmp || a->images != b.images ||
-	    a->tags != b.tags) {
-		fprintf(stderr, "store changed: blobs %zu->%zu tmp %zu->%zu images %zu->%zu tags %zu->%zu\n",
-			a->blobs, b.blobs, a->tmp, b.tmp, a->images, b.images, a->tags, b.tags);
-		exit(1);
-	}
+	CHECKF(a->blobs == b.blobs && a->tmp == b.tmp && a->images == b.images &&
+	       a->tags == b.tags,
+	       "store changed: blobs %zu->%zu tmp %zu->%zu images %zu->%zu tags %zu->%zu",
+	       a->blobs, b.blobs, a->tmp, b.tmp, a->images, b.images, a->tags, b.tags);
 }
 
 static const struct tent rootfs_ents[] = {
@@ -660,6 +657,5 @@ int main(void)
 	store_close(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	CHECK(system(cmd) == 0);
-	fprintf(stderr, "test_import: ok\n");
-	return 0;
+	return check_done("test_import");
 }

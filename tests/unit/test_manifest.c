@@ -8,18 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "registry.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			failures++;                                            \
-		}                                                              \
-	} while (0)
 
 #define DA "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define DB "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -175,10 +165,7 @@ static void test_manifest_parse(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int ret = registry_manifest_parse(bad[i], strlen(bad[i]), &m);
 
-		if (ret != -EIO) {
-			fprintf(stderr, "bad manifest %zu: %d\n", i, ret);
-			failures++;
-		}
+		CHECKF(ret == -EIO, "bad manifest %zu: %d", i, ret);
 		CHECK(m.layers == NULL && m.config.digest == NULL);
 	}
 	/* Nesting beyond 64 levels is refused before jansson sees it. */
@@ -314,26 +301,25 @@ static void test_config(void)
 
 	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
 		snprintf(doc, sizeof(doc), "{\"created\":\"%s\"}", ts[i].ts);
-		if (registry_config_parse(doc, strlen(doc), &c) != 0 || c.created != ts[i].want) {
-			fprintf(stderr, "created %s: got %lld\n", ts[i].ts, (long long)c.created);
-			failures++;
-		}
+		CHECKF(registry_config_parse(doc, strlen(doc), &c) == 0 && c.created == ts[i].want,
+		       "created %s: got %lld", ts[i].ts, (long long)c.created);
 		registry_config_release(&c);
 	}
 	for (size_t i = 0; i < sizeof(bad_ts) / sizeof(bad_ts[0]); i++) {
+		int ret;
+
 		snprintf(doc, sizeof(doc), "{\"created\":\"%s\"}", bad_ts[i]);
-		if (registry_config_parse(doc, strlen(doc), &c) != -EIO) {
-			fprintf(stderr, "created %s accepted\n", bad_ts[i]);
-			failures++;
+		ret = registry_config_parse(doc, strlen(doc), &c);
+		CHECKF(ret == -EIO, "created %s accepted", bad_ts[i]);
+		if (ret != -EIO)
 			registry_config_release(&c);
-		}
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (registry_config_parse(bad[i], strlen(bad[i]), &c) != -EIO) {
-			fprintf(stderr, "bad config %zu accepted\n", i);
-			failures++;
+		int ret = registry_config_parse(bad[i], strlen(bad[i]), &c);
+
+		CHECKF(ret == -EIO, "bad config %zu accepted", i);
+		if (ret != -EIO)
 			registry_config_release(&c);
-		}
 		CHECK(c.diff_ids == NULL && c.architecture == NULL);
 	}
 }
@@ -344,10 +330,5 @@ int main(void)
 	test_manifest_parse();
 	test_index_select();
 	test_config();
-	if (failures) {
-		fprintf(stderr, "test_manifest: %d failures\n", failures);
-		return 1;
-	}
-	printf("test_manifest: ok\n");
-	return 0;
+	return check_done("test_manifest");
 }

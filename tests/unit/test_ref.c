@@ -7,23 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "registry.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			failures++;                                            \
-		}                                                              \
-	} while (0)
-
-static bool streq_null(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
 
 struct ok_case {
 	const char *in, *def, *host, *repo, *tag, *digest;
@@ -98,29 +83,21 @@ static void test_parse(void)
 		const struct ok_case *c = &ok_cases[i];
 		int ret = registry_ref_parse(c->in, c->def, &r);
 
-		if (ret) {
-			fprintf(stderr, "parse %s: %d\n", c->in, ret);
-			failures++;
+		CHECKF(ret == 0, "parse %s: %d", c->in, ret);
+		if (ret)
 			continue;
-		}
-		if (!streq_null(r.host, c->host) || !streq_null(r.repo, c->repo) ||
-		    !streq_null(r.tag, c->tag) || !streq_null(r.digest, c->digest)) {
-			fprintf(stderr, "parse %s: got %s %s %s %s\n", c->in, r.host, r.repo,
-				r.tag ? r.tag : "-", r.digest ? r.digest : "-");
-			failures++;
-		}
+		CHECKF(check_streq(r.host, c->host) && check_streq(r.repo, c->repo) &&
+		       check_streq(r.tag, c->tag) && check_streq(r.digest, c->digest),
+		       "parse %s: got %s %s %s %s", c->in, r.host, r.repo,
+		       r.tag ? r.tag : "-", r.digest ? r.digest : "-");
 		registry_ref_release(&r);
 	}
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		int ret = registry_ref_parse(bad_cases[i], NULL, &r);
 
-		if (ret != -22) {
-			fprintf(stderr, "parse \"%s\" should be -EINVAL, got %d\n",
-				bad_cases[i], ret);
-			failures++;
-			if (!ret)
-				registry_ref_release(&r);
-		}
+		CHECKF(ret == -22, "parse \"%s\" should be -EINVAL, got %d", bad_cases[i], ret);
+		if (!ret)
+			registry_ref_release(&r);
 		CHECK(r.host == NULL && r.repo == NULL);
 	}
 	/* Path length limit: 255 is fine, 256 is not (library/ counts). */
@@ -190,20 +167,17 @@ static void test_familiar(void)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char *f = registry_ref_familiar(t[i].host, t[i].repo, t[i].def);
 		struct registry_ref r;
+		bool parsed;
 
-		if (!f || strcmp(f, t[i].want) != 0) {
-			fprintf(stderr, "familiar %s %s: %s\n", t[i].host, t[i].repo,
-				f ? f : "(null)");
-			failures++;
-		}
+		CHECKF(check_streq(f, t[i].want), "familiar %s %s: %s", t[i].host, t[i].repo,
+		       f ? f : "(null)");
 		/* The familiar form parses back to the same name. */
-		if (f && registry_ref_parse(f, t[i].def, &r) == 0) {
+		parsed = f && registry_ref_parse(f, t[i].def, &r) == 0;
+		CHECKF(parsed, "familiar %s does not parse", f ? f : "(null)");
+		if (parsed) {
 			CHECK(strcmp(r.host, t[i].host) == 0);
 			CHECK(strcmp(r.repo, t[i].repo) == 0);
 			registry_ref_release(&r);
-		} else {
-			fprintf(stderr, "familiar %s does not parse\n", f ? f : "(null)");
-			failures++;
 		}
 		free(f);
 	}
@@ -214,10 +188,5 @@ int main(void)
 	test_parse();
 	test_validators();
 	test_familiar();
-	if (failures) {
-		fprintf(stderr, "test_ref: %d failures\n", failures);
-		return 1;
-	}
-	printf("test_ref: ok\n");
-	return 0;
+	return check_done("test_ref");
 }

@@ -12,19 +12,9 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
+#include "check.h"
 #include "log.h"
 #include "rootfs.h"
-
-static int failures;
-
-#define CHECK(c)                                                              \
-	do {                                                                  \
-		if (!(c)) {                                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #c);                                \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
 
 #define REG(p, sz) { .path = (p), .type = STORE_FT_REG, .mode = 0644, .size = (sz) }
 #define DIR_(p, m) { .path = (p), .type = STORE_FT_DIR, .mode = (m) }
@@ -83,10 +73,7 @@ static void check_tree(const struct store_rootfs *fs, const char *want, int line
 	char got[8192] = "";
 
 	dump_rec(fs, 0, "", got, sizeof(got));
-	if (strcmp(got, want) != 0) {
-		fprintf(stderr, "line %d: tree\n  got:  %s\n  want: %s\n", line, got, want);
-		failures++;
-	}
+	CHECKF(strcmp(got, want) == 0, "line %d: tree\n  got:  %s\n  want: %s", line, got, want);
 }
 #define CHECK_TREE(fs, want) check_tree(fs, want, __LINE__)
 
@@ -492,7 +479,7 @@ static void test_random(void)
 		}
 		fs = build(t, 3);
 		store_rootfs_free(fs);
-		if (failures) {
+		if (check_failures) {
 			fprintf(stderr, "random iteration %d\n", iter);
 			return;
 		}
@@ -590,10 +577,5 @@ int main(void)
 	test_stat();
 	test_random();
 	test_big();
-	if (failures) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("test_rootfs: all passed\n");
-	return 0;
+	return check_done("test_rootfs");
 }

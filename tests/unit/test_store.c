@@ -24,18 +24,6 @@
 #include "log.h"
 #include "store.h"
 
-/* CHECK_EQ: integers, printing both sides (check.h has CHECK and CHECK_STR). */
-#define CHECK_EQ(a, b)                                                       \
-	do {                                                                 \
-		long long _a = (a), _b = (b);                                \
-		check_count++;                                               \
-		if (_a != _b) {                                              \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n",  \
-				__FILE__, __LINE__, #a, _a, _b);             \
-			check_failures++;                                    \
-		}                                                            \
-	} while (0)
-
 static char root[256];
 
 static void sha256_digest(const void *p, size_t n, char out[72])
@@ -216,7 +204,7 @@ static void test_blobs(struct store *s)
 		char b[8] = { 0 };
 
 		CHECK_EQ(read(fd, b, sizeof(b)), 3);
-		CHECK(!memcmp(b, "abc", 3));
+		CHECK_MEM(b, "abc", 3);
 		close(fd);
 	}
 

@@ -29,14 +29,10 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#define CHECK_FATAL	/* later steps use what the checks vouched for */
+#include "check.h"
 #include "log.h"
 #include "toc.h"
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
-	__FILE__, __LINE__, #c); exit(1); } } while (0)
-#define CHECK_RC(e, want) do { int rc_ = (e); if (rc_ != (want)) { \
-	fprintf(stderr, "%s:%d: %s = %d, want %d\n", __FILE__, __LINE__, #e, \
-		rc_, (want)); exit(1); } } while (0)
 
 static char tmpdir[256];
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -283,10 +279,7 @@ static void check_meta(const struct store_toc *t, const struct mem *tar)
 		const struct spec *s = &specs[i];
 		const struct store_toc_entry *e = &t->entries[i];
 
-		if (strcmp(e->path, s->norm)) {
-			fprintf(stderr, "entry %zu: %s != %s\n", i, e->path, s->norm);
-			exit(1);
-		}
+		CHECKF(!strcmp(e->path, s->norm), "entry %zu: %s != %s", i, e->path, s->norm);
 		CHECK(e->type == s->type);
 		if (s->type != STORE_FT_SYMLINK)
 			CHECK(e->mode == s->mode);
@@ -302,7 +295,7 @@ static void check_meta(const struct store_toc *t, const struct mem *tar)
 		if (e->size) {
 			/* the offset libarchive's position gave is the data */
 			CHECK(e->offset + e->size <= tar->len);
-			CHECK(!memcmp(tar->p + e->offset, s->data, s->size));
+			CHECK_MEM(tar->p + e->offset, s->data, s->size);
 		}
 		if (e->n_xattrs != (s->xattrs ? 2u : 0u)) { for (unsigned k = 0; k < e->n_xattrs; k++) fprintf(stderr, "%s xattr %s\n", e->path, t->xattrs[e->xattr_first + k].name); }
 		CHECK(e->n_xattrs == (s->xattrs ? 2u : 0u));
@@ -313,7 +306,7 @@ static void check_meta(const struct store_toc *t, const struct mem *tar)
 			for (int k = 0; k < 2; k++) {
 				if (!strcmp(x[k].name, "security.capability")) {
 					CHECK(x[k].len == sizeof(capval));
-					CHECK(!memcmp(x[k].value, capval, sizeof(capval)));
+					CHECK_MEM(x[k].value, capval, sizeof(capval));
 					seen |= 1;
 				} else if (!strcmp(x[k].name, "user.note")) {
 					CHECK(x[k].len == 5 && !memcmp(x[k].value, "hello", 5));
@@ -338,7 +331,7 @@ static void check_reads(const struct store_toc *t, int fd,
 	int round;
 
 	CHECK(b);
-	CHECK_RC(store_toc_cursor_new(&cur), 0);
+	CHECK_EQ(store_toc_cursor_new(&cur), 0);
 	for (round = 0; round < 300; round++) {
 		const struct spec *s = &specs[rnd() % N_SPECS];
 		const struct store_toc_entry *e = find(t, s->norm);
@@ -352,10 +345,10 @@ static void check_reads(const struct store_toc *t, int fd,
 		len = (size_t)(rnd() % ((round % 3) ? 70000 : (2u << 20)));
 		if (len > e->size - off)
 			len = (size_t)(e->size - off);
-		CHECK_RC(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
+		CHECK_EQ(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
 					e->offset + off, &got), 0);
 		CHECK(got == len);
-		CHECK(!memcmp(b, s->data + off, len));
+		CHECK_MEM(b, s->data + off, len);
 	}
 	/* sequential: every read continues the cursor */
 	for (i = 0; i < N_SPECS; i++) {
@@ -368,10 +361,10 @@ static void check_reads(const struct store_toc *t, int fd,
 			if (len > e->size - o)
 				len = (size_t)(e->size - o);
 
-			CHECK_RC(store_toc_read(t, fd, cur, b, len,
+			CHECK_EQ(store_toc_read(t, fd, cur, b, len,
 						e->offset + o, &got), 0);
 			CHECK(got == len);
-			CHECK(!memcmp(b, specs[i].data + o, got));
+			CHECK_MEM(b, specs[i].data + o, got);
 			o += got;
 		}
 	}
@@ -380,12 +373,12 @@ static void check_reads(const struct store_toc *t, int fd,
 		uint64_t off = rnd() % tar->len;
 		size_t len = (size_t)(rnd() % 300000);
 
-		CHECK_RC(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
+		CHECK_EQ(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
 					off, &got), 0);
 		CHECK(got == (len < tar->len - off ? len : tar->len - off));
-		CHECK(!memcmp(b, tar->p + off, got));
+		CHECK_MEM(b, tar->p + off, got);
 	}
-	CHECK_RC(store_toc_read(t, fd, cur, b, 10, tar->len, &got), 0);
+	CHECK_EQ(store_toc_read(t, fd, cur, b, 10, tar->len, &got), 0);
 	CHECK(got == 0);
 	store_toc_cursor_free(cur);
 	free(b);
@@ -439,14 +432,14 @@ static void check_corrupt(const char *idx)
 		if (cuts[i] > m.len)
 			continue;
 		write_file(bad, m.p, cuts[i]);
-		CHECK_RC(store_toc_load(bad, &t), -EINVAL);
+		CHECK_EQ(store_toc_load(bad, &t), -EINVAL);
 	}
 	for (int r = 0; r < 200; r++, flips++) {
 		size_t at = (size_t)(rnd() % m.len);
 
 		m.p[at] ^= (unsigned char)(1 + rnd() % 255);
 		write_file(bad, m.p, m.len);
-		CHECK_RC(store_toc_load(bad, &t), -EINVAL);
+		CHECK_EQ(store_toc_load(bad, &t), -EINVAL);
 		free(m.p);
 		read_file(idx, &m);	/* restore */
 	}
@@ -478,7 +471,7 @@ static void run_layer(const char *name, enum registry_compression comp,
 	fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	t0 = now();
-	CHECK_RC(store_toc_build(fd, comp, &t), 0);
+	CHECK_EQ(store_toc_build(fd, comp, &t), 0);
 	dt = now() - t0;
 	sha256_of(tar, want);
 	CHECK(!strcmp(t->diff_id, want));
@@ -486,8 +479,8 @@ static void run_layer(const char *name, enum registry_compression comp,
 	CHECK((int)t->n_cps >= min_cps);
 	check_meta(t, tar);
 	check_reads(t, fd, tar);
-	CHECK_RC(store_toc_save(t, idx), 0);
-	CHECK_RC(store_toc_load(idx, &l), 0);
+	CHECK_EQ(store_toc_save(t, idx), 0);
+	CHECK_EQ(store_toc_load(idx, &l), 0);
 	check_equal(t, l);
 	check_reads(l, fd, tar);
 	CHECK(stat(idx, &st) == 0);
@@ -591,28 +584,28 @@ static void hostile(const struct mem *tar)
 		enum registry_compression comp = comps[c];
 
 		entry_tar(&m, "../etc/passwd", '0', NULL);
-		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		CHECK_EQ(build_mem(&m, comp), -EINVAL);
 		free(m.p);
 		entry_tar(&m, "a/../../b", '0', NULL);
-		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		CHECK_EQ(build_mem(&m, comp), -EINVAL);
 		free(m.p);
 		entry_tar(&m, "a/..", '5', NULL);
-		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		CHECK_EQ(build_mem(&m, comp), -EINVAL);
 		free(m.p);
 		entry_tar(&m, "x", '1', "../../etc/shadow");
-		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		CHECK_EQ(build_mem(&m, comp), -EINVAL);
 		free(m.p);
 		entry_tar(&m, ".", '2', "/");	/* symlink as the root */
-		CHECK_RC(build_mem(&m, comp), -EINVAL);
+		CHECK_EQ(build_mem(&m, comp), -EINVAL);
 		free(m.p);
 		entry_tar(&m, "/./ok//file", '0', NULL);	/* fine */
-		CHECK_RC(build_mem(&m, comp), 0);
+		CHECK_EQ(build_mem(&m, comp), 0);
 		free(m.p);
 
 		/* truncated in the middle of big.bin */
 		memset(&m, 0, sizeof(m));
 		mem_add(&m, tar->p, tar->len / 2);
-		CHECK_RC(build_mem(&m, comp), -EIO);
+		CHECK_EQ(build_mem(&m, comp), -EIO);
 		free(m.p);
 
 		/* a file whose size runs past the end */
@@ -621,7 +614,7 @@ static void hostile(const struct mem *tar)
 		mem_add(&m, "abc", 3);
 		pad(&m);
 		mem_add(&m, z, 1024);
-		CHECK_RC(build_mem(&m, comp), -EIO);
+		CHECK_EQ(build_mem(&m, comp), -EIO);
 		free(m.p);
 
 		/* huge PAX size */
@@ -656,7 +649,7 @@ static void hostile(const struct mem *tar)
 			ustar(&m, "f", '0', 0, NULL);
 			mem_add(&m, z, 1024);
 		}
-		CHECK_RC(build_mem(&m, comp), -E2BIG);
+		CHECK_EQ(build_mem(&m, comp), -E2BIG);
 		free(m.p);
 
 		/* not a tar */
@@ -679,8 +672,8 @@ static void hostile(const struct mem *tar)
 		snprintf(path, sizeof(path), "%s/plain-as-gz.blob", tmpdir);
 		write_file(path, m.p, m.len);
 		fd = open(path, O_RDONLY);
-		CHECK_RC(store_toc_build(fd, REGISTRY_COMP_GZIP, &t), -EIO);
-		CHECK_RC(store_toc_build(fd, REGISTRY_COMP_ZSTD, &t), -EIO);
+		CHECK_EQ(store_toc_build(fd, REGISTRY_COMP_GZIP, &t), -EIO);
+		CHECK_EQ(store_toc_build(fd, REGISTRY_COMP_ZSTD, &t), -EIO);
 		CHECK(!t);
 		close(fd);
 	}
@@ -731,7 +724,7 @@ static void formats(void)
 	archive_write_free(a);
 	fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
-	CHECK_RC(store_toc_build(fd, REGISTRY_COMP_NONE, &t), 0);
+	CHECK_EQ(store_toc_build(fd, REGISTRY_COMP_NONE, &t), 0);
 	CHECK(t->n_entries == 3);
 	CHECK(!strcmp(t->entries[0].path, name) && t->entries[0].size == 4);
 	CHECK(t->entries[1].type == STORE_FT_HARDLINK);
@@ -743,7 +736,7 @@ static void formats(void)
 		char b[4];
 		size_t got;
 
-		CHECK_RC(store_toc_read(t, fd, NULL, b, 4, t->entries[0].offset,
+		CHECK_EQ(store_toc_read(t, fd, NULL, b, 4, t->entries[0].offset,
 					&got), 0);
 		CHECK(got == 4 && !memcmp(b, "data", 4));
 	}
@@ -769,9 +762,9 @@ static void formats(void)
 	snprintf(path, sizeof(path), "%s/glob.tar", tmpdir);
 	write_file(path, m.p, m.len);
 	fd = open(path, O_RDONLY);
-	CHECK_RC(store_toc_build(fd, REGISTRY_COMP_NONE, &t), 0);
+	CHECK_EQ(store_toc_build(fd, REGISTRY_COMP_NONE, &t), 0);
 	CHECK(t->n_entries == 1 && !strcmp(t->entries[0].path, "plain"));
-	CHECK(!memcmp(m.p + t->entries[0].offset, "abc", 3));
+	CHECK_MEM(m.p + t->entries[0].offset, "abc", 3);
 	store_toc_free(t);
 	close(fd);
 	free(m.p);
@@ -796,7 +789,7 @@ static void truncated(const struct mem *gz, const struct mem *zs)
 
 			write_file(path, blobs[i]->p, cuts[k]);
 			fd = open(path, O_RDONLY);
-			CHECK_RC(store_toc_build(fd, comps[i], &t), -EIO);
+			CHECK_EQ(store_toc_build(fd, comps[i], &t), -EIO);
 			close(fd);
 		}
 	}
@@ -885,6 +878,5 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 		CHECK(system(cmd) == 0);
 	}
-	printf("test_toc: ok\n");
-	return 0;
+	return check_done("test_toc");
 }
