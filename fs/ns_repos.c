@@ -184,9 +184,22 @@ int fs_dirs_list(struct fs_ctx *ctx, char space, const char *dir,
 				continue;
 			p += dl + 1;
 		}
-		if (!*p || strchr(p, '/'))
-			continue;
-		ret = fs_dirlist_add(out, p, S_IFDIR);
+		{
+			/* A made directory deeper down shows its first
+			 * component here (mkdir -p made only the last). */
+			size_t len = strcspn(p, "/");
+			char name[256];
+			bool dup = false;
+
+			if (!len || len >= sizeof(name))
+				continue;
+			memcpy(name, p, len);
+			name[len] = '\0';
+			for (size_t i = 0; i < out->n && !dup; i++)
+				dup = strcmp(out->ents[i].name, name) == 0;
+			if (!dup)
+				ret = fs_dirlist_add(out, name, S_IFDIR);
+		}
 	}
 	pthread_mutex_unlock(&ctx->dirs_lock);
 	return ret;

@@ -96,9 +96,17 @@ static int normalise(char *path)
 			while (out > path && out[-1] != '/')
 				out--;
 		} else {
+			bool more = p[len] == '/';
+
 			memmove(out, p, len);
 			out += len;
+			/* Writing the separator may overwrite the NUL when out
+			 * has caught up with p: step p past it first. */
+			p += len + (more ? 1 : 0);
 			*out++ = '/';
+			if (!more)
+				break;
+			continue;
 		}
 		p += len;
 		if (*p == '/')
@@ -175,6 +183,18 @@ static int resolve_target(struct fs_ctx *ctx, struct fs_inode *dir,
 	free(path);
 	return 0;
 bad:
+	/* A tag link copied from another depth ("../../by-id/<id>" made
+	 * under repos/a/b/, as mv across directories does) still names its
+	 * image by its last two components. */
+	{
+		const char *b = strstr(target, "by-id/");
+
+		if (b && (b == target || b[-1] == '/') && fs_is_hex(b + 6) &&
+		    strlen(b + 6) <= 64 && id_of_prefix(ctx, b + 6, id) == 0) {
+			free(path);
+			return 0;
+		}
+	}
 	log_warn("link target %s names no image (%s)", target, strerror(-ret));
 	free(path);
 	return ret;
@@ -254,6 +274,15 @@ int fs_tag_link(struct fs_ctx *ctx, struct fs_inode *src, struct fs_inode *dir,
 	return ret;
 }
 
+static int depth_of(const char *path)
+{
+	int d = 0;
+
+	for (; *path; path++)
+		d += *path == '/';
+	return d;
+}
+
 int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		  struct fs_inode *newdir, const char *newname, unsigned int flags)
 {
@@ -276,6 +305,12 @@ int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 	ret = tag_place(ctx, newdir, newname, &nhost, &nrepo);
 	if (ret)
 		goto out;
+	/* The kernel moves the renamed inode, and a tag's link text depends
+	 * on its depth: across depths, let mv copy the link instead. */
+	if (depth_of(dir->path) != depth_of(newdir->path)) {
+		ret = -EXDEV;
+		goto out;
+	}
 	if (strcmp(host, nhost) == 0 && strcmp(repo, nrepo) == 0 &&
 	    strcmp(name, newname) == 0)
 		goto out;

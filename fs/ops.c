@@ -564,10 +564,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* Symlinks of images never change and tag links are new inodes when
-	 * they move, so the kernel may cache every readlink. */
-	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
-		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* No FUSE_CAP_CACHE_SYMLINKS: a renamed tag keeps its inode while its
+	 * link text changes with its depth. */
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 }

@@ -247,6 +247,21 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	buf_init(&result, 1 << 20);
 	pthread_mutex_lock(&f->lock);
+	/* A shell's `> file` opens, dup2()s and closes the first descriptor
+	 * before writing: that flush carries no data and must not end the
+	 * import. */
+	if (!f->done && f->pos == 0) {
+		/* Nothing written (yet): no archive.  The close of a dup'ed
+		 * descriptor ignores this; a writer that closes an empty
+		 * file sees it fail. */
+		log_warn("import/%s: closed with nothing written: no archive "
+			 "(the import goes on if another descriptor writes)",
+			 f->node->path);
+		pthread_mutex_unlock(&f->lock);
+		buf_release(&result);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
 	if (!f->done) {
 		f->done = true;
 		f->err = store_import_finish(f->im, &result);

@@ -70,7 +70,7 @@ int fs_table_render(struct fs_table_row *rows, size_t n, int64_t now,
 {
 	static const char *const head[NCOL] = { "REPOSITORY", "TAG", "IMAGE ID",
 						"CREATED", "SIZE" };
-	char (*cells)[NCOL][64] = NULL;
+	char (*cells)[NCOL][160] = NULL;
 	size_t width[NCOL];
 	int ret = 0;
 
@@ -83,14 +83,14 @@ int fs_table_render(struct fs_table_row *rows, size_t n, int64_t now,
 	for (size_t r = 0; r < n; r++) {
 		char dur[48];
 
-		snprintf(cells[r + 1][0], 64, "%s", rows[r].repo);
-		snprintf(cells[r + 1][1], 64, "%s", rows[r].tag);
-		snprintf(cells[r + 1][2], 64, "%.12s", rows[r].id);
+		snprintf(cells[r + 1][0], 160, "%s", rows[r].repo);
+		snprintf(cells[r + 1][1], 160, "%s", rows[r].tag);
+		snprintf(cells[r + 1][2], 160, "%.12s", rows[r].id);
 		if (rows[r].created > 0) {
 			fs_human_duration(now - rows[r].created, dur, sizeof(dur));
-			snprintf(cells[r + 1][3], 64, "%s ago", dur);
+			snprintf(cells[r + 1][3], 160, "%s ago", dur);
 		} else {
-			snprintf(cells[r + 1][3], 64, "N/A");
+			snprintf(cells[r + 1][3], 160, "N/A");
 		}
 		fs_human_size(rows[r].size, cells[r + 1][4], 64);
 	}

@@ -218,7 +218,13 @@ mkdir -p "$R/empty/one" "$R/empty/two" || fail "mkdir empty repos"
 assert_eq "one two" "$(ls "$R/empty" | xargs)" "ls repos/empty"
 rmdir "$R/empty/two" || fail "rmdir empty/two"
 assert_eq "one" "$(ls "$R/empty" | xargs)" "ls repos/empty after rmdir empty/two"
-out=$(mkdir "$R/plainmkdir" 2>&1) || bug "plain mkdir of a new one-component repository: $out"
+# Every valid name at the top of repos/ is a directory already (it may be a
+# namespace of the registry: repos/ouruser/...), so a plain mkdir there says
+# EEXIST; mkdir -p is the way, and the directory takes a tag.
+mkdir -p "$R/plainmkdir" || fail "mkdir -p of a new one-component repository"
+ln -s "$B" "$R/plainmkdir/t" || fail "tag in the new one-component repository"
+link_is "$R/plainmkdir/t" "$B"
+rm "$R/plainmkdir/t" || fail "untag plainmkdir/t"
 pass "mkdir/rmdir"
 
 check "everything persists across a remount"
