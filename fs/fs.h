@@ -97,6 +97,8 @@ int fs_dir_make(struct fs_ctx *ctx, char space, const char *path);
 void fs_dir_unmake(struct fs_ctx *ctx, char space, const char *path);
 int fs_dirs_list(struct fs_ctx *ctx, char space, const char *dir,
 		 struct fs_dirlist *out);
+void fs_dir_used(struct fs_ctx *ctx, const char *path);
+int fs_dirs_used(struct fs_ctx *ctx, struct fs_dirlist *out);
 
 /*
  * Namespace changes (ns_write.c): docker tag, rmi, import, load.  Each

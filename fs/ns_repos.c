@@ -164,6 +164,38 @@ void fs_dir_unmake(struct fs_ctx *ctx, char space, const char *path)
 	pthread_mutex_unlock(&ctx->dirs_lock);
 }
 
+/* Marks made repos/ directory @path as having held a tag. */
+void fs_dir_used(struct fs_ctx *ctx, const char *path)
+{
+	char key[4200];
+	struct htab_ent *e;
+	size_t it;
+
+	dir_key('r', path, key, sizeof(key));
+	pthread_mutex_lock(&ctx->dirs_lock);
+	/* The value says "tagged once": &ctx->dirs instead of ctx. */
+	for (e = htab_first(&ctx->dirs, &it); e; e = htab_next(&ctx->dirs, &it, e))
+		if (strcmp(e->key, key) == 0)
+			e->val = &ctx->dirs;
+	pthread_mutex_unlock(&ctx->dirs_lock);
+}
+
+/* The made repos/ directories that have held a tag. */
+int fs_dirs_used(struct fs_ctx *ctx, struct fs_dirlist *out)
+{
+	struct htab_ent *e;
+	size_t it;
+	int ret = 0;
+
+	pthread_mutex_lock(&ctx->dirs_lock);
+	for (e = htab_first(&ctx->dirs, &it); e && !ret;
+	     e = htab_next(&ctx->dirs, &it, e))
+		if (e->key[0] == 'r' && e->val == &ctx->dirs)
+			ret = fs_dirlist_add(out, e->key + 2, S_IFDIR);
+	pthread_mutex_unlock(&ctx->dirs_lock);
+	return ret;
+}
+
 /* Adds the made directories directly below @dir in @space to @out. */
 int fs_dirs_list(struct fs_ctx *ctx, char space, const char *dir,
 		 struct fs_dirlist *out)

@@ -227,6 +227,22 @@ static void forget_if_empty(struct fs_ctx *ctx, const char *path)
 	free(p);
 }
 
+/*
+ * After an image is deleted with all its tags, the made repository
+ * directories that held them and are now empty go too.  Directories made
+ * but never tagged stay (mkdir comes before ln -s).
+ */
+static void prune_made_dirs(struct fs_ctx *ctx)
+{
+	struct fs_dirlist made = { 0 };
+
+	if (fs_dirs_used(ctx, &made))
+		return;
+	for (size_t i = 0; i < made.n; i++)
+		forget_if_empty(ctx, made.ents[i].name);
+	fs_dirlist_release(&made);
+}
+
 int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		   const char *target)
 {
@@ -245,8 +261,10 @@ int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 	if (ret)
 		goto out;
 	ret = store_tag_set(ctx->store, host, repo, name, id);
-	if (!ret)
+	if (!ret) {
+		fs_dir_used(ctx, dir->path);
 		log_info("tagged %.12s as repos/%s/%s", id, dir->path, name);
+	}
 out:
 	free(host);
 	free(repo);
@@ -269,6 +287,8 @@ int fs_tag_link(struct fs_ctx *ctx, struct fs_inode *src, struct fs_inode *dir,
 		ret = -EEXIST;
 	else
 		ret = store_tag_set(ctx->store, host, repo, name, src->id);
+	if (!ret)
+		fs_dir_used(ctx, dir->path);
 	free(host);
 	free(repo);
 	return ret;
@@ -322,6 +342,8 @@ int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 	/* New name first: a crash in between leaves both names, never none. */
 	ret = store_tag_set(ctx->store, nhost, nrepo, newname, id);
 	if (!ret)
+		fs_dir_used(ctx, newdir->path);
+	if (!ret)
 		ret = store_tag_remove(ctx->store, host, repo, name);
 	if (!ret)
 		forget_if_empty(ctx, dir->path);
@@ -356,7 +378,10 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 	case FS_DANGLING:
 		if (!fs_is_hex(name) || strlen(name) != 12)
 			return -ENOENT;
-		return store_image_delete(ctx->store, name);
+		ret = store_image_delete(ctx->store, name);
+		if (!ret)
+			prune_made_dirs(ctx);
+		return ret;
 	case FS_ROOT:
 	case FS_BYID:
 		return -EPERM;
@@ -375,7 +400,10 @@ int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 	case FS_BYID:
 		if (!fs_is_hex(name) || (strlen(name) != 12 && strlen(name) != 64))
 			return -ENOENT;
-		return store_image_delete(ctx->store, name);
+		ret = store_image_delete(ctx->store, name);
+		if (!ret)
+			prune_made_dirs(ctx);
+		return ret;
 	case FS_REPOS_DIR:
 	case FS_IMPORT_DIR:
 		if (asprintf(&path, "%s%s%s", dir->path, *dir->path ? "/" : "", name) < 0)
