@@ -380,14 +380,31 @@ out:
 	fuse_reply_err(req, -ret);
 }
 
-static void reply_slice(fuse_req_t req, const char *data, size_t len,
-			size_t size, off_t off)
+/*
+ * Reply with a slice of @data, copied while f->lock is held: an
+ * interrupted reader's release can arrive while its read is still being
+ * answered, and release frees what @data points into (it takes the lock
+ * first, so the copy is never torn).
+ */
+static void reply_slice(fuse_req_t req, struct fs_file *f, const char *data,
+			size_t len, size_t size, off_t off)
 {
-	if ((uint64_t)off >= len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, data + off,
-			       len - (size_t)off < size ? len - (size_t)off : size);
+	char *copy = NULL;
+	size_t n = 0;
+
+	if ((uint64_t)off < len) {
+		n = len - (size_t)off < size ? len - (size_t)off : size;
+		copy = malloc(n ? n : 1);
+		if (!copy) {
+			pthread_mutex_unlock(&f->lock);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(copy, data + off, n);
+	}
+	pthread_mutex_unlock(&f->lock);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -405,11 +422,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case FS_IMAGE_FILE: {
 		const struct buf *b = f->node->n == 0 ? &img->manifest : &img->config;
 
-		reply_slice(req, b->data, b->len, size, off);
+		pthread_mutex_lock(&f->lock);
+		reply_slice(req, f, b->data, b->len, size, off);
 		return;
 	}
 	case FS_IMAGES:
-		reply_slice(req, f->data.data, f->data.len, size, off);
+		pthread_mutex_lock(&f->lock);
+		reply_slice(req, f, f->data.data, f->data.len, size, off);
 		return;
 	default:
 		break;
@@ -451,6 +470,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	/* Wait for a read still answering from this handle (see
+	 * reply_slice). */
+	pthread_mutex_lock(&f->lock);
+	pthread_mutex_unlock(&f->lock);
 	if (is_image_kind(f->node->kind))
 		store_image_busy(ctx->store, f->node->img, -1);
 	fs_file_free(ctx, f);
