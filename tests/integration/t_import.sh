@@ -73,7 +73,7 @@ verify_import() {
     [[ $id == "$(sha256_file "$d/config" | cut -c1-12)" ]] || fail "$what: id is not the config digest"
     assert_eq "$PODMAN_ARCH $PODMAN_OS" "$(jq -r '"\(.architecture) \(.os)"' "$d/config")" "$what: architecture/os (podman's)"
     jq -e '.created | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' "$d/config" >/dev/null || fail "$what: created"
-    jq -r '.history[0].comment' "$d/config" | grep -q "^Imported from $file\$" || fail "$what: history comment $(jq -c .history "$d/config")"
+    jq -r '.history[0].comment' "$d/config" | grep "^Imported from $file\$" >/dev/null || fail "$what: history comment $(jq -c .history "$d/config")"
 }
 
 check "podman imports the same tarballs (vfs): reference diff_id, architecture, os"
@@ -126,7 +126,7 @@ cp "$IN.zst" "$MNT/import/rootfs.tar.zst" || fail "cp untagged"
 new=$(comm -13 <(echo "$before") <(ls "$MNT/dangling" | sort))
 [ -n "$new" ] && [ "$(wc -l <<<"$new")" = 1 ] || fail "dangling/ did not gain exactly one image: '$new'"
 verify_import "$new" rootfs.tar.zst "untagged"
-timeout 30 cat "$MNT/images" | grep -Eq "^<none> +<none> +$new " || fail "images lacks the <none> row for $new"
+timeout 30 cat "$MNT/images" | grep -E "^<none> +<none> +$new " >/dev/null || fail "images lacks the <none> row for $new"
 [ -z "$(ls -A "$MNT/import")" ] || [ "$(ls -A "$MNT/import")" = ouruser ] || fail "import/ keeps files: $(ls -A "$MNT/import")"
 pass "untagged $new"
 
@@ -198,7 +198,7 @@ escaped() {
         "$TEST_TMP/$MARK" "$STORE/$MARK" "$STORE/../$MARK" "$STORE/../${MARK}2" "$MNT/$MARK"; do
         [ -e "$p" ] && { echo "$p"; return 0; }
     done
-    find / /tmp /etc /root "$TEST_TMP" -xdev -maxdepth 4 -name "$MARK*" -not -path "$TEST_TMP/hostile/*" 2>/dev/null | grep -q . && return 0
+    find / /tmp /etc /root "$TEST_TMP" -xdev -maxdepth 4 -name "$MARK*" -not -path "$TEST_TMP/hostile/*" 2>/dev/null | grep . >/dev/null && return 0
     return 1
 }
 store_state() {
@@ -228,7 +228,7 @@ for f in dotdot.tar absolute.tar symparent.tar hardmissing.tar devices.tar dupes
         rm "$R/$tag/1" || fail "$f: rm the imported tag"
     else
         res="cp failed ($(tr '\n' ' ' < "$TEST_TMP/cp.err" | cut -c1-100))"
-        ls "$R" | grep -qx "$tag" && fail "$f: failed import left repos/$tag"
+        ls "$R" | grep -x "$tag" >/dev/null && fail "$f: failed import left repos/$tag"
         sleep 0.2
         store_state | diff "$TEST_TMP/ss.before" - || fail "$f: failed import changed the store"
         grep -q "$tag" "$IMGFS_LOG" || fail "$f: the log does not name the failed file"

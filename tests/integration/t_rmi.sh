@@ -35,7 +35,7 @@ image_blobs() {
 }
 has_blob() { [ -f "$STORE/blobs/sha256/$1" ]; }
 rows() { timeout 30 cat "$MNT/images" | awk 'NR > 1 { print $1, $2, $3 }' | sort; }
-row_has() { rows | grep -qxF "$1"; }
+row_has() { rows | grep -xF "$1" >/dev/null; }
 # gone PATH — PATH is ENOENT. The kernel may keep a positive entry for up to
 # the daemon's 1 s tag/by-id entry timeout (no invalidation is sent), so
 # allow 3 s.
@@ -58,7 +58,7 @@ check "rm of one of two tags untags only"
 ln -s "$B" "$R/busybox/second" || fail "ln -s second"
 blobs > "$TEST_TMP/b0"
 rm "$R/busybox/second" || fail "rm busybox/second"
-ls "$R/busybox" | grep -qx second && fail "busybox/second still listed"
+ls "$R/busybox" | grep -x second >/dev/null && fail "busybox/second still listed"
 [ -d "$MNT/by-id/$B/rootfs" ] || fail "by-id/$B went away with a tag left"
 blobs | diff "$TEST_TMP/b0" - || fail "untag changed the blobs"
 row_has "busybox latest $B" || fail "images lost busybox latest"
@@ -68,13 +68,13 @@ pass "untagged"
 check "rm of the last tag deletes the image; the shared layer stays while busyboxv uses it"
 rm "$R/busybox/latest" || fail "rm busybox/latest"
 gone "$MNT/by-id/$B"
-ls "$MNT/by-id" | grep -qx "$B" && fail "by-id/ still lists $B"
-ls "$R" | grep -qx busybox && fail "repos/ still lists busybox"
+ls "$MNT/by-id" | grep -x "$B" >/dev/null && fail "by-id/ still lists $B"
+ls "$R" | grep -x busybox >/dev/null && fail "repos/ still lists busybox"
 assert_eq "" "$(ls -A "$MNT/dangling")" "dangling/ (a deleted image is not dangling)"
 for h in $(head -n2 "$TEST_TMP/blobs.$B"); do has_blob "$h" && fail "blob $h of deleted $B still in the store"; done
 has_blob "$LB" || fail "shared layer $LB freed while busyboxv uses it"
 assert_eq 9 "$(nblobs)" "blobs after deleting busybox"
-rows | grep -q " $B\$" && fail "images still shows $B"
+rows | grep " $B\$" >/dev/null && fail "images still shows $B"
 assert_eq "$(sha256_file /bin/busybox)" "$(sha256_file "$R/busyboxv/latest/rootfs/bin/busybox")" "busyboxv still reads"
 rm "$R/busyboxv/latest" || fail "rm busyboxv/latest"
 gone "$MNT/by-id/$V"
@@ -94,11 +94,11 @@ rmdir "$MNT/by-id/$U1" || fail "rmdir by-id/$U1"
 gone "$MNT/by-id/$U1"
 # (readdir and tags.json: a lookup of u1/latest would pull it again from
 # the registry, as `docker run u1:latest` would)
-ls "$R" | grep -qx u1 && fail "repos/ still lists u1 after rmdir by-id"
-ls "$R" | grep -qx other && fail "repos/ still lists other after rmdir by-id"
-jq -r '.tags[].id' "$STORE/tags.json" | grep -q "^$U1" && fail "tags.json still names $U1"
+ls "$R" | grep -x u1 >/dev/null && fail "repos/ still lists u1 after rmdir by-id"
+ls "$R" | grep -x other >/dev/null && fail "repos/ still lists other after rmdir by-id"
+jq -r '.tags[].id' "$STORE/tags.json" | grep "^$U1" >/dev/null && fail "tags.json still names $U1"
 while read -r h; do has_blob "$h" && fail "blob $h of $U1 still in the store"; done < "$TEST_TMP/blobs.$U1"
-rows | grep -q " $U1\$" && fail "images still shows $U1"
+rows | grep " $U1\$" >/dev/null && fail "images still shows $U1"
 assert_eq 3 "$(nblobs)" "blobs after rmdir (u2's three)"
 pass "rmdir by-id"
 
@@ -154,8 +154,8 @@ X=$(basename "$(readlink "$R/tmpname/x")")
 ln -sfn "$C" "$R/tmpname/x" || fail "ln -sfn tmpname/x"      # X is left untagged
 mapfile -t dang < <(ls "$MNT/dangling")
 assert_eq 3 "${#dang[@]}" "dangling/ entries (${dang[*]})"
-printf '%s\n' "${dang[@]}" | grep -qx "$X" || fail "dangling/ lacks $X"
-printf '%s\n' "${dang[@]}" | grep -qx "$C" && fail "dangling/ lists the tagged $C"
+printf '%s\n' "${dang[@]}" | grep -x "$X" >/dev/null || fail "dangling/ lacks $X"
+printf '%s\n' "${dang[@]}" | grep -x "$C" >/dev/null && fail "dangling/ lists the tagged $C"
 for d in "${dang[@]}"; do
     assert_eq "../by-id/$d" "$(readlink "$MNT/dangling/$d")" "dangling/$d target"
     [ -d "$MNT/dangling/$d/rootfs/etc" ] || fail "dangling/$d does not resolve"
@@ -165,7 +165,7 @@ assert_eq 3 "$(rows | grep -c '^<none> <none> ')" "<none> rows"
 rm "$MNT/dangling/"* || fail "rm dangling/*"
 assert_eq "" "$(ls -A "$MNT/dangling")" "dangling/ after rm"
 for d in "${dang[@]}"; do gone "$MNT/by-id/$d"; done
-rows | grep -q '^<none>' && fail "images still shows <none> rows"
+rows | grep '^<none>' >/dev/null && fail "images still shows <none> rows"
 image_blobs "$C" | sort > "$TEST_TMP/blobs.C"
 blobs | diff "$TEST_TMP/blobs.C" - || fail "store holds other blobs than keep:c's"
 pass "dangling cleaned, only keep:c's $(nblobs) blobs left"

@@ -116,10 +116,10 @@ mapfile -t present < <(ls "$MNT/repos/stress")
 added=$(grep -c add "$TEST_TMP/tags.log")
 for t in $(awk '$1 == "add" { print $2 }' "$TEST_TMP/tags.log"); do
     grep -qx "rm $t" "$TEST_TMP/tags.log" && continue
-    printf '%s\n' "${present[@]}" | grep -qx "$t" || fail "tag stress/$t lost"
+    printf '%s\n' "${present[@]}" | grep -x "$t" >/dev/null || fail "tag stress/$t lost"
 done
 for t in $(awk '$1 == "rm" { print $2 }' "$TEST_TMP/tags.log"); do
-    printf '%s\n' "${present[@]}" | grep -qx "$t" && fail "removed tag stress/$t is back"
+    printf '%s\n' "${present[@]}" | grep -x "$t" >/dev/null && fail "removed tag stress/$t is back"
 done
 pass "$added tags made, ${#present[@]} present as expected"
 
