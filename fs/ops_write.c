@@ -51,26 +51,27 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	fs_put_node(ctx, p);
 }
 
-void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* Removing a name: the same pinning and reply, another namespace call. */
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
+			int (*op)(struct fs_ctx *, struct fs_inode *, const char *))
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *p = get_or_reply(req, parent);
 
 	if (!p)
 		return;
-	reply_ret(req, fs_ns_unlink(ctx, p, name));
+	reply_ret(req, op(ctx, p, name));
 	fs_put_node(ctx, p);
+}
+
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, fs_ns_unlink);
 }
 
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fs_ctx *ctx = fs_ctx_of(req);
-	struct fs_inode *p = get_or_reply(req, parent);
-
-	if (!p)
-		return;
-	reply_ret(req, fs_ns_rmdir(ctx, p, name));
-	fs_put_node(ctx, p);
+	remove_name(req, parent, name, fs_ns_rmdir);
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
