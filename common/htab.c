@@ -82,7 +82,7 @@ static void htab_resize(struct htab *h)
 	h->nb = nb;
 }
 
-int htab_put(struct htab *h, const char *key, void *val, void **old)
+int htab_set(struct htab *h, const char *key, void *val, void **old)
 {
 	size_t klen = strlen(key);
 	uint64_t hv = hash_of(h, key, klen);

@@ -34,7 +34,7 @@ void htab_release(struct htab *h);
 void *htab_get(const struct htab *h, const char *key);
 void *htab_getn(const struct htab *h, const char *key, size_t klen);
 /* Inserts or replaces; *old (if given) receives the replaced value or NULL. */
-int htab_put(struct htab *h, const char *key, void *val, void **old);
+int htab_set(struct htab *h, const char *key, void *val, void **old);
 /* Removes; returns the removed value or NULL. */
 void *htab_del(struct htab *h, const char *key);
 

@@ -59,8 +59,6 @@ struct fs_dirlist {
 	size_t n, cap;
 };
 int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type);
-/* Lowercase hex, at least one digit: how image IDs are written. */
-bool fs_is_hex(const char *s);
 void fs_dirlist_release(struct fs_dirlist *l);
 
 /*
@@ -123,9 +121,5 @@ int fs_images_table(struct fs_ctx *ctx, struct buf *out);
 /* The tree of an image node's rootfs, building it if needed. */
 int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node,
 		 struct store_rootfs **out);
-
-/* The low-level operations table (ops.c). */
-struct fuse_lowlevel_ops;
-extern const struct fuse_lowlevel_ops fs_ops;
 
 #endif

@@ -41,7 +41,7 @@ int fs_images_table(struct fs_ctx *ctx, struct buf *out)
 		if (store_image_get(ctx->store, id, &img))
 			continue;	/* deleted meanwhile */
 		rows[n].id = tagged ? tags[i].id : dangling[i - n_tags];
-		rows[n].created = img->cfg.created;
+		rows[n].created = store_image_created(img);
 		rows[n].size = store_image_size(ctx->store, img);
 		store_image_put(ctx->store, img);
 		if (tagged) {

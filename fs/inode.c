@@ -76,9 +76,9 @@ static struct fs_inode *node_create(struct fs_inode_table *t,
 	if (!n->key || (tmpl->path && !n->path))
 		goto fail;
 	ino_key(ino, k, sizeof(k));
-	if (htab_put(&t->by_key, n->key, n, NULL))
+	if (htab_set(&t->by_key, n->key, n, NULL))
 		goto fail;
-	if (htab_put(&t->by_ino, k, n, NULL)) {
+	if (htab_set(&t->by_ino, k, n, NULL)) {
 		htab_del(&t->by_key, n->key);
 		goto fail;
 	}

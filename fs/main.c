@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "fs.h"
+#include "ops.h"
 #include "log.h"
 #include "registry.h"
 #include "store.h"

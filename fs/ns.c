@@ -115,16 +115,6 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 	return -ENOENT;
 }
 
-bool fs_is_hex(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 static int lookup_byid(struct fs_ctx *ctx, const char *name,
 		       struct fs_inode *tmpl, double *timeout)
 {
@@ -135,17 +125,18 @@ static int lookup_byid(struct fs_ctx *ctx, const char *name,
 	*timeout = FS_TIMEOUT_TAG;
 	/* The 12-hex short id or the full id, as `docker images` shows and
 	 * `docker inspect` accepts. */
-	if ((len != 12 && len != 64) || !fs_is_hex(name))
+	if ((len != REGISTRY_ID_SHORT_LEN && len != REGISTRY_HEX_LEN) ||
+	    !registry_hex_valid(name, len, len))
 		return -ENOENT;
 	ret = store_image_get(ctx->store, name, &img);
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
-	if (strncmp(img->id, name, len) != 0) {
+	if (strncmp(store_image_id(img), name, len) != 0) {
 		store_image_put(ctx->store, img);
 		return -ENOENT;
 	}
 	tmpl->img = img;
-	snprintf(tmpl->id, sizeof(tmpl->id), "%s", img->id);
+	snprintf(tmpl->id, sizeof(tmpl->id), "%s", store_image_id(img));
 	tmpl->path = strdup(name);
 	if (!tmpl->path)
 		return -ENOMEM;
@@ -182,11 +173,11 @@ static int lookup_layers(struct fs_ctx *ctx, struct fs_inode *parent,
 	struct store_image *img = parent->img;
 
 	*timeout = FS_TIMEOUT_IMMUTABLE;
-	for (size_t i = 0; i < img->n_layers; i++) {
+	for (size_t i = 0; i < store_image_n_layers(img); i++) {
 		char want[128];
 		int ret;
 
-		snprintf(want, sizeof(want), LAYER_NAME_FMT, i, img->layers[i].desc.digest);
+		snprintf(want, sizeof(want), LAYER_NAME_FMT, i, store_image_layer(img, i)->digest);
 		if (strcmp(want, name) != 0)
 			continue;
 		tmpl->n = (uint32_t)i;
@@ -310,8 +301,8 @@ static void stat_base(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st
 
 static void stat_image_time(struct store_image *img, struct stat *st)
 {
-	if (img && img->cfg.created > 0) {
-		st->st_mtim.tv_sec = img->cfg.created;
+	if (img && store_image_created(img) > 0) {
+		st->st_mtim.tv_sec = store_image_created(img);
 		st->st_mtim.tv_nsec = 0;
 		st->st_ctim = st->st_mtim;
 		st->st_atim = st->st_mtim;
@@ -372,12 +363,12 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	case FS_IMAGE_FILE:
 		stat_base(ctx, node, st, S_IFREG | 0444);
 		stat_image_time(img, st);
-		st->st_size = (off_t)(node->n == 0 ? img->manifest.len : img->config.len);
+		st->st_size = (off_t)(node->n == 0 ? store_image_manifest(img)->len : store_image_config(img)->len);
 		break;
 	case FS_LAYER:
 		stat_base(ctx, node, st, S_IFREG | 0444);
 		stat_image_time(img, st);
-		st->st_size = (off_t)img->layers[node->n].desc.size;
+		st->st_size = (off_t)store_image_layer(img, node->n)->size;
 		break;
 	case FS_ROOTFS:
 		if (node->n == 0) {
@@ -386,9 +377,7 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 			/* Answer `ls -l by-id/<id>/` without fetching layers:
 			 * the real root attributes come once the tree is
 			 * built, so this answer must not be cached. */
-			pthread_mutex_lock(&img->lock);
-			built = img->rootfs_state == 2;
-			pthread_mutex_unlock(&img->lock);
+			built = store_image_rootfs_state(img) == STORE_ROOTFS_READY;
 			if (!built) {
 				stat_base(ctx, node, st, S_IFDIR | 0755);
 				st->st_uid = 0;
@@ -466,11 +455,11 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 			return ret;
 		return 0;
 	case FS_LAYERS_DIR:
-		for (size_t i = 0; i < img->n_layers && !ret; i++) {
+		for (size_t i = 0; i < store_image_n_layers(img) && !ret; i++) {
 			char name[128];
 
 			snprintf(name, sizeof(name), LAYER_NAME_FMT, i,
-				 img->layers[i].desc.digest);
+				 store_image_layer(img, i)->digest);
 			ret = fs_dirlist_add(out, name, S_IFREG);
 		}
 		return ret;

@@ -149,7 +149,7 @@ int fs_dir_make(struct fs_ctx *ctx, char space, const char *path)
 		return -ENAMETOOLONG;
 	dir_key(space, path, key, sizeof(key));
 	pthread_mutex_lock(&ctx->dirs_lock);
-	ret = htab_put(&ctx->dirs, key, ctx, NULL);
+	ret = htab_set(&ctx->dirs, key, ctx, NULL);
 	pthread_mutex_unlock(&ctx->dirs_lock);
 	return ret;
 }

@@ -72,7 +72,7 @@ static int id_of_prefix(struct fs_ctx *ctx, const char *prefix, char id[65])
 
 	if (ret)
 		return ret;
-	memcpy(id, img->id, 65);
+	memcpy(id, store_image_id(img), 65);
 	store_image_put(ctx->store, img);
 	return 0;
 }
@@ -130,7 +130,7 @@ static int resolve_target(struct fs_ctx *ctx, struct fs_inode *dir,
 	char *path = NULL, *slash;
 	int ret;
 
-	if (!strchr(target, '/') && fs_is_hex(target) && strlen(target) <= 64 &&
+	if (!strchr(target, '/') && registry_hex_valid(target, 1, REGISTRY_HEX_LEN) &&
 	    id_of_prefix(ctx, target, id) == 0)
 		return 0;
 	if (target[0] == '/') {
@@ -151,7 +151,7 @@ static int resolve_target(struct fs_ctx *ctx, struct fs_inode *dir,
 	if (strncmp(path, "by-id/", 6) == 0) {
 		const char *name = path + 6;
 
-		if (strchr(name, '/') || !fs_is_hex(name) || strlen(name) > 64) {
+		if (strchr(name, '/') || !registry_hex_valid(name, 1, REGISTRY_HEX_LEN)) {
 			ret = -EINVAL;
 			goto bad;
 		}
@@ -189,8 +189,8 @@ bad:
 	{
 		const char *b = strstr(target, "by-id/");
 
-		if (b && (b == target || b[-1] == '/') && fs_is_hex(b + 6) &&
-		    strlen(b + 6) <= 64 && id_of_prefix(ctx, b + 6, id) == 0) {
+		if (b && (b == target || b[-1] == '/') && registry_hex_valid(b + 6, 1, REGISTRY_HEX_LEN) &&
+		    id_of_prefix(ctx, b + 6, id) == 0) {
 			free(path);
 			return 0;
 		}
@@ -376,7 +376,7 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 			forget_if_empty(ctx, dir->path);
 		return ret;
 	case FS_DANGLING:
-		if (!fs_is_hex(name) || strlen(name) != 12)
+		if (!registry_hex_valid(name, REGISTRY_ID_SHORT_LEN, REGISTRY_ID_SHORT_LEN))
 			return -ENOENT;
 		ret = store_image_delete(ctx->store, name);
 		if (!ret)
@@ -398,7 +398,8 @@ int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 
 	switch (dir->kind) {
 	case FS_BYID:
-		if (!fs_is_hex(name) || (strlen(name) != 12 && strlen(name) != 64))
+		if (!registry_hex_valid(name, REGISTRY_ID_SHORT_LEN, REGISTRY_HEX_LEN) ||
+		    (strlen(name) != REGISTRY_ID_SHORT_LEN && strlen(name) != REGISTRY_HEX_LEN))
 			return -ENOENT;
 		ret = store_image_delete(ctx->store, name);
 		if (!ret)

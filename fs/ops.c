@@ -420,7 +420,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	switch (f->node->kind) {
 	case FS_IMAGE_FILE: {
-		const struct buf *b = f->node->n == 0 ? &img->manifest : &img->config;
+		const struct buf *b = f->node->n == 0 ? store_image_manifest(img)
+						      : store_image_config(img);
 
 		pthread_mutex_lock(&f->lock);
 		reply_slice(req, f, b->data, b->len, size, off);
@@ -486,8 +487,6 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static int node_xattrs(struct fs_ctx *ctx, struct fs_inode *node,
 		       const struct store_xattr **xa, size_t *n)
 {
-	const struct store_rinode *ri;
-	const struct store_toc *toc;
 	struct store_rootfs *fs;
 	int ret;
 
@@ -497,13 +496,7 @@ static int node_xattrs(struct fs_ctx *ctx, struct fs_inode *node,
 	ret = fs_ns_rootfs(ctx, node, &fs);
 	if (ret)
 		return ret;
-	ri = store_rootfs_inode(fs, node->n);
-	if (!ri || !ri->e || !ri->e->n_xattrs)
-		return 0;
-	toc = node->img->layers[ri->layer].toc;
-	*xa = &toc->xattrs[ri->e->xattr_first];
-	*n = ri->e->n_xattrs;
-	return 0;
+	return store_image_xattrs(node->img, node->n, xa, n);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)

@@ -61,4 +61,7 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    const char *value, size_t size, int flags);
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
+/* The low-level operations table (ops.c). */
+extern const struct fuse_lowlevel_ops fs_ops;
+
 #endif

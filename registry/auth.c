@@ -17,7 +17,7 @@
  * token; the later one wins, which costs a request and nothing else.
  */
 #include "registry.h"
-#include "registry_internal.h"
+#include "registry_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -245,7 +245,7 @@ static void auth_store(struct registry_client *c, const char *host, const char *
 	e->expires = expires;
 	if (e->value) {
 		pthread_mutex_lock(&c->lock);
-		if (htab_put(&c->tokens, buf_str(&k), e, (void **)&old) == 0)
+		if (htab_set(&c->tokens, buf_str(&k), e, (void **)&old) == 0)
 			e = NULL;
 		pthread_mutex_unlock(&c->lock);
 	}
@@ -323,7 +323,7 @@ static int creds_get(struct registry_client *c, const char *host, char **user,
 		*secret = strdup(mine->secret);
 	}
 	pthread_mutex_lock(&c->lock);
-	if (!htab_get(&c->creds, host) && htab_put(&c->creds, host, mine, NULL) == 0)
+	if (!htab_get(&c->creds, host) && htab_set(&c->creds, host, mine, NULL) == 0)
 		mine = NULL;
 	pthread_mutex_unlock(&c->lock);
 	creds_entry_free(mine);

@@ -17,7 +17,7 @@
  * sha256 digest), so no escaping is needed and nothing can smuggle a path.
  */
 #include "registry.h"
-#include "registry_internal.h"
+#include "registry_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -230,7 +230,7 @@ static int reg_send(struct registry_client *c, const char *host, const char *pat
 		if (resp->status && plain && !known) {
 			pthread_mutex_lock(&c->lock);
 			if (!htab_get(&c->schemes, host))
-				htab_put(&c->schemes, host, (void *)s, NULL);
+				htab_set(&c->schemes, host, (void *)s, NULL);
 			pthread_mutex_unlock(&c->lock);
 		}
 		if (!probing || resp->status || !tls_fallback_error(resp->curl_rc)) {
@@ -312,7 +312,7 @@ static void log_http_fail(const char *what, const char *host, const char *repo,
 
 static int check_names(const char *host, const char *repo)
 {
-	if (!ref_host_valid(host) || !ref_repo_valid(repo)) {
+	if (!registry_host_valid(host) || !registry_repo_valid(repo)) {
 		log_err("registry: invalid repository name %.100s/%.300s", host, repo);
 		return -EINVAL;
 	}

@@ -18,7 +18,7 @@
  * config file cannot name an arbitrary path to execute.
  */
 #include "registry.h"
-#include "registry_internal.h"
+#include "registry_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -27,7 +27,7 @@
  * the server a decompression bomb.
  */
 #include "registry.h"
-#include "registry_internal.h"
+#include "registry_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -164,7 +164,7 @@ static CURL *pool_get(struct registry_client *c)
 	return h ? h : curl_easy_init();
 }
 
-static void pool_put(struct registry_client *c, CURL *h)
+static void pool_return(struct registry_client *c, CURL *h)
 {
 	curl_easy_reset(h);
 	pthread_mutex_lock(&c->pool_lock);
@@ -465,7 +465,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	if (!url || !h) {
 		ret = -ENOMEM;
 		if (h)
-			pool_put(c, h);
+			pool_return(c, h);
 		goto out_noh;
 	}
 	for (;;) {
@@ -493,7 +493,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 		curl_easy_reset(h);
 	}
 	free(loc);
-	pool_put(c, h);
+	pool_return(c, h);
 out_noh:
 	free(url);
 	curl_free(scheme);

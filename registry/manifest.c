@@ -12,8 +12,7 @@
  * nesting limited to REG_JSON_DEPTH before jansson sees it.  Malformed
  * documents are -EIO with one log line; schema1 is -ENOTSUP.
  */
-#include "registry.h"
-#include "registry_internal.h"
+#include "oci.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,8 +25,6 @@
 #include "log.h"
 
 #define REG_JSON_DEPTH 64
-#define MT_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
-#define MT_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 /* Depth of [ and { outside strings; jansson's own limit is 2048. */
 static bool json_depth_ok(const char *s, size_t len)
@@ -154,8 +151,8 @@ static bool mt_is_index(const char *mt)
 
 static bool mt_is_schema1(const char *mt)
 {
-	return mt && (strcasecmp(mt, MT_SCHEMA1) == 0 ||
-		      strcasecmp(mt, MT_SCHEMA1_SIGNED) == 0);
+	return mt && (strcasecmp(mt, REGISTRY_MT_DOCKER_SCHEMA1) == 0 ||
+		      strcasecmp(mt, REGISTRY_MT_DOCKER_SCHEMA1_SIGNED) == 0);
 }
 
 /* Content-Type without parameters or surrounding blanks, into @out. */
@@ -353,14 +350,14 @@ enum registry_compression registry_layer_compression(const char *mt)
 		const char *mt;
 		enum registry_compression c;
 	} tab[] = {
-		{ "application/vnd.oci.image.layer.v1.tar", REGISTRY_COMP_NONE },
-		{ "application/vnd.oci.image.layer.v1.tar+gzip", REGISTRY_COMP_GZIP },
-		{ "application/vnd.oci.image.layer.v1.tar+zstd", REGISTRY_COMP_ZSTD },
+		{ REGISTRY_MT_OCI_LAYER, REGISTRY_COMP_NONE },
+		{ REGISTRY_MT_OCI_LAYER_GZIP, REGISTRY_COMP_GZIP },
+		{ REGISTRY_MT_OCI_LAYER_ZSTD, REGISTRY_COMP_ZSTD },
 		{ "application/vnd.oci.image.layer.nondistributable.v1.tar", REGISTRY_COMP_NONE },
 		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", REGISTRY_COMP_GZIP },
 		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", REGISTRY_COMP_ZSTD },
-		{ "application/vnd.docker.image.rootfs.diff.tar", REGISTRY_COMP_NONE },
-		{ "application/vnd.docker.image.rootfs.diff.tar.gzip", REGISTRY_COMP_GZIP },
+		{ REGISTRY_MT_DOCKER_LAYER, REGISTRY_COMP_NONE },
+		{ REGISTRY_MT_DOCKER_LAYER_GZIP, REGISTRY_COMP_GZIP },
 		{ "application/vnd.docker.image.rootfs.diff.tar.zstd", REGISTRY_COMP_ZSTD },
 		{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", REGISTRY_COMP_GZIP },
 	};
@@ -731,4 +728,21 @@ int registry_config_parse(const char *body, size_t len, struct registry_config *
 	if (ret)
 		registry_config_release(out);
 	return ret;
+}
+
+bool registry_media_is_config(const char *mt)
+{
+	static const char *const prefixes[] = {
+		"application/vnd.oci.image.config.",
+		"application/vnd.docker.container.image.",
+	};
+
+	if (!mt)
+		return false;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(mt, prefixes[i], strlen(prefixes[i])))
+			return true;
+	/* Legacy types Docker still accepts for configs. */
+	return !strcmp(mt, "application/octet-stream") ||
+	       !strcmp(mt, "application/json");
 }

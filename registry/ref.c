@@ -14,8 +14,7 @@
  * component does not make it a host (Docker's rule does); such a name is
  * rejected instead, which is the conservative side of the difference.
  */
-#include "registry.h"
-#include "registry_internal.h"
+#include "oci.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -91,15 +90,29 @@ bool registry_tag_valid(const char *tag)
 	return true;
 }
 
+size_t registry_hex_span(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && is_hex_lower(s[n]))
+		n++;
+	return n;
+}
+
+bool registry_hex_valid(const char *s, size_t min, size_t max)
+{
+	size_t n;
+
+	if (!s)
+		return false;
+	n = registry_hex_span(s, max + 1);
+	return n >= min && n <= max && s[n] == '\0';
+}
+
 bool registry_digest_valid(const char *d)
 {
-	if (!d || strncmp(d, "sha256:", 7) != 0)
-		return false;
-	d += 7;
-	for (int i = 0; i < 64; i++)
-		if (!is_hex_lower(d[i]))
-			return false;
-	return d[64] == '\0';
+	return d && strncmp(d, REGISTRY_DIGEST_PREFIX, 7) == 0 &&
+	       registry_hex_valid(d + 7, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN);
 }
 
 bool registry_component_is_host(const char *c)
@@ -107,7 +120,7 @@ bool registry_component_is_host(const char *c)
 	return c && (strchr(c, '.') || strchr(c, ':') || strcmp(c, "localhost") == 0);
 }
 
-bool ref_repo_valid(const char *repo)
+bool registry_repo_valid(const char *repo)
 {
 	size_t n;
 	const char *p, *slash;
@@ -137,7 +150,7 @@ static bool label_valid(const char *s, size_t n)
 	return true;
 }
 
-bool ref_host_valid(const char *h)
+bool registry_host_valid(const char *h)
 {
 	const char *end, *port = NULL;
 	size_t n;
@@ -188,14 +201,6 @@ bool ref_host_valid(const char *h)
 	return true;
 }
 
-static bool is_64hex(const char *s)
-{
-	for (int i = 0; i < 64; i++)
-		if (!is_hex_lower(s[i]))
-			return false;
-	return s[64] == '\0';
-}
-
 void registry_ref_release(struct registry_ref *r)
 {
 	free(r->host);
@@ -224,7 +229,7 @@ int registry_ref_parse(const char *s, const char *default_host,
 	memset(out, 0, sizeof(*out));
 	if (!default_host)
 		default_host = REGISTRY_DOCKER_HUB;
-	if (!s || !*s || strlen(s) > 4096 || is_64hex(s))
+	if (!s || !*s || strlen(s) > 4096 || registry_hex_valid(s, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN))
 		return -EINVAL;
 
 	at = strchr(s, '@');
@@ -257,7 +262,7 @@ int registry_ref_parse(const char *s, const char *default_host,
 	if (slash) {
 		*slash = '\0';
 		if (registry_component_is_host(name)) {
-			if (!ref_host_valid(name))
+			if (!registry_host_valid(name))
 				goto out;
 			r.host = strdup(strcmp(name, "index.docker.io") == 0 ?
 					REGISTRY_DOCKER_HUB : name);
@@ -283,7 +288,7 @@ int registry_ref_parse(const char *s, const char *default_host,
 		if (!r.repo)
 			goto nomem;
 	}
-	if (!ref_repo_valid(r.repo))
+	if (!registry_repo_valid(r.repo))
 		goto out;
 	*out = r;
 	memset(&r, 0, sizeof(r));

@@ -25,6 +25,7 @@
 #include "import.h"
 #include "log.h"
 #include "store.h"
+#include "store_int.h"	/* white-box: the records' fields */
 
 static char dir[256];
 

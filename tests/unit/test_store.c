@@ -23,6 +23,7 @@
 #include "check.h"
 #include "log.h"
 #include "store.h"
+#include "store_int.h"	/* white-box: the records' fields */
 
 static char root[256];
 
@@ -91,7 +92,7 @@ static void make_layer(struct store *s, const struct tfile *files, size_t n,
 	sha256_digest(tar, tn, l->diff_id);
 	l->size = make_tar(files, n, true, l->blob, sizeof(l->blob));
 	sha256_digest(l->blob, l->size, l->digest);
-	CHECK_EQ(store_blob_put(s, l->blob, l->size, got), 0);
+	CHECK_EQ(store_blob_add(s, l->blob, l->size, got), 0);
 	CHECK(!strcmp(got, l->digest));
 }
 
@@ -110,7 +111,7 @@ static void make_image(struct store *s, struct tlayer *const *layers, size_t n,
 		off += (size_t)snprintf(cfg + off, sizeof(cfg) - off, "%s\"%s\"",
 					i ? "," : "", layers[i]->diff_id);
 	snprintf(cfg + off, sizeof(cfg) - off, "]}}");
-	CHECK_EQ(store_blob_put(s, cfg, strlen(cfg), cfg_digest), 0);
+	CHECK_EQ(store_blob_add(s, cfg, strlen(cfg), cfg_digest), 0);
 
 	off = (size_t)snprintf(man, cap,
 			       "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
@@ -208,8 +209,8 @@ static void test_blobs(struct store *s)
 		close(fd);
 	}
 
-	/* blob_put of existing content is fine; bad digests are refused. */
-	CHECK_EQ(store_blob_put(s, "abc", 3, d), 0);
+	/* store_blob_add of existing content is fine; bad digests are refused. */
+	CHECK_EQ(store_blob_add(s, "abc", 3, d), 0);
 	CHECK(!strcmp(d, want));
 	CHECK(!store_blob_has(s, "sha256:../../etc/passwd"));
 	CHECK_EQ(store_blob_open(s, "sha256:ABC", &fd), -EINVAL);
@@ -461,7 +462,7 @@ int main(void)
 		char orphan[72];
 		const char *const v[] = { orphan, cfg_d, "sha256:bad" };
 
-		CHECK_EQ(store_blob_put(s, "orphan", 6, orphan), 0);
+		CHECK_EQ(store_blob_add(s, "orphan", 6, orphan), 0);
 		CHECK_EQ(store_blob_remove_unreferenced(s, v, 3), 0);
 		CHECK(!store_blob_has(s, orphan));
 		CHECK(store_blob_has(s, cfg_d));

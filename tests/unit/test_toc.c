@@ -418,6 +418,27 @@ static void check_equal(const struct store_toc *a, const struct store_toc *b)
 	}
 }
 
+/* The index's on-disk form goes through a file as the store keeps it. */
+static int toc_save(const struct store_toc *t, const char *path)
+{
+	struct buf b;
+	int ret = store_toc_encode(t, &b);
+
+	if (ret)
+		return ret;
+	write_file(path, b.data, b.len);
+	buf_release(&b);
+	return 0;
+}
+
+static int toc_load(const char *path, struct store_toc **out)
+{
+	struct mem m;
+
+	read_file(path, &m);
+	return store_toc_decode(m.p, m.len, out);	/* takes m.p */
+}
+
 static void check_corrupt(const char *idx)
 {
 	struct store_toc *t = NULL;
@@ -432,14 +453,14 @@ static void check_corrupt(const char *idx)
 		if (cuts[i] > m.len)
 			continue;
 		write_file(bad, m.p, cuts[i]);
-		CHECK_EQ(store_toc_load(bad, &t), -EINVAL);
+		CHECK_EQ(toc_load(bad, &t), -EINVAL);
 	}
 	for (int r = 0; r < 200; r++, flips++) {
 		size_t at = (size_t)(rnd() % m.len);
 
 		m.p[at] ^= (unsigned char)(1 + rnd() % 255);
 		write_file(bad, m.p, m.len);
-		CHECK_EQ(store_toc_load(bad, &t), -EINVAL);
+		CHECK_EQ(toc_load(bad, &t), -EINVAL);
 		free(m.p);
 		read_file(idx, &m);	/* restore */
 	}
@@ -479,8 +500,8 @@ static void run_layer(const char *name, enum registry_compression comp,
 	CHECK((int)t->n_cps >= min_cps);
 	check_meta(t, tar);
 	check_reads(t, fd, tar);
-	CHECK_EQ(store_toc_save(t, idx), 0);
-	CHECK_EQ(store_toc_load(idx, &l), 0);
+	CHECK_EQ(toc_save(t, idx), 0);
+	CHECK_EQ(toc_load(idx, &l), 0);
 	check_equal(t, l);
 	check_reads(l, fd, tar);
 	CHECK(stat(idx, &st) == 0);

@@ -67,8 +67,6 @@
 #include "import_int.h"
 #include "log.h"
 
-#define OCI_CONFIG_MT "application/vnd.oci.image.config.v1+json"
-#define OCI_LAYER_TAR_MT "application/vnd.oci.image.layer.v1.tar"
 
 struct store_import {
 	struct store *s;
@@ -363,33 +361,30 @@ static int rootfs_plan(struct store_import *im, struct import_stream *st)
 	ret = import_plan_new_blob(p, diff_id);
 	if (ret)
 		goto out;
+	layer.media_type = REGISTRY_MT_OCI_LAYER;
+	layer.digest = diff_id;
+	layer.size = size;
 	ret = store_blob_open(im->s, diff_id, &fd);
 	if (ret)
 		goto out;
-	ret = store_toc_build(fd, REGISTRY_COMP_NONE, &toc);
+	/* Indexed once: the check of the plan loads this index again. */
+	ret = store_layer_index(im->s, &layer, fd, diff_id, "import", &toc);
 	if (ret) {
 		ret = import_why(p, ret, "not a valid rootfs tar: %s", strerror(-ret));
-		goto out;
-	}
-	if (strcmp(toc->diff_id, diff_id) != 0) {
-		ret = import_why(p, -EIO, "layer %s reads back as %s", diff_id, toc->diff_id);
 		goto out;
 	}
 	ret = import_config_json(im->src, diff_id, &cfg);
 	if (ret)
 		goto out;
-	ret = store_blob_put(im->s, cfg, strlen(cfg), cfg_digest);
+	ret = store_blob_add(im->s, cfg, strlen(cfg), cfg_digest);
 	if (ret)
 		goto out;
 	ret = import_plan_new_blob(p, cfg_digest);
 	if (ret)
 		goto out;
-	cfgd.media_type = OCI_CONFIG_MT;
+	cfgd.media_type = REGISTRY_MT_OCI_CONFIG;
 	cfgd.digest = cfg_digest;
 	cfgd.size = (int64_t)strlen(cfg);
-	layer.media_type = OCI_LAYER_TAR_MT;
-	layer.digest = diff_id;
-	layer.size = size;
 	ret = import_manifest_json(&cfgd, &layer, 1, &man, &man_len);
 	if (ret)
 		goto out;
@@ -626,7 +621,7 @@ static int commit(struct store_import *im)
 		struct import_image *img = &im->plan.imgs[i];
 
 		if (store_image_get(s, img->id, &x) == 0) {
-			img->existed = strcmp(x->id, img->id) == 0;
+			img->existed = strcmp(store_image_id(x), img->id) == 0;
 			store_image_put(s, x);
 		}
 		/* A local image keeps its record and manifest (as Docker keeps

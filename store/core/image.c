@@ -30,27 +30,10 @@
 
 #include "log.h"
 
-bool store_media_config_ok(const char *mt)
-{
-	static const char *const prefixes[] = {
-		"application/vnd.oci.image.config.",
-		"application/vnd.docker.container.image.",
-	};
-
-	if (!mt)
-		return false;
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (!strncmp(mt, prefixes[i], strlen(prefixes[i])))
-			return true;
-	/* Legacy types Docker still accepts for configs. */
-	return !strcmp(mt, "application/octet-stream") ||
-	       !strcmp(mt, "application/json");
-}
-
 /* Refuse artifacts and layer types we cannot serve, naming the culprit. */
 int store_manifest_check(const char *what, const struct registry_manifest *m)
 {
-	if (!store_media_config_ok(m->config.media_type)) {
+	if (!registry_media_is_config(m->config.media_type)) {
 		log_err("%s: config %s has unsupported media type %s", what,
 			m->config.digest, m->config.media_type ? m->config.media_type : "(none)");
 		return -ENOTSUP;
@@ -66,6 +49,37 @@ int store_manifest_check(const char *what, const struct registry_manifest *m)
 		}
 	}
 	return 0;
+}
+
+const char *store_image_id(const struct store_image *img)
+{
+	return img->id;
+}
+
+int64_t store_image_created(const struct store_image *img)
+{
+	return img->cfg.created;
+}
+
+const struct buf *store_image_manifest(const struct store_image *img)
+{
+	return &img->manifest;
+}
+
+const struct buf *store_image_config(const struct store_image *img)
+{
+	return &img->config;
+}
+
+size_t store_image_n_layers(const struct store_image *img)
+{
+	return img->n_layers;
+}
+
+const struct registry_desc *store_image_layer(const struct store_image *img,
+					      size_t i)
+{
+	return &img->layers[i].desc;
 }
 
 void store_image_free(struct store_image *img)
@@ -112,7 +126,7 @@ static int record_read(struct store *s, const char *id, char mdigest[72],
 
 	*host = *repo = NULL;
 	record_name(id, name);
-	ret = store_read_file(s->images_fd, name, STORE_RECORD_MAX, &b);
+	ret = file_read_capped(s->images_fd, name, STORE_RECORD_MAX, &b);
 	if (ret)
 		return ret;
 	root = json_loadb(buf_str(&b), b.len, JSON_REJECT_DUPLICATES, &jerr);
@@ -250,7 +264,7 @@ static int scan_records(struct store *s, char ***ids, size_t *n)
 			continue;
 		memcpy(stem, de->d_name, 64);
 		stem[64] = '\0';
-		if (!store_hex_valid(stem, 64, 64))
+		if (!registry_hex_valid(stem, 64, 64))
 			continue;
 		if (cnt == cap) {
 			size_t nc = cap ? cap * 2 : 16;
@@ -296,7 +310,7 @@ int store_image_resolve(struct store *s, const char *id, char full[65])
 
 	if (!strncmp(id, "sha256:", 7))
 		id += 7;
-	if (!store_hex_valid(id, 4, 64))
+	if (!registry_hex_valid(id, 4, 64))
 		return -ENOENT;
 	len = strlen(id);
 	if (len == 64) {
@@ -354,7 +368,7 @@ int store_image_get(struct store *s, const char *id, struct store_image **out)
 		}
 		img = htab_get(&s->images, full);
 		if (!img) {
-			ret = htab_put(&s->images, full, mine, NULL);
+			ret = htab_set(&s->images, full, mine, NULL);
 			if (ret) {
 				pthread_mutex_unlock(&s->lock);
 				store_image_free(mine);
@@ -483,7 +497,7 @@ int store_image_add(struct store *s, const char *manifest, size_t len,
 			goto unlock;
 		}
 	}
-	ret = store_blob_put(s, manifest, len, mdigest);
+	ret = store_blob_add(s, manifest, len, mdigest);
 	if (ret)
 		goto unlock;
 	memcpy(id, m.config.digest + 7, 65);
@@ -517,7 +531,7 @@ static int set_add(struct htab *set, const char *digest)
 {
 	if (!digest || !registry_digest_valid(digest))
 		return 0;
-	return htab_put(set, digest, (void *)set, NULL);
+	return htab_set(set, digest, (void *)set, NULL);
 }
 
 /* Every digest image @id uses (manifest, config, layers) into @set. */
@@ -585,8 +599,8 @@ static void free_blobs(struct store *s, const char *what, struct htab *cand)
 			freed++;
 		unlinkat(s->index_fd, hex, 0);
 	}
-	store_fsync_dir(s->blobs_fd);
-	store_fsync_dir(s->index_fd);
+	file_fsync_dir(s->blobs_fd);
+	file_fsync_dir(s->index_fd);
 	log_debug("%.12s: %zu blob(s) freed", what, freed);
 out:
 	htab_release(&used);
@@ -639,7 +653,7 @@ int store_image_delete_locked(struct store *s, const char *id)
 		ret = -errno;
 		goto out;
 	}
-	ret = store_fsync_dir(s->images_fd);
+	ret = file_fsync_dir(s->images_fd);
 	if (ret)
 		goto out;
 	log_info("image %.12s deleted", id);

@@ -55,40 +55,58 @@ const char *store_default_host(const struct store *s);
 /* Open a complete local blob read-only.  -ENOENT if not local. */
 int store_blob_open(struct store *s, const char *digest, int *fd);
 bool store_blob_has(struct store *s, const char *digest);
+/* All of local blob @digest into @out (initialised here with cap @max):
+ * -ENOENT if not local, -EFBIG if larger than @max. */
+int store_blob_read(struct store *s, const char *digest, size_t max,
+		    struct buf *out);
+
+/*
+ * store_layer_index - the index of layer @d, whose complete blob is open at
+ * @blob_fd: loaded from the store when a valid one is kept, else built
+ * from the blob and kept (layer_index.c).  With @diff_id the layer's
+ * uncompressed digest must equal it: -EIO, logged, and nothing kept when
+ * it does not.  -ENOTSUP for a media type that is not a layer we can
+ * read; a hostile tar is store_toc_build()'s error.  @what names the image
+ * or import in the log.  The caller owns *@out.
+ */
+int store_layer_index(struct store *s, const struct registry_desc *d, int blob_fd,
+		      const char *diff_id, const char *what, struct store_toc **out);
 
 /* ---- images ------------------------------------------------------------ */
 
-struct store_layer {
-	struct registry_desc desc;	/* digest, size, media type */
-	enum registry_compression comp;
-	/* The fields below are filled by store_image_rootfs() and then
-	 * immutable until the image is freed. */
-	int fd;				/* blob, -1 until fetched */
-	struct store_toc *toc;		/* NULL until indexed */
+/*
+ * An image record and its runtime state.  Its fields are the store's
+ * (store_int.h); other modules read them through the calls below, which
+ * need no lock: what they return is immutable while a reference is held.
+ */
+struct store_image;
+
+/* Where an image's merged tree is (store_image_rootfs() builds it). */
+enum store_rootfs_state {
+	STORE_ROOTFS_NONE,	/* not built (or the last build failed) */
+	STORE_ROOTFS_BUILDING,	/* a caller is fetching, indexing, merging */
+	STORE_ROOTFS_READY,	/* built; immutable until the image goes */
 };
 
-struct store_image {
-	char id[65];			/* config digest hex */
-	char manifest_digest[72];
-	struct buf manifest;		/* exact bytes */
-	struct buf config;		/* exact bytes */
-	struct registry_manifest m;
-	struct registry_config cfg;
-	char *host, *repo;		/* where its blobs come from */
-	struct store_layer *layers;	/* m.n_layers of them, bottom first */
-	size_t n_layers;
-
-	/* image->lock guards rootfs_state, rootfs and rootfs_err. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int rootfs_state;		/* 0 none, 1 building, 2 done */
-	int rootfs_err;
-	struct store_rootfs *rootfs;
-
-	int refs;			/* guarded by store->lock */
-	int busy;			/* open files/dirs; store->lock */
-	bool deleted;			/* store->lock */
-};
+/* The image ID: the config digest's 64 hex digits. */
+const char *store_image_id(const struct store_image *img);
+/* The config's creation time, seconds since the epoch (0: unknown). */
+int64_t store_image_created(const struct store_image *img);
+/* The exact bytes of the manifest and of the config. */
+const struct buf *store_image_manifest(const struct store_image *img);
+const struct buf *store_image_config(const struct store_image *img);
+size_t store_image_n_layers(const struct store_image *img);
+/* Descriptor of layer @i (0 is the bottom), @i < store_image_n_layers(). */
+const struct registry_desc *store_image_layer(const struct store_image *img,
+					      size_t i);
+enum store_rootfs_state store_image_rootfs_state(struct store_image *img);
+/*
+ * store_image_xattrs - the extended attributes of inode @ino of the
+ * image's merged tree (which must be READY): *@xa and *@n (0 when none).
+ * They live as long as the image.
+ */
+int store_image_xattrs(struct store_image *img, uint32_t ino,
+		       const struct store_xattr **xa, size_t *n);
 
 /*
  * store_image_get - the local image whose id is @id, its full hex or a
@@ -167,7 +185,7 @@ uint64_t store_blob_writer_size(const struct store_blob_writer *w);
 int store_blob_writer_commit(struct store *s, struct store_blob_writer *w,
 			     const char *expect_digest, char digest[72]);
 void store_blob_writer_abort(struct store_blob_writer *w);
-int store_blob_put(struct store *s, const void *data, size_t len, char digest[72]);
+int store_blob_add(struct store *s, const void *data, size_t len, char digest[72]);
 
 /*
  * store_image_add - record the image whose manifest is @manifest (stored

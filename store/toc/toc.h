@@ -30,7 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry.h"
+#include "buf.h"
+#include "oci.h"
 
 #define STORE_TOC_SPAN ((uint64_t)1 << 20)
 
@@ -99,10 +100,22 @@ struct store_toc {
  */
 int store_toc_build(int blob_fd, enum registry_compression comp,
 		    struct store_toc **out);
-/* Serialise to @path (temporary file + fsync + rename). */
-int store_toc_save(const struct store_toc *toc, const char *path);
-/* Load from @path; -EINVAL (and nothing returned) if it fails any check. */
-int store_toc_load(const char *path, struct store_toc **out);
+/* The largest index file the format allows (and a loader accepts). */
+#define STORE_TOC_FILE_MAX ((size_t)4 << 30)
+
+/*
+ * store_toc_encode - the on-disk form of @toc (docs/index-format.md) into
+ * @out, which is initialised here.  The caller persists it (the store
+ * writes it atomically); the index does no file I/O of its own.
+ */
+int store_toc_encode(const struct store_toc *toc, struct buf *out);
+/*
+ * store_toc_decode - an index from its on-disk form: @data (malloc'd,
+ * @size bytes) is taken over whatever the result.  -EINVAL (and nothing
+ * returned) if it fails any check: a file that may have been tampered
+ * with or cut short is rebuilt, never trusted.
+ */
+int store_toc_decode(void *data, size_t size, struct store_toc **out);
 void store_toc_free(struct store_toc *toc);
 
 /* Per-reader decompression state: sequential reads continue the stream

@@ -4,13 +4,13 @@
  * indexing its layers (in parallel), merging them, and serving file bytes
  * from the layer blobs by offset.
  *
- * One build per image at a time: img->rootfs_state 1 marks a build in
- * progress and other callers sleep on img->cond.  A failed build goes back
- * to state 0 with rootfs_err set, so the callers that waited for it get
+ * One build per image at a time: img->rootfs_state BUILDING marks a build
+ * in progress and other callers sleep on img->cond.  A failed build goes
+ * back to NONE with rootfs_err set, so the callers that waited for it get
  * the error and the next call tries again (a registry that comes back
  * makes the read succeed).  Layers that were prepared before a failure
  * keep their fd and toc: only the builder writes them, and readers look at
- * them only after seeing state 2 under img->lock.
+ * them only after seeing READY under img->lock.
  *
  * Each layer that needs work gets a worker; at most STORE_BUILD_THREADS
  * run at once, the calling thread being one of them.  Indexes are saved to
@@ -45,9 +45,7 @@ struct build {
 static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 {
 	struct store_layer *l = &img->layers[i];
-	struct store_toc *toc = NULL;
-	char path[4200];
-	bool loaded;
+	char what[32];
 	int ret, fd;
 
 	ret = store_blob_fetch(s, img->host, img->repo, &l->desc);
@@ -62,32 +60,9 @@ static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 			return ret;
 		l->fd = fd;
 	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/index/sha256/%s", s->dir,
-			     l->desc.digest + 7) >= sizeof(path))
-		return -ENAMETOOLONG;
-	loaded = store_toc_load(path, &toc) == 0;
-	if (!loaded) {
-		ret = store_toc_build(l->fd, l->comp, &toc);
-		if (ret) {
-			log_err("image %.12s: layer %s: cannot index: %s", img->id,
-				l->desc.digest, strerror(-ret));
-			return ret;
-		}
-	}
-	if (strcmp(toc->diff_id, img->cfg.diff_ids[i]) != 0) {
-		log_err("image %.12s: layer %s: diff_id mismatch: config says %s, content is %s",
-			img->id, l->desc.digest, img->cfg.diff_ids[i], toc->diff_id);
-		store_toc_free(toc);
-		return -EIO;
-	}
-	if (!loaded) {
-		ret = store_toc_save(toc, path);
-		if (ret)	/* still usable from memory; rebuilt next time */
-			log_warn("image %.12s: layer %s: cannot save index: %s",
-				 img->id, l->desc.digest, strerror(-ret));
-	}
-	l->toc = toc;
-	return 0;
+	snprintf(what, sizeof(what), "image %.12s", img->id);
+	return store_layer_index(s, &l->desc, l->fd, img->cfg.diff_ids[i], what,
+				 &l->toc);
 }
 
 static void *build_worker(void *arg)
@@ -159,11 +134,11 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 	int ret;
 
 	pthread_mutex_lock(&img->lock);
-	while (img->rootfs_state == 1) {
+	while (img->rootfs_state == STORE_ROOTFS_BUILDING) {
 		pthread_cond_wait(&img->cond, &img->lock);
 		waited = true;
 	}
-	if (img->rootfs_state == 2) {
+	if (img->rootfs_state == STORE_ROOTFS_READY) {
 		*out = img->rootfs;
 		pthread_mutex_unlock(&img->lock);
 		return 0;
@@ -174,7 +149,7 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 		pthread_mutex_unlock(&img->lock);
 		return ret;
 	}
-	img->rootfs_state = 1;
+	img->rootfs_state = STORE_ROOTFS_BUILDING;
 	pthread_mutex_unlock(&img->lock);
 
 	ret = rootfs_build(s, img, &fs);
@@ -183,10 +158,10 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 	img->rootfs_err = ret;
 	if (!ret) {
 		img->rootfs = fs;
-		img->rootfs_state = 2;
+		img->rootfs_state = STORE_ROOTFS_READY;
 		*out = fs;
 	} else {
-		img->rootfs_state = 0;
+		img->rootfs_state = STORE_ROOTFS_NONE;
 	}
 	pthread_cond_broadcast(&img->cond);
 	pthread_mutex_unlock(&img->lock);
@@ -260,10 +235,44 @@ uint64_t store_image_size(struct store *s, struct store_image *img)
 
 	(void)s;
 	pthread_mutex_lock(&img->lock);
-	indexed = img->rootfs_state == 2;
+	indexed = img->rootfs_state == STORE_ROOTFS_READY;
 	for (size_t i = 0; i < img->n_layers; i++)
 		sum += indexed ? toc_unpacked(img->layers[i].toc)
 			       : (uint64_t)img->layers[i].desc.size;
 	pthread_mutex_unlock(&img->lock);
 	return sum;
+}
+
+enum store_rootfs_state store_image_rootfs_state(struct store_image *img)
+{
+	enum store_rootfs_state st;
+
+	pthread_mutex_lock(&img->lock);
+	st = img->rootfs_state;
+	pthread_mutex_unlock(&img->lock);
+	return st;
+}
+
+int store_image_xattrs(struct store_image *img, uint32_t ino,
+		       const struct store_xattr **xa, size_t *n)
+{
+	const struct store_rinode *ri;
+	struct store_rootfs *fs;
+	const struct store_toc *toc;
+
+	*n = 0;
+	pthread_mutex_lock(&img->lock);
+	fs = img->rootfs_state == STORE_ROOTFS_READY ? img->rootfs : NULL;
+	pthread_mutex_unlock(&img->lock);
+	if (!fs)
+		return -EAGAIN;
+	ri = store_rootfs_inode(fs, ino);
+	if (!ri)
+		return -ENOENT;
+	if (!ri->e || !ri->e->n_xattrs)
+		return 0;
+	toc = img->layers[ri->layer].toc;
+	*xa = &toc->xattrs[ri->e->xattr_first];
+	*n = ri->e->n_xattrs;
+	return 0;
 }

@@ -37,41 +37,10 @@ static void tagent_free(struct store_tagent *t)
 	free(t);
 }
 
-static bool repo_valid(const char *repo)
-{
-	char comp[256];
-	size_t len = strnlen(repo, 256);
-	const char *p = repo;
-
-	if (len == 0 || len > 255)
-		return false;
-	for (;;) {
-		const char *slash = strchr(p, '/');
-		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (n == 0 || n >= sizeof(comp))
-			return false;
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		if (!registry_path_component_valid(comp))
-			return false;
-		if (!slash)
-			return true;
-		p = slash + 1;
-	}
-}
-
-static bool host_valid(const char *host)
-{
-	size_t len = strnlen(host, 256);
-
-	return len > 0 && len < 256 && !strchr(host, '/') && !strchr(host, ' ');
-}
-
 int store_tag_key(const char *host, const char *repo, const char *tag,
 		  struct buf *key)
 {
-	if (!host || !repo || !tag || !host_valid(host) || !repo_valid(repo) ||
+	if (!host || !repo || !tag || !registry_host_valid(host) || !registry_repo_valid(repo) ||
 	    !registry_tag_valid(tag))
 		return -EINVAL;
 	buf_init(key, 1024);
@@ -121,7 +90,7 @@ static int load_one(struct store *s, json_t *o)
 	void *old = NULL;
 	int ret;
 
-	if (!id || !store_hex_valid(id, 64, 64) ||
+	if (!id || !registry_hex_valid(id, 64, 64) ||
 	    store_tag_key(host, repo, tag, &key)) {
 		log_warn("store: tags.json: skipping an invalid entry");
 		return 0;
@@ -136,7 +105,7 @@ static int load_one(struct store *s, json_t *o)
 	ret = tagent_new(host, repo, tag, id, &t);
 	if (ret)
 		goto out;
-	ret = htab_put(&s->tags, buf_str(&key), t, &old);
+	ret = htab_set(&s->tags, buf_str(&key), t, &old);
 	if (ret)
 		tagent_free(t);
 	tagent_free(old);
@@ -153,7 +122,7 @@ int store_tags_load(struct store *s)
 	size_t i;
 	int ret;
 
-	ret = store_read_file(s->root_fd, TAGS_FILE, STORE_TAGS_MAX, &b);
+	ret = file_read_capped(s->root_fd, TAGS_FILE, STORE_TAGS_MAX, &b);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret) {
@@ -368,7 +337,7 @@ int store_tag_set(struct store *s, const char *host, const char *repo,
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&s->lock);
-	ret = htab_put(&s->tags, buf_str(&key), t, &old);
+	ret = htab_set(&s->tags, buf_str(&key), t, &old);
 	pthread_mutex_unlock(&s->lock);
 	if (!ret)
 		t = NULL;

@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "path.h"
 
 #define TOC_MAGIC "IMGFSTOC"
 #define TOC_VERSION 1
@@ -42,7 +43,6 @@
 #define XA_SIZE 16
 #define CP_SIZE 32
 #define NO_LINK 0xffffffffu
-#define TOC_FILE_MAX ((size_t)4 << 30)
 
 /* ---- little-endian encoding ------------------------------------------- */
 
@@ -198,68 +198,17 @@ static int hex_to_raw(const char *diff_id, unsigned char raw[32])
 	return 0;
 }
 
-static int save_write(const char *path, const struct buf *file)
+int store_toc_encode(const struct store_toc *toc, struct buf *file)
 {
-	char tmp[4096], dir[4096];
-	size_t done = 0;
-	int fd = -1, dfd = -1, rc = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
-	    (int)sizeof(tmp) ||
-	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return -ENAMETOOLONG;
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	while (done < file->len) {
-		ssize_t n = write(fd, file->data + done, file->len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	if (fchmod(fd, 0644) || fsync(fd)) {
-		rc = -errno;
-		goto out;
-	}
-	if (close(fd)) {
-		fd = -1;
-		rc = -errno;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path)) {
-		rc = -errno;
-		goto out;
-	}
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd))
-		rc = -errno;
-	if (dfd >= 0)
-		close(dfd);
-	return rc;
-out:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return rc;
-}
-
-int store_toc_save(const struct store_toc *toc, const char *path)
-{
-	struct buf rec, st, blob, file;
+	struct buf rec, st, blob;
 	unsigned char hdr[HDR_SIZE], sum[8];
 	uint64_t off_x, off_c, off_s, off_b;
 	int rc;
 
-	buf_init(&rec, TOC_FILE_MAX);
+	buf_init(&rec, STORE_TOC_FILE_MAX);
 	buf_init(&st, NO_LINK);
-	buf_init(&blob, TOC_FILE_MAX);
-	buf_init(&file, TOC_FILE_MAX);
+	buf_init(&blob, STORE_TOC_FILE_MAX);
+	buf_init(file, STORE_TOC_FILE_MAX);
 	memset(hdr, 0, sizeof(hdr));
 	rc = hex_to_raw(toc->diff_id, hdr + 40);
 	if (rc)
@@ -289,31 +238,29 @@ int store_toc_save(const struct store_toc *toc, const char *path)
 	put64(hdr + 128, st.len);
 	put64(hdr + 136, off_b);
 	put64(hdr + 144, blob.len);
-	rc = buf_add(&file, hdr, HDR_SIZE);
+	rc = buf_add(file, hdr, HDR_SIZE);
 	if (!rc)
-		rc = buf_add(&file, rec.data, rec.len);
+		rc = buf_add(file, rec.data, rec.len);
 	if (!rc)
-		rc = buf_add(&file, st.data, st.len);
+		rc = buf_add(file, st.data, st.len);
 	if (!rc)
-		rc = add_pad8(&file);
+		rc = add_pad8(file);
 	if (!rc)
-		rc = buf_add(&file, blob.data, blob.len);
+		rc = buf_add(file, blob.data, blob.len);
 	if (!rc)
-		rc = add_pad8(&file);
+		rc = add_pad8(file);
 	if (rc)
 		goto out;
-	put64(sum, XXH3_64bits(file.data, file.len));
-	rc = buf_add(&file, sum, 8);
+	put64(sum, XXH3_64bits(file->data, file->len));
+	rc = buf_add(file, sum, 8);
 	if (rc)
 		goto out;
-	rc = save_write(path, &file);
 out:
 	if (rc)
-		log_err("toc: cannot save index %s: %d", path, rc);
+		buf_release(file);
 	buf_release(&rec);
 	buf_release(&st);
 	buf_release(&blob);
-	buf_release(&file);
 	return rc == -EFBIG ? -E2BIG : rc;
 }
 
@@ -355,7 +302,7 @@ static bool ld_normal(struct ld *l, const char *s, size_t len)
 {
 	size_t n;
 
-	return toc_path_norm(s, l->norm, &n) == 0 && n == len &&
+	return path_norm(s, l->norm, sizeof(l->norm), &n) == 0 && n == len &&
 	       !memcmp(l->norm, s, n);
 }
 
@@ -522,67 +469,23 @@ static int ld_parse(struct ld *l, struct store_toc *toc)
 	return 0;
 }
 
-static int ld_read(const char *path, unsigned char **out, size_t *size)
-{
-	unsigned char *f = NULL;
-	struct stat st;
-	size_t done = 0;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		rc = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size < HDR_SIZE + 8 ||
-	    (uint64_t)st.st_size > TOC_FILE_MAX) {
-		rc = -EINVAL;
-		goto out;
-	}
-	f = malloc((size_t)st.st_size);
-	if (!f) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, f + done, (size_t)st.st_size - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EINVAL;
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	*out = f;
-	*size = done;
-	f = NULL;
-out:
-	free(f);
-	close(fd);
-	return rc;
-}
-
-int store_toc_load(const char *path, struct store_toc **out)
+int store_toc_decode(void *data, size_t size, struct store_toc **out)
 {
 	struct store_toc *toc = NULL;
 	struct ld *l = NULL;
-	unsigned char *f = NULL;
-	size_t size = 0;
+	unsigned char *f = data;
 	int rc;
 
-	rc = ld_read(path, &f, &size);
-	if (rc)
-		return rc;
+	if (size < HDR_SIZE + 8 || size > STORE_TOC_FILE_MAX) {
+		free(f);
+		return -EINVAL;
+	}
 	if (XXH3_64bits(f, size - 8) != get64(f + size - 8)) {
 		free(f);
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = toc_alloc(TOC_FILE_MAX, &toc);
+	rc = toc_alloc(STORE_TOC_FILE_MAX, &toc);
 	if (rc) {
 		free(f);
 		goto out;
@@ -603,8 +506,6 @@ int store_toc_load(const char *path, struct store_toc **out)
 	*out = toc;
 	toc = NULL;
 out:
-	if (rc)
-		log_warn("toc: index %s rejected: %d", path, rc);
 	free(l);
 	store_toc_free(toc);
 	return rc;

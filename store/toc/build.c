@@ -30,6 +30,7 @@
 #include <archive_entry.h>
 
 #include "log.h"
+#include "path.h"
 
 struct build {
 	struct store_toc *toc;
@@ -38,37 +39,6 @@ struct build {
 	size_t entries_cap, xattrs_cap;
 	char path[TOC_MAX_PATH + 1];
 };
-
-int toc_path_norm(const char *in, char *out, size_t *outlen)
-{
-	size_t o = 0;
-	const char *p = in;
-
-	while (*p) {
-		const char *c;
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		c = p;
-		while (*p && *p != '/')
-			p++;
-		n = (size_t)(p - c);
-		if (n == 0 || (n == 1 && c[0] == '.'))
-			continue;
-		if (n == 2 && c[0] == '.' && c[1] == '.')
-			return -EINVAL;
-		if (o + (o ? 1 : 0) + n > TOC_MAX_PATH)
-			return -E2BIG;
-		if (o)
-			out[o++] = '/';
-		memcpy(out + o, c, n);
-		o += n;
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return 0;
-}
 
 static la_ssize_t build_read_cb(struct archive *a, void *data,
 				const void **buf)
@@ -210,7 +180,7 @@ static int build_entry(struct build *b, struct archive *a,
 		log_err("toc: name of %zu bytes", strlen(name));
 		return -E2BIG;
 	}
-	rc = toc_path_norm(name, b->path, &plen);
+	rc = path_norm(name, b->path, sizeof(b->path), &plen);
 	if (rc) {
 		log_err("toc: entry name %.256s: %s", name,
 			rc == -EINVAL ? "escapes the root" : "too long");
@@ -263,7 +233,7 @@ static int build_entry(struct build *b, struct archive *a,
 			return -ENOMEM;
 		link = archive_entry_hardlink(ae);
 		rc = strlen(link) > 2 * TOC_MAX_PATH ? -E2BIG :
-		     toc_path_norm(link, lbuf, &llen);
+		     path_norm(link, lbuf, TOC_MAX_PATH + 1, &llen);
 		if (!rc && llen == 0)
 			rc = -EINVAL;
 		if (rc) {

@@ -19,6 +19,7 @@
 #ifndef IMGFS_STORE_INT_H
 #define IMGFS_STORE_INT_H
 
+#include "file.h"
 #include "htab.h"
 #include "store.h"
 
@@ -49,6 +50,38 @@ struct store {
 	struct htab answers;		/* remote answer cache -> struct store_answer */
 };
 
+struct store_layer {
+	struct registry_desc desc;	/* digest, size, media type */
+	enum registry_compression comp;
+	/* The fields below are filled by store_image_rootfs() and then
+	 * immutable until the image is freed. */
+	int fd;				/* blob, -1 until fetched */
+	struct store_toc *toc;		/* NULL until indexed */
+};
+
+struct store_image {
+	char id[65];			/* config digest hex */
+	char manifest_digest[72];
+	struct buf manifest;		/* exact bytes */
+	struct buf config;		/* exact bytes */
+	struct registry_manifest m;
+	struct registry_config cfg;
+	char *host, *repo;		/* where its blobs come from */
+	struct store_layer *layers;	/* m.n_layers of them, bottom first */
+	size_t n_layers;
+
+	/* image->lock guards rootfs_state, rootfs and rootfs_err. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum store_rootfs_state rootfs_state;
+	int rootfs_err;
+	struct store_rootfs *rootfs;
+
+	int refs;			/* guarded by store->lock */
+	int busy;			/* open files/dirs; store->lock */
+	bool deleted;			/* store->lock */
+};
+
 struct store_tagent {
 	char *host, *repo, *tag;
 	char id[65];
@@ -57,13 +90,9 @@ struct store_tagent {
 /* store.c */
 int store_write_atomic(struct store *s, int dirfd, const char *name,
 		       const void *data, size_t len);
-int store_read_file(int dirfd, const char *name, size_t max, struct buf *out);
-int store_fsync_dir(int dirfd);
-int store_write_all(int fd, const void *data, size_t len);
-bool store_hex_valid(const char *h, size_t min, size_t max);
 /* Remote answers (negative for pulls, both for repo checks). */
 bool store_answer_get(struct store *s, const char *key, int *result);
-void store_answer_put(struct store *s, const char *key, int result);
+void store_answer_set(struct store *s, const char *key, int result);
 
 /* blob.c */
 /*
@@ -73,14 +102,11 @@ void store_answer_put(struct store *s, const char *key, int result);
  */
 int store_blob_fetch(struct store *s, const char *host, const char *repo,
 		     const struct registry_desc *d);
-int store_blob_read(struct store *s, const char *digest, size_t max,
-		    struct buf *out);
 
 /* image.c */
 void store_image_free(struct store_image *img);
 /* Full id of the image @id names (hex, prefix, or sha256:hex). */
 int store_image_resolve(struct store *s, const char *id, char full[65]);
-bool store_media_config_ok(const char *mt);
 int store_manifest_check(const char *what, const struct registry_manifest *m);
 
 /* tags.c */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * registry_internal.h - what the registry .c files share and nobody else
+ * registry_int.h - what the registry .c files share and nobody else
  * sees: the client structure, the one HTTP entry point (http.c), the auth
  * cache (auth.c) and a few reference helpers (ref.c).
  *
@@ -109,12 +109,5 @@ void auth_cache_release(struct registry_client *c);
 /* ---- creds.c ---- */
 void reg_secret_free(char *s);
 int reg_base64_encode(const char *in, size_t n, char **out);
-
-/* ---- ref.c ---- */
-
-/* host[:port] per the reference grammar (domain name, IPv4 or [IPv6]). */
-bool ref_host_valid(const char *h);
-/* repo: path components joined by '/', at most 255 bytes. */
-bool ref_repo_valid(const char *repo);
 
 #endif

@@ -5,10 +5,11 @@
  * remote answers (unknown names are remembered briefly so that tab
  * completion in the mount does not hammer the registry).
  *
- * Every persistent small file (tags.json, image records) goes through
- * store_write_atomic(): a temporary file in tmp/, fsync, rename into
- * place, fsync of the directory.  A crash leaves either the old file or
- * the new one, plus at worst an orphan in tmp/ that the next open removes.
+ * Every persistent file (tags.json, image records, layer indexes) goes
+ * through store_write_atomic(): a temporary file in tmp/, fsync, rename
+ * into place, fsync of the directory.  A crash leaves either the old file
+ * or the new one, plus at worst an orphan in tmp/ that the next open
+ * removes.
  */
 #include "store_int.h"
 
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 
 struct store_answer {
@@ -28,119 +30,13 @@ struct store_answer {
 	int result;
 };
 
-int store_fsync_dir(int dirfd)
-{
-	if (fsync(dirfd) < 0)
-		return -errno;
-	return 0;
-}
-
-bool store_hex_valid(const char *h, size_t min, size_t max)
-{
-	size_t n = strnlen(h, max + 1);
-
-	if (n < min || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-			return false;
-	return true;
-}
-
-int store_write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/**
- * store_write_atomic - replace @name in directory @dirfd with @data.
- *
- * The bytes are written to tmp/, fsynced, renamed over @name and the
- * directory fsynced, so after a crash @name is either the old or the new
- * content.  On failure the temporary file is removed.
- */
 int store_write_atomic(struct store *s, int dirfd, const char *name,
 		       const void *data, size_t len)
 {
-	char tmp[64];
-	int fd = -1, ret;
+	int ret = file_write_atomic(s->tmp_fd, dirfd, name, data, len, 0644);
 
-	for (int tries = 0;; tries++) {
-		unsigned int r;
-
-		if (getentropy(&r, sizeof(r)) < 0)
-			r = (unsigned int)getpid() ^ (unsigned int)tries;
-		snprintf(tmp, sizeof(tmp), "w-%08x", r);
-		fd = openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			break;
-		if (errno != EEXIST || tries > 16)
-			return -errno;
-	}
-	ret = store_write_all(fd, data, len);
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && !ret)
-		ret = -errno;
 	if (ret)
-		goto out;
-	if (renameat(s->tmp_fd, tmp, dirfd, name) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = store_fsync_dir(dirfd);
-	return ret;
-out:
-	unlinkat(s->tmp_fd, tmp, 0);
-	log_err("store: writing %s: %s", name, strerror(-ret));
-	return ret;
-}
-
-/**
- * store_read_file - read all of @name (relative to @dirfd) into @out,
- * which is initialised with cap @max.  -EFBIG if it is larger.
- */
-int store_read_file(int dirfd, const char *name, size_t max, struct buf *out)
-{
-	char chunk[16384];
-	int fd, ret = 0;
-
-	buf_init(out, max);
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		ret = buf_add(out, chunk, (size_t)n);
-		if (ret)
-			goto out;
-	}
-out:
-	close(fd);
-	if (ret)
-		buf_release(out);
+		log_err("store: writing %s: %s", name, strerror(-ret));
 	return ret;
 }
 
@@ -154,36 +50,10 @@ static int mkdir_at(int dirfd, const char *name, int *out)
 	return 0;
 }
 
-/* mkdir -p of the store directory itself (0700 for what we create). */
-static int mkdir_p(const char *path)
-{
-	char *p = strdup(path);
-	int ret = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (char *c = p + 1; ; c++) {
-		if (*c == '/' || *c == '\0') {
-			char save = *c;
-
-			*c = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-				ret = -errno;
-				break;
-			}
-			*c = save;
-			if (save == '\0')
-				break;
-		}
-	}
-	free(p);
-	return ret;
-}
-
 /*
  * clean_dir - remove the debris of a crash or an abort: everything in tmp/,
- * and in index/sha256/ what is not a finished index (store_toc_save()
- * writes "<hex>.tmp.XXXXXX" beside its target before renaming).
+ * and in index/sha256/ anything not named like an index (stores written
+ * before indexes went through tmp/ left "<hex>.tmp.XXXXXX" files there).
  */
 static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
 {
@@ -202,7 +72,7 @@ static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!all && store_hex_valid(de->d_name, 64, 64))
+		if (!all && registry_hex_valid(de->d_name, 64, 64))
 			continue;
 		if (unlinkat(dirfd, de->d_name, 0) == 0)
 			n++;
@@ -220,7 +90,7 @@ static int open_layout(struct store *s)
 	int blobs = -1, index = -1, ret;
 	struct stat st;
 
-	ret = mkdir_p(s->dir);
+	ret = file_mkdir_p(s->dir, 0700);
 	if (ret)
 		goto out;
 	s->root_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -376,7 +246,7 @@ bool store_answer_get(struct store *s, const char *key, int *result)
 	return hit;
 }
 
-void store_answer_put(struct store *s, const char *key, int result)
+void store_answer_set(struct store *s, const char *key, int result)
 {
 	struct store_answer *a = malloc(sizeof(*a));
 	struct timespec now;
@@ -403,7 +273,7 @@ void store_answer_put(struct store *s, const char *key, int result)
 			e = next;
 		}
 	}
-	if (htab_put(&s->answers, key, a, &old))
+	if (htab_set(&s->answers, key, a, &old))
 		free(a);
 	else
 		free(old);

@@ -14,10 +14,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "path.h"
 #include "toc.h"
 
 #define TOC_MAX_ENTRIES ((size_t)4 << 20)
-#define TOC_MAX_PATH 4096		/* bytes, without the NUL */
+#define TOC_MAX_PATH PATH_NORM_MAX	/* bytes, without the NUL */
 #define TOC_MAX_XATTR_VALUE ((size_t)64 << 10)
 #define TOC_MAX_XATTR_ENTRY ((size_t)1 << 20)
 #define TOC_MAX_XATTR_COUNT 1024u	/* per entry */
@@ -48,16 +49,6 @@ int toc_alloc(size_t max, struct store_toc **out);
  * NULL, with @arr and *@cap as they were, when out of memory.
  */
 void *toc_grow(void *arr, size_t *cap, size_t size, size_t first);
-
-/* ---- paths (toc_build.c) ---------------------------------------------- */
-
-/*
- * toc_path_norm - normalise the tar name @in into @out (at least
- * TOC_MAX_PATH + 1 bytes): leading "/" and "./" stripped, "//" collapsed,
- * "." dropped, no trailing "/".  -EINVAL for any ".." component, -E2BIG
- * past TOC_MAX_PATH.
- */
-int toc_path_norm(const char *in, char *out, size_t *outlen);
 
 /* ---- zstd ------------------------------------------------------------- */
 

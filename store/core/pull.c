@@ -145,7 +145,7 @@ int store_pull(struct store *s, const char *host, const char *repo,
 	}
 	ret = pull(s, host, repo, tag, buf_str(&key), id);
 	if (ret == -ENOENT) {
-		store_answer_put(s, buf_str(&name), ret);
+		store_answer_set(s, buf_str(&name), ret);
 		goto out_name;
 	}
 	if (ret)
@@ -184,7 +184,7 @@ static int remote_probe(struct store *s, const char *kind, const char *host,
 	}
 	ret = probe(s->reg, host, name);
 	if (ret == 0 || ret == -ENOENT)
-		store_answer_put(s, buf_str(&key), ret);
+		store_answer_set(s, buf_str(&key), ret);
 out:
 	buf_release(&key);
 	return ret;

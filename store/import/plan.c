@@ -22,7 +22,6 @@
 
 #include "import_int.h"
 #include "log.h"
-#include "store_int.h"
 
 #define WHY_MAX 1024
 
@@ -168,20 +167,17 @@ out:
 	return ret;
 }
 
-/* Check one layer against its diff_id, once per blob per import. */
+/* Check one layer against its diff_id, once per blob per import.  The
+ * index built for the check is the store's, kept for the image's reads. */
 static int check_layer(struct store *s, struct import_plan *p,
 		       const struct registry_desc *d, const char *diff_id,
 		       const char *what)
 {
-	enum registry_compression comp = registry_layer_compression(d->media_type);
 	struct import_verified *v;
 	struct store_toc *toc = NULL;
 	struct stat st;
 	int fd = -1, ret = 0;
 
-	if (comp == REGISTRY_COMP_UNKNOWN)
-		return import_why(p, -ENOTSUP, "%s: layer %s has unsupported media type %.100s",
-				  what, d->digest, d->media_type ? d->media_type : "(none)");
 	for (size_t i = 0; i < p->n_ver; i++) {
 		if (strcmp(p->ver[i].layer, d->digest) == 0) {
 			if (strcmp(p->ver[i].diff_id, diff_id) != 0)
@@ -189,6 +185,9 @@ static int check_layer(struct store *s, struct import_plan *p,
 			return 0;
 		}
 	}
+	if (registry_layer_compression(d->media_type) == REGISTRY_COMP_UNKNOWN)
+		return import_why(p, -ENOTSUP, "%s: layer %s has unsupported media type %.100s",
+				  what, d->digest, d->media_type ? d->media_type : "(none)");
 	ret = store_blob_open(s, d->digest, &fd);
 	if (ret == -ENOENT) {
 		ret = import_why(p, ret, "%s: layer %s is not in the archive", what, d->digest);
@@ -205,7 +204,8 @@ static int check_layer(struct store *s, struct import_plan *p,
 				 what, d->digest, (long long)st.st_size, (long long)d->size);
 		goto out;
 	}
-	ret = store_toc_build(fd, comp, &toc);
+	/* No diff_id here: a mismatch is the import's error, said below. */
+	ret = store_layer_index(s, d, fd, NULL, what, &toc);
 	if (ret) {
 		ret = import_why(p, ret, "%s: layer %s is not a valid layer: %s",
 				 what, d->digest, strerror(-ret));

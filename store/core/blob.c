@@ -76,7 +76,7 @@ int store_blob_read(struct store *s, const char *digest, size_t max,
 {
 	if (!digest || !registry_digest_valid(digest))
 		return -EINVAL;
-	return store_read_file(s->blobs_fd, hex_of(digest), max, out);
+	return file_read_capped(s->blobs_fd, hex_of(digest), max, out);
 }
 
 int store_blob_writer_new(struct store *s, struct store_blob_writer **out)
@@ -127,7 +127,7 @@ int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_
 		w->err = -EFBIG;
 		return w->err;
 	}
-	ret = store_write_all(w->fd, data, n);
+	ret = file_write_all(w->fd, data, n);
 	if (!ret && !EVP_DigestUpdate(w->md, data, n))
 		ret = -ENOMEM;
 	if (ret) {
@@ -205,7 +205,7 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 		goto out;
 	} else {
 		w->name[0] = '\0';	/* nothing left to unlink */
-		ret = store_fsync_dir(s->blobs_fd);
+		ret = file_fsync_dir(s->blobs_fd);
 		if (ret)
 			goto out;
 	}
@@ -230,7 +230,7 @@ int store_blob_writer_commit(struct store *s, struct store_blob_writer *w,
 	return commit_sized(s, w, expect_digest, -1, digest);
 }
 
-int store_blob_put(struct store *s, const void *data, size_t len, char digest[72])
+int store_blob_add(struct store *s, const void *data, size_t len, char digest[72])
 {
 	struct store_blob_writer *w;
 	int ret;
@@ -334,7 +334,7 @@ int store_blob_fetch(struct store *s, const char *host, const char *repo,
 		return 0;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f || htab_put(&s->inflight, hex, f, NULL)) {
+	if (!f || htab_set(&s->inflight, hex, f, NULL)) {
 		pthread_mutex_unlock(&s->lock);
 		free(f);
 		return -ENOMEM;

@@ -40,12 +40,7 @@
 
 #include "import_int.h"
 #include "log.h"
-#include "store_int.h"
 
-#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MT_OCI_TAR "application/vnd.oci.image.layer.v1.tar"
-#define MT_OCI_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define MT_OCI_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 #define LINK_HOPS 8
 
 struct load_file {
@@ -86,12 +81,10 @@ void load_state_release(struct load_state *ls)
 	buf_release(&ls->oci_layout);
 }
 
+/* @s starts with a sha256 in hex (archive file names: "<hex>.json"). */
 static bool hex64(const char *s)
 {
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
+	return registry_hex_span(s, REGISTRY_HEX_LEN) == REGISTRY_HEX_LEN;
 }
 
 static bool is_meta(const char *n)
@@ -322,7 +315,7 @@ int load_entry(struct store *s, struct load_state *ls, struct import_plan *p,
 		free(f);
 		goto skip;
 	}
-	ret = htab_put(&ls->files, name, f, NULL);
+	ret = htab_set(&ls->files, name, f, NULL);
 	if (ret == 0) {
 		ls->n_files++;
 		f = NULL;
@@ -544,7 +537,7 @@ static int docker_one(struct store *s, struct load_state *ls, struct import_plan
 		ret = -ENOMEM;
 		goto out;
 	}
-	m.config.media_type = MT_OCI_CONFIG;
+	m.config.media_type = REGISTRY_MT_OCI_CONFIG;
 	m.config.digest = cfg_digest;
 	ret = blob_size(s, cfg_digest, &m.config.size, &comp, &other);
 	for (size_t i = 0; i < n && !ret; i++) {
@@ -560,8 +553,8 @@ static int docker_one(struct store *s, struct load_state *ls, struct import_plan
 		if (ret == 0 && other)
 			ret = import_why(p, -ENOTSUP, "layer %.200s: bzip2 or xz inside an archive is not supported", ln);
 		ld[i].digest = dgs[i];
-		ld[i].media_type = comp == REGISTRY_COMP_GZIP ? MT_OCI_GZIP :
-				   comp == REGISTRY_COMP_ZSTD ? MT_OCI_ZSTD : MT_OCI_TAR;
+		ld[i].media_type = comp == REGISTRY_COMP_GZIP ? REGISTRY_MT_OCI_LAYER_GZIP :
+				   comp == REGISTRY_COMP_ZSTD ? REGISTRY_MT_OCI_LAYER_ZSTD : REGISTRY_MT_OCI_LAYER;
 	}
 	if (ret)
 		goto out;

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * layer_index.c - the one way a layer's index is obtained, for pulls and
+ * imports alike: load index/sha256/<layer hex> when a valid one is there,
+ * else build it from the local blob, check the uncompressed digest against
+ * the config's diff_id, and keep it.
+ *
+ * An index describes a blob, and blobs are named by their digest, so a
+ * kept index is valid for every image that uses the layer.  It is written
+ * like every other persistent file of the store (store_write_atomic: tmp/,
+ * fsync, rename), so a crash never leaves half an index; a file that fails
+ * the format's checks is rebuilt, never trusted.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int index_load(struct store *s, const char *hex, struct store_toc **out)
+{
+	struct buf b;
+	size_t len;
+	void *data;
+	int ret;
+
+	ret = file_read_capped(s->index_fd, hex, STORE_TOC_FILE_MAX, &b);
+	if (ret)
+		return ret;
+	data = buf_detach(&b, &len);
+	return store_toc_decode(data, len, out);	/* takes @data */
+}
+
+static void index_save(struct store *s, const char *hex, const struct store_toc *toc,
+		       const char *what)
+{
+	struct buf b;
+	int ret;
+
+	ret = store_toc_encode(toc, &b);
+	if (!ret)
+		ret = store_write_atomic(s, s->index_fd, hex, b.data, b.len);
+	if (ret)	/* still usable from memory; rebuilt next time */
+		log_warn("%s: layer %s: cannot save its index: %s", what,
+			 hex, strerror(-ret));
+	buf_release(&b);
+}
+
+int store_layer_index(struct store *s, const struct registry_desc *d, int blob_fd,
+		      const char *diff_id, const char *what, struct store_toc **out)
+{
+	enum registry_compression comp = registry_layer_compression(d->media_type);
+	const char *hex = d->digest + strlen(REGISTRY_DIGEST_PREFIX);
+	struct store_toc *toc = NULL;
+	bool loaded;
+	int ret;
+
+	if (!registry_digest_valid(d->digest))
+		return -EINVAL;
+	if (comp == REGISTRY_COMP_UNKNOWN) {
+		log_err("%s: layer %s: unsupported media type %.100s", what,
+			d->digest, d->media_type ? d->media_type : "(none)");
+		return -ENOTSUP;
+	}
+	ret = index_load(s, hex, &toc);
+	loaded = ret == 0;
+	if (ret && ret != -ENOENT)
+		log_warn("%s: layer %s: index rejected (%s), rebuilding", what,
+			 d->digest, strerror(-ret));
+	if (!loaded) {
+		ret = store_toc_build(blob_fd, comp, &toc);
+		if (ret) {
+			log_err("%s: layer %s: cannot index: %s", what, d->digest,
+				strerror(-ret));
+			return ret;
+		}
+	}
+	if (toc->comp != comp || (int64_t)toc->comp_size != d->size) {
+		log_err("%s: layer %s: index describes %llu bytes, the layer has %lld",
+			what, d->digest, (unsigned long long)toc->comp_size,
+			(long long)d->size);
+		store_toc_free(toc);
+		return -EIO;
+	}
+	if (diff_id && strcmp(toc->diff_id, diff_id) != 0) {
+		log_err("%s: layer %s: diff_id mismatch: config says %.80s, content is %s",
+			what, d->digest, diff_id, toc->diff_id);
+		store_toc_free(toc);
+		return -EIO;
+	}
+	if (!loaded)
+		index_save(s, hex, toc, what);
+	*out = toc;
+	return 0;
+}
