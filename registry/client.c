@@ -172,7 +172,7 @@ void registry_client_free(struct registry_client *c)
 		curl_easy_cleanup(c->pool[i]);
 	if (c->share)
 		curl_share_cleanup(c->share);
-	auth_cache_release(c);
+	reg_auth_cache_release(c);
 	htab_release(&c->schemes);
 	for (char **p = c->insecure; p && *p; p++)
 		free(*p);
@@ -197,7 +197,7 @@ static bool tls_fallback_error(CURLcode rc)
 }
 
 /* Send @req to @host/@path, choosing the scheme (see the file comment). */
-static int reg_send(struct registry_client *c, const char *host, const char *path,
+static int send_any_scheme(struct registry_client *c, const char *host, const char *path,
 		    struct http_req *req, struct http_resp *resp)
 {
 	static const char *const schemes[] = { "https", "http" };
@@ -245,40 +245,42 @@ static int reg_send(struct registry_client *c, const char *host, const char *pat
 	return ret;
 }
 
-/* Send with the token cache and one answer to a 401. */
-/* A request under @scope (token scope grammar), retried once with
- * credentials after a 401 challenge; @what names the object in logs. */
-static int reg_request_scope(struct registry_client *c, const char *host,
+/*
+ * A request under @scope (token scope grammar): with the cached
+ * Authorization value if there is one, else anonymous; a 401 is answered
+ * once (reg_auth_obtain()) and the request retried once.  @what names the
+ * object in logs.  Returns what http_do() returns; resp->status is 0 when
+ * the failure has been logged here or in auth.c.
+ */
+static int request_with_auth(struct registry_client *c, const char *host,
 			     const char *scope, const char *what, const char *path,
 			     struct http_req *req, struct http_resp *resp)
 {
-	const char *repo = what;
 	char *auth;
 	int ret;
 
-	auth = auth_cached(c, host, scope);
+	auth = reg_auth_cached(c, host, scope);
 	req->auth = auth;
-	ret = reg_send(c, host, path, req, resp);
+	ret = send_any_scheme(c, host, path, req, resp);
 	if (resp->status != 401)
 		goto out;
 	if (auth)
-		auth_forget(c, host, scope);
+		reg_auth_forget(c, host, scope);
 	reg_secret_free(auth);
 	auth = NULL;
 	req->auth = NULL;
-	ret = auth_obtain(c, host, scope, resp->www_auth_cut ? "" : resp->www_auth, &auth);
+	ret = reg_auth_obtain(c, host, scope, resp->www_auth_cut ? "" : resp->www_auth, &auth);
 	if (ret) {
-		resp->status = 0;	/* logged by auth_obtain */
+		resp->status = 0;	/* logged by reg_auth_obtain() */
 		goto out;
 	}
 	req->auth = auth;
-	ret = reg_send(c, host, path, req, resp);
+	ret = send_any_scheme(c, host, path, req, resp);
 	if (resp->status == 401) {
-		auth_forget(c, host, scope);
-		log_err("registry %s: credentials rejected for %s%s%s", host, repo,
+		reg_auth_forget(c, host, scope);
+		log_err("registry %s: credentials rejected for %s%s%s", host, what,
 			resp->err_code[0] ? ": " : "", resp->err_code);
-		ret = -EACCES;
-		resp->status = 0;	/* logged */
+		resp->status = 0;	/* logged; ret is http_status_errno(401) */
 	}
 out:
 	req->auth = NULL;
@@ -286,13 +288,14 @@ out:
 	return ret;
 }
 
-static int reg_request(struct registry_client *c, const char *host, const char *repo,
-		       const char *path, struct http_req *req, struct http_resp *resp)
+/* A request under the pull scope of @repo (see request_with_auth()). */
+static int request_pull(struct registry_client *c, const char *host, const char *repo,
+			const char *path, struct http_req *req, struct http_resp *resp)
 {
 	char scope[300];
 
 	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
-	return reg_request_scope(c, host, scope, repo, path, req, resp);
+	return request_with_auth(c, host, scope, repo, path, req, resp);
 }
 
 /* One log line for a failed request that got an HTTP answer. */
@@ -310,13 +313,20 @@ static void log_http_fail(const char *what, const char *host, const char *repo,
 			r->retry_after[0] ? " retry-after " : "", r->retry_after);
 }
 
-static int check_names(const char *host, const char *repo)
+/*
+ * What every request starts with: @host and @repo checked against the
+ * reference grammar (they become a URL path) and a zeroed response, which
+ * the caller frees.  It is on the heap because of its header buffers.
+ */
+static int request_begin(const char *host, const char *repo, struct http_resp **resp)
 {
+	*resp = NULL;
 	if (!registry_host_valid(host) || !registry_repo_valid(repo)) {
 		log_err("registry: invalid repository name %.100s/%.300s", host, repo);
 		return -EINVAL;
 	}
-	return 0;
+	*resp = calloc(1, sizeof(**resp));
+	return *resp ? 0 : -ENOMEM;
 }
 
 /* ---- manifests ---- */
@@ -350,19 +360,16 @@ int registry_manifest_get(struct registry_client *c, const char *host,
 
 	*media_type = NULL;
 	*digest = NULL;
-	ret = check_names(host, repo);
-	if (ret)
-		return ret;
 	if (!registry_tag_valid(ref) && !registry_digest_valid(ref)) {
 		log_err("registry: invalid tag or digest %.100s", ref);
 		return -EINVAL;
 	}
-	resp = calloc(1, sizeof(*resp));
-	if (!resp)
-		return -ENOMEM;
+	ret = request_begin(host, repo, &resp);
+	if (ret)
+		return ret;
 	buf_reset(body);
 	snprintf(path, sizeof(path), "v2/%s/manifests/%s", repo, ref);
-	ret = reg_request(c, host, repo, path, &req, resp);
+	ret = request_pull(c, host, repo, path, &req, resp);
 	if (ret == -EFBIG) {
 		log_err("registry %s: manifest %s %s larger than %zu bytes", host, repo,
 			ref, body->max);
@@ -503,9 +510,6 @@ int registry_blob_get(struct registry_client *c, const char *host,
 	char path[600], range[64];
 	int ret;
 
-	ret = check_names(host, repo);
-	if (ret)
-		return ret;
 	if (!registry_digest_valid(digest)) {
 		log_err("registry: invalid digest %.100s", digest);
 		return -EINVAL;
@@ -522,15 +526,15 @@ int registry_blob_get(struct registry_client *c, const char *host,
 			snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", offset);
 		req.range = range;
 	}
-	resp = calloc(1, sizeof(*resp));
-	if (!resp)
-		return -ENOMEM;
+	ret = request_begin(host, repo, &resp);
+	if (ret)
+		return ret;
 	snprintf(path, sizeof(path), "v2/%s/blobs/%s", repo, digest);
-	ret = reg_request(c, host, repo, path, &req, resp);
+	ret = request_pull(c, host, repo, path, &req, resp);
 	/* A server that ignored Range and sent less than @offset bytes: the
 	 * range lies beyond the blob, as a 416 would have said. */
 	if (!ret && b.offset && (b.skip || !b.started))
-		ret = -ERANGE;
+		ret = http_status_errno(416);
 	if (b.user_err)
 		ret = b.user_err;
 	else if (ret)
@@ -547,16 +551,13 @@ int registry_repo_exists(struct registry_client *c, const char *host, const char
 	char path[600];
 	int ret;
 
-	ret = check_names(host, repo);
+	ret = request_begin(host, repo, &resp);
 	if (ret)
 		return ret;
-	resp = calloc(1, sizeof(*resp));
-	if (!resp)
-		return -ENOMEM;
 	buf_init(&body, REG_SMALL_MAX);
 	req.body = &body;
 	snprintf(path, sizeof(path), "v2/%s/tags/list?n=1", repo);
-	ret = reg_request(c, host, repo, path, &req, resp);
+	ret = request_pull(c, host, repo, path, &req, resp);
 	if (ret)
 		log_http_fail("tags of", host, repo, NULL, resp);
 	buf_release(&body);
@@ -578,12 +579,9 @@ int registry_namespace_exists(struct registry_client *c, const char *host,
 	size_t plen = strlen(prefix);
 	int ret;
 
-	ret = check_names(host, prefix);
+	ret = request_begin(host, prefix, &resp);
 	if (ret)
 		return ret;
-	resp = calloc(1, sizeof(*resp));
-	if (!resp)
-		return -ENOMEM;
 	buf_init(&body, BUF_MANIFEST_MAX);
 	buf_init(&path, 4096);
 	buf_init(&last, 1024);
@@ -602,7 +600,7 @@ int registry_namespace_exists(struct registry_client *c, const char *host,
 		if (ret)
 			break;
 		memset(resp, 0, sizeof(*resp));
-		ret = reg_request_scope(c, host, "registry:catalog:*", "_catalog",
+		ret = request_with_auth(c, host, "registry:catalog:*", "_catalog",
 					buf_str(&path), &req, resp);
 		if (ret) {
 			if (ret != -ENOENT && ret != -EACCES)

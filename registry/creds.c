@@ -44,29 +44,6 @@
 
 extern char **environ;
 
-void reg_secret_free(char *s)
-{
-	if (!s)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
-}
-
-int reg_base64_encode(const char *in, size_t n, char **out)
-{
-	size_t olen;
-
-	*out = NULL;
-	if (n > (1u << 20))
-		return -EINVAL;
-	olen = 4 * ((n + 2) / 3) + 1;
-	*out = malloc(olen);
-	if (!*out)
-		return -ENOMEM;
-	EVP_EncodeBlock((unsigned char *)*out, (const unsigned char *)in, (int)n);
-	return 0;
-}
-
 /* base64 "user:secret" -> the two halves. */
 static int decode_auth(const char *b64, char **user, char **secret)
 {
@@ -96,9 +73,7 @@ static int decode_auth(const char *b64, char **user, char **secret)
 	*secret = strdup(colon + 1);
 	ret = *user && *secret ? 0 : -ENOMEM;
 	if (ret) {
-		reg_secret_free(*user);
-		reg_secret_free(*secret);
-		*user = *secret = NULL;
+		reg_creds_clear(user, secret);
 	}
 out:
 	explicit_bzero(raw, n / 4 * 3 + 1);
@@ -190,9 +165,7 @@ static int load_config(const char *path, json_t **out)
 			ret = -EINVAL;
 		}
 	}
-	if (b.data)
-		explicit_bzero(b.data, b.len);
-	buf_release(&b);
+	reg_buf_release_secret(&b);
 	return ret;
 }
 
@@ -291,9 +264,7 @@ static int helper_get(const char *suffix, const char *server, char **user,
 	*user = strdup(u);
 	*secret = strdup(s);
 	if (!*user || !*secret) {
-		reg_secret_free(*user);
-		reg_secret_free(*secret);
-		*user = *secret = NULL;
+		reg_creds_clear(user, secret);
 		ret = -ENOMEM;
 	}
 out:
@@ -308,9 +279,7 @@ out:
 			close(out[i]);
 	}
 	json_decref(root);
-	if (b.data)
-		explicit_bzero(b.data, b.len);
-	buf_release(&b);
+	reg_buf_release_secret(&b);
 	return ret;
 }
 
@@ -343,7 +312,7 @@ static int auths_entry(json_t *e, char **user, char **secret)
 	u = json_string_value(json_object_get(e, "username"));
 	s = json_string_value(json_object_get(e, "password"));
 	if (tok && *tok) {
-		*user = strdup("<token>");
+		*user = strdup(REG_IDENTITY_USER);
 		*secret = strdup(tok);
 	} else if (a && *a) {
 		return decode_auth(a, user, secret);
@@ -354,9 +323,7 @@ static int auths_entry(json_t *e, char **user, char **secret)
 		return 0;
 	}
 	if (!*user || !*secret) {
-		reg_secret_free(*user);
-		reg_secret_free(*secret);
-		*user = *secret = NULL;
+		reg_creds_clear(user, secret);
 		return -ENOMEM;
 	}
 	return 0;

@@ -38,7 +38,12 @@
 
 #include "log.h"
 
+#ifndef IMGFS_VERSION
+#error "IMGFS_VERSION must be defined by the build (CMakeLists.txt)"
+#endif
+
 #define HTTP_MAX_REDIRS 5
+#define HTTP_USER_AGENT "imgfs/" IMGFS_VERSION
 
 struct xfer {
 	const struct http_req *req;
@@ -308,67 +313,79 @@ static void parse_err_code(const struct buf *b, struct http_resp *r)
 	json_decref(root);
 }
 
-/* ---- one hop ---- */
+/* ---- one hop: request setup ---- */
 
-static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
-		       const char *url, const char *auth, bool follow,
-		       long redirs_left, bool plain_ok, char **location)
+/* Append "@name: @value" to *@hdrs; the line is zeroed before it is freed
+ * because it may be the Authorization header. */
+static int header_add(struct curl_slist **hdrs, const char *name, const char *value)
 {
-	const struct http_req *req = x->req;
-	struct curl_slist *hdrs = NULL, *tmp;
-	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *tmp;
 	struct buf line;
-	long timeout = c->timeout_sec > 0 ? c->timeout_sec : 30;
-	CURLcode rc;
+	int ret;
+
+	buf_init(&line, 1 << 20);
+	ret = buf_printf(&line, "%s: %s", name, value);
+	if (!ret) {
+		tmp = curl_slist_append(*hdrs, buf_str(&line));
+		if (tmp)
+			*hdrs = tmp;
+		else
+			ret = -ENOMEM;
+	}
+	reg_buf_release_secret(&line);
+	return ret;
+}
+
+/* The request headers of one hop: Accept, Range and @auth where given. */
+static int hop_headers(const struct http_req *req, const char *auth,
+		       struct curl_slist **hdrs)
+{
 	int ret = 0;
 
-	*location = NULL;
-	buf_init(&line, 1 << 20);
-	memset(x->resp, 0, sizeof(*x->resp));
-	buf_reset(&x->errbody);
-	x->err = 0;
-	x->err_over = false;
+	*hdrs = NULL;
+	if (req->accept)
+		ret = header_add(hdrs, "Accept", req->accept);
+	if (!ret && req->range)
+		ret = header_add(hdrs, "Range", req->range);
+	if (!ret && auth)
+		ret = header_add(hdrs, "Authorization", auth);
+	return ret;
+}
 
-	/* The Authorization line is assembled here and freed (zeroed) below. */
-	if (req->accept && (ret = buf_printf(&line, "Accept: %s", req->accept)) == 0) {
-		tmp = curl_slist_append(hdrs, buf_str(&line));
-		ret = tmp ? 0 : -ENOMEM;
-		hdrs = tmp ? tmp : hdrs;
-	}
-	if (!ret && req->range) {
-		buf_reset(&line);
-		ret = buf_printf(&line, "Range: %s", req->range);
-		if (!ret && !(tmp = curl_slist_append(hdrs, buf_str(&line))))
-			ret = -ENOMEM;
-		else if (!ret)
-			hdrs = tmp;
-	}
-	if (!ret && auth) {
-		buf_reset(&line);
-		ret = buf_printf(&line, "Authorization: %s", auth);
-		if (!ret && !(tmp = curl_slist_append(hdrs, buf_str(&line))))
-			ret = -ENOMEM;
-		else if (!ret)
-			hdrs = tmp;
-		if (line.data)
-			explicit_bzero(line.data, line.len);
-	}
-	buf_release(&line);
-	if (ret)
-		goto out;
+/* Free the header list of a hop, zeroing the copy of the credentials. */
+static void hop_headers_free(struct curl_slist *hdrs)
+{
+	for (struct curl_slist *l = hdrs; l; l = l->next)
+		if (strncasecmp(l->data, "Authorization:", 14) == 0)
+			explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(hdrs);
+}
+
+/*
+ * Every option of one hop on @h.  @follow lets libcurl follow redirects
+ * itself (only when no credentials ride along, see the file comment);
+ * @plain_ok allows http besides https, for the hop and its redirects.
+ */
+static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
+		       const char *url, struct curl_slist *hdrs, bool follow,
+		       long redirs_left, bool plain_ok, char *errbuf)
+{
+	const struct http_req *req = x->req;
+	const char *protocols = plain_ok ? "http,https" : "https";
+	long timeout = c->timeout_sec > 0 ? c->timeout_sec : 30;
 
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, plain_ok ? "http,https" : "https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, plain_ok ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, redirs_left);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, timeout);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "imgfs/0.1");
+	curl_easy_setopt(h, CURLOPT_USERAGENT, HTTP_USER_AGENT);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
@@ -384,61 +401,91 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
+}
 
-	rc = curl_easy_perform(h);
+/* ---- one hop: result classification ---- */
+
+/*
+ * The outcome of curl_easy_perform() on @h as an errno, in this order: a
+ * sink's stop or error; a transport error (status 0, logged unless
+ * req->quiet); else the status through http_status_errno().  For a 3xx
+ * that libcurl did not follow, *location gets the redirect target
+ * (caller frees).
+ */
+static int hop_result(CURL *h, struct xfer *x, const char *url, CURLcode rc,
+		      const char *errbuf, char **location)
+{
+	const struct http_req *req = x->req;
+	char *loc = NULL, u[256];
+	long st = 0;
+	int ret;
+
+	*location = NULL;
 	x->resp->curl_rc = rc;
-	if (x->err == HTTP_SINK_STOP) {
-		ret = 0;
-	} else if (x->err) {
-		ret = x->err;
-	} else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x->err_over) &&
-		   !(x->resp->status >= 300 && rc == CURLE_PARTIAL_FILE)) {
-		/* (An error status whose body was cut short is reported as
-		 * that status: the body does not matter.  distribution 2.8
-		 * answers 416 with the Content-Length of the whole blob.) */
-		char u[256];
-
-		ret = curl_errno(rc);
+	if (x->err == HTTP_SINK_STOP)
+		return 0;
+	if (x->err)
+		return x->err;
+	/* An error status whose body was cut short (by our cap, or because
+	 * it ended early) is reported as that status: the body does not
+	 * matter.  distribution 2.8 answers 416 with the Content-Length of
+	 * the whole blob. */
+	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x->err_over) &&
+	    !(x->resp->status >= 300 && rc == CURLE_PARTIAL_FILE)) {
 		x->resp->status = 0;
 		if (!req->quiet) {
 			http_url_for_log(url, u, sizeof(u));
 			log_err("registry: %s %s: %s%s%s", req->form ? "POST" : "GET", u,
 				curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
 		}
-	} else {
-		long st = 0;
-		char *loc = NULL;
-
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
-		x->resp->status = st;
-		ret = http_status_errno(st);
-		if (ret) {
-			parse_err_code(&x->errbody, x->resp);
-			if (st >= 300 && st < 400 &&
-			    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
-			    loc && !(*location = strdup(loc)))
-				ret = -ENOMEM;
-		}
+		return curl_errno(rc);
 	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-out:
-	if (auth) {
-		/* Zero the copy of the credentials inside the header list. */
-		for (tmp = hdrs; tmp; tmp = tmp->next)
-			if (strncasecmp(tmp->data, "Authorization:", 14) == 0)
-				explicit_bzero(tmp->data, strlen(tmp->data));
-	}
-	curl_slist_free_all(hdrs);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+	x->resp->status = st;
+	ret = http_status_errno(st);
+	if (!ret)
+		return 0;
+	parse_err_code(&x->errbody, x->resp);
+	if (st >= 300 && st < 400 &&
+	    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc &&
+	    !(*location = strdup(loc)))
+		ret = -ENOMEM;
 	return ret;
 }
 
-/**
- * http_do - perform @req.  Returns 0 for a 2xx response whose body was
- * fully delivered (or stopped by the sink with HTTP_SINK_STOP), else the
- * errno of the status (resp->status set) or of the transport (status 0),
- * or the error a sink or the body buffer returned.  Transport errors are
- * logged here unless req->quiet; HTTP errors are left to the caller, who
- * knows whether a 401 or 404 is an error at all.
+/* One request to @url with @auth (or none); see hop_setopt and hop_result. */
+static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
+		       const char *url, const char *auth, bool follow,
+		       long redirs_left, bool plain_ok, char **location)
+{
+	struct curl_slist *hdrs = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode rc;
+	int ret;
+
+	*location = NULL;
+	memset(x->resp, 0, sizeof(*x->resp));
+	buf_reset(&x->errbody);
+	x->err = 0;
+	x->err_over = false;
+	ret = hop_headers(x->req, auth, &hdrs);
+	if (ret)
+		goto out;
+	hop_setopt(c, h, x, url, hdrs, follow, redirs_left, plain_ok, errbuf);
+	rc = curl_easy_perform(h);
+	ret = hop_result(h, x, url, rc, errbuf, location);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+out:
+	hop_headers_free(hdrs);
+	return ret;
+}
+
+/*
+ * http_do - see registry_int.h.  Redirects that libcurl was not allowed to
+ * follow come back from perform_hop() with a Location and are followed
+ * here, at most HTTP_MAX_REDIRS in all, the credentials dropped for good
+ * at the first hop that leaves the origin of req->url.
  */
 int http_do(struct registry_client *c, const struct http_req *req,
 	    struct http_resp *resp)

@@ -1,8 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * registry_int.h - what the registry .c files share and nobody else
- * sees: the client structure, the one HTTP entry point (http.c), the auth
- * cache (auth.c) and a few reference helpers (ref.c).
+ * registry_int.h - what the files of the registry client (library
+ * imgfs_registry) share and nobody else sees: the client structure, the
+ * one HTTP entry point, the auth cache, the Bearer flow and the secret
+ * helpers.  Included by auth.c, bearer.c, client.c, creds.c, http.c and
+ * secret.c; challenge.c needs only the public registry.h, and ref.c and
+ * manifest.c (library imgfs_oci) only oci.h.
+ *
+ * Names: a function shared between these files is not static and carries
+ * the prefix of where it lives: http_ for http.c (the libcurl layer, with
+ * its struct http_req / http_resp), reg_ for every other file of the
+ * client (reg_auth_* in auth.c, reg_bearer_* in bearer.c, reg_host_* in
+ * client.c, reg_secret_* / reg_creds_* in secret.c).  Functions static to
+ * one file carry no such prefix.  A function that requires a lock held
+ * ends in _locked (today none does: each takes and drops its lock).
  *
  * Lock order: client->pool_lock and client->lock are both leaves (nothing
  * else is taken while either is held, and neither is held across network
@@ -13,6 +24,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <curl/curl.h>
 
 #include "buf.h"
@@ -23,6 +35,8 @@
 #define REG_POOL_MAX 16
 /* Token responses and error bodies. */
 #define REG_SMALL_MAX BUF_SMALL_MAX
+/* The user name registry_creds_lookup() gives an identity token. */
+#define REG_IDENTITY_USER "<token>"
 
 struct registry_client {
 	char *default_host;
@@ -78,36 +92,92 @@ struct http_resp {
 	char err_code[48];	/* errors[0].code of an error body */
 };
 
+/*
+ * http_do - perform @req (GET, or POST of req->form), following redirects
+ * by the policy of http.c.
+ * Return: 0 for a 2xx response whose body was fully delivered (or stopped
+ * by the sink with HTTP_SINK_STOP); else the errno of the status
+ * (http_status_errno(), resp->status set), of the transport (status 0),
+ * or the error a sink or the body buffer returned.  Transport errors are
+ * logged unless req->quiet; HTTP errors are left to the caller, who knows
+ * whether a 401 or 404 is an error at all.
+ */
 int http_do(struct registry_client *c, const struct http_req *req,
 	    struct http_resp *resp);
+/*
+ * http_status_errno - the one mapping of HTTP statuses to errno (the
+ * table is in registry.h).  Return: 0 for 2xx, else -errno.
+ */
 int http_status_errno(long status);
-/* "scheme://host[:port]/path" without query or fragment, for log lines:
- * signed CDN URLs carry their secret in the query. */
+/*
+ * http_url_for_log - "scheme://host[:port]/path" of @url without query or
+ * fragment into @out (cut to @outsz), for log lines: signed CDN URLs carry
+ * their secret in the query.
+ */
 void http_url_for_log(const char *url, char *out, size_t outsz);
+/* http_same_origin - whether @a and @b have the same scheme, host and port. */
 bool http_same_origin(const char *a, const char *b);
-/* URL-encode @s onto @b (RFC 3986 unreserved kept). */
+/* http_escape - URL-encode @s onto @b (RFC 3986 unreserved kept).  0 or -errno of buf_add(). */
 int http_escape(struct buf *b, const char *s);
 
 /* ---- client.c ---- */
 
 /* Whether @host may be reached over plain HTTP (loopback or insecure). */
 bool reg_host_plain_ok(const struct registry_client *c, const char *host);
+/* Whether @host is listed insecure (an entry without a port covers all). */
 bool reg_host_insecure(const struct registry_client *c, const char *host);
 
 /* ---- auth.c ---- */
 
-/* The cached Authorization value for host+scope, or NULL.  Caller frees
- * with reg_secret_free(). */
-char *auth_cached(struct registry_client *c, const char *host, const char *scope);
-/* Answer a 401: parse @www_auth, get a token (Bearer) or build Basic,
- * cache it and return the Authorization value in *out. */
-int auth_obtain(struct registry_client *c, const char *host, const char *scope,
-		const char *www_auth, char **out);
-void auth_forget(struct registry_client *c, const char *host, const char *scope);
-void auth_cache_release(struct registry_client *c);
+/*
+ * reg_auth_cached - the cached, unexpired Authorization value for
+ * @host and @scope.
+ * Return: a copy the caller frees with reg_secret_free(), or NULL (none,
+ * expired, or out of memory: the request then goes out anonymously).
+ */
+char *reg_auth_cached(struct registry_client *c, const char *host, const char *scope);
+/*
+ * reg_auth_obtain - answer a 401 from @host for @scope: parse @www_auth,
+ * get a token (Bearer, bearer.c) or build Basic from the credentials of
+ * @host, and cache the result.
+ * Return: 0 with *out the Authorization value to retry with (caller frees
+ * with reg_secret_free()); -EACCES (logged) when there is nothing to retry
+ * with; another -errno from the token request.
+ */
+int reg_auth_obtain(struct registry_client *c, const char *host, const char *scope,
+		    const char *www_auth, char **out);
+/* reg_auth_forget - drop the cached value for @host and @scope (rejected). */
+void reg_auth_forget(struct registry_client *c, const char *host, const char *scope);
+/* reg_auth_cache_release - free both caches; only from registry_client_free(). */
+void reg_auth_cache_release(struct registry_client *c);
+/*
+ * reg_basic_value - "Basic base64(@user:@secret)" into *out (caller frees
+ * with reg_secret_free()).  Return: 0, -EINVAL (too long) or -ENOMEM.
+ */
+int reg_basic_value(const char *user, const char *secret, char **out);
 
-/* ---- creds.c ---- */
+/* ---- bearer.c ---- */
+
+/*
+ * reg_bearer_fetch - ask the realm of challenge @ch for a token for
+ * @scope, with @user/@secret (both NULL: anonymously; user
+ * REG_IDENTITY_USER: @secret is an identity token).
+ * Return: 0 with *out = "Bearer <token>" (caller frees with
+ * reg_secret_free()) and *ttl its lifetime in seconds; -EACCES when the
+ * realm may not be used (not https) or refused us, -EIO for an unusable
+ * answer, another -errno of http_do().  Failures are logged.
+ */
+int reg_bearer_fetch(struct registry_client *c, const char *host,
+		     const struct registry_challenge *ch, const char *scope,
+		     const char *user, const char *secret, char **out, int64_t *ttl);
+
+/* ---- secret.c ---- */
+
+/* reg_secret_free - zero the string @s, then free it.  NULL is fine. */
 void reg_secret_free(char *s);
-int reg_base64_encode(const char *in, size_t n, char **out);
+/* reg_creds_clear - reg_secret_free() both and set both to NULL. */
+void reg_creds_clear(char **user, char **secret);
+/* reg_buf_release_secret - zero the contents of @b, then buf_release() it. */
+void reg_buf_release_secret(struct buf *b);
 
 #endif
