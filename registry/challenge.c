@@ -84,12 +84,10 @@ static int parse_value(const char **pp, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
-/**
- * registry_challenge_parse - parse the first challenge of a header value.
- * A second challenge in the same value ("Bearer realm=..., Basic ...")
- * ends the first.  Duplicate or malformed parameters are -EINVAL; unknown
- * parameters are skipped.  Scheme names are returned as "Bearer" and
- * "Basic" whatever their case; other schemes are copied as sent.
+/*
+ * registry_challenge_parse - see registry.h.  A token not followed by '='
+ * ends the parameter list: it starts the next challenge (or is a token68
+ * of this one, which no registry scheme we answer uses).
  */
 int registry_challenge_parse(const char *value, struct registry_challenge *out)
 {

@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client.c - the registry client object and the three requests the store
- * makes: manifests, blobs and repository existence.
+ * client.c - the registry client object and the requests made with it:
+ * manifests, blobs, repository existence and namespace existence (from
+ * the catalog).
  *
- * Owns: struct registry_client (its option copies, the CURLSH and its
- * locks, the handle pool, the caches).  One client serves all threads.
+ * Owns: the lifetime of struct registry_client (its option copies, the
+ * CURLSH and its locks; the handle pool is used by http.c, the auth
+ * caches by auth.c) and client->schemes, the scheme that answered per
+ * host, under client->lock.  One client serves all threads.
  *
  * Design notes: a request goes out anonymously unless a token for its
- * host and scope is cached; a 401 is answered once (auth.c) and retried
- * once, so a bad password costs two requests, never a storm.  Loopback
- * and insecure hosts are tried with https first and fall back to http
- * only when the TLS handshake itself fails (the server speaks plain HTTP);
- * a certificate that fails verification is an error, not a reason to fall
- * back.  The scheme that answered is remembered per host.  Everything a
- * URL is built from is validated first (host, repository grammar, tag or
- * sha256 digest), so no escaping is needed and nothing can smuggle a path.
+ * host and scope is cached; a 401 is answered once (reg_auth_obtain()) and
+ * the request retried once, so a bad password costs two requests, never a
+ * storm.  Loopback and insecure hosts are tried with https first and fall
+ * back to http only when the TLS handshake itself fails (the server speaks
+ * plain HTTP); a certificate that fails verification is an error, not a
+ * reason to fall back.  Everything a URL path is built from is validated
+ * first (host, repository grammar, tag or sha256 digest), so no escaping
+ * is needed there and nothing can smuggle a path; only the catalog's
+ * "last" query parameter, which comes from the registry, is escaped.
  */
 #include "registry.h"
 #include "registry_int.h"
@@ -331,20 +335,23 @@ static int request_begin(const char *host, const char *repo, struct http_resp **
 
 /* ---- manifests ---- */
 
-static int sha256_hex(const void *data, size_t n, char out[72])
+/* "sha256:<hex>" of @data into @out. */
+static int sha256_digest(const void *data, size_t n, char out[REGISTRY_DIGEST_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
+	const size_t pl = strlen(REGISTRY_DIGEST_PREFIX);
 
-	if (!EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (!EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) ||
+	    mdlen != REGISTRY_HEX_LEN / 2)
 		return -EIO;
-	memcpy(out, "sha256:", 7);
-	for (unsigned i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[8 + 2 * i] = hex[md[i] & 15];
+	memcpy(out, REGISTRY_DIGEST_PREFIX, pl);
+	for (unsigned i = 0; i < mdlen; i++) {
+		out[pl + 2 * i] = hex[md[i] >> 4];
+		out[pl + 2 * i + 1] = hex[md[i] & 15];
 	}
-	out[71] = '\0';
+	out[REGISTRY_DIGEST_LEN] = '\0';
 	return 0;
 }
 
@@ -354,7 +361,7 @@ int registry_manifest_get(struct registry_client *c, const char *host,
 {
 	struct http_req req = { .accept = MANIFEST_ACCEPT, .body = body };
 	struct http_resp *resp;
-	char path[600], dg[72];
+	char path[600], dg[REGISTRY_DIGEST_LEN + 1];
 	size_t mtn;
 	int ret;
 
@@ -379,12 +386,13 @@ int registry_manifest_get(struct registry_client *c, const char *host,
 		log_http_fail("manifest", host, repo, ref, resp);
 		goto out;
 	}
-	ret = sha256_hex(body->data ? body->data : "", body->len, dg);
+	ret = sha256_digest(body->data ? body->data : "", body->len, dg);
 	if (ret)
 		goto out;
 	ret = -EIO;
 	if (resp->digest[0]) {
-		if (strncmp(resp->digest, "sha256:", 7) != 0)
+		if (strncmp(resp->digest, REGISTRY_DIGEST_PREFIX,
+			    strlen(REGISTRY_DIGEST_PREFIX)) != 0)
 			log_warn("registry %s: %s %s: unverifiable Docker-Content-Digest %.20s",
 				 host, repo, ref, resp->digest);
 		else if (strcmp(resp->digest, dg) != 0) {

@@ -507,7 +507,7 @@ static bool is_attestation(json_t *entry, const char *os, const char *arch)
 }
 
 /**
- * registry_index_select - see registry.h.  Every entry must be a valid
+ * registry_index_select - see oci.h.  Every entry must be a valid
  * descriptor (a hostile index is rejected as a whole); among the matching
  * ones the best score wins and ties go to the first, as the OCI spec asks.
  * An entry without a platform matches with the lowest score.
@@ -714,7 +714,7 @@ static int config_fill(json_t *root, void *arg)
 }
 
 /**
- * registry_config_parse - see registry.h.  architecture and os are NULL
+ * registry_config_parse - see oci.h.  architecture and os are NULL
  * when absent (artifact configs); rootfs, when present, must be
  * {"type":"layers","diff_ids":[sha256 digests]}.  A malformed created
  * timestamp rejects the config, as Docker's JSON decoding does.

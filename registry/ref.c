@@ -211,7 +211,7 @@ void registry_ref_release(struct registry_ref *r)
 }
 
 /**
- * registry_ref_parse - see registry.h.  The input is split from the right:
+ * registry_ref_parse - see oci.h.  The input is split from the right:
  * "@digest" first, then ":tag" if that colon is after the last '/' (a
  * colon before it belongs to host:port), then the host per the first
  * component.  Nothing is allocated on failure.

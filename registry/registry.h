@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * registry.h - OCI distribution client: references, auth, manifests, blobs.
+ * registry.h - the OCI distribution client (library imgfs_registry):
+ * fetch manifests and blobs from a registry, probe repositories, answer
+ * authentication challenges with credentials from a docker config.json.
+ * References, digests, media types and manifest parsing are in oci.h.
  *
- * The registry module knows HTTP and the distribution spec, nothing of
- * FUSE and nothing of the store's files.  Every function returns 0 or
- * -errno; HTTP statuses are mapped to errno in one place (http.c):
+ * The client knows HTTP and the distribution spec, nothing of FUSE and
+ * nothing of the store's files.  Every function returns 0 or -errno; HTTP
+ * statuses are mapped to errno in one place (http_status_errno() in
+ * http.c):
  *   401/403 -> -EACCES, 404 -> -ENOENT, 429 -> -EAGAIN, 416 -> -ERANGE,
- *   other 4xx -> -EPROTO, 5xx / transport errors -> -EIO,
- *   connection refused / unresolvable -> -EHOSTUNREACH, timeouts -> -ETIMEDOUT.
+ *   other 4xx -> -EPROTO, 5xx -> -EIO;
+ * transport errors: connection refused / unresolvable -> -EHOSTUNREACH,
+ *   timeouts -> -ETIMEDOUT, others -> -EIO.
  * The failure's cause (status, registry error code, curl error) is logged
  * once, without credentials.
  *
- * Threads: struct registry_client is shared by all threads.  Its token
- * cache is guarded by client->lock (a leaf lock: nothing else is taken
- * while it is held).  Each request uses its own CURL easy handle; only a
- * CURLSH (connections, DNS, TLS sessions), guarded by its own locks, is
- * shared.
+ * Threads: struct registry_client is shared by all threads.  Its caches
+ * (tokens, credentials, the scheme that answered per host) are guarded by
+ * one leaf lock.  Each request uses its own CURL easy handle; only a
+ * CURLSH (DNS cache, TLS sessions), guarded by its own locks, is shared.
  */
 #ifndef IMGFS_REGISTRY_H
 #define IMGFS_REGISTRY_H
@@ -27,10 +31,10 @@
 #include "buf.h"
 #include "oci.h"
 
-/* ---- the client (client.c, auth.c, http.c) ---------------------------- */
+/* ---- the client (client.c, http.c, auth.c, bearer.c) ------------------ */
 
 struct registry_opts {
-	const char *default_host;	/* "docker.io" */
+	const char *default_host;	/* NULL: "docker.io" */
 	const char *docker_config;	/* path of config.json, or NULL to use
 					 * $DOCKER_CONFIG / ~/.docker */
 	const char *const *insecure;	/* NULL-terminated host[:port] list */
@@ -40,72 +44,148 @@ struct registry_opts {
 
 struct registry_client;
 
+/**
+ * registry_client_new - make a client from @opts (copied: the caller may
+ * free them afterwards).
+ * @opts: the options; insecure hosts skip certificate checks and, like
+ *   loopback hosts, may be reached over plain HTTP.
+ * @out: the client, for registry_client_free().
+ *
+ * Return: 0, or -ENOMEM (also when libcurl cannot be initialised).
+ */
 int registry_client_new(const struct registry_opts *opts, struct registry_client **out);
+
+/**
+ * registry_client_free - free @c, its handles and its caches (secrets are
+ * zeroed).  Every request on @c must have returned.  NULL is fine.
+ */
 void registry_client_free(struct registry_client *c);
 
-/*
+/**
  * registry_manifest_get - GET /v2/<repo>/manifests/<ref> with the full
- * Accept list.  @body is filled (its cap bounds the size; use
- * BUF_MANIFEST_MAX); *media_type gets the Content-Type without
- * parameters, *digest the sha256 of the body (computed here, compared with
- * Docker-Content-Digest and, if @ref is a digest, with @ref: mismatch is
- * -EIO).  Caller frees both strings.
+ * Accept list (Docker v2, Docker list, OCI manifest, OCI index).
+ * @c: the client.
+ * @host: host[:port] (registry_host_valid()).
+ * @repo: repository (registry_repo_valid()).
+ * @ref: a tag or a digest.
+ * @body: filled with the body; its cap bounds the size (use
+ *   BUF_MANIFEST_MAX).  Emptied before the request and when it fails.
+ * @media_type: the Content-Type without parameters (NULL when the server
+ *   sent none).  Caller frees.
+ * @digest: the sha256 of the body, computed here.  Caller frees.
+ *
+ * Return: 0; -EINVAL for a name outside the grammar; -EFBIG when the body
+ * exceeds its cap; -EIO when the body's digest differs from
+ * Docker-Content-Digest or from a digest @ref; the errno of the status or
+ * transport otherwise (see the file comment).
  */
 int registry_manifest_get(struct registry_client *c, const char *host,
 			  const char *repo, const char *ref, struct buf *body,
 			  char **media_type, char **digest);
 
 /*
- * registry_blob_get - GET /v2/<repo>/blobs/<digest>, following redirects
- * without credentials.  With @offset > 0 or @length > 0 a Range request is
- * made (length 0 = to the end); a server that ignores Range is handled by
- * skipping bytes.  Every byte of the body is passed to @sink in order; a
- * non-zero return from @sink aborts the transfer and is returned.  At most
- * @length bytes (or, without a length, @max_total) are delivered: more is
- * -EFBIG.  Verification of the digest is the caller's job, since only the
- * caller sees the whole blob.
+ * registry_sink_fn - receives the bytes of a blob in order.  A non-zero
+ * return aborts the transfer and becomes registry_blob_get()'s result.
  */
 typedef int (*registry_sink_fn)(void *ctx, const void *data, size_t n);
+
+/**
+ * registry_blob_get - GET /v2/<repo>/blobs/<digest>, following redirects
+ * (credentials are never sent to another origin).
+ * @c, @host, @repo: as for registry_manifest_get().
+ * @digest: "sha256:<64 hex>".
+ * @offset: first byte wanted.
+ * @length: bytes wanted; 0 means to the end.  With @offset or @length a
+ *   Range request is made; a server that ignores Range is handled by
+ *   skipping bytes.
+ * @max_total: without a @length, the most bytes that may be delivered
+ *   (0: no limit).
+ * @sink: called with every byte delivered, in order.
+ * @ctx: passed to @sink.
+ *
+ * The digest is not verified here: only the caller sees the whole blob.
+ * Return: 0; @sink's non-zero result; -EINVAL for bad names or a range
+ * that overflows; -EFBIG for more bytes than @length / @max_total; -ERANGE
+ * when @offset lies beyond the blob; -EIO for a 206 that does not start
+ * at @offset; the errno of the status or transport otherwise.
+ */
 int registry_blob_get(struct registry_client *c, const char *host,
 		      const char *repo, const char *digest, uint64_t offset,
 		      uint64_t length, uint64_t max_total, registry_sink_fn sink,
 		      void *ctx);
 
-/*
- * registry_tags_exist - whether @repo is a repository of @host
- * (GET tags/list?n=1 answered 200).  0 yes, -ENOENT no, other -errno.
+/**
+ * registry_repo_exists - whether @repo is a repository of @host
+ * (GET /v2/<repo>/tags/list?n=1 answered 2xx).
+ *
+ * Return: 0 yes; -ENOENT no; -EINVAL for bad names; other -errno (e.g.
+ * -EACCES when the registry will not say).
  */
 int registry_repo_exists(struct registry_client *c, const char *host,
 			 const char *repo);
 
-/*
+/**
  * registry_namespace_exists - whether some repository of @host is named
- * "@prefix/..." (from the catalog, where the registry has one).  0 yes,
- * -ENOENT no or unknown, other -errno.
+ * "@prefix/...", from the catalog (GET /v2/_catalog, paged from @prefix
+ * on, at most 10 pages of 1000 names).
+ *
+ * Return: 0 yes; -ENOENT no, or unknown (any failed request: no catalog,
+ * as on Docker Hub; or no answer within 10 pages); -EINVAL for bad names;
+ * -ENOMEM or -EFBIG from the buffers.
  */
 int registry_namespace_exists(struct registry_client *c, const char *host,
 			      const char *prefix);
 
-/* ---- pieces exposed for unit tests (auth.c) ---------------------------- */
+/* ---- WWW-Authenticate (challenge.c), public for unit tests ------------ */
 
 struct registry_challenge {
-	char scheme[16];	/* "Bearer" or "Basic" */
-	char *realm;
+	char scheme[16];	/* "Bearer", "Basic", or another as sent */
+	char *realm;		/* each NULL when absent */
 	char *service;
 	char *scope;
 	char *error;
 };
-/* Parse one WWW-Authenticate header value (RFC 7235 auth-params, quoted
- * strings with escapes). */
+
+/**
+ * registry_challenge_parse - parse the first challenge of one
+ * WWW-Authenticate header value (RFC 7235 auth-params; quoted strings
+ * with escapes).
+ * @value: the header value; NULL is taken as "".
+ * @out: the challenge, for registry_challenge_release(); zeroed on error.
+ *
+ * A second challenge in the same value ("Bearer realm=..., Basic ...")
+ * ends the first.  Unknown parameters are skipped.  Scheme names come
+ * back as "Bearer" and "Basic" whatever their case; other schemes are
+ * copied as sent.
+ * Return: 0; -EINVAL for no scheme, a duplicate or malformed parameter, a
+ * control character or a value over 4096 bytes; -ENOMEM.
+ */
 int registry_challenge_parse(const char *value, struct registry_challenge *out);
+
+/**
+ * registry_challenge_release - free the strings of @ch and zero it.
+ */
 void registry_challenge_release(struct registry_challenge *ch);
 
-/*
- * Credentials for @host from a docker config.json: credHelpers[host],
- * then credsStore, then auths (key "https://index.docker.io/v1/" for
- * docker.io, bare host[:port] or a URL naming that host otherwise).
- * Both out-strings are NULL when none.  An identity token comes back with user
- * "<token>".
+/* ---- credentials (creds.c) -------------------------------------------- */
+
+/**
+ * registry_creds_lookup - credentials for @host from a docker config.json.
+ * @config_path: the file; NULL: $DOCKER_CONFIG/config.json, else
+ *   ~/.docker/config.json.  A missing file means no credentials.
+ * @host: host[:port]; "docker.io" is looked up as Docker does
+ *   ("https://index.docker.io/v1/").
+ * @user: the user name, or "<token>" for an identity token.  Caller frees.
+ * @secret: the password or identity token.  Caller frees (zero it first).
+ *
+ * Order: credHelpers[host], then credsStore (a docker-credential-<name>
+ * helper, run with a timeout), then auths (the exact key, then a key that
+ * is a URL naming @host).  Both out-strings are NULL when there is none.
+ * Return: 0 (also with no credentials, or a helper that is not installed
+ * or exits non-zero); -EINVAL for a config that is not a regular file
+ * holding a JSON object, a malformed auths entry or a helper name outside
+ * [A-Za-z0-9._-]; -ETIMEDOUT or -EFBIG for a helper that hangs or writes
+ * too much; other -errno reading the file or starting the helper.
  */
 int registry_creds_lookup(const char *config_path, const char *host,
 			  char **user, char **secret);

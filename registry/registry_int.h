@@ -13,7 +13,7 @@
  * client (reg_auth_* in auth.c, reg_bearer_* in bearer.c, reg_host_* in
  * client.c, reg_secret_* / reg_creds_* in secret.c).  Functions static to
  * one file carry no such prefix.  A function that requires a lock held
- * ends in _locked (today none does: each takes and drops its lock).
+ * ends in _locked (none does so far: each takes and drops its own lock).
  *
  * Lock order: client->pool_lock and client->lock are both leaves (nothing
  * else is taken while either is held, and neither is held across network

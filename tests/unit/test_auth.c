@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_auth.c - WWW-Authenticate parsing (registry/auth.c) and credential
+ * test_auth.c - WWW-Authenticate parsing (registry/challenge.c) and credential
  * lookup from a docker config.json (registry/creds.c), including a fake
  * docker-credential-test helper placed on PATH.
  */
