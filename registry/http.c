@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http.c - the one place that talks libcurl: easy-handle setup, the
- * redirect policy, capped body reading, header capture, and the mapping
- * of HTTP statuses and curl errors to errno.
+ * http.c - the one place that performs HTTP requests: easy-handle setup
+ * (hop_headers, hop_setopt), the redirect policy, capped body reading,
+ * header capture, and the classification of a result (hop_result) with
+ * the one mapping of HTTP statuses (http_status_errno) and curl errors
+ * (curl_errno) to errno.
  *
  * Owns: the pool of idle easy handles of a client (client->pool, under
  * client->pool_lock).  Each request takes a handle from the pool (or makes
