@@ -96,8 +96,9 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out);
 int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
 
-/* Split a repos/ path into registry host and repository (NULL when the
- * path is empty or only a host).  Caller frees both. */
+/* fs_repos_split() (ns_path.h) with the mount's default host: a repos/
+ * path's registry host and repository (NULL when the path is empty or
+ * only a host).  Caller frees both. */
 int fs_repos_name(struct fs_ctx *ctx, const char *path, char **host, char **repo);
 /* Whether @path was made with mkdir under repos/ ('r') or import/ ('i'). */
 bool fs_dir_made(struct fs_ctx *ctx, char space, const char *path);
