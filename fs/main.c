@@ -260,8 +260,8 @@ int main(int argc, char *argv[])
 	}
 
 	fuse_opt_add_arg(&args, "-osubtype=imgfs,fsname=imgfs");
-	/* Shared by root for everyone, as the issue asks: permissions are
-	 * the images' own, and nothing in an image may raise privileges or
+	/* A mount by root is shared with every user: permissions are the
+	 * images' own, and nothing in an image may raise privileges or
 	 * reach a device of the host. */
 	if (geteuid() == 0)
 		fuse_opt_add_arg(&args, "-oallow_other,default_permissions,nosuid,nodev");
