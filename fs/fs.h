@@ -77,7 +77,17 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 /* Listing of a namespace (non-rootfs) directory. */
 int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out);
 int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
-/* Content of a generated file (images table). */
+/*
+ * The cap of a generated file's content (the images table), the same
+ * whether it is measured for stat or produced at open, so that the size
+ * stat shows is the size a read gets.
+ */
+#define FS_GENERATED_MAX ((size_t)64 << 20)
+/*
+ * fs_ns_generate - the content of generated file @node (the images table)
+ * into @out, which is initialised here with cap FS_GENERATED_MAX and is
+ * the caller's to release whatever the result (-EFBIG past the cap).
+ */
 int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out);
 
 /* The repos/ view (ns_repos.c). */
@@ -86,8 +96,9 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out);
 int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
 
-/* Split a repos/ path into registry host and repository (NULL when the
- * path is empty or only a host).  Caller frees both. */
+/* fs_repos_split() (ns_path.h) with the mount's default host: a repos/
+ * path's registry host and repository (NULL when the path is empty or
+ * only a host).  Caller frees both. */
 int fs_repos_name(struct fs_ctx *ctx, const char *path, char **host, char **repo);
 /* Whether @path was made with mkdir under repos/ ('r') or import/ ('i'). */
 bool fs_dir_made(struct fs_ctx *ctx, char space, const char *path);

@@ -3,13 +3,26 @@
  * inode.h - the table of inodes the kernel knows about.
  *
  * Design.  Everything in the mount is a node named by a stable string key
- * that says what it is: "R" the root, "p:<repos path>" a directory under
- * repos/, "t:<repos path>/<tag>" a tag link, "i:<name>" an image directory
- * under by-id/ (keyed by the name it was looked up by, so that by-id/<12
- * hex> and by-id/<full hex> are two directories, never one directory with
- * two parents), "r:<name>:<n>" rootfs inode n of that image (hardlinks of
- * the image map to one n, hence one inode), and so on (see ns.h).  The
- * first lookup of a key allocates the next inode number; the same key
+ * that says what it is (ns.c, ns_repos.c and ops_write.c make them):
+ *   "R"                   the root
+ *   "p:<repos path>"      a directory under repos/ ("p:" is repos/ itself)
+ *   "t:<repos path>/<tag>:<id>"  a tag link; the image id is part of the
+ *                         key, so a tag moved to another image is another
+ *                         inode and a cached readlink never shows the old
+ *                         target
+ *   "B", "I", "D"         by-id/, the images table, dangling/
+ *   "d:<id>"              a link in dangling/
+ *   "i:<name>"            an image directory under by-id/, keyed by the
+ *                         name it was looked up by, so that by-id/<12 hex>
+ *                         and by-id/<full hex> are two directories, never
+ *                         one directory with two parents
+ *   "f:<name>:<n>"        its manifest (0) or config (1)
+ *   "L:<name>", "l:<name>:<i>"   its layers/ directory and layer i
+ *   "r:<name>:<n>"        rootfs inode n of that image (hardlinks of the
+ *                         image map to one n, hence one inode)
+ *   "m:<path>"            import/ and directories below it
+ *   "w:<seq>"             a file being written into import/
+ * The first lookup of a key allocates the next inode number; the same key
  * always finds the same node while the kernel holds a reference; the
  * node goes away when the kernel forgets it (lookup count zero).  Inode
  * numbers are never reused within a mount (a 64-bit counter), so a stale

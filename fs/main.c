@@ -21,6 +21,7 @@
 #include <fuse_lowlevel.h>
 #include <jansson.h>
 
+#include "file.h"
 #include "fs.h"
 #include "ops.h"
 #include "log.h"
@@ -76,27 +77,6 @@ static int default_store(char *out, size_t len)
 		snprintf(out, len, "%s/.local/share/imgfs", home);
 	else
 		return -ENOENT;
-	return 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		return -errno;
 	return 0;
 }
 
@@ -227,7 +207,7 @@ int main(int argc, char *argv[])
 	{
 		char abs[PATH_MAX];
 
-		if (mkdir_p(store_dir) || !realpath(store_dir, abs)) {
+		if (file_mkdir_p(store_dir, 0700) || !realpath(store_dir, abs)) {
 			log_err("store %s: %s", store_dir, strerror(errno));
 			goto out;
 		}
@@ -280,8 +260,8 @@ int main(int argc, char *argv[])
 	}
 
 	fuse_opt_add_arg(&args, "-osubtype=imgfs,fsname=imgfs");
-	/* Shared by root for everyone, as the issue asks: permissions are
-	 * the images' own, and nothing in an image may raise privileges or
+	/* A mount by root is shared with every user: permissions are the
+	 * images' own, and nothing in an image may raise privileges or
 	 * reach a device of the host. */
 	if (geteuid() == 0)
 		fuse_opt_add_arg(&args, "-oallow_other,default_permissions,nosuid,nodev");

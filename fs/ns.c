@@ -349,8 +349,7 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 		{
 			struct buf b;
 
-			buf_init(&b, (size_t)16 << 20);
-			ret = fs_images_table(ctx, &b);
+			ret = fs_ns_generate(ctx, node, &b);
 			st->st_size = (off_t)b.len;
 			buf_release(&b);
 		}
@@ -403,6 +402,25 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	return ret;
 }
 
+/*
+ * The entries of by-id/ and dangling/: each image by its short ID.  Takes
+ * @ids (the result @ret of listing them) and frees them whatever happens.
+ */
+static int list_short_ids(int ret, char **ids, size_t n, mode_t type,
+			  struct fs_dirlist *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		char s[REGISTRY_ID_SHORT_LEN + 1];
+
+		snprintf(s, sizeof(s), "%.*s", REGISTRY_ID_SHORT_LEN, ids[i]);
+		if (!ret)
+			ret = fs_dirlist_add(out, s, type);
+		free(ids[i]);
+	}
+	free(ids);
+	return ret;
+}
+
 int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out)
 {
 	struct store_image *img = node->img;
@@ -425,28 +443,10 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		return fs_dirs_list(ctx, 'i', node->path, out);
 	case FS_DANGLING:
 		ret = store_image_dangling(ctx->store, &ids, &n);
-		for (size_t i = 0; i < n; i++) {
-			char s[13];
-
-			snprintf(s, sizeof(s), "%.12s", ids[i]);
-			if (!ret)
-				ret = fs_dirlist_add(out, s, S_IFLNK);
-			free(ids[i]);
-		}
-		free(ids);
-		return ret;
+		return list_short_ids(ret, ids, n, S_IFLNK, out);
 	case FS_BYID:
 		ret = store_image_list(ctx->store, &ids, &n);
-		for (size_t i = 0; i < n; i++) {
-			char s[13];
-
-			snprintf(s, sizeof(s), "%.12s", ids[i]);
-			if (!ret)
-				ret = fs_dirlist_add(out, s, S_IFDIR);
-			free(ids[i]);
-		}
-		free(ids);
-		return ret;
+		return list_short_ids(ret, ids, n, S_IFDIR, out);
 	case FS_IMAGE_DIR:
 		if ((ret = fs_dirlist_add(out, "config", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "layers", S_IFDIR)) ||
@@ -492,6 +492,7 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 
 int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out)
 {
+	buf_init(out, FS_GENERATED_MAX);
 	if (node->kind == FS_IMAGES)
 		return fs_images_table(ctx, out);
 	return -EINVAL;

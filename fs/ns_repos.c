@@ -5,10 +5,9 @@
  *
  * A directory under repos/ is named by its path below repos/ ("" is
  * repos/ itself, "ubuntu", "127.0.0.1:5000/ouruser").  As in image
- * references, its first component is a registry host when more
- * components follow and it has "." or ":" or is "localhost"
- * ("ubuntu16.04/my" is docker.io's library/ubuntu16.04, tag my);
- * otherwise the name belongs to the default registry.  Listing shows
+ * references, its first component may be a registry host
+ * (fs_repos_split() in ns_path.c has the rule: "ubuntu16.04/my" is
+ * docker.io's library/ubuntu16.04, tag my).  Listing shows
  * local names only.  Looking up a name that is not local asks the
  * registry, because a lookup is the only thing a user can do to say
  * "pull":
@@ -34,93 +33,12 @@
 
 #include "fs.h"
 #include "log.h"
+#include "ns_path.h"
 #include "registry.h"
-
-/* Where a repos/ path points: host and repository (repo NULL when the
- * path is empty or only a host). */
-struct ns_name {
-	char *host;
-	char *repo;
-	int depth;		/* components of the path */
-	int repo_depth;		/* components below the host */
-};
-
-static void ns_name_release(struct ns_name *n)
-{
-	free(n->host);
-	free(n->repo);
-}
-
-static int ns_name_parse(struct fs_ctx *ctx, const char *path, struct ns_name *out)
-{
-	const char *rest = path;
-	const char *slash;
-	struct buf repo;
-	int ret = 0;
-
-	memset(out, 0, sizeof(*out));
-	buf_init(&repo, 4096);
-	if (!*path) {
-		out->host = strdup(ctx->default_host);
-		goto out;
-	}
-	out->depth = 1;
-	for (const char *p = path; *p; p++)
-		out->depth += *p == '/';
-	slash = strchr(path, '/');
-	{
-		size_t len = slash ? (size_t)(slash - path) : strlen(path);
-		char first[256];
-
-		if (len >= sizeof(first)) {
-			ret = -ENAMETOOLONG;
-			goto out;
-		}
-		memcpy(first, path, len);
-		first[len] = '\0';
-		/* One component is a repository of the default registry
-		 * when it can be one ("ubuntu16.04"), else a host. */
-		if (registry_component_is_host(first) &&
-		    (slash || !registry_path_component_valid(first))) {
-			out->host = strdup(first);
-			rest = slash ? slash + 1 : "";
-		} else {
-			out->host = strdup(ctx->default_host);
-		}
-	}
-	if (!out->host) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (*rest) {
-		out->repo_depth = 1;
-		for (const char *p = rest; *p; p++)
-			out->repo_depth += *p == '/';
-		if (strcmp(out->host, REGISTRY_DOCKER_HUB) == 0 && out->repo_depth == 1)
-			ret = buf_addstr(&repo, "library/");
-		if (!ret)
-			ret = buf_addstr(&repo, rest);
-		if (ret)
-			goto out;
-		out->repo = buf_detach(&repo, NULL);
-	}
-out:
-	buf_release(&repo);
-	if (ret)
-		ns_name_release(out);
-	return ret;
-}
 
 int fs_repos_name(struct fs_ctx *ctx, const char *path, char **host, char **repo)
 {
-	struct ns_name nn;
-	int ret = ns_name_parse(ctx, path, &nn);
-
-	if (ret)
-		return ret;
-	*host = nn.host;
-	*repo = nn.repo;
-	return 0;
+	return fs_repos_split(path, ctx->default_host, host, repo);
 }
 
 static void dir_key(char space, const char *path, char *key, size_t len)
@@ -243,21 +161,6 @@ static char *ns_tag_dir(struct fs_ctx *ctx, const struct store_tag *t)
 	return registry_ref_familiar(t->host, t->repo, ctx->default_host);
 }
 
-static char *join(const char *a, const char *b)
-{
-	struct buf p;
-
-	buf_init(&p, 8192);
-	if (*a && (buf_addstr(&p, a) || buf_addstr(&p, "/")))
-		goto fail;
-	if (buf_addstr(&p, b))
-		goto fail;
-	return buf_detach(&p, NULL);
-fail:
-	buf_release(&p);
-	return NULL;
-}
-
 /*
  * What @full (a local tag's path "dir/tag") is relative to directory
  * @dir: -ENOENT if not below it, else *child (first component below dir,
@@ -298,7 +201,7 @@ static int for_each_tag(struct fs_ctx *ctx,
 		return ret;
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		char *dir = ns_tag_dir(ctx, &tags[i]);
-		char *full = dir ? join(dir, tags[i].tag) : NULL;
+		char *full = dir ? fs_path_join(dir, tags[i].tag) : NULL;
 
 		ret = full ? fn(arg, full, tags[i].id) : -ENOMEM;
 		free(full);
@@ -383,7 +286,7 @@ static int find_one(void *p, const char *full, const char *id)
 static int fill_tag(struct fs_inode *tmpl, const char *dir, const char *name,
 		    const char *id)
 {
-	char *path = join(dir, name);
+	char *path = fs_path_join(dir, name);
 
 	if (!path)
 		return -ENOMEM;
@@ -401,7 +304,7 @@ static int fill_tag(struct fs_inode *tmpl, const char *dir, const char *name,
 
 static int fill_dir(struct fs_inode *tmpl, const char *dir, const char *name)
 {
-	char *path = join(dir, name);
+	char *path = fs_path_join(dir, name);
 
 	if (!path)
 		return -ENOMEM;
@@ -418,7 +321,7 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 		    struct fs_inode *tmpl, double *timeout)
 {
 	struct find_arg a = { .dir = dir, .name = name };
-	struct ns_name nn = { 0 };
+	char *host = NULL, *repo = NULL;
 	char id[65];
 	char *sub = NULL;
 	int ret;
@@ -431,7 +334,7 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 		return fill_tag(tmpl, dir, name, a.id);
 	if (a.found == S_IFDIR)
 		return fill_dir(tmpl, dir, name);
-	sub = join(dir, name);
+	sub = fs_path_join(dir, name);
 	if (!sub)
 		return -ENOMEM;
 	if (fs_dir_made(ctx, 'r', sub)) {
@@ -441,12 +344,15 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 	free(sub);
 	sub = NULL;
 
-	ret = ns_name_parse(ctx, dir, &nn);
-	if (ret)
+	ret = fs_repos_name(ctx, dir, &host, &repo);
+	if (ret) {
+		if (ret == -EINVAL)	/* no name can be below it */
+			ret = -ENOENT;
 		goto out;
+	}
 	/* Step 3: a tag of the directory's repository, pulled. */
-	if (nn.repo && registry_tag_valid(name)) {
-		ret = store_pull(ctx->store, nn.host, nn.repo, name, id);
+	if (repo && registry_tag_valid(name)) {
+		ret = store_pull(ctx->store, host, repo, name, id);
 		if (ret == 0) {
 			ret = fill_tag(tmpl, dir, name, id);
 			goto out;
@@ -457,31 +363,30 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 	/* Step 4: a directory the registry vouches for. */
 	ret = -ENOENT;
 	if (!*dir) {
-		if (!registry_component_is_host(name) &&
-		    !registry_path_component_valid(name))
+		if (!fs_repos_top_valid(name))
 			goto out;
 	} else {
-		char *host = NULL, *repo = NULL;
+		char *shost = NULL, *srepo = NULL;
 
 		if (!registry_path_component_valid(name))
 			goto out;
-		sub = join(dir, name);
+		sub = fs_path_join(dir, name);
 		if (!sub) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		ret = fs_repos_name(ctx, sub, &host, &repo);
-		if (!ret && repo) {
-			ret = store_remote_repo_exists(ctx->store, host, repo);
+		ret = fs_repos_name(ctx, sub, &shost, &srepo);
+		if (!ret && srepo) {
+			ret = store_remote_repo_exists(ctx->store, shost, srepo);
 			if (ret == -ENOENT)
-				ret = store_remote_namespace_exists(ctx->store, host, repo);
+				ret = store_remote_namespace_exists(ctx->store, shost, srepo);
 		} else if (!ret) {
 			ret = -ENOENT;
 		}
-		free(host);
-		free(repo);
+		free(shost);
+		free(srepo);
 		if (ret) {
-			if (ret != -ENOENT)
+			if (ret != -ENOENT && ret != -EINVAL)
 				log_info("repos/%s: registry not asked (%s)", sub,
 					 strerror(-ret));
 			ret = -ENOENT;
@@ -491,7 +396,8 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 	ret = fill_dir(tmpl, dir, name);
 out:
 	free(sub);
-	ns_name_release(&nn);
+	free(host);
+	free(repo);
 	return ret;
 }
 

@@ -14,6 +14,7 @@
 
 #include "fs.h"
 #include "log.h"
+#include "ns_path.h"
 #include "registry.h"
 
 /*
@@ -77,126 +78,60 @@ static int id_of_prefix(struct fs_ctx *ctx, const char *prefix, char id[65])
 	return 0;
 }
 
-/* Collapse "." and ".." of a mount-relative path in place; -EINVAL when
- * it climbs out of the mount. */
-static int normalise(char *path)
+/* The image local tag repos/@dir/@tag names, pulled when it is not local. */
+static int id_of_tag(struct fs_ctx *ctx, const char *dir, const char *tag,
+		     char id[65])
 {
-	char *out = path, *p = path;
+	char *host = NULL, *repo = NULL;
+	int ret;
 
-	while (*p) {
-		char *end = strchr(p, '/');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		if (len == 0 || (len == 1 && p[0] == '.')) {
-			/* skip */
-		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (out == path)
-				return -EINVAL;
-			out--;
-			while (out > path && out[-1] != '/')
-				out--;
-		} else {
-			bool more = p[len] == '/';
-
-			memmove(out, p, len);
-			out += len;
-			/* Writing the separator may overwrite the NUL when out
-			 * has caught up with p: step p past it first. */
-			p += len + (more ? 1 : 0);
-			*out++ = '/';
-			if (!more)
-				break;
-			continue;
-		}
-		p += len;
-		if (*p == '/')
-			p++;
+	ret = fs_repos_name(ctx, dir, &host, &repo);
+	if (!ret && !repo)
+		ret = -EINVAL;
+	if (!ret) {
+		ret = store_tag_get(ctx->store, host, repo, tag, id);
+		if (ret == -ENOENT && registry_tag_valid(tag))
+			ret = store_pull(ctx->store, host, repo, tag, id);
 	}
-	if (out > path)
-		out--;
-	*out = '\0';
-	return 0;
+	free(host);
+	free(repo);
+	return ret;
 }
 
 /*
- * resolve_target - the image a symlink target names: a by-id/ directory
- * or a tag (absolute inside the mount, or relative to the new link's
- * directory), or a bare image ID / unique prefix.
+ * resolve_target - the image a symlink target names (the rules are
+ * fs_target_parse()'s): a bare image ID or unique prefix, else a by-id/
+ * directory or a tag, absolute inside the mount or relative to the new
+ * link's directory @dir; failing that, a "by-id/<hex>" tail.
  */
 static int resolve_target(struct fs_ctx *ctx, struct fs_inode *dir,
 			  const char *target, char id[65])
 {
-	size_t ml = strlen(ctx->mountpoint);
-	char *path = NULL, *slash;
+	struct fs_target t;
+	const char *tail;
 	int ret;
 
-	if (!strchr(target, '/') && registry_hex_valid(target, 1, REGISTRY_HEX_LEN) &&
-	    id_of_prefix(ctx, target, id) == 0)
+	if (fs_target_is_id(target) && id_of_prefix(ctx, target, id) == 0)
 		return 0;
-	if (target[0] == '/') {
-		if (strncmp(target, ctx->mountpoint, ml) != 0 || target[ml] != '/') {
-			log_warn("link target %s is outside the mount %s", target,
-				 ctx->mountpoint);
-			return -EXDEV;
-		}
-		path = strdup(target + ml + 1);
-	} else if (asprintf(&path, "repos/%s/%s", dir->path, target) < 0) {
-		path = NULL;
+	ret = fs_target_parse(ctx->mountpoint, dir->path, target, &t);
+	if (ret == -EXDEV) {
+		log_warn("link target %s is outside the mount %s", target,
+			 ctx->mountpoint);
+		return ret;
 	}
-	if (!path)
-		return -ENOMEM;
-	ret = normalise(path);
-	if (ret)
-		goto bad;
-	if (strncmp(path, "by-id/", 6) == 0) {
-		const char *name = path + 6;
-
-		if (strchr(name, '/') || !registry_hex_valid(name, 1, REGISTRY_HEX_LEN)) {
-			ret = -EINVAL;
-			goto bad;
-		}
-		ret = id_of_prefix(ctx, name, id);
-		if (ret)
-			goto bad;
-	} else if (strncmp(path, "repos/", 6) == 0 &&
-		   (slash = strrchr(path, '/')) > path + 5) {
-		char *host = NULL, *repo = NULL;
-
-		*slash = '\0';
-		ret = fs_repos_name(ctx, path + 6, &host, &repo);
-		if (!ret && !repo)
-			ret = -EINVAL;
-		if (!ret) {
-			ret = store_tag_get(ctx->store, host, repo, slash + 1, id);
-			if (ret == -ENOENT && registry_tag_valid(slash + 1))
-				ret = store_pull(ctx->store, host, repo, slash + 1, id);
-		}
-		*slash = '/';
-		free(host);
-		free(repo);
-		if (ret)
-			goto bad;
-	} else {
-		ret = -EINVAL;
-		goto bad;
+	if (!ret) {
+		if (t.kind == FS_TARGET_BYID)
+			ret = id_of_prefix(ctx, t.id, id);
+		else
+			ret = id_of_tag(ctx, t.dir, t.tag, id);
+		fs_target_release(&t);
 	}
-	free(path);
-	return 0;
-bad:
-	/* A tag link copied from another depth ("../../by-id/<id>" made
-	 * under repos/a/b/, as mv across directories does) still names its
-	 * image by its last two components. */
-	{
-		const char *b = strstr(target, "by-id/");
-
-		if (b && (b == target || b[-1] == '/') && registry_hex_valid(b + 6, 1, REGISTRY_HEX_LEN) &&
-		    id_of_prefix(ctx, b + 6, id) == 0) {
-			free(path);
+	if (ret) {
+		tail = fs_target_byid_tail(target);
+		if (tail && id_of_prefix(ctx, tail, id) == 0)
 			return 0;
-		}
+		log_warn("link target %s names no image (%s)", target, strerror(-ret));
 	}
-	log_warn("link target %s names no image (%s)", target, strerror(-ret));
-	free(path);
 	return ret;
 }
 
@@ -241,6 +176,17 @@ static void prune_made_dirs(struct fs_ctx *ctx)
 	for (size_t i = 0; i < made.n; i++)
 		forget_if_empty(ctx, made.ents[i].name);
 	fs_dirlist_release(&made);
+}
+
+/* `docker rmi` of image @id: it and its tags go, then the made
+ * directories that held only those tags. */
+static int image_delete(struct fs_ctx *ctx, const char *id)
+{
+	int ret = store_image_delete(ctx->store, id);
+
+	if (!ret)
+		prune_made_dirs(ctx);
+	return ret;
 }
 
 int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
@@ -378,10 +324,7 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 	case FS_DANGLING:
 		if (!registry_hex_valid(name, REGISTRY_ID_SHORT_LEN, REGISTRY_ID_SHORT_LEN))
 			return -ENOENT;
-		ret = store_image_delete(ctx->store, name);
-		if (!ret)
-			prune_made_dirs(ctx);
-		return ret;
+		return image_delete(ctx, name);
 	case FS_ROOT:
 	case FS_BYID:
 		return -EPERM;
@@ -401,13 +344,11 @@ int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 		if (!registry_hex_valid(name, REGISTRY_ID_SHORT_LEN, REGISTRY_HEX_LEN) ||
 		    (strlen(name) != REGISTRY_ID_SHORT_LEN && strlen(name) != REGISTRY_HEX_LEN))
 			return -ENOENT;
-		ret = store_image_delete(ctx->store, name);
-		if (!ret)
-			prune_made_dirs(ctx);
-		return ret;
+		return image_delete(ctx, name);
 	case FS_REPOS_DIR:
 	case FS_IMPORT_DIR:
-		if (asprintf(&path, "%s%s%s", dir->path, *dir->path ? "/" : "", name) < 0)
+		path = fs_path_join(dir->path, name);
+		if (!path)
 			return -ENOMEM;
 		if (dir->kind == FS_REPOS_DIR)
 			ret = fs_repos_list(ctx, path, &l);
@@ -435,14 +376,14 @@ int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 	if (dir->kind != FS_REPOS_DIR && dir->kind != FS_IMPORT_DIR)
 		return dir->kind == FS_ROOT || dir->kind == FS_BYID ? -EPERM : -EROFS;
 	/* A first component under repos/ may be a registry host. */
-	if (!registry_path_component_valid(name) &&
-	    !(dir->kind == FS_REPOS_DIR && !*dir->path &&
-	      registry_component_is_host(name))) {
+	if (!(dir->kind == FS_REPOS_DIR && !*dir->path ? fs_repos_top_valid(name) :
+	      registry_path_component_valid(name))) {
 		log_warn("mkdir %s: not a valid name component (lowercase "
 			 "letters, digits, separators)", name);
 		return -EINVAL;
 	}
-	if (asprintf(&path, "%s%s%s", dir->path, *dir->path ? "/" : "", name) < 0)
+	path = fs_path_join(dir->path, name);
+	if (!path)
 		return -ENOMEM;
 	ret = fs_dir_make(ctx, dir->kind == FS_REPOS_DIR ? 'r' : 'i', path);
 	free(path);
@@ -464,7 +405,8 @@ int fs_import_name(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		 * name); the file name is only for the log. */
 		return 0;
 	}
-	if (asprintf(&full, "%s%s%s", dir->path, *dir->path ? "/" : "", name) < 0)
+	full = fs_path_join(dir->path, name);
+	if (!full)
 		return -ENOMEM;
 	ret = registry_ref_parse(full, ctx->default_host, &r);
 	if (ret || r.digest || !r.tag) {

@@ -297,11 +297,6 @@ out:
 	return 0;
 }
 
-/**
- * store_image_resolve - the full id named by @id: 64 hex digits, a unique
- * prefix of at least 4, either with an optional "sha256:".  -ENOENT when
- * nothing matches (or @id is not hex), -EINVAL when ambiguous.
- */
 int store_image_resolve(struct store *s, const char *id, char full[65])
 {
 	char name[80], **ids = NULL;
@@ -421,7 +416,7 @@ int store_image_dangling(struct store *s, char ***ids, size_t *n)
 		return ret;
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < cnt; i++) {
-		if (store_tags_name_id(s, v[i], NULL))
+		if (store_tags_name_id_locked(s, v[i], NULL))
 			free(v[i]);
 		else
 			v[k++] = v[i];
@@ -567,12 +562,12 @@ static int image_digests(struct store *s, const char *id, struct htab *set)
 }
 
 /*
- * free_blobs - remove the blobs (and layer indexes) of @cand that no
+ * free_blobs_locked - remove the blobs (and layer indexes) of @cand that no
  * remaining record references; @what names the cause in the log.  Caller
  * holds s->meta_lock.  If any record cannot be read nothing is
  * freed: an unknown reference must not lose a blob.
  */
-static void free_blobs(struct store *s, const char *what, struct htab *cand)
+static void free_blobs_locked(struct store *s, const char *what, struct htab *cand)
 {
 	struct htab used;
 	char **ids = NULL;
@@ -606,11 +601,6 @@ out:
 	htab_release(&used);
 }
 
-/**
- * store_image_delete_locked - delete image @id (full hex): its tags, its
- * record, then its unshared blobs.  Caller holds s->meta_lock.  -EBUSY
- * while files of it are open.
- */
 int store_image_delete_locked(struct store *s, const char *id)
 {
 	struct store_image *img, *free_it = NULL;
@@ -645,7 +635,7 @@ int store_image_delete_locked(struct store *s, const char *id)
 		goto out;
 	}
 	store_image_free(free_it);
-	ret = store_tags_drop(s, NULL, id);
+	ret = store_tags_drop_locked(s, NULL, id);
 	if (ret)
 		goto out;
 	record_name(id, name);
@@ -657,7 +647,7 @@ int store_image_delete_locked(struct store *s, const char *id)
 	if (ret)
 		goto out;
 	log_info("image %.12s deleted", id);
-	free_blobs(s, id, &cand);
+	free_blobs_locked(s, id, &cand);
 out:
 	htab_release(&cand);
 	return ret;
@@ -689,7 +679,7 @@ int store_blob_remove_unreferenced(struct store *s, const char *const *digests,
 		ret = set_add(&cand, digests[i]);
 	if (!ret) {
 		pthread_mutex_lock(&s->meta_lock);
-		free_blobs(s, "(import)", &cand);
+		free_blobs_locked(s, "(import)", &cand);
 		pthread_mutex_unlock(&s->meta_lock);
 	}
 	htab_release(&cand);
@@ -731,7 +721,7 @@ int store_blob_sweep(struct store *s)
 	closedir(dir);
 	if (!ret && cand.n) {
 		pthread_mutex_lock(&s->meta_lock);
-		free_blobs(s, "(sweep)", &cand);
+		free_blobs_locked(s, "(sweep)", &cand);
 		pthread_mutex_unlock(&s->meta_lock);
 	}
 out:

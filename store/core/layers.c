@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * image_rootfs.c - an image's merged tree and reads from it: fetching and
+ * layers.c - an image's merged tree and reads from it: fetching and
  * indexing its layers (in parallel), merging them, and serving file bytes
  * from the layer blobs by offset.
  *

@@ -46,14 +46,24 @@ struct store_opts {
 					 * long; 0: 5 */
 };
 
+/*
+ * store_open - open (creating if missing) the store at @opts->dir: lays
+ * out the directories, removes orphans in tmp/, loads the tags and frees
+ * blobs no image record references (left by a crash mid-import).  The
+ * store keeps @opts->registry but does not own it.
+ */
 int store_open(const struct store_opts *opts, struct store **out);
+/* Close @s and free its images; no reference may be held any more. */
 void store_close(struct store *s);
+/* The host display names leave out ("docker.io"). */
 const char *store_default_host(const struct store *s);
 
 /* ---- blobs ------------------------------------------------------------ */
 
-/* Open a complete local blob read-only.  -ENOENT if not local. */
+/* Open a complete local blob read-only (the caller closes *@fd).
+ * -ENOENT if not local, -EINVAL for a digest that is not sha256:<hex>. */
 int store_blob_open(struct store *s, const char *digest, int *fd);
+/* Whether blob @digest is local (and so complete). */
 bool store_blob_has(struct store *s, const char *digest);
 /* All of local blob @digest into @out (initialised here with cap @max):
  * -ENOENT if not local, -EFBIG if larger than @max. */
@@ -114,6 +124,8 @@ int store_image_xattrs(struct store_image *img, uint32_t ino,
  * or -EINVAL for an ambiguous prefix.
  */
 int store_image_get(struct store *s, const char *id, struct store_image **out);
+/* Drop the reference store_image_get() took (NULL is a no-op); a deleted
+ * image is freed with its last reference. */
 void store_image_put(struct store *s, struct store_image *img);
 /* Ids of all local images, sorted; caller frees each and the array. */
 int store_image_list(struct store *s, char ***ids, size_t *n);
@@ -147,8 +159,9 @@ struct store_tag {
 
 /* Every local tag, sorted by host, repo, tag. */
 int store_tag_list(struct store *s, struct store_tag **tags, size_t *n);
+/* Free what store_tag_list() returned. */
 void store_tag_list_free(struct store_tag *tags, size_t n);
-/* -ENOENT when there is no such local tag. */
+/* The id host/repo:tag names: -ENOENT when there is no such local tag. */
 int store_tag_get(struct store *s, const char *host, const char *repo,
 		  const char *tag, char id[65]);
 
@@ -178,13 +191,22 @@ int store_remote_namespace_exists(struct store *s, const char *host,
  * leaves nothing but an orphan in tmp/, removed at the next open.
  */
 struct store_blob_writer;
+/* Start a blob: a new file in tmp/. */
 int store_blob_writer_new(struct store *s, struct store_blob_writer **out);
+/* Append @n bytes; an error is sticky (every later call returns it). */
 int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_t n);
+/* Bytes written so far. */
 uint64_t store_blob_writer_size(const struct store_blob_writer *w);
-/* Consumes @w whatever the result. */
+/*
+ * store_blob_writer_commit - fsync, hash, check against @expect_digest
+ * (when not NULL: -EIO on a mismatch) and rename into blobs/; the digest
+ * into @digest.  Consumes @w whatever the result.
+ */
 int store_blob_writer_commit(struct store *s, struct store_blob_writer *w,
 			     const char *expect_digest, char digest[72]);
+/* Drop @w and its file in tmp/ (NULL is a no-op). */
 void store_blob_writer_abort(struct store_blob_writer *w);
+/* The blob of @len bytes at @data, written whole; its digest into @digest. */
 int store_blob_add(struct store *s, const void *data, size_t len, char digest[72]);
 
 /*
@@ -213,11 +235,13 @@ int store_tag_remove(struct store *s, const char *host, const char *repo,
  * files and directories of it.
  */
 int store_image_delete(struct store *s, const char *id);
+/* Count @delta (+1 or -1) open files or directories of @img: a busy image
+ * is not deleted. */
 void store_image_busy(struct store *s, struct store_image *img, int delta);
 /* Ids of images no tag names (dangling), sorted. */
 int store_image_dangling(struct store *s, char ***ids, size_t *n);
 
-/* ---- added for import.c (issue 3) ------------------------------------- */
+/* ---- freeing blobs --------------------------------------------------- */
 /*
  * store_blob_remove_unreferenced - of the @n blobs @digests (written by an
  * import that failed, or not needed by the images it recorded), remove

@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store_int.h - private to store.c, blob.c, image.c, tags.c and pull.c:
- * the layout of struct store and the helpers these files share.  The
- * archive import (import_plan.c, load.c) uses only the helpers, to read
- * local blobs the one way the store does.
+ * store_int.h - private to the files of store/core: store.c, blob.c,
+ * image.c, layers.c, layer_index.c, tags.c and pull.c.  It holds the
+ * layout of struct store, of an image and of a tag entry, and the helpers
+ * these files share; no other module sees it (it is not on their include
+ * path), so they read images through the accessors of store.h.
  *
- * Locks.  s->meta_lock serialises every change of persistent metadata
- * (tags.json, images/<id>.json, freeing blobs) so that a read-modify-write
- * of the tag table is linearizable and a blob GC never races a record
- * write.  It is taken BEFORE s->lock (order: meta_lock, s->lock,
- * image->lock, registry leaf lock) and may be held across the small
- * metadata writes (fsync included) but never across network I/O or a
- * layer scan.  s->lock guards only in-memory state: the image cache, the
- * tag table, the in-flight download table and the answer cache.  Readers
- * of tags take s->lock alone; writers take meta_lock, persist, then apply
- * to memory under s->lock, so memory never runs ahead of disk.
+ * Lock order: s->meta_lock, then s->lock, then image->lock, then the
+ * registry client's leaf locks.  A function that requires a lock held
+ * ends in _locked and says which.
+ *
+ * s->meta_lock serialises every change of persistent metadata (tags.json,
+ * images/<id>.json, freeing blobs) so that a read-modify-write of the tag
+ * table is linearizable and a blob GC never races a record write.  It may
+ * be held across the small metadata writes (fsync included) but never
+ * across network I/O or a layer scan.  s->lock guards only in-memory
+ * state: the image cache, the tag table, the in-flight download table and
+ * the answer cache.  Readers of tags take s->lock alone; writers take
+ * meta_lock, persist, then apply to memory under s->lock, so memory never
+ * runs ahead of disk.
  */
 #ifndef IMGFS_STORE_INT_H
 #define IMGFS_STORE_INT_H
@@ -88,9 +92,13 @@ struct store_tagent {
 };
 
 /* store.c */
+/* Write @name in @dirfd crash-safely (tmp/, fsync, rename, fsync dir);
+ * failures are logged. */
 int store_write_atomic(struct store *s, int dirfd, const char *name,
 		       const void *data, size_t len);
-/* Remote answers (negative for pulls, both for repo checks). */
+/* Remote answers (negative for pulls, both for repo checks), kept for
+ * negative_ttl_sec: whether a fresh one for @key is remembered, and
+ * remembering one.  Both take s->lock. */
 bool store_answer_get(struct store *s, const char *key, int *result);
 void store_answer_set(struct store *s, const char *key, int result);
 
@@ -104,25 +112,42 @@ int store_blob_fetch(struct store *s, const char *host, const char *repo,
 		     const struct registry_desc *d);
 
 /* image.c */
+/* Free an image no one references any more (NULL is a no-op). */
 void store_image_free(struct store_image *img);
-/* Full id of the image @id names (hex, prefix, or sha256:hex). */
+/*
+ * store_image_resolve - the full id named by @id: 64 hex digits or a
+ * unique prefix of at least 4, either with an optional "sha256:".
+ * -ENOENT when nothing matches (or @id is not hex), -EINVAL when
+ * ambiguous.  Needs no lock; callers that must not race a delete hold
+ * meta_lock around it and what they do with the id.
+ */
 int store_image_resolve(struct store *s, const char *id, char full[65]);
+/* Refuse artifacts and layer types we cannot serve, naming the culprit
+ * (@what) in the log: -ENOTSUP. */
 int store_manifest_check(const char *what, const struct registry_manifest *m);
 
 /* tags.c */
+/* Read tags.json into s->tags (at open); free the table (at close). */
 int store_tags_load(struct store *s);
 void store_tags_free(struct store *s);
-/* Under meta_lock: persist the table without tags naming @drop_id and
+/* Caller holds meta_lock (not s->lock): persist the table without tags naming @drop_id and
  * without @drop_key, then apply that in memory. */
-int store_tags_drop(struct store *s, const char *drop_key, const char *drop_id);
-/* Under meta_lock (or s->lock): whether any tag other than @except_key
+int store_tags_drop_locked(struct store *s, const char *drop_key, const char *drop_id);
+/* Caller holds meta_lock or s->lock: whether any tag other than @except_key
  * names @id. */
-bool store_tags_name_id(struct store *s, const char *id, const char *except_key);
+bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key);
+/* The key of a tag in s->tags, "host/repo:tag"; -EINVAL for a name
+ * that is not valid. */
 int store_tag_key(const char *host, const char *repo, const char *tag,
 		  struct buf *key);
-/* Under meta_lock: delete image @id (full hex), its tags and its blobs. */
+
+/* image.c */
+/* Caller holds meta_lock (not s->lock): delete image @id (full hex), its
+ * tags, its record, then its unshared blobs.  -EBUSY while files of it
+ * are open. */
 int store_image_delete_locked(struct store *s, const char *id);
-/* Free every blob no image record references (at open). */
+/* Free every blob no image record references (at open, when nothing is
+ * in flight); takes meta_lock. */
 int store_blob_sweep(struct store *s);
 
 #endif

@@ -25,7 +25,7 @@
 
 #include "log.h"
 
-#define TAGS_FILE "tags.json"
+#define STORE_TAGS_FILE "tags.json"
 
 static void tagent_free(struct store_tagent *t)
 {
@@ -122,17 +122,17 @@ int store_tags_load(struct store *s)
 	size_t i;
 	int ret;
 
-	ret = file_read_capped(s->root_fd, TAGS_FILE, STORE_TAGS_MAX, &b);
+	ret = file_read_capped(s->root_fd, STORE_TAGS_FILE, STORE_TAGS_MAX, &b);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret) {
-		log_err("store: cannot read %s/%s: %s", s->dir, TAGS_FILE, strerror(-ret));
+		log_err("store: cannot read %s/%s: %s", s->dir, STORE_TAGS_FILE, strerror(-ret));
 		return ret;
 	}
 	root = json_loadb(buf_str(&b), b.len, JSON_REJECT_DUPLICATES, &jerr);
 	arr = root ? json_object_get(root, "tags") : NULL;
 	if (!json_is_array(arr)) {
-		log_err("store: %s/%s is corrupt (%s)", s->dir, TAGS_FILE,
+		log_err("store: %s/%s is corrupt (%s)", s->dir, STORE_TAGS_FILE,
 			root ? "no tags array" : jerr.text);
 		ret = -EIO;
 		goto out;
@@ -151,11 +151,11 @@ out:
 }
 
 /*
- * tags_save - write the table, without @drop_key and tags naming
+ * tags_save_locked - write the table, without @drop_key and tags naming
  * @drop_id, plus @add, to tags.json.  Under meta_lock: nobody else
  * changes s->tags meanwhile, so reading it needs no s->lock.
  */
-static int tags_save(struct store *s, const char *drop_key, const char *drop_id,
+static int tags_save_locked(struct store *s, const char *drop_key, const char *drop_id,
 		     const struct store_tagent *add)
 {
 	json_t *root = json_object(), *arr = json_array();
@@ -188,19 +188,19 @@ static int tags_save(struct store *s, const char *drop_key, const char *drop_id,
 	js = json_dumps(root, JSON_INDENT(1));
 	if (!js)
 		goto out;
-	ret = store_write_atomic(s, s->root_fd, TAGS_FILE, js, strlen(js));
+	ret = store_write_atomic(s, s->root_fd, STORE_TAGS_FILE, js, strlen(js));
 out:
 	free(js);
 	json_decref(root);
 	return ret;
 }
 
-int store_tags_drop(struct store *s, const char *drop_key, const char *drop_id)
+int store_tags_drop_locked(struct store *s, const char *drop_key, const char *drop_id)
 {
 	size_t it;
 	int ret;
 
-	ret = tags_save(s, drop_key, drop_id, NULL);
+	ret = tags_save_locked(s, drop_key, drop_id, NULL);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&s->lock);
@@ -222,7 +222,7 @@ int store_tags_drop(struct store *s, const char *drop_key, const char *drop_id)
 	return 0;
 }
 
-bool store_tags_name_id(struct store *s, const char *id, const char *except_key)
+bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key)
 {
 	size_t it;
 
@@ -333,7 +333,7 @@ int store_tag_set(struct store *s, const char *host, const char *repo,
 	ret = tagent_new(host, repo, tag, full, &t);
 	if (ret)
 		goto out;
-	ret = tags_save(s, buf_str(&key), NULL, t);
+	ret = tags_save_locked(s, buf_str(&key), NULL, t);
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -367,12 +367,12 @@ int store_tag_remove(struct store *s, const char *host, const char *repo,
 		goto out;
 	}
 	memcpy(id, t->id, 65);
-	if (store_tags_name_id(s, id, buf_str(&key)))
-		ret = store_tags_drop(s, buf_str(&key), NULL);
+	if (store_tags_name_id_locked(s, id, buf_str(&key)))
+		ret = store_tags_drop_locked(s, buf_str(&key), NULL);
 	else	/* its last tag: `docker rmi` deletes the image too */
 		ret = store_image_delete_locked(s, id);
 	if (ret == -ENOENT)	/* the record is gone already */
-		ret = store_tags_drop(s, buf_str(&key), NULL);
+		ret = store_tags_drop_locked(s, buf_str(&key), NULL);
 out:
 	pthread_mutex_unlock(&s->meta_lock);
 	buf_release(&key);
