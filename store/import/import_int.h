@@ -107,9 +107,9 @@ int import_manifest_json(const struct registry_desc *config,
  * import_check_image - an image to be added must be complete: its config
  * local and parseable, as many layers as diff_ids, every layer local, of
  * a compression we can serve and of its descriptor's size, and its
- * uncompressed digest equal to its diff_id.  Each layer is indexed once
- * per import through store_layer_index() (which rejects hostile tars) and
- * the index kept.  @what names the image in the log; the reason of a
+ * uncompressed digest equal to its diff_id.  Each layer's index is got
+ * once per import through store_layer_index(): loaded when the store
+ * keeps one, else built (hostile tars are refused there) and kept.  @what names the image in the log; the reason of a
  * failure goes to @p's why.
  */
 int import_check_image(struct store *s, struct import_plan *p,
