@@ -23,8 +23,8 @@
  *
  * What the file is, is decided by the first tar entry whose name is not
  * the root itself ("./"): "blobs", "blobs/...", "oci-layout", "index.json",
- * "manifest.json", "repositories", "<64 hex>", "<64 hex>.xxx" or
- * "<64 hex>/..." makes it an image archive: the tee is dropped at once
+ * "manifest.json", "repositories", "<hex>", "<hex>.xxx" or "<hex>/..."
+ * (a sha256 in hex) makes it an image archive: the tee is dropped at once
  * and load.c takes every entry (an archive without manifest.json or
  * oci-layout + index.json then fails).  Any other first name makes it a
  * rootfs tarball, and it stays one even if a manifest.json turns up later
@@ -35,7 +35,9 @@
  * a warning), as libarchive stops at the end of the last member.
  *
  * Commit.  The thread only writes blobs and builds a plan (import_int.h)
- * after checking every layer with store_toc_build; store_import_finish()
+ * after checking every layer through store_layer_index(), which indexes it
+ * once and keeps the index for the image's reads (import_rootfs_plan()
+ * here, import_check_image() in plan.c for archives); store_import_finish()
  * then adds the image records (an image already local keeps its record
  * and manifest, as Docker keeps it) and only when all are in sets the
  * tags, so a failure leaves no tag changed (tags set before the failure
@@ -337,16 +339,17 @@ out:
 }
 
 /*
- * rootfs_plan - the tee holds the whole decompressed input: store it as
- * the layer, check it is a tar we can serve, and plan a one-layer image.
+ * import_rootfs_plan - the tee holds the whole decompressed input: store
+ * it as the layer, check it is a tar we can serve (its index, built here,
+ * is kept), and plan a one-layer image.
  */
-static int rootfs_plan(struct store_import *im, struct import_stream *st)
+static int import_rootfs_plan(struct store_import *im, struct import_stream *st)
 {
 	struct import_plan *p = &im->plan;
 	struct registry_desc cfgd = { 0 }, layer = { 0 };
 	struct store_toc *toc = NULL;
 	struct import_image *img;
-	char diff_id[72], cfg_digest[72];
+	char diff_id[IMPORT_DIGEST_SZ], cfg_digest[IMPORT_DIGEST_SZ];
 	char *cfg = NULL, *man = NULL;
 	size_t man_len;
 	int64_t size = (int64_t)store_blob_writer_size(st->tee);
@@ -367,7 +370,8 @@ static int rootfs_plan(struct store_import *im, struct import_stream *st)
 	ret = store_blob_open(im->s, diff_id, &fd);
 	if (ret)
 		goto out;
-	/* Indexed once: the check of the plan loads this index again. */
+	/* The one build of this layer's index: it is kept, and the image's
+	 * first mount loads it instead of reading the layer again. */
 	ret = store_layer_index(im->s, &layer, fd, diff_id, "import", &toc);
 	if (ret) {
 		ret = import_why(p, ret, "not a valid rootfs tar: %s", strerror(-ret));
@@ -388,7 +392,7 @@ static int rootfs_plan(struct store_import *im, struct import_stream *st)
 	ret = import_manifest_json(&cfgd, &layer, 1, &man, &man_len);
 	if (ret)
 		goto out;
-	ret = import_plan_image(p, cfg_digest + 7, man, man_len, &img);
+	ret = import_plan_image(p, IMPORT_HEX(cfg_digest), man, man_len, &img);
 	if (ret == 0 && im->ref)
 		ret = import_image_tag_ref(p, img, im->ref, store_default_host(im->s));
 out:
@@ -429,7 +433,7 @@ static int import_run(struct store_import *im)
 	else if (load)
 		ret = load_plan(im->s, &ls, &im->plan, im->src);
 	else
-		ret = rootfs_plan(im, &st);
+		ret = import_rootfs_plan(im, &st);
 out:
 	store_blob_writer_abort(st.tee);
 	if (st.raw)
@@ -614,7 +618,7 @@ static int commit(struct store_import *im)
 {
 	struct store *s = im->s;
 	struct store_image *x;
-	char id[65];
+	char id[REGISTRY_HEX_LEN + 1];
 	int ret = 0;
 
 	for (size_t i = 0; i < im->plan.n_imgs; i++) {

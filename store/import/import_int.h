@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * import_int.h - private to import.c (the stream, rootfs import and the
- * commit) and load.c (docker-save / OCI archives): the plan an import
- * thread builds and the commit phase carries out.
+ * import_int.h - private to imgfs_import: import.c (the stream, the
+ * rootfs import and the commit), plan.c (the plan and the checks of an
+ * image) and load.c (docker-save and OCI archives).  The plan is what an
+ * import thread builds and the commit phase carries out.
  *
  * The import thread only writes content-addressed blobs; everything a user
  * can see (image records, tags) is done by store_import_finish() from the
@@ -29,14 +30,20 @@
 #define IMPORT_MAX_LAYERS 1000			/* per image */
 #define IMPORT_IO_CHUNK ((size_t)64 << 10)
 
+/* Room for a digest string, "sha256:" + hex and the NUL. */
+#define IMPORT_DIGEST_SZ (REGISTRY_DIGEST_LEN + 1)
+/* The hex part of a digest: of a config's, the image ID. */
+#define IMPORT_HEX(digest) ((digest) + sizeof(REGISTRY_DIGEST_PREFIX) - 1)
+
 struct import_tag {
 	char *host, *repo, *tag;
-	char old_id[65];	/* commit: what the tag named before, "" none */
+	char old_id[REGISTRY_HEX_LEN + 1];	/* commit: what the tag named
+						 * before, "" none */
 	bool set;		/* commit: store_tag_set succeeded */
 };
 
 struct import_image {
-	char id[65];			/* config hex */
+	char id[REGISTRY_HEX_LEN + 1];	/* config hex */
 	struct buf manifest;		/* exact bytes for store_image_add */
 	struct import_tag *tags;
 	size_t n_tags;
@@ -45,8 +52,8 @@ struct import_image {
 };
 
 struct import_verified {
-	char layer[72];			/* blob digest */
-	char diff_id[72];		/* of its uncompressed stream */
+	char layer[IMPORT_DIGEST_SZ];		/* blob digest */
+	char diff_id[IMPORT_DIGEST_SZ];		/* of its uncompressed stream */
 };
 
 /* What the thread found and what finish commits. */
@@ -54,8 +61,9 @@ struct import_plan {
 	struct import_image *imgs;
 	size_t n_imgs;
 	size_t n_tags;			/* over all images */
-	char (*new_blobs)[72];		/* written by this import: removed on
-					 * failure unless an image uses them */
+	char (*new_blobs)[IMPORT_DIGEST_SZ];	/* written by this import:
+						 * removed on failure unless
+						 * an image uses them */
 	size_t n_new;
 	struct import_verified *ver;	/* layers already checked */
 	size_t n_ver;
@@ -66,8 +74,9 @@ struct import_plan {
  * @err, so that failure sites read: return import_why(p, err, "...").  */
 int import_why(struct import_plan *p, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* The name of a tar entry without "./" prefixes and trailing "/" ("" for
- * the root).  Only ever compared, never used as a path. */
+/* The name of a tar entry as path_norm() makes it ("" for the root; a
+ * name it refuses stays as it is, and so matches no name we look for).
+ * Only ever compared, never used as a path. */
 void import_entry_name(struct archive_entry *e, char *out, size_t max);
 /* A libarchive failure as -errno (malformed input is -EINVAL). */
 int import_archive_errno(struct archive *a);
@@ -81,7 +90,8 @@ int import_plan_image(struct import_plan *p, const char *id,
 		      const char *manifest, size_t len,
 		      struct import_image **out);
 /* Tag @img with a reference string (normalised against @default_host);
- * a reference without a tag is ignored (returns 0). */
+ * a reference without a tag is ignored (returns 0), a repeated one
+ * counted once. */
 int import_image_tag_ref(struct import_plan *p, struct import_image *img,
 			 const char *ref, const char *default_host);
 
@@ -96,9 +106,11 @@ int import_manifest_json(const struct registry_desc *config,
 /*
  * import_check_image - an image to be added must be complete: its config
  * local and parseable, as many layers as diff_ids, every layer local, of
- * a compression we can serve, and its uncompressed digest (indexed with
- * store_toc_build, which also rejects hostile tars) equal to its diff_id.
- * @what names the image in the log.
+ * a compression we can serve and of its descriptor's size, and its
+ * uncompressed digest equal to its diff_id.  Each layer's index is got
+ * once per import through store_layer_index(): loaded when the store
+ * keeps one, else built (hostile tars are refused there) and kept.  @what names the image in the log; the reason of a
+ * failure goes to @p's why.
  */
 int import_check_image(struct store *s, struct import_plan *p,
 		       const struct registry_manifest *m, const char *what);

@@ -40,11 +40,13 @@
 
 #include "import_int.h"
 #include "log.h"
+#include "path.h"
 
 #define LINK_HOPS 8
+#define LOAD_BLOBS "blobs/sha256/"	/* an OCI layout's blobs */
 
 struct load_file {
-	char digest[72];	/* "" for an alias */
+	char digest[IMPORT_DIGEST_SZ];	/* "" for an alias */
 	char *link;		/* alias: normalised name of the target */
 };
 
@@ -82,7 +84,7 @@ void load_state_release(struct load_state *ls)
 }
 
 /* @s starts with a sha256 in hex (archive file names: "<hex>.json"). */
-static bool hex64(const char *s)
+static bool hex_prefix(const char *s)
 {
 	return registry_hex_span(s, REGISTRY_HEX_LEN) == REGISTRY_HEX_LEN;
 }
@@ -97,8 +99,9 @@ bool load_name_is_archive(const char *n)
 {
 	if (!strcmp(n, "blobs") || !strncmp(n, "blobs/", 6) || is_meta(n))
 		return true;
-	return strlen(n) >= 64 && hex64(n) &&
-	       (n[64] == '\0' || n[64] == '.' || n[64] == '/');
+	return hex_prefix(n) && (n[REGISTRY_HEX_LEN] == '\0' ||
+				 n[REGISTRY_HEX_LEN] == '.' ||
+				 n[REGISTRY_HEX_LEN] == '/');
 }
 
 bool load_state_is_archive(const struct load_state *ls)
@@ -107,9 +110,10 @@ bool load_state_is_archive(const struct load_state *ls)
 	       (ls->seen_oci_layout && ls->seen_index_json);
 }
 
-static enum load_kind classify(const char *n, char hint[72])
+/* What the archive name @n is; for a name that says its digest, *@hint. */
+static enum load_kind classify(const char *n, char hint[IMPORT_DIGEST_SZ])
 {
-	size_t len = strlen(n);
+	const char *blob, *ext;
 
 	if (!strcmp(n, "manifest.json"))
 		return K_MANIFEST;
@@ -119,62 +123,74 @@ static enum load_kind classify(const char *n, char hint[72])
 		return K_LAYOUT;
 	if (!strcmp(n, "repositories"))
 		return K_REPOS;
-	if (len == 13 + 64 && !strncmp(n, "blobs/sha256/", 13) && hex64(n + 13)) {
-		snprintf(hint, 72, "sha256:%.64s", n + 13);
+	if (!strncmp(n, LOAD_BLOBS, strlen(LOAD_BLOBS))) {
+		blob = n + strlen(LOAD_BLOBS);
+		if (!registry_hex_valid(blob, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN))
+			return K_OTHER;
+		snprintf(hint, IMPORT_DIGEST_SZ, REGISTRY_DIGEST_PREFIX "%.*s",
+			 REGISTRY_HEX_LEN, blob);
 		return K_BLOB;
 	}
-	if (len >= 68 && hex64(n) && (!strcmp(n + 64, ".json") || !strcmp(n + 64, ".tar"))) {
-		snprintf(hint, 72, "sha256:%.64s", n);
+	if (!hex_prefix(n))
+		return K_OTHER;
+	ext = n + REGISTRY_HEX_LEN;
+	if (!strcmp(ext, ".json") || !strcmp(ext, ".tar")) {
+		snprintf(hint, IMPORT_DIGEST_SZ, REGISTRY_DIGEST_PREFIX "%.*s",
+			 REGISTRY_HEX_LEN, n);
 		return K_NAMED;
 	}
-	if (len == 74 && hex64(n) && !strcmp(n + 64, "/layer.tar"))
+	if (!strcmp(ext, "/layer.tar"))
 		return K_FILE;
 	return K_OTHER;
 }
 
-/*
- * norm_join - @target (a link target) resolved against directory @dir
- * of the archive, as a name: "." and ".." handled as strings, -EINVAL
- * for a name that climbs above the archive's root.
- */
-static int norm_join(const char *dir, const char *target, char *out, size_t max)
+/* Offset of the first ".." component of @t, or strlen(@t) if none. */
+static size_t dotdot_at(const char *t)
 {
-	char tmp[4096];
-	size_t o = 0, i = 0, cl;
-	const char *c;
+	for (size_t i = 0; t[i]; i++)
+		if ((i == 0 || t[i - 1] == '/') && t[i] == '.' && t[i + 1] == '.' &&
+		    (t[i + 2] == '/' || t[i + 2] == '\0'))
+			return i;
+	return strlen(t);
+}
 
-	if (target[0] == '/')
-		dir = "";
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", dir, target) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	out[0] = '\0';
-	while (tmp[i]) {
-		while (tmp[i] == '/')
-			i++;
-		c = tmp + i;
-		cl = strcspn(c, "/");
-		i += cl;
-		if (cl == 0 || (cl == 1 && c[0] == '.'))
-			continue;
-		if (cl == 2 && c[0] == '.' && c[1] == '.') {
-			if (o == 0)
-				return -EINVAL;
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--;
-			out[o] = '\0';
-			continue;
-		}
-		if (o + 1 + cl + 1 > max)
-			return -ENAMETOOLONG;
-		if (o)
-			out[o++] = '/';
-		memcpy(out + o, c, cl);
-		o += cl;
-		out[o] = '\0';
+/*
+ * load_link_target - the archive name a link points to: @target resolved
+ * against directory @dir of the archive (the root for an absolute
+ * @target), in the form import_entry_name() gives names.  path_norm()
+ * normalises each stretch between ".." components; each ".." then drops
+ * the last component so far.  -EINVAL for a target that climbs above the
+ * archive's root, -E2BIG for one longer than @max - 1.
+ */
+static int load_link_target(const char *dir, const char *target, char *out,
+			    size_t max)
+{
+	char tmp[PATH_NORM_MAX + 2];
+	size_t len;
+	int ret;
+
+	ret = path_norm(target[0] == '/' ? "" : dir, out, max, &len);
+	while (ret == 0) {
+		size_t n = dotdot_at(target);
+		char *sl;
+
+		if (len + 1 + n >= sizeof(tmp))
+			return -E2BIG;
+		memcpy(tmp, out, len);
+		tmp[len] = '/';
+		memcpy(tmp + len + 1, target, n);
+		tmp[len + 1 + n] = '\0';
+		ret = path_norm(tmp, out, max, &len);
+		if (ret || !target[n])
+			break;
+		if (len == 0)
+			return -EINVAL;
+		sl = strrchr(out, '/');
+		len = sl ? (size_t)(sl - out) : 0;
+		out[len] = '\0';
+		target += n + 2;
 	}
-	return 0;
+	return ret;
 }
 
 static int read_meta(struct import_plan *p, struct archive *tar,
@@ -202,7 +218,7 @@ static int read_meta(struct import_plan *p, struct archive *tar,
 /* Stream one entry into a blob; @hint (if local already) saves the copy. */
 static int blob_entry(struct store *s, struct import_plan *p, struct archive *tar,
 		      const char *name, enum load_kind k, const char *hint,
-		      char digest[72])
+		      char digest[IMPORT_DIGEST_SZ])
 {
 	struct store_blob_writer *w = NULL;
 	char *chunk = NULL;
@@ -210,7 +226,7 @@ static int blob_entry(struct store *s, struct import_plan *p, struct archive *ta
 	int ret;
 
 	if (hint[0] && store_blob_has(s, hint)) {
-		memcpy(digest, hint, 72);
+		memcpy(digest, hint, IMPORT_DIGEST_SZ);
 		if (archive_read_data_skip(tar) < ARCHIVE_WARN)
 			return import_why(p, import_archive_errno(tar), "%s: %s",
 					  name, archive_error_string(tar));
@@ -251,7 +267,8 @@ out:
 int load_entry(struct store *s, struct load_state *ls, struct import_plan *p,
 	       struct archive *tar, struct archive_entry *e)
 {
-	char name[4096], hint[72] = "", dir[4096], target[4096];
+	char name[PATH_NORM_MAX + 1], hint[IMPORT_DIGEST_SZ] = "";
+	char dir[PATH_NORM_MAX + 1], target[PATH_NORM_MAX + 1];
 	const char *hl = archive_entry_hardlink(e), *sl = archive_entry_symlink(e);
 	mode_t type = archive_entry_filetype(e);
 	struct load_file *f = NULL;
@@ -297,9 +314,10 @@ int load_entry(struct store *s, struct load_state *ls, struct import_plan *p,
 			dir[0] = '\0';
 		else
 			*slash = '\0';
-		ret = norm_join(dir, hl ? hl : sl, target, sizeof(target));
+		ret = load_link_target(dir, hl ? hl : sl, target, sizeof(target));
 		if (ret) {
-			ret = import_why(p, ret, "%s: link target escapes the archive", name);
+			ret = import_why(p, ret, "%s: link target %s", name, ret == -EINVAL ?
+					 "escapes the archive" : "too long");
 			goto out;
 		}
 		f->link = strdup(target);
@@ -337,7 +355,7 @@ skip:
 
 /* The blob an archive name stands for, following aliases. */
 static int resolve(struct load_state *ls, struct import_plan *p,
-		   const char *name, char digest[72])
+		   const char *name, char digest[IMPORT_DIGEST_SZ])
 {
 	const struct load_file *f;
 	const char *n = name;
@@ -347,7 +365,7 @@ static int resolve(struct load_state *ls, struct import_plan *p,
 		if (!f)
 			break;
 		if (!f->link) {
-			memcpy(digest, f->digest, 72);
+			memcpy(digest, f->digest, IMPORT_DIGEST_SZ);
 			return 0;
 		}
 		n = f->link;
@@ -453,13 +471,13 @@ static int oci_one(struct store *s, struct import_plan *p, json_t *desc,
 		goto out;
 	}
 	for (size_t i = 0; i < p->n_imgs; i++)
-		if (strcmp(p->imgs[i].id, m.config.digest + 7) == 0)
+		if (strcmp(p->imgs[i].id, IMPORT_HEX(m.config.digest)) == 0)
 			goto known;
 	ret = import_check_image(s, p, &m, dg);
 	if (ret)
 		goto out;
 known:
-	ret = import_plan_image(p, m.config.digest + 7, body.data, body.len, &img);
+	ret = import_plan_image(p, IMPORT_HEX(m.config.digest), body.data, body.len, &img);
 	if (ret == 0)
 		ret = tag_annotations(p, img, desc, dh);
 out:
@@ -512,7 +530,7 @@ static int docker_one(struct store *s, struct load_state *ls, struct import_plan
 	struct registry_manifest m = { 0 };
 	struct registry_desc *ld = NULL;
 	struct import_image *img = NULL;
-	char cfg_digest[72], (*dgs)[72] = NULL;
+	char cfg_digest[IMPORT_DIGEST_SZ], (*dgs)[IMPORT_DIGEST_SZ] = NULL;
 	enum registry_compression comp;
 	bool other;
 	char *man = NULL;
@@ -527,7 +545,7 @@ static int docker_one(struct store *s, struct load_state *ls, struct import_plan
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < p->n_imgs; i++)
-		if (strcmp(p->imgs[i].id, cfg_digest + 7) == 0)
+		if (strcmp(p->imgs[i].id, IMPORT_HEX(cfg_digest)) == 0)
 			img = &p->imgs[i];
 	if (img)
 		goto tag;
@@ -564,7 +582,7 @@ static int docker_one(struct store *s, struct load_state *ls, struct import_plan
 	if (ret == 0)
 		ret = import_manifest_json(&m.config, ld, n, &man, &man_len);
 	if (ret == 0)
-		ret = import_plan_image(p, cfg_digest + 7, man, man_len, &img);
+		ret = import_plan_image(p, IMPORT_HEX(cfg_digest), man, man_len, &img);
 	if (ret)
 		goto out;
 tag:

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * import_plan.c - the plan of an import (images, tags, blobs written) and
- * the checks every image passes before it may be committed.
+ * plan.c - the plan of an import (images, tags, blobs written), the
+ * checks an archive's images pass before they may be committed, and the
+ * helpers import.c and load.c share (the failure reason, entry names,
+ * libarchive errors, the manifest we write).
  *
  * Owns: struct import_plan and everything hanging off it.  Shared by the
  * rootfs import (import.c) and archive loads (load.c) so that both commit
- * the same way and check layers the same way: an image is recorded only
- * when every blob it names is local and every layer's uncompressed digest
- * (computed by store_toc_build, which also rejects hostile tars) equals
- * the config's diff_id -- Docker's load checks, and checklist item 12.
+ * the same way.  An image of an archive is recorded only when every blob
+ * it names is local and every layer's uncompressed digest equals the
+ * config's diff_id, as Docker's load checks.  The digest comes from the
+ * layer's index (store_layer_index(), which also rejects hostile tars),
+ * built once per layer and kept in the store for the image's reads.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 
 #include "import_int.h"
 #include "log.h"
+#include "path.h"
 
 #define WHY_MAX 1024
 
@@ -79,7 +83,7 @@ int import_archive_errno(struct archive *a)
 
 int import_plan_new_blob(struct import_plan *p, const char *digest)
 {
-	char (*nb)[72];
+	char (*nb)[IMPORT_DIGEST_SZ];
 
 	for (size_t i = 0; i < p->n_new; i++)
 		if (strcmp(p->new_blobs[i], digest) == 0)
@@ -88,7 +92,7 @@ int import_plan_new_blob(struct import_plan *p, const char *digest)
 	if (!nb)
 		return -ENOMEM;
 	p->new_blobs = nb;
-	snprintf(nb[p->n_new++], 72, "%s", digest);
+	snprintf(nb[p->n_new++], sizeof(*nb), "%s", digest);
 	return 0;
 }
 
@@ -168,7 +172,7 @@ out:
 }
 
 /* Check one layer against its diff_id, once per blob per import.  The
- * index built for the check is the store's, kept for the image's reads. */
+ * index is the store's (loaded, or built and kept for the image's reads). */
 static int check_layer(struct store *s, struct import_plan *p,
 		       const struct registry_desc *d, const char *diff_id,
 		       const char *what)
@@ -333,16 +337,9 @@ out:
 void import_entry_name(struct archive_entry *e, char *out, size_t max)
 {
 	const char *n = archive_entry_pathname(e);
-	size_t len;
 
 	if (!n)
 		n = "";
-	while (n[0] == '.' && n[1] == '/')
-		n += 2;
-	snprintf(out, max, "%s", n);
-	len = strlen(out);
-	while (len > 0 && out[len - 1] == '/')
-		out[--len] = '\0';
-	if (strcmp(out, ".") == 0)
-		out[0] = '\0';
+	if (path_norm(n, out, max, NULL) < 0)
+		snprintf(out, max, "%s", n);
 }

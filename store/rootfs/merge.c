@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rootfs_build.c - applying the layers of an image, bottom to top, to a
- * mutable name tree (Docker's / overlayfs's rules; see rootfs.h), then
- * handing it to rootfs.c to be frozen into the compact tree.
+ * merge.c - the whiteout, opaque-directory and hardlink merge: the layers
+ * of an image applied bottom to top to a mutable name tree with Docker's
+ * / overlayfs's rules (rootfs.h lists them), then frozen into the compact
+ * tree that tree.c serves (freeze()).
  *
  * Design notes.
  *  - A name (struct bdent) and an inode (struct binode) are separate so
  *    that hardlinks can share one inode; nlink counts the live names.
  *  - Names are found by an index keyed by (parent name index, name)
- *    (rootfs_names.c): keying by full path would make a hostile tar of
+ *    (names.c): keying by full path would make a hostile tar of
  *    deep paths cost O(depth x length) of key memory; this way every key
  *    is one component and a lookup costs O(path length) at worst.  A stack
  *    of the parent directories of the previous entry makes the common case
@@ -33,8 +34,8 @@
  *    hardlink to them in the same layer shares it (as Docker does).
  *  - Killed names are never reused, so an index on the parent stack can be
  *    checked for staleness by looking at the name itself.  (An entry only
- *    changes names below its parent, so none goes stale today; the check
- *    is cheap insurance.)
+ *    changes names below its parent, so the stack should never go stale;
+ *    the check keeps it safe should that change.)
  *
  * Everything here lives for one build only; only the implicit-directory
  * names (the arena) are handed over to the tree.
@@ -47,6 +48,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "path.h"
 
 #define ROOT_D 0		/* the root's name index and inode index */
 #define PLNK_PARENT (UINT32_MAX - 1)	/* "parent" of hidden plnk names */
@@ -117,20 +119,33 @@ static uint32_t child_get(struct builder *b, uint32_t parent, const char *name,
 	return rootfs_names_get(&b->names, parent, name, nlen);
 }
 
+/* Double the array @p of *@cap elements of @size bytes into *@out.  Its
+ * indexes must stay below the sentinels ROOTFS_NONE and PLNK_PARENT. */
+static int grow(void *p, size_t *cap, size_t size, void **out)
+{
+	size_t c = *cap ? *cap * 2 : 64;
+
+	if (c >= ROOTFS_NONE - 2)
+		return -E2BIG;
+	p = reallocarray(p, c, size);
+	if (!p)
+		return -ENOMEM;
+	*cap = c;
+	*out = p;
+	return 0;
+}
+
 static int ino_new(struct builder *b, const struct store_toc_entry *e,
 		   uint32_t *out)
 {
-	if (b->ni == b->ci) {
-		size_t c = b->ci ? b->ci * 2 : 1024;
-		void *p;
+	void *p;
+	int ret;
 
-		if (c >= ROOTFS_NONE - 2)
-			return -E2BIG;
-		p = reallocarray(b->in, c, sizeof(*b->in));
-		if (!p)
-			return -ENOMEM;
+	if (b->ni == b->ci) {
+		ret = grow(b->in, &b->ci, sizeof(*b->in), &p);
+		if (ret < 0)
+			return ret;
 		b->in = p;
-		b->ci = c;
 	}
 	b->in[b->ni] = (struct binode){ .e = e, .layer = b->cur };
 	*out = (uint32_t)b->ni++;
@@ -144,19 +159,14 @@ static int dent_new(struct builder *b, uint32_t parent, const char *name,
 {
 	struct bdent *d;
 	uint32_t x;
+	void *p;
 	int ret;
 
 	if (b->nd == b->cd) {
-		size_t c = b->cd * 2;
-		void *p;
-
-		if (c >= ROOTFS_NONE - 2)
-			return -E2BIG;
-		p = reallocarray(b->d, c, sizeof(*b->d));
-		if (!p)
-			return -ENOMEM;
+		ret = grow(b->d, &b->cd, sizeof(*b->d), &p);
+		if (ret < 0)
+			return ret;
 		b->d = p;
-		b->cd = c;
 	}
 	x = (uint32_t)b->nd;
 	ret = rootfs_names_add(&b->names, parent, name, x);
@@ -287,35 +297,27 @@ static void prune_lower(struct builder *b, uint32_t top)
 }
 
 /*
- * path_check - check the components of @p ("." / ".." / empty ones are
- * invalid).  *@plen: offset of the last '/' (0 if none), *@len: strlen.
- * Returns P_META if a directory component starts with ".wh." (AUFS
- * metadata: nothing below it is ever shown).
+ * path_check - @p must be what path_norm() makes of it (the toc builder
+ * and loader guarantee it; a hand-made toc may not), else P_BAD.
+ * *@plen: offset of the last '/' (0 if none), *@len: strlen.  Returns
+ * P_META if a directory component starts with ".wh." (AUFS metadata:
+ * nothing below it is ever shown).
  */
 static int path_check(const char *p, size_t *plen, size_t *len)
 {
-	size_t i, start = 0, last = 0;
-	bool meta = false;
+	char norm[PATH_NORM_MAX + 1];
+	const char *sl, *wh;
+	size_t n;
 
-	for (i = 0;; i++) {
-		size_t n;
-
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		n = i - start;
-		if (n == 0 || (n == 1 && p[start] == '.') ||
-		    (n == 2 && p[start] == '.' && p[start + 1] == '.'))
-			return P_BAD;
-		if (p[i] == '\0')
-			break;
-		if (n >= 4 && memcmp(p + start, WH, 4) == 0)
-			meta = true;
-		last = i;
-		start = i + 1;
-	}
-	*plen = last;
-	*len = i;
-	return meta ? P_META : P_OK;
+	if (path_norm(p, norm, sizeof(norm), &n) < 0 || memcmp(norm, p, n + 1) != 0)
+		return P_BAD;
+	sl = strrchr(p, '/');
+	*plen = sl ? (size_t)(sl - p) : 0;
+	*len = n;
+	if (!sl)
+		return P_OK;
+	wh = strncmp(p, WH, strlen(WH)) == 0 ? p : strstr(p, "/" WH);
+	return wh && wh < sl ? P_META : P_OK;
 }
 
 /*
@@ -375,13 +377,12 @@ static int ensure_parent(struct builder *b, const char *path, size_t plen,
 		}
 		b->d[x].seen = b->cur;
 		if (b->nstk == b->cstk) {
-			size_t cap = b->cstk ? b->cstk * 2 : 64;
-			void *p = reallocarray(b->stk, cap, sizeof(*b->stk));
+			void *p;
 
-			if (!p)
-				return -ENOMEM;
+			ret = grow(b->stk, &b->cstk, sizeof(*b->stk), &p);
+			if (ret < 0)
+				return ret;
 			b->stk = p;
-			b->cstk = cap;
 		}
 		b->stk[b->nstk++] = (struct bstk){ .end = (uint32_t)(pos + n), .d = x };
 		dir = x;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rootfs_names.c - the index of names used while the layers are merged:
+ * names.c - the index of names merge.c uses while the layers are merged:
  * (parent, name) -> name index, with lookups by a name that is not
  * NUL-terminated (a component in the middle of a path).
  *
@@ -83,8 +83,9 @@ uint32_t rootfs_names_get(const struct rootfs_names *ix, uint32_t parent,
 	}
 }
 
-static void put(struct rootfs_names *ix, uint32_t parent, const char *name,
-		uint32_t val)
+/* Store a key known to be absent in the first free or deleted slot. */
+static void slot_insert(struct rootfs_names *ix, uint32_t parent,
+			const char *name, uint32_t val)
 {
 	size_t i = slot_of(ix, parent, name, strlen(name));
 
@@ -112,10 +113,10 @@ int rootfs_names_add(struct rootfs_names *ix, uint32_t parent,
 		}
 		for (size_t i = 0; i <= old.mask; i++)
 			if (old.s[i].val != 0 && old.s[i].val != ROOTFS_NONE)
-				put(ix, old.s[i].parent, old.s[i].name, old.s[i].val - 1);
+				slot_insert(ix, old.s[i].parent, old.s[i].name, old.s[i].val - 1);
 		free(old.s);
 	}
-	put(ix, parent, name, val);
+	slot_insert(ix, parent, name, val);
 	return 0;
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rootfs_int.h - private to rootfs.c (the frozen tree and its queries) and
- * rootfs_build.c (applying the layers): the layout of struct store_rootfs
- * and the name arena they share.
+ * rootfs_int.h - private to imgfs_rootfs: the layout of struct store_rootfs
+ * (filled by merge.c, queried by tree.c), the name arena (tree.c) and the
+ * build-time name index (names.c) that merge.c uses.
  *
  * Memory layout (the daemon keeps one tree per mounted image, and images
  * reach 100k+ files): per inode a struct store_rinode (24 bytes) plus the
@@ -33,7 +33,7 @@ void rootfs_arena_free(struct rootfs_arena *a);
 /*
  * The build-time index of names: (parent name index, name) -> name index.
  * One flat array of slots (open addressing, linear probing) that points at
- * the names it indexes instead of copying them (see rootfs_names.c).
+ * the names it indexes instead of copying them (see names.c).
  */
 struct rootfs_nslot {
 	const char *name;	/* NUL-terminated; not owned */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rootfs.c - the frozen merged tree of an image and the queries the FUSE
- * layer makes on it (stat, lookup, readdir, path resolution).
+ * tree.c - the frozen merged tree of an image and the queries the FUSE
+ * layer makes on it (stat, lookup, readdir, path resolution), plus the
+ * name arena the tree keeps its made-up names in.
  *
- * rootfs_build.c builds it; the layout (rootfs_int.h) is flat arrays
- * indexed by inode number so that a query is a few array reads and a
- * binary search, with no lock (the tree never changes once built).
+ * merge.c builds it; the layout (rootfs_int.h) is flat arrays indexed by
+ * inode number so that a query is a few array reads and a binary search,
+ * with no lock (the tree never changes once built).
  */
 #include "rootfs_int.h"
 

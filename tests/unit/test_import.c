@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_import.c - store_import_*: rootfs imports (plain, gzip, bzip2, xz,
- * zstd) fed in random-sized chunks, untagged imports, a Docker <= 24
+ * zstd) fed in random-sized chunks, untagged imports, the layer index
+ * an import builds once and keeps, a Docker <= 24
  * docker-archive and an OCI layout archive (Docker 25+ style, with a
  * manifest.json beside it) built here with libarchive's writer, and the
  * failures that must leave the store exactly as it was: truncated gzip,
  * a hostile tar, a manifest.json naming a missing file, a diff_id
- * mismatch, a blob that does not match its name, not-a-tar input, abort.
+ * mismatch, a link that climbs out of the archive, a blob that does not
+ * match its name, not-a-tar input, abort.
  */
 #include <dirent.h>
 #include <pthread.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,7 @@
 
 #define CHECK_FATAL	/* later steps use what the checks vouched for */
 #include "check.h"
+#include "file.h"
 #include "import.h"
 #include "log.h"
 #include "store.h"
@@ -250,6 +257,110 @@ static void test_rootfs(struct store *s)
 	fprintf(stderr, "rootfs imports ok\n");
 }
 
+/*
+ * How many times @hex was (re)placed in index/sha256/ (watch @wd) since
+ * the last call: every index save is a file made in tmp/ and renamed into
+ * index/sha256/ (store_write_atomic).  The kernel merges an event into an
+ * identical one still unread, so tmp/ is watched too: its events sit
+ * between two saves and keep them apart.
+ */
+static size_t index_saves(int ifd, int wd, const char *hex)
+{
+	char ev[sizeof(struct inotify_event) + NAME_MAX + 1]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+	size_t n = 0;
+	ssize_t len;
+
+	while ((len = read(ifd, ev, sizeof(ev))) > 0) {
+		for (char *p = ev; p < ev + len;) {
+			const struct inotify_event *e = (const void *)p;
+
+			if (e->wd == wd && e->len && strcmp(e->name, hex) == 0 &&
+			    (e->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)))
+				n++;
+			p += sizeof(*e) + e->len;
+		}
+	}
+	CHECK(len < 0 && errno == EAGAIN);
+	return n;
+}
+
+/* A `docker import` indexes its layer once and keeps the index: the file
+ * is there and loadable after the import, and neither the image's first
+ * tree build nor a second import of the same layer writes it again. */
+static void test_index_kept(struct store *s)
+{
+	static const struct tent ents[] = {
+		{ "etc/", AE_IFDIR, NULL, 0 },
+		{ "etc/kept", AE_IFREG, "indexed once\n", 0 },
+	};
+	struct store_toc *toc = NULL;
+	struct store_image *img;
+	struct store_rootfs *fs;
+	struct stat st1, st2;
+	struct buf tar, res, raw;
+	char diff_id[72], path[512], id[65];
+	const char *hex;
+	size_t len;
+	int ifd, wd;
+
+	build_tar('g', ents, 2, &tar);
+	{
+		struct buf plain;
+
+		build_tar(0, ents, 2, &plain);
+		sha256(plain.data, plain.len, diff_id);
+		buf_release(&plain);
+	}
+	hex = diff_id + 7;
+	snprintf(path, sizeof(path), "%s/index/sha256/%s", dir, hex);
+	CHECKF(stat(path, &st1) < 0 && errno == ENOENT, "%s exists before the import", path);
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	CHECK(ifd >= 0);
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	CHECK(inotify_add_watch(ifd, path, IN_CREATE | IN_MOVED_FROM) >= 0);
+	snprintf(path, sizeof(path), "%s/index/sha256", dir);
+	wd = inotify_add_watch(ifd, path, IN_MOVED_TO | IN_CLOSE_WRITE);
+	CHECK(wd >= 0);
+	snprintf(path, sizeof(path), "%s/index/sha256/%s", dir, hex);
+
+	buf_init(&res, 4096);
+	CHECK(run_import(s, "kept:1", &tar, &res) == 0);
+	CHECKF(stat(path, &st1) == 0, "the layer's index was not kept: %s", path);
+	len = index_saves(ifd, wd, hex);
+	CHECKF(len == 1, "the import saved the layer's index %zu times", len);
+	/* Loadable, and of this layer. */
+	CHECK(file_read_capped(s->index_fd, hex, (size_t)1 << 30, &raw) == 0);
+	{
+		void *data = buf_detach(&raw, &len);
+
+		CHECK(store_toc_decode(data, len, &toc) == 0);
+	}
+	CHECK(strcmp(toc->diff_id, diff_id) == 0);
+	CHECK(toc->n_entries >= 2);
+	store_toc_free(toc);
+
+	/* The image's tree loads the kept index rather than building one. */
+	CHECK(strncmp(buf_str(&res), "sha256:", 7) == 0);
+	snprintf(id, sizeof(id), "%.64s", buf_str(&res) + 7);
+	CHECK(store_image_get(s, id, &img) == 0);
+	CHECK(store_image_rootfs(s, img, &fs) == 0);
+	store_image_put(s, img);
+	len = index_saves(ifd, wd, hex);
+	CHECKF(len == 0, "the first tree build saved the index again (%zu)", len);
+	/* So does another import of the same layer. */
+	CHECK(run_import(s, "kept:2", &tar, NULL) == 0);
+	len = index_saves(ifd, wd, hex);
+	CHECKF(len == 0, "a second import saved the index again (%zu)", len);
+	CHECK(stat(path, &st2) == 0);
+	CHECKF(st1.st_ino == st2.st_ino && st1.st_mtim.tv_sec == st2.st_mtim.tv_sec &&
+	       st1.st_mtim.tv_nsec == st2.st_mtim.tv_nsec, "the index file was replaced");
+	close(ifd);
+	buf_release(&res);
+	buf_release(&tar);
+	fprintf(stderr, "layer index kept ok\n");
+}
+
 /* ---- archives ---------------------------------------------------------- */
 
 static const struct tent layer_a[] = {
@@ -327,7 +438,7 @@ static void docker_archive(int bad, int filter, struct buf *out, char id1[72], c
 			{ "manifest.json", AE_IFREG, man, 0 },
 			{ "repositories", AE_IFREG, "{\"busybox\":{\"legacy\":\"x\"}}", 0 },
 		};
-		char target[96];
+		char target[200];
 
 		snprintf(d1, sizeof(d1), "%064d/", 1);
 		snprintf(d2, sizeof(d2), "%064d/", 2);
@@ -335,7 +446,15 @@ static void docker_archive(int bad, int filter, struct buf *out, char id1[72], c
 		snprintf(v1aj, sizeof(v1aj), "%064d/json", 1);
 		snprintf(v1bj, sizeof(v1bj), "%064d/json", 2);
 		snprintf(v1cj, sizeof(v1cj), "%064d/json", 3);
-		snprintf(target, sizeof(target), "../%s", v1a);
+		/* 'l': the same target spelled the long way round (".",
+		 * "//" and a ".." in the middle); 'e': one that climbs out
+		 * of the archive. */
+		if (bad == 'l')
+			snprintf(target, sizeof(target), ".//../%064d/./..//%s", 2, v1a);
+		else if (bad == 'e')
+			snprintf(target, sizeof(target), "../../%s", v1a);
+		else
+			snprintf(target, sizeof(target), "../%s", v1a);
 		ents[7].data = target;
 		build_tar(filter, ents, sizeof(ents) / sizeof(ents[0]), out);
 	}
@@ -379,6 +498,11 @@ static void test_docker_archive(struct store *s)
 	free(ids);
 	CHECK(found);
 	buf_release(&res);
+	buf_release(&ar);
+
+	/* The layer link resolved however it is spelled: the load needs it. */
+	docker_archive('l', 0, &ar, id1, id2);
+	CHECK(run_import(s, NULL, &ar, NULL) == 0);
 	buf_release(&ar);
 	fprintf(stderr, "docker-archive ok\n");
 }
@@ -514,6 +638,10 @@ static void test_failures(struct store *s)
 	expect_fail(s, "diff_id mismatch", &ar);
 	buf_release(&ar);
 
+	docker_archive('e', 0, &ar, id1, id2);
+	expect_fail(s, "a link that climbs out of the archive", &ar);
+	buf_release(&ar);
+
 	oci_archive('b', &ar, id1, md);
 	expect_fail(s, "blob that does not match its name", &ar);
 	buf_release(&ar);
@@ -640,6 +768,7 @@ int main(void)
 	CHECK(store_open(&o, &s) == 0);
 
 	test_rootfs(s);
+	test_index_kept(s);
 	test_docker_archive(s);
 	test_oci_archive(s);
 	test_failures(s);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_rootfs.c - the layer merge (store/rootfs*.c) on hand-made tables of
+ * test_rootfs.c - the layer merge (store/rootfs/) on hand-made tables of
  * contents: whiteouts, opaque directories, hardlinks, implicit and
  * replaced parents, the root's metadata, inode numbering, the queries and
  * a 100k-entry build against the clock.  No toc builder involved.
