@@ -9,7 +9,15 @@
  * reply counts one lookup on the node (fs_inode_lookup), every forget
  * drops them, and a node dies when both its lookup count and its pins are
  * zero.  Open files and directories of an image count as "busy" in the
- * store, which is how deleting an image in use is refused.
+ * store, which is how deleting an image in use is refused.  A reply the
+ * kernel refuses (its connection was aborted while the handler worked)
+ * hands nothing over: no forget or release will ever come for it, so the
+ * handler drops at once the lookup, handle and busy count it took.
+ *
+ * Every handler answers for every kind of node: the kernel filters most
+ * requests by file type, but not all (a read on an import file open
+ * O_RDWR, an open through /proc/PID/fd), and what it lets through gets an
+ * errno, never a dereference of a field that kind does not have.
  *
  * Reads that need the network (a layer not yet fetched) block the worker
  * thread that serves them; the session runs many workers (main.c), so
@@ -175,6 +183,21 @@ struct dir_handle {
 	struct store_rootfs *rootfs;	/* rootfs directories */
 };
 
+static void dir_handle_free(struct fs_ctx *ctx, struct dir_handle *d)
+{
+	fs_dirlist_release(&d->list);
+	fs_put_node(ctx, d->node);
+	free(d);
+}
+
+/* Undo a successful opendir: the busy count it took, then the handle. */
+static void dir_handle_close(struct fs_ctx *ctx, struct dir_handle *d)
+{
+	if (is_image_kind(d->node->kind))
+		store_image_busy(ctx->store, d->node->img, -1);
+	dir_handle_free(ctx, d);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
@@ -210,12 +233,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (is_image_kind(d->node->kind))
 		store_image_busy(ctx->store, d->node->img, 1);
 	fi->fh = (uintptr_t)d;
-	fuse_reply_open(req, fi);
+	/* A reply the kernel refuses (the connection was aborted while we
+	 * worked) leaves it without the handle: no releasedir will come. */
+	if (fuse_reply_open(req, fi) != 0)
+		dir_handle_close(ctx, d);
 	return;
 out:
-	fs_dirlist_release(&d->list);
-	fs_put_node(ctx, d->node);
-	free(d);
+	dir_handle_free(ctx, d);
 	fuse_reply_err(req, -ret);
 }
 
@@ -279,11 +303,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (is_image_kind(d->node->kind))
-		store_image_busy(ctx->store, d->node->img, -1);
-	fs_dirlist_release(&d->list);
-	fs_put_node(ctx, d->node);
-	free(d);
+	dir_handle_close(ctx, d);
 	fuse_reply_err(req, 0);
 }
 
@@ -326,6 +346,14 @@ static int open_rootfs(struct fs_ctx *ctx, struct fs_file *f,
 	return store_toc_cursor_new(&f->cur);
 }
 
+/* Undo a successful open: the busy count it took, then the handle. */
+static void file_close(struct fs_ctx *ctx, struct fs_file *f)
+{
+	if (is_image_kind(f->node->kind))
+		store_image_busy(ctx->store, f->node->img, -1);
+	fs_file_free(ctx, f);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
@@ -342,6 +370,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	f->node = fs_inode_get(&ctx->inodes, ino);
 	if (!f->node) {
 		ret = -ESTALE;
+		goto out;
+	}
+	if (f->node->kind == FS_IMPORT_FILE) {
+		/* An import is one stream, fed by the descriptor create
+		 * returned; a second open (/proc/PID/fd/N) has nothing to
+		 * read and no place to write. */
+		ret = -EACCES;
 		goto out;
 	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
@@ -365,6 +400,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * reads end where the content ends whatever stat said. */
 		fi->direct_io = 1;
 		break;
+	case FS_TAG:
+	case FS_DANGLING_LINK:
+		/* The kernel follows links before it opens; only a caller
+		 * that asked not to follow gets here. */
+		ret = -ELOOP;
+		break;
 	default:
 		ret = -EISDIR;
 	}
@@ -373,7 +414,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (is_image_kind(f->node->kind))
 		store_image_busy(ctx->store, f->node->img, 1);
 	fi->fh = (uintptr_t)f;
-	fuse_reply_open(req, fi);
+	/* A refused reply leaves the kernel without the handle: no release
+	 * will come for it (see op_opendir). */
+	if (fuse_reply_open(req, fi) != 0)
+		file_close(ctx, f);
 	return;
 out:
 	fs_file_free(ctx, f);
@@ -431,8 +475,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		pthread_mutex_lock(&f->lock);
 		reply_slice(req, f, f->data.data, f->data.len, size, off);
 		return;
-	default:
+	case FS_LAYER:
+	case FS_ROOTFS:
 		break;
+	default:
+		/* An import file (open O_RDWR) is a stream into the store
+		 * with no image behind it yet: nothing to read. */
+		fuse_reply_err(req, EINVAL);
+		return;
 	}
 	buf = malloc(size ? size : 1);
 	if (!buf) {
@@ -475,9 +525,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * reply_slice). */
 	pthread_mutex_lock(&f->lock);
 	pthread_mutex_unlock(&f->lock);
-	if (is_image_kind(f->node->kind))
-		store_image_busy(ctx->store, f->node->img, -1);
-	fs_file_free(ctx, f);
+	file_close(ctx, f);
 	fuse_reply_err(req, 0);
 }
 

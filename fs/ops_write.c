@@ -181,13 +181,18 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret)
 		goto out;
 	ret = fs_ns_stat(ctx, f->node, &e.attr, &timeout);
-	if (ret)
+	if (ret) {
+		/* The lookup counted above was never handed over. */
+		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, f->node->ino, 1));
 		goto out;
+	}
 	e.ino = f->node->ino;
 	e.attr_timeout = 0;
 	e.entry_timeout = 0;
 	fi->direct_io = 1;
 	fi->fh = (uintptr_t)f;
+	/* A refused reply hands over neither the lookup nor the handle:
+	 * drop both, and the import with the handle. */
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, f->node->ino, 1));
 		fs_file_free(ctx, f);
