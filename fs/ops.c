@@ -366,7 +366,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	f->fd = -1;
 	pthread_mutex_init(&f->lock, NULL);
-	buf_init(&f->data, (size_t)64 << 20);
+	buf_init(&f->data, FS_GENERATED_MAX);
 	f->node = fs_inode_get(&ctx->inodes, ino);
 	if (!f->node) {
 		ret = -ESTALE;
