@@ -15,6 +15,19 @@
 #include <string.h>
 #include <unistd.h>
 
+int toc_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+	ssize_t n;
+
+	do {
+		n = pread(fd, buf, len, (off_t)off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*got = (size_t)n;
+	return 0;
+}
+
 int toc_in_init(struct toc_in *in)
 {
 	memset(in, 0, sizeof(*in));
@@ -40,22 +53,20 @@ void toc_in_seek(struct toc_in *in, int fd, uint64_t off)
 int toc_in_fill(struct toc_in *in, size_t need)
 {
 	while (toc_in_avail(in) < need && !in->eof) {
-		size_t keep = toc_in_avail(in);
-		ssize_t n;
+		size_t keep = toc_in_avail(in), n = 0;
+		int rc;
 
 		memmove(in->buf, in->buf + in->pos, keep);
 		in->base += in->pos;
 		in->pos = 0;
 		in->len = keep;
-		do {
-			n = pread(in->fd, in->buf + keep, TOC_IO_CHUNK - keep,
-				  (off_t)(in->base + keep));
-		} while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return -errno;
+		rc = toc_pread(in->fd, in->buf + keep, TOC_IO_CHUNK - keep,
+			       in->base + keep, &n);
+		if (rc)
+			return rc;
 		if (n == 0)
 			in->eof = true;
-		in->len += (size_t)n;
+		in->len += n;
 	}
 	return 0;
 }

@@ -21,7 +21,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 
@@ -122,19 +121,16 @@ static int rd_decode(struct store_toc_cursor *cur, const struct store_toc *toc,
 static int rd_plain(int fd, unsigned char *dst, size_t len, uint64_t off,
 		    size_t *got)
 {
-	size_t done = 0;
+	size_t done = 0, n;
+	int rc;
 
 	while (done < len) {
-		ssize_t n = pread(fd, dst + done, len - done,
-				  (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
+		rc = toc_pread(fd, dst + done, len - done, off + done, &n);
+		if (rc)
+			return rc;
 		if (n == 0)
 			return -EIO;	/* shorter than the index says */
-		done += (size_t)n;
+		done += n;
 	}
 	*got = done;
 	return 0;

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define SCAN_OUT ((size_t)256 << 10)
 
@@ -61,19 +60,18 @@ bool toc_scan_cp_due(const struct toc_scan *sc)
 
 static int scan_plain(struct toc_scan *sc, unsigned char *out, size_t *produced)
 {
-	ssize_t n;
+	size_t n;
+	int rc;
 
-	do {
-		n = pread(sc->in.fd, out, SCAN_OUT, (off_t)sc->totout);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
+	rc = toc_pread(sc->in.fd, out, SCAN_OUT, sc->totout, &n);
+	if (rc)
+		return rc;
 	if (n == 0)
 		sc->done = true;
-	sc->totout += (uint64_t)n;
+	sc->totout += n;
 	if (sc->totout > TOC_MAX_TAR)
 		return -E2BIG;
-	*produced = (size_t)n;
+	*produced = n;
 	return 0;
 }
 

@@ -81,6 +81,10 @@ struct toc_in {
 	bool eof;		/* the blob ended at base + len */
 };
 
+/* One pread(2) of up to @len bytes at @off (EINTR retried): *@got is 0
+ * only at the end of the file. */
+int toc_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got);
+
 int toc_in_init(struct toc_in *in);
 void toc_in_release(struct toc_in *in);
 /* Forget what is buffered; the next byte read is the blob's @off. */
