@@ -370,7 +370,7 @@ out:
 
 /* Every content range lies inside the stream (the parse checked each
  * entry against what it consumed; this is the same promise for the
- * loader and for any tar reader quirk). */
+ * decoder and for any tar reader quirk). */
 static int build_check(const struct store_toc *toc)
 {
 	size_t i;

@@ -45,7 +45,7 @@
 #define TOC_FMT_MAGIC_LEN 8
 #define TOC_FMT_VERSION 1
 #define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
-#define TOC_FMT_ALIGN 8		/* the blob section and the trailer start aligned */
+#define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
 #define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
 #define TOC_FMT_WINDOW_LEVEL 9	/* compress2 level of the windows */
 
@@ -233,7 +233,7 @@ static uint64_t get64(const unsigned char *p)
 	return v;
 }
 
-/* ---- save --------------------------------------------------------------- */
+/* ---- encode ------------------------------------------------------------- */
 
 static int add_pad(struct buf *b)
 {
@@ -252,7 +252,7 @@ static int add_str(struct buf *st, const char *s, uint32_t *off)
 	return buf_add(st, s, strlen(s) + 1);
 }
 
-static int save_records(const struct store_toc *toc, struct buf *rec,
+static int enc_records(const struct store_toc *toc, struct buf *rec,
 			struct buf *st, struct buf *blob)
 {
 	unsigned char r[ENT_SIZE], *z = NULL;
@@ -366,7 +366,7 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 		rc = hex_to_raw(toc->diff_id, hdr + HDR_DIFF_ID);
 	if (rc)
 		goto out;
-	rc = save_records(toc, &rec, &st, &blob);
+	rc = enc_records(toc, &rec, &st, &blob);
 	if (rc)
 		goto out;
 	memcpy(hdr + HDR_MAGIC, TOC_FMT_MAGIC, TOC_FMT_MAGIC_LEN);
@@ -418,9 +418,9 @@ out:
 	return rc == -EFBIG ? -E2BIG : rc;
 }
 
-/* ---- load --------------------------------------------------------------- */
+/* ---- decode ------------------------------------------------------------- */
 
-struct ld {
+struct dec {
 	const unsigned char *f;
 	size_t size;		/* without the checksum */
 	const char *st;
@@ -431,7 +431,8 @@ struct ld {
 };
 
 /* [off, off + n*rec) inside the file body. */
-static bool ld_range(const struct ld *l, uint64_t off, uint64_t n, uint64_t rec)
+static bool dec_range(const struct dec *l, uint64_t off, uint64_t n,
+		      uint64_t rec)
 {
 	if (n > l->size / (rec ? rec : 1))
 		return false;
@@ -439,12 +440,12 @@ static bool ld_range(const struct ld *l, uint64_t off, uint64_t n, uint64_t rec)
 }
 
 /* [off, off + len) inside the blob section. */
-static bool ld_in_blob(const struct ld *l, uint64_t off, uint64_t len)
+static bool dec_in_blob(const struct dec *l, uint64_t off, uint64_t len)
 {
 	return off <= l->blob_len && len <= l->blob_len - off;
 }
 
-static const char *ld_str(const struct ld *l, uint32_t off, size_t max,
+static const char *dec_str(const struct dec *l, uint32_t off, size_t max,
 			  size_t *len)
 {
 	size_t n;
@@ -458,7 +459,7 @@ static const char *ld_str(const struct ld *l, uint32_t off, size_t max,
 	return l->st + off;
 }
 
-static bool ld_normal(struct ld *l, const char *s, size_t len)
+static bool dec_normal(struct dec *l, const char *s, size_t len)
 {
 	size_t n;
 
@@ -466,7 +467,7 @@ static bool ld_normal(struct ld *l, const char *s, size_t len)
 	       !memcmp(l->norm, s, n);
 }
 
-static int ld_entries(struct ld *l, struct store_toc *toc, uint64_t off)
+static int dec_entries(struct dec *l, struct store_toc *toc, uint64_t off)
 {
 	for (size_t i = 0; i < toc->n_entries; i++) {
 		const unsigned char *r = l->f + off + i * ENT_SIZE;
@@ -478,7 +479,7 @@ static int ld_entries(struct ld *l, struct store_toc *toc, uint64_t off)
 		e->size = get64(r + ENT_FSIZE);
 		e->mtime_sec = (int64_t)get64(r + ENT_MTIME_SEC);
 		e->mtime_nsec = get32(r + ENT_MTIME_NSEC);
-		e->path = ld_str(l, get32(r + ENT_PATH), TOC_MAX_PATH, &plen);
+		e->path = dec_str(l, get32(r + ENT_PATH), TOC_MAX_PATH, &plen);
 		e->mode = get16(r + ENT_MODE);
 		e->uid = get32(r + ENT_UID);
 		e->gid = get32(r + ENT_GID);
@@ -487,9 +488,10 @@ static int ld_entries(struct ld *l, struct store_toc *toc, uint64_t off)
 		e->xattr_first = get32(r + ENT_XATTR_FIRST);
 		e->n_xattrs = get32(r + ENT_N_XATTRS);
 		e->link = lk == TOC_FMT_NO_LINK ? NULL :
-			  ld_str(l, lk, TOC_MAX_PATH, &llen);
+			  dec_str(l, lk, TOC_MAX_PATH, &llen);
 		if (fmt_type_decode(r[ENT_TYPE], &e->type) ||
-		    !e->path || !ld_normal(l, e->path, plen) || r[ENT_RESERVED] ||
+		    !e->path || !dec_normal(l, e->path, plen) ||
+		    r[ENT_RESERVED] ||
 		    (plen == 0 && e->type != STORE_FT_DIR) ||
 		    e->mode > 07777 || e->mtime_nsec >= 1000000000u ||
 		    e->offset > toc->tar_size ||
@@ -502,7 +504,7 @@ static int ld_entries(struct ld *l, struct store_toc *toc, uint64_t off)
 			if (!e->link)
 				return -EINVAL;
 			if (e->type == STORE_FT_HARDLINK &&
-			    (llen == 0 || !ld_normal(l, e->link, llen)))
+			    (llen == 0 || !dec_normal(l, e->link, llen)))
 				return -EINVAL;
 		} else if (lk != TOC_FMT_NO_LINK) {
 			return -EINVAL;
@@ -511,7 +513,7 @@ static int ld_entries(struct ld *l, struct store_toc *toc, uint64_t off)
 	return 0;
 }
 
-static int ld_xattrs(struct ld *l, struct store_toc *toc, uint64_t off)
+static int dec_xattrs(struct dec *l, struct store_toc *toc, uint64_t off)
 {
 	for (size_t i = 0; i < toc->n_xattrs; i++) {
 		const unsigned char *r = l->f + off + i * XA_SIZE;
@@ -519,17 +521,18 @@ static int ld_xattrs(struct ld *l, struct store_toc *toc, uint64_t off)
 		uint64_t voff = get64(r + XA_VALUE_OFF);
 		size_t nlen = 0;
 
-		x->name = ld_str(l, get32(r + XA_NAME), TOC_MAX_XATTR_NAME, &nlen);
+		x->name = dec_str(l, get32(r + XA_NAME), TOC_MAX_XATTR_NAME,
+				  &nlen);
 		x->len = get32(r + XA_LEN);
 		if (!x->name || nlen == 0 || x->len > TOC_MAX_XATTR_VALUE ||
-		    !ld_in_blob(l, voff, x->len))
+		    !dec_in_blob(l, voff, x->len))
 			return -EINVAL;
 		x->value = x->len ? l->blob + voff : NULL;
 	}
 	return 0;
 }
 
-static int ld_cps(struct ld *l, struct store_toc *toc, uint64_t off)
+static int dec_cps(struct dec *l, struct store_toc *toc, uint64_t off)
 {
 	for (size_t i = 0; i < toc->n_cps; i++) {
 		const unsigned char *r = l->f + off + i * CP_SIZE;
@@ -548,7 +551,7 @@ static int ld_cps(struct ld *l, struct store_toc *toc, uint64_t off)
 		    c->uoff > toc->tar_size || c->coff > toc->comp_size ||
 		    c->bits > 7 || (c->bits && c->coff == 0) ||
 		    c->window_len > TOC_WINDOW || c->window_len > c->uoff ||
-		    !ld_in_blob(l, woff, zlen) ||
+		    !dec_in_blob(l, woff, zlen) ||
 		    (!c->window_len && zlen) ||
 		    (toc->comp != REGISTRY_COMP_GZIP &&
 		     (c->bits || c->window_len)) ||
@@ -568,7 +571,7 @@ static int ld_cps(struct ld *l, struct store_toc *toc, uint64_t off)
 	return 0;
 }
 
-static int ld_parse(struct ld *l, struct store_toc *toc)
+static int dec_parse(struct dec *l, struct store_toc *toc)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *h = l->f;
@@ -601,11 +604,11 @@ static int ld_parse(struct ld *l, struct store_toc *toc)
 	    n_x > UINT32_MAX || n_c == 0 ||
 	    (toc->comp == REGISTRY_COMP_NONE &&
 	     toc->comp_size != toc->tar_size) ||
-	    !ld_range(l, o_e, n_e, ENT_SIZE) ||
-	    !ld_range(l, o_x, n_x, XA_SIZE) ||
-	    !ld_range(l, o_c, n_c, CP_SIZE) ||
-	    !ld_range(l, o_s, l->st_len, 1) ||
-	    !ld_range(l, o_b, l->blob_len, 1) ||
+	    !dec_range(l, o_e, n_e, ENT_SIZE) ||
+	    !dec_range(l, o_x, n_x, XA_SIZE) ||
+	    !dec_range(l, o_c, n_c, CP_SIZE) ||
+	    !dec_range(l, o_s, l->st_len, 1) ||
+	    !dec_range(l, o_b, l->blob_len, 1) ||
 	    (l->st_len && l->f[o_s + l->st_len - 1] != '\0'))
 		return -EINVAL;
 	l->st = (const char *)l->f + o_s;
@@ -618,8 +621,8 @@ static int ld_parse(struct ld *l, struct store_toc *toc)
 	toc->n_entries = n_e;
 	toc->n_xattrs = n_x;
 	toc->n_cps = n_c;
-	if (ld_xattrs(l, toc, o_x) || ld_cps(l, toc, o_c) ||
-	    ld_entries(l, toc, o_e))
+	if (dec_xattrs(l, toc, o_x) || dec_cps(l, toc, o_c) ||
+	    dec_entries(l, toc, o_e))
 		return -EINVAL;
 	return 0;
 }
@@ -627,7 +630,7 @@ static int ld_parse(struct ld *l, struct store_toc *toc)
 int store_toc_decode(void *data, size_t size, struct store_toc **out)
 {
 	struct store_toc *toc = NULL;
-	struct ld *l = NULL;
+	struct dec *l = NULL;
 	unsigned char *f = data;
 	int rc;
 
@@ -656,7 +659,7 @@ int store_toc_decode(void *data, size_t size, struct store_toc **out)
 	}
 	l->f = f;
 	l->size = size - TOC_FMT_SUM_LEN;
-	rc = ld_parse(l, toc);
+	rc = dec_parse(l, toc);
 	if (rc)
 		goto out;
 	*out = toc;

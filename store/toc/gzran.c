@@ -179,7 +179,7 @@ int toc_gz_decode(struct toc_gz *gz, struct toc_in *in, unsigned char *dst,
 		}
 		if (ret == Z_STREAM_END) {
 			if (sc)
-				sc->hist_valid = 0;	/* a member has its own */
+				sc->hist_valid = 0;	/* per member */
 			rc = gz_member_end(gz, in, done);
 		} else {
 			rc = sc ? gz_mark(gz, in, sc, dst + got) : 0;

@@ -100,7 +100,7 @@ struct store_toc {
  */
 int store_toc_build(int blob_fd, enum registry_compression comp,
 		    struct store_toc **out);
-/* The largest index file the format allows (and a loader accepts). */
+/* The largest index file the format allows (and store_toc_decode accepts). */
 #define STORE_TOC_FILE_MAX ((size_t)4 << 30)
 
 /*

@@ -39,7 +39,7 @@
  * the xattr records. */
 #define TOC_MAX_BUILD_MEM (TOC_MAX_STRINGS + ((size_t)1 << 30))
 #define TOC_WINDOW 32768u		/* deflate history */
-#define TOC_IO_CHUNK ((size_t)128 << 10)	/* pread size of compressed input */
+#define TOC_IO_CHUNK ((size_t)128 << 10)	/* pread of compressed input */
 
 /* ---- arena (arena.c) -------------------------------------------------- */
 
