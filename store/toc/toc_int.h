@@ -25,6 +25,8 @@
 #include "path.h"
 #include "toc.h"
 
+struct toc_scan;
+
 /* ---- limits ----------------------------------------------------------- */
 
 #define TOC_MAX_ENTRIES ((size_t)4 << 20)
@@ -125,9 +127,9 @@ int toc_gz_resume(struct toc_gz *gz, struct toc_in *in,
 /*
  * toc_gz_decode - up to @n bytes of uncompressed stream into @dst
  * (*@produced), fewer only when the stream ends (*@done set).  With @sc
- * (the indexer's pass) it also records access points into sc->toc.
+ * (the indexer's pass) it also counts the output into sc->totout and
+ * records access points into sc->toc.
  */
-struct toc_scan;
 int toc_gz_decode(struct toc_gz *gz, struct toc_in *in, unsigned char *dst,
 		  size_t n, size_t *produced, bool *done, struct toc_scan *sc);
 void toc_gz_end(struct toc_gz *gz);
