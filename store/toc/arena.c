@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * toc_mem.c - the arena that owns every string, xattr value and window of
+ * arena.c - the arena that owns every string, xattr value and window of
  * one struct store_toc, and the toc's own lifetime (store_toc_free).
  *
  * Why an arena: an index holds up to millions of small strings that all
  * die together, so one list of large blocks beats millions of mallocs in
  * both time and RSS, and freeing is O(blocks).  The arena has a hard cap so
- * a hostile layer cannot make the indexer allocate without bound.  A loaded
+ * a hostile layer cannot make the indexer allocate without bound; an array
+ * of the toc that grows with what the layer says (the xattr records) is
+ * counted against the same cap.  A loaded
  * index adopts the whole file buffer, and its strings point into it.
  */
 #include "toc_int.h"
@@ -25,7 +27,7 @@ struct arena_blk {
 
 struct toc_arena {
 	struct arena_blk *head;
-	size_t total;		/* bytes of all blocks */
+	size_t total;		/* bytes of all blocks and charges */
 	size_t max;
 };
 
@@ -119,6 +121,14 @@ void *toc_arena_memdup(struct toc_arena *ar, const void *p, size_t n)
 	if (d && n)
 		memcpy(d, p, n);
 	return d;
+}
+
+int toc_arena_charge(struct toc_arena *ar, size_t n)
+{
+	if (n > ar->max || ar->total > ar->max - n)
+		return -E2BIG;
+	ar->total += n;
+	return 0;
 }
 
 int toc_arena_adopt(struct toc_arena *ar, void *buf)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * toc_build.c - the layer indexer: libarchive parses the uncompressed
- * stream that toc_scan.c produces, and each tar entry becomes one
- * struct store_toc_entry.  Also owns the path normaliser.
+ * build.c - the layer indexer: libarchive parses the uncompressed stream
+ * that scan.c produces, and each tar entry becomes one struct
+ * store_toc_entry (with its xattrs).
  *
  * libarchive gets the tar format and the "none" filter only: decompression
  * is ours (it must record checkpoints), and every other reader is attack
@@ -18,7 +18,7 @@
  * Hostile input: a ".." component anywhere is -EINVAL (the whole layer is
  * refused: a layer that tries to escape is not one to serve half of); a
  * non-directory named as the root itself is -EINVAL; limits (entries,
- * path length, xattr sizes, total string memory) are -E2BIG.
+ * path length, xattr sizes, total string memory; toc_int.h) are -E2BIG.
  */
 #include "toc_int.h"
 
@@ -29,6 +29,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "htab.h"
 #include "log.h"
 #include "path.h"
 
@@ -37,6 +38,9 @@ struct build {
 	struct toc_scan *sc;
 	int scan_err;		/* first error of the decompression pass */
 	size_t entries_cap, xattrs_cap;
+	struct htab xnames;	/* the current entry's xattr names -> record
+				 * index + 1 (build_xattrs) */
+	bool xnames_live;
 	char path[TOC_MAX_PATH + 1];
 };
 
@@ -86,13 +90,45 @@ static int build_type(struct archive_entry *ae, uint8_t *type)
 	}
 }
 
+/* Room for one more xattr record, counted against the arena's cap: the
+ * records grow with what the layer says, like its strings. */
+static int build_xattr_slot(struct build *b)
+{
+	struct store_toc *toc = b->toc;
+	struct store_xattr *p;
+	size_t old = b->xattrs_cap;
+	int rc;
+
+	if (toc->n_xattrs < b->xattrs_cap)
+		return 0;
+	if (b->xattrs_cap > UINT32_MAX / 2)	/* xattr_first is 32-bit */
+		return -E2BIG;
+	p = toc_grow(toc->xattrs, &b->xattrs_cap, sizeof(*p), 64);
+	if (!p)
+		return -ENOMEM;
+	toc->xattrs = p;
+	rc = toc_arena_charge(toc->mem, (b->xattrs_cap - old) * sizeof(*p));
+	if (rc)
+		log_err("toc: %s: xattrs beyond the index's memory cap", b->path);
+	return rc;
+}
+
+/*
+ * An entry's xattrs, in the order their names first occur; a name that
+ * occurs again replaces the value (the last one wins).  libarchive's own
+ * pax writer records each xattr twice (LIBARCHIVE.xattr and SCHILY.xattr)
+ * and its reader returns both.  b->xnames maps the entry's names to their
+ * records, so this is linear in the xattrs; it is emptied again before
+ * the next entry.  The per-entry limits apply to what is kept.
+ */
 static int build_xattrs(struct build *b, struct archive_entry *ae,
 			struct store_toc_entry *e)
 {
 	struct store_toc *toc = b->toc;
 	const char *name;
 	const void *value;
-	size_t size, total = 0;
+	size_t size, total = 0, k;
+	int rc = 0;
 
 	e->xattr_first = (uint32_t)toc->n_xattrs;
 	e->n_xattrs = 0;
@@ -100,30 +136,31 @@ static int build_xattrs(struct build *b, struct archive_entry *ae,
 		return 0;
 	while (archive_entry_xattr_next(ae, &name, &value, &size) ==
 	       ARCHIVE_OK) {
-		struct store_xattr *x;
-		size_t nlen = strlen(name);
+		size_t nlen = strlen(name), old = 0;
+		struct store_xattr *x = NULL;
 		void *v = NULL;
 
-		if (size > TOC_MAX_XATTR_VALUE || nlen > 255 || nlen == 0 ||
-		    e->n_xattrs >= TOC_MAX_XATTR_COUNT ||
-		    size + nlen > TOC_MAX_XATTR_ENTRY - total) {
+		k = (uintptr_t)htab_getn(&b->xnames, name, nlen);
+		if (k) {
+			x = &toc->xattrs[k - 1];
+			old = nlen + x->len;
+		}
+		if (size > TOC_MAX_XATTR_VALUE || nlen > TOC_MAX_XATTR_NAME ||
+		    nlen == 0 || (!x && e->n_xattrs >= TOC_MAX_XATTR_COUNT) ||
+		    size + nlen > TOC_MAX_XATTR_ENTRY - (total - old)) {
 			log_err("toc: %s: xattr %.64s too large", b->path,
 				name);
-			return -E2BIG;
+			rc = -E2BIG;
+			goto out;
 		}
-		total += size + nlen;
-		/* libarchive's own pax writer records each xattr twice
-		 * (LIBARCHIVE.xattr and SCHILY.xattr) and its reader returns
-		 * both: one name, one value, the later one wins. */
-		x = NULL;
-		for (size_t k = e->xattr_first; k < toc->n_xattrs; k++)
-			if (!strcmp(toc->xattrs[k].name, name))
-				x = &toc->xattrs[k];
+		total = total - old + size + nlen;
 		if (x) {
 			if (size > x->len) {
 				v = toc_arena_alloc(toc->mem, size);
-				if (!v)
-					return -E2BIG;
+				if (!v) {
+					rc = -E2BIG;
+					goto out;
+				}
 				x->value = v;
 			}
 			if (size)
@@ -131,31 +168,35 @@ static int build_xattrs(struct build *b, struct archive_entry *ae,
 			x->len = (uint32_t)size;
 			continue;
 		}
-		if (toc->n_xattrs == b->xattrs_cap) {
-			struct store_xattr *p;
-
-			if (b->xattrs_cap > UINT32_MAX / 2)	/* xattr_first is 32-bit */
-				return -E2BIG;
-			p = toc_grow(toc->xattrs, &b->xattrs_cap, sizeof(*p), 64);
-			if (!p)
-				return -ENOMEM;
-			toc->xattrs = p;
-		}
+		rc = build_xattr_slot(b);
+		if (rc)
+			goto out;
 		if (size) {
 			v = toc_arena_memdup(toc->mem, value, size);
-			if (!v)
-				return -E2BIG;
+			if (!v) {
+				rc = -E2BIG;
+				goto out;
+			}
 		}
 		x = &toc->xattrs[toc->n_xattrs];
 		x->name = toc_arena_strndup(toc->mem, name, nlen);
-		if (!x->name)
-			return -E2BIG;
+		if (!x->name) {
+			rc = -E2BIG;
+			goto out;
+		}
 		x->value = v;
 		x->len = (uint32_t)size;
+		rc = htab_set(&b->xnames, x->name,
+			      (void *)(uintptr_t)(toc->n_xattrs + 1), NULL);
+		if (rc)
+			goto out;
 		toc->n_xattrs++;
 		e->n_xattrs++;
 	}
-	return 0;
+out:
+	for (k = e->xattr_first; k < toc->n_xattrs; k++)
+		htab_del(&b->xnames, toc->xattrs[k].name);
+	return rc;
 }
 
 /* One tar entry -> one index entry (or none, for a skipped type). */
@@ -329,7 +370,7 @@ out:
 
 /* Every content range lies inside the stream (the parse checked each
  * entry against what it consumed; this is the same promise for the
- * loader and for any tar reader quirk). */
+ * decoder and for any tar reader quirk). */
 static int build_check(const struct store_toc *toc)
 {
 	size_t i;
@@ -351,7 +392,7 @@ int store_toc_build(int blob_fd, enum registry_compression comp,
 	struct store_toc *toc = NULL;
 	int rc;
 
-	rc = toc_alloc(TOC_MAX_STRINGS + ((size_t)1 << 30), &toc);
+	rc = toc_alloc(TOC_MAX_BUILD_MEM, &toc);
 	if (rc)
 		return rc;
 	toc->comp = comp;
@@ -361,6 +402,10 @@ int store_toc_build(int blob_fd, enum registry_compression comp,
 		goto out;
 	}
 	b->toc = toc;
+	rc = htab_init(&b->xnames);
+	if (rc)
+		goto out;
+	b->xnames_live = true;
 	rc = toc_scan_new(blob_fd, comp, toc, &b->sc);
 	if (rc)
 		goto out;
@@ -380,8 +425,11 @@ int store_toc_build(int blob_fd, enum registry_compression comp,
 	*out = toc;
 	toc = NULL;
 out:
-	if (b)
+	if (b) {
 		toc_scan_free(b->sc);
+		if (b->xnames_live)
+			htab_release(&b->xnames);
+	}
 	free(b);
 	store_toc_free(toc);
 	return rc;

@@ -1,33 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * toc_io.c - the on-disk layer index: store_toc_save and store_toc_load.
+ * format.c - the on-disk form of a layer index: store_toc_encode turns a
+ * toc into bytes, store_toc_decode turns bytes back into a toc.  The
+ * store persists those bytes itself (store/core/layer_index.c); there is
+ * no file I/O here.
  *
- * Format (field by field in docs/index-format.md): a 160-byte little-endian
- * header ("IMGFSTOC", version 1, counts, section offsets), fixed-size
- * records for entries (64 B), xattrs (16 B) and checkpoints (32 B), a
- * string table of NUL-terminated strings, a blob section (xattr values and
+ * Format (field by field in docs/index-format.md; every constant of it is
+ * defined below and nowhere else): a 160-byte little-endian header
+ * ("IMGFSTOC", version 1, counts, section offsets), fixed-size records
+ * for entries (64 B), xattrs (16 B) and checkpoints (32 B), a string table
+ * of NUL-terminated strings, a blob section (xattr values and
  * zlib-compressed windows), and an XXH3-64 of everything before it as the
  * last 8 bytes.  Fixed records keep the file mmap-able and a lookup O(1);
- * windows are compressed because they are ~all of the size.
+ * windows are compressed because they are ~all of the size.  Codes stored
+ * in the file (compression, entry type) are the format's own, mapped
+ * explicitly, so renumbering an enum in the code cannot change what a
+ * file means.
  *
- * The loader trusts nothing: an index may be truncated by a crash or, once
- * indexes are shared through a registry, written by someone else.  The
- * checksum catches accidents; every count, offset, length, string, path,
- * type and checkpoint is also checked against the file and the stream
- * before use (a path must be its own normal form), so a well-checksummed
- * hostile file is still -EINVAL and never a crash.  The loaded toc keeps
- * the file buffer in its arena: strings and xattr values point into it.
+ * The decoder trusts nothing: an index may be truncated by a crash or,
+ * once indexes are shared through a registry, written by someone else.
+ * The checksum catches accidents; every count, offset, length, code,
+ * string, path, type and checkpoint is also checked against the file and
+ * the stream before use (a path must be its own normal form), so a
+ * well-checksummed hostile file is still -EINVAL and never a crash.  The
+ * decoded toc keeps the file buffer in its arena: strings and xattr values
+ * point into it.
  */
 #include "toc_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 #include <zlib.h>
@@ -36,13 +39,156 @@
 #include "log.h"
 #include "path.h"
 
-#define TOC_MAGIC "IMGFSTOC"
-#define TOC_VERSION 1
+/* ---- the format's constants --------------------------------------------- */
+
+#define TOC_FMT_MAGIC "IMGFSTOC"
+#define TOC_FMT_MAGIC_LEN 8
+#define TOC_FMT_VERSION 1
+#define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
+#define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
+#define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
+#define TOC_FMT_WINDOW_LEVEL 9	/* compress2 level of the windows */
+
+/* header compression codes */
+#define TOC_FMT_COMP_NONE 0u
+#define TOC_FMT_COMP_GZIP 1u
+#define TOC_FMT_COMP_ZSTD 2u
+
+/* header: field offsets */
 #define HDR_SIZE 160
+#define HDR_MAGIC 0
+#define HDR_VERSION 8
+#define HDR_HDR_SIZE 12
+#define HDR_COMP 16
+#define HDR_SPAN 20
+#define HDR_COMP_SIZE 24
+#define HDR_TAR_SIZE 32
+#define HDR_DIFF_ID 40		/* 32 raw bytes of sha256 */
+#define HDR_N_ENTRIES 72
+#define HDR_N_XATTRS 80
+#define HDR_N_CPS 88
+#define HDR_ENTRIES_OFF 96
+#define HDR_XATTRS_OFF 104
+#define HDR_CPS_OFF 112
+#define HDR_STRTAB_OFF 120
+#define HDR_STRTAB_LEN 128
+#define HDR_BLOB_OFF 136
+#define HDR_BLOB_LEN 144
+#define HDR_RESERVED 152
+
+/* entry record */
 #define ENT_SIZE 64
+#define ENT_OFFSET 0
+#define ENT_FSIZE 8
+#define ENT_MTIME_SEC 16
+#define ENT_MTIME_NSEC 24
+#define ENT_PATH 28
+#define ENT_LINK 32
+#define ENT_MODE 36
+#define ENT_TYPE 38
+#define ENT_RESERVED 39
+#define ENT_UID 40
+#define ENT_GID 44
+#define ENT_DEVMAJOR 48
+#define ENT_DEVMINOR 52
+#define ENT_XATTR_FIRST 56
+#define ENT_N_XATTRS 60
+
+/* xattr record */
 #define XA_SIZE 16
+#define XA_NAME 0
+#define XA_LEN 4
+#define XA_VALUE_OFF 8
+
+/* checkpoint record */
 #define CP_SIZE 32
-#define NO_LINK 0xffffffffu
+#define CP_UOFF 0
+#define CP_COFF 8
+#define CP_WIN_OFF 16
+#define CP_WIN_ZLEN 24
+#define CP_WINDOW_LEN 28
+#define CP_BITS 30
+#define CP_RESERVED 31
+
+/* The file's compression code of @comp; -EINVAL for one with none. */
+static int fmt_comp_encode(enum registry_compression comp, uint32_t *code)
+{
+	switch (comp) {
+	case REGISTRY_COMP_NONE:
+		*code = TOC_FMT_COMP_NONE;
+		return 0;
+	case REGISTRY_COMP_GZIP:
+		*code = TOC_FMT_COMP_GZIP;
+		return 0;
+	case REGISTRY_COMP_ZSTD:
+		*code = TOC_FMT_COMP_ZSTD;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The compression a file's @code stands for; -EINVAL for an unknown code. */
+static int fmt_comp_decode(uint32_t code, enum registry_compression *comp)
+{
+	switch (code) {
+	case TOC_FMT_COMP_NONE:
+		*comp = REGISTRY_COMP_NONE;
+		return 0;
+	case TOC_FMT_COMP_GZIP:
+		*comp = REGISTRY_COMP_GZIP;
+		return 0;
+	case TOC_FMT_COMP_ZSTD:
+		*comp = REGISTRY_COMP_ZSTD;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* entry type codes */
+#define TOC_FMT_TYPE_REG 1u
+#define TOC_FMT_TYPE_DIR 2u
+#define TOC_FMT_TYPE_SYMLINK 3u
+#define TOC_FMT_TYPE_HARDLINK 4u
+#define TOC_FMT_TYPE_CHR 5u
+#define TOC_FMT_TYPE_BLK 6u
+#define TOC_FMT_TYPE_FIFO 7u
+
+static const struct {
+	enum store_ftype type;
+	uint8_t code;
+} fmt_types[] = {
+	{ STORE_FT_REG, TOC_FMT_TYPE_REG },
+	{ STORE_FT_DIR, TOC_FMT_TYPE_DIR },
+	{ STORE_FT_SYMLINK, TOC_FMT_TYPE_SYMLINK },
+	{ STORE_FT_HARDLINK, TOC_FMT_TYPE_HARDLINK },
+	{ STORE_FT_CHR, TOC_FMT_TYPE_CHR },
+	{ STORE_FT_BLK, TOC_FMT_TYPE_BLK },
+	{ STORE_FT_FIFO, TOC_FMT_TYPE_FIFO },
+};
+
+/* The file's code of entry type @type (enum store_ftype). */
+static int fmt_type_encode(uint8_t type, uint8_t *code)
+{
+	for (size_t i = 0; i < sizeof(fmt_types) / sizeof(fmt_types[0]); i++)
+		if (fmt_types[i].type == type) {
+			*code = fmt_types[i].code;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* The entry type a file's @code stands for; -EINVAL for an unknown code. */
+static int fmt_type_decode(uint8_t code, uint8_t *type)
+{
+	for (size_t i = 0; i < sizeof(fmt_types) / sizeof(fmt_types[0]); i++)
+		if (fmt_types[i].code == code) {
+			*type = (uint8_t)fmt_types[i].type;
+			return 0;
+		}
+	return -EINVAL;
+}
 
 /* ---- little-endian encoding ------------------------------------------- */
 
@@ -87,25 +233,26 @@ static uint64_t get64(const unsigned char *p)
 	return v;
 }
 
-/* ---- save --------------------------------------------------------------- */
+/* ---- encode ------------------------------------------------------------- */
 
-static int add_pad8(struct buf *b)
+static int add_pad(struct buf *b)
 {
-	static const char zero[8];
+	static const char zero[TOC_FMT_ALIGN];
+	size_t r = b->len % TOC_FMT_ALIGN;
 
-	return (b->len & 7) ? buf_add(b, zero, 8 - (b->len & 7)) : 0;
+	return r ? buf_add(b, zero, TOC_FMT_ALIGN - r) : 0;
 }
 
 /* Append @s with its NUL to the string table; its offset in *@off. */
 static int add_str(struct buf *st, const char *s, uint32_t *off)
 {
-	if (st->len >= NO_LINK)
+	if (st->len >= TOC_FMT_NO_LINK)
 		return -E2BIG;
 	*off = (uint32_t)st->len;
 	return buf_add(st, s, strlen(s) + 1);
 }
 
-static int save_records(const struct store_toc *toc, struct buf *rec,
+static int enc_records(const struct store_toc *toc, struct buf *rec,
 			struct buf *st, struct buf *blob)
 {
 	unsigned char r[ENT_SIZE], *z = NULL;
@@ -114,26 +261,29 @@ static int save_records(const struct store_toc *toc, struct buf *rec,
 
 	for (i = 0; i < toc->n_entries && !rc; i++) {
 		const struct store_toc_entry *e = &toc->entries[i];
-		uint32_t p = 0, l = NO_LINK;
+		uint32_t p = 0, l = TOC_FMT_NO_LINK;
+		uint8_t type = 0;
 
 		memset(r, 0, sizeof(r));
-		rc = add_str(st, e->path, &p);
+		rc = fmt_type_encode(e->type, &type);
+		if (!rc)
+			rc = add_str(st, e->path, &p);
 		if (!rc && e->link)
 			rc = add_str(st, e->link, &l);
-		put64(r, e->offset);
-		put64(r + 8, e->size);
-		put64(r + 16, (uint64_t)e->mtime_sec);
-		put32(r + 24, e->mtime_nsec);
-		put32(r + 28, p);
-		put32(r + 32, l);
-		put16(r + 36, (uint16_t)(e->mode & 07777));
-		r[38] = e->type;
-		put32(r + 40, e->uid);
-		put32(r + 44, e->gid);
-		put32(r + 48, e->devmajor);
-		put32(r + 52, e->devminor);
-		put32(r + 56, e->xattr_first);
-		put32(r + 60, e->n_xattrs);
+		put64(r + ENT_OFFSET, e->offset);
+		put64(r + ENT_FSIZE, e->size);
+		put64(r + ENT_MTIME_SEC, (uint64_t)e->mtime_sec);
+		put32(r + ENT_MTIME_NSEC, e->mtime_nsec);
+		put32(r + ENT_PATH, p);
+		put32(r + ENT_LINK, l);
+		put16(r + ENT_MODE, (uint16_t)(e->mode & 07777));
+		r[ENT_TYPE] = type;
+		put32(r + ENT_UID, e->uid);
+		put32(r + ENT_GID, e->gid);
+		put32(r + ENT_DEVMAJOR, e->devmajor);
+		put32(r + ENT_DEVMINOR, e->devminor);
+		put32(r + ENT_XATTR_FIRST, e->xattr_first);
+		put32(r + ENT_N_XATTRS, e->n_xattrs);
 		if (!rc)
 			rc = buf_add(rec, r, ENT_SIZE);
 	}
@@ -143,9 +293,9 @@ static int save_records(const struct store_toc *toc, struct buf *rec,
 
 		memset(r, 0, XA_SIZE);
 		rc = add_str(st, x->name, &n);
-		put32(r, n);
-		put32(r + 4, x->len);
-		put64(r + 8, blob->len);
+		put32(r + XA_NAME, n);
+		put32(r + XA_LEN, x->len);
+		put64(r + XA_VALUE_OFF, blob->len);
 		if (!rc)
 			rc = buf_add(blob, x->value, x->len);
 		if (!rc)
@@ -168,12 +318,12 @@ static int save_records(const struct store_toc *toc, struct buf *rec,
 		} else {
 			zlen = 0;
 		}
-		put64(r, c->uoff);
-		put64(r + 8, c->coff);
-		put64(r + 16, blob->len);
-		put32(r + 24, (uint32_t)zlen);
-		put16(r + 28, (uint16_t)c->window_len);
-		r[30] = c->bits;
+		put64(r + CP_UOFF, c->uoff);
+		put64(r + CP_COFF, c->coff);
+		put64(r + CP_WIN_OFF, blob->len);
+		put32(r + CP_WIN_ZLEN, (uint32_t)zlen);
+		put16(r + CP_WINDOW_LEN, (uint16_t)c->window_len);
+		r[CP_BITS] = c->bits;
 		rc = buf_add(blob, z, zlen);
 		if (!rc)
 			rc = buf_add(rec, r, CP_SIZE);
@@ -201,58 +351,62 @@ static int hex_to_raw(const char *diff_id, unsigned char raw[32])
 int store_toc_encode(const struct store_toc *toc, struct buf *file)
 {
 	struct buf rec, st, blob;
-	unsigned char hdr[HDR_SIZE], sum[8];
+	unsigned char hdr[HDR_SIZE], sum[TOC_FMT_SUM_LEN];
 	uint64_t off_x, off_c, off_s, off_b;
+	uint32_t comp = 0;
 	int rc;
 
 	buf_init(&rec, STORE_TOC_FILE_MAX);
-	buf_init(&st, NO_LINK);
+	buf_init(&st, TOC_FMT_NO_LINK);
 	buf_init(&blob, STORE_TOC_FILE_MAX);
 	buf_init(file, STORE_TOC_FILE_MAX);
 	memset(hdr, 0, sizeof(hdr));
-	rc = hex_to_raw(toc->diff_id, hdr + 40);
+	rc = fmt_comp_encode(toc->comp, &comp);
+	if (!rc)
+		rc = hex_to_raw(toc->diff_id, hdr + HDR_DIFF_ID);
 	if (rc)
 		goto out;
-	rc = save_records(toc, &rec, &st, &blob);
+	rc = enc_records(toc, &rec, &st, &blob);
 	if (rc)
 		goto out;
-	memcpy(hdr, TOC_MAGIC, 8);
-	put32(hdr + 8, TOC_VERSION);
-	put32(hdr + 12, HDR_SIZE);
-	put32(hdr + 16, (uint32_t)toc->comp);
-	put32(hdr + 20, (uint32_t)STORE_TOC_SPAN);
-	put64(hdr + 24, toc->comp_size);
-	put64(hdr + 32, toc->tar_size);
-	put64(hdr + 72, toc->n_entries);
-	put64(hdr + 80, toc->n_xattrs);
-	put64(hdr + 88, toc->n_cps);
+	memcpy(hdr + HDR_MAGIC, TOC_FMT_MAGIC, TOC_FMT_MAGIC_LEN);
+	put32(hdr + HDR_VERSION, TOC_FMT_VERSION);
+	put32(hdr + HDR_HDR_SIZE, HDR_SIZE);
+	put32(hdr + HDR_COMP, comp);
+	put32(hdr + HDR_SPAN, (uint32_t)STORE_TOC_SPAN);
+	put64(hdr + HDR_COMP_SIZE, toc->comp_size);
+	put64(hdr + HDR_TAR_SIZE, toc->tar_size);
+	put64(hdr + HDR_N_ENTRIES, toc->n_entries);
+	put64(hdr + HDR_N_XATTRS, toc->n_xattrs);
+	put64(hdr + HDR_N_CPS, toc->n_cps);
 	/* records are contiguous: entries, xattrs, checkpoints */
 	off_x = HDR_SIZE + (uint64_t)toc->n_entries * ENT_SIZE;
 	off_c = off_x + (uint64_t)toc->n_xattrs * XA_SIZE;
 	off_s = off_c + (uint64_t)toc->n_cps * CP_SIZE;
-	off_b = (off_s + st.len + 7) & ~(uint64_t)7;
-	put64(hdr + 96, HDR_SIZE);
-	put64(hdr + 104, off_x);
-	put64(hdr + 112, off_c);
-	put64(hdr + 120, off_s);
-	put64(hdr + 128, st.len);
-	put64(hdr + 136, off_b);
-	put64(hdr + 144, blob.len);
+	off_b = (off_s + st.len + TOC_FMT_ALIGN - 1) &
+		~(uint64_t)(TOC_FMT_ALIGN - 1);
+	put64(hdr + HDR_ENTRIES_OFF, HDR_SIZE);
+	put64(hdr + HDR_XATTRS_OFF, off_x);
+	put64(hdr + HDR_CPS_OFF, off_c);
+	put64(hdr + HDR_STRTAB_OFF, off_s);
+	put64(hdr + HDR_STRTAB_LEN, st.len);
+	put64(hdr + HDR_BLOB_OFF, off_b);
+	put64(hdr + HDR_BLOB_LEN, blob.len);
 	rc = buf_add(file, hdr, HDR_SIZE);
 	if (!rc)
 		rc = buf_add(file, rec.data, rec.len);
 	if (!rc)
 		rc = buf_add(file, st.data, st.len);
 	if (!rc)
-		rc = add_pad8(file);
+		rc = add_pad(file);
 	if (!rc)
 		rc = buf_add(file, blob.data, blob.len);
 	if (!rc)
-		rc = add_pad8(file);
+		rc = add_pad(file);
 	if (rc)
 		goto out;
 	put64(sum, XXH3_64bits(file->data, file->len));
-	rc = buf_add(file, sum, 8);
+	rc = buf_add(file, sum, TOC_FMT_SUM_LEN);
 	if (rc)
 		goto out;
 out:
@@ -264,9 +418,9 @@ out:
 	return rc == -EFBIG ? -E2BIG : rc;
 }
 
-/* ---- load --------------------------------------------------------------- */
+/* ---- decode ------------------------------------------------------------- */
 
-struct ld {
+struct dec {
 	const unsigned char *f;
 	size_t size;		/* without the checksum */
 	const char *st;
@@ -277,14 +431,21 @@ struct ld {
 };
 
 /* [off, off + n*rec) inside the file body. */
-static bool ld_range(const struct ld *l, uint64_t off, uint64_t n, uint64_t rec)
+static bool dec_range(const struct dec *l, uint64_t off, uint64_t n,
+		      uint64_t rec)
 {
 	if (n > l->size / (rec ? rec : 1))
 		return false;
 	return off <= l->size && n * rec <= l->size - off;
 }
 
-static const char *ld_str(const struct ld *l, uint32_t off, size_t max,
+/* [off, off + len) inside the blob section. */
+static bool dec_in_blob(const struct dec *l, uint64_t off, uint64_t len)
+{
+	return off <= l->blob_len && len <= l->blob_len - off;
+}
+
+static const char *dec_str(const struct dec *l, uint32_t off, size_t max,
 			  size_t *len)
 {
 	size_t n;
@@ -298,7 +459,7 @@ static const char *ld_str(const struct ld *l, uint32_t off, size_t max,
 	return l->st + off;
 }
 
-static bool ld_normal(struct ld *l, const char *s, size_t len)
+static bool dec_normal(struct dec *l, const char *s, size_t len)
 {
 	size_t n;
 
@@ -306,31 +467,31 @@ static bool ld_normal(struct ld *l, const char *s, size_t len)
 	       !memcmp(l->norm, s, n);
 }
 
-static int ld_entries(struct ld *l, struct store_toc *toc, uint64_t off)
+static int dec_entries(struct dec *l, struct store_toc *toc, uint64_t off)
 {
 	for (size_t i = 0; i < toc->n_entries; i++) {
 		const unsigned char *r = l->f + off + i * ENT_SIZE;
 		struct store_toc_entry *e = &toc->entries[i];
-		uint32_t lk = get32(r + 32);
+		uint32_t lk = get32(r + ENT_LINK);
 		size_t plen = 0, llen = 0;
 
-		e->offset = get64(r);
-		e->size = get64(r + 8);
-		e->mtime_sec = (int64_t)get64(r + 16);
-		e->mtime_nsec = get32(r + 24);
-		e->path = ld_str(l, get32(r + 28), TOC_MAX_PATH, &plen);
-		e->mode = get16(r + 36);
-		e->type = r[38];
-		e->uid = get32(r + 40);
-		e->gid = get32(r + 44);
-		e->devmajor = get32(r + 48);
-		e->devminor = get32(r + 52);
-		e->xattr_first = get32(r + 56);
-		e->n_xattrs = get32(r + 60);
-		e->link = lk == NO_LINK ? NULL :
-			  ld_str(l, lk, TOC_MAX_PATH, &llen);
-		if (!e->path || !ld_normal(l, e->path, plen) || r[39] ||
-		    e->type < STORE_FT_REG || e->type > STORE_FT_FIFO ||
+		e->offset = get64(r + ENT_OFFSET);
+		e->size = get64(r + ENT_FSIZE);
+		e->mtime_sec = (int64_t)get64(r + ENT_MTIME_SEC);
+		e->mtime_nsec = get32(r + ENT_MTIME_NSEC);
+		e->path = dec_str(l, get32(r + ENT_PATH), TOC_MAX_PATH, &plen);
+		e->mode = get16(r + ENT_MODE);
+		e->uid = get32(r + ENT_UID);
+		e->gid = get32(r + ENT_GID);
+		e->devmajor = get32(r + ENT_DEVMAJOR);
+		e->devminor = get32(r + ENT_DEVMINOR);
+		e->xattr_first = get32(r + ENT_XATTR_FIRST);
+		e->n_xattrs = get32(r + ENT_N_XATTRS);
+		e->link = lk == TOC_FMT_NO_LINK ? NULL :
+			  dec_str(l, lk, TOC_MAX_PATH, &llen);
+		if (fmt_type_decode(r[ENT_TYPE], &e->type) ||
+		    !e->path || !dec_normal(l, e->path, plen) ||
+		    r[ENT_RESERVED] ||
 		    (plen == 0 && e->type != STORE_FT_DIR) ||
 		    e->mode > 07777 || e->mtime_nsec >= 1000000000u ||
 		    e->offset > toc->tar_size ||
@@ -343,53 +504,54 @@ static int ld_entries(struct ld *l, struct store_toc *toc, uint64_t off)
 			if (!e->link)
 				return -EINVAL;
 			if (e->type == STORE_FT_HARDLINK &&
-			    (llen == 0 || !ld_normal(l, e->link, llen)))
+			    (llen == 0 || !dec_normal(l, e->link, llen)))
 				return -EINVAL;
-		} else if (lk != NO_LINK) {
+		} else if (lk != TOC_FMT_NO_LINK) {
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-static int ld_xattrs(struct ld *l, struct store_toc *toc, uint64_t off)
+static int dec_xattrs(struct dec *l, struct store_toc *toc, uint64_t off)
 {
 	for (size_t i = 0; i < toc->n_xattrs; i++) {
 		const unsigned char *r = l->f + off + i * XA_SIZE;
 		struct store_xattr *x = &toc->xattrs[i];
-		uint64_t voff = get64(r + 8);
+		uint64_t voff = get64(r + XA_VALUE_OFF);
 		size_t nlen = 0;
 
-		x->name = ld_str(l, get32(r), 255, &nlen);
-		x->len = get32(r + 4);
+		x->name = dec_str(l, get32(r + XA_NAME), TOC_MAX_XATTR_NAME,
+				  &nlen);
+		x->len = get32(r + XA_LEN);
 		if (!x->name || nlen == 0 || x->len > TOC_MAX_XATTR_VALUE ||
-		    voff > l->blob_len || x->len > l->blob_len - voff)
+		    !dec_in_blob(l, voff, x->len))
 			return -EINVAL;
 		x->value = x->len ? l->blob + voff : NULL;
 	}
 	return 0;
 }
 
-static int ld_cps(struct ld *l, struct store_toc *toc, uint64_t off)
+static int dec_cps(struct dec *l, struct store_toc *toc, uint64_t off)
 {
 	for (size_t i = 0; i < toc->n_cps; i++) {
 		const unsigned char *r = l->f + off + i * CP_SIZE;
 		struct store_toc_checkpoint *c = &toc->cps[i];
-		uint64_t woff = get64(r + 16);
-		uint32_t zlen = get32(r + 24);
+		uint64_t woff = get64(r + CP_WIN_OFF);
+		uint32_t zlen = get32(r + CP_WIN_ZLEN);
 		unsigned char *w = NULL;
 		uLongf wlen;
 
-		c->uoff = get64(r);
-		c->coff = get64(r + 8);
-		c->window_len = get16(r + 28);
-		c->bits = r[30];
-		if (r[31] || (i == 0 && c->uoff) ||
+		c->uoff = get64(r + CP_UOFF);
+		c->coff = get64(r + CP_COFF);
+		c->window_len = get16(r + CP_WINDOW_LEN);
+		c->bits = r[CP_BITS];
+		if (r[CP_RESERVED] || (i == 0 && c->uoff) ||
 		    (i && c->uoff <= toc->cps[i - 1].uoff) ||
 		    c->uoff > toc->tar_size || c->coff > toc->comp_size ||
 		    c->bits > 7 || (c->bits && c->coff == 0) ||
 		    c->window_len > TOC_WINDOW || c->window_len > c->uoff ||
-		    woff > l->blob_len || zlen > l->blob_len - woff ||
+		    !dec_in_blob(l, woff, zlen) ||
 		    (!c->window_len && zlen) ||
 		    (toc->comp != REGISTRY_COMP_GZIP &&
 		     (c->bits || c->window_len)) ||
@@ -409,48 +571,44 @@ static int ld_cps(struct ld *l, struct store_toc *toc, uint64_t off)
 	return 0;
 }
 
-static int ld_parse(struct ld *l, struct store_toc *toc)
+static int dec_parse(struct dec *l, struct store_toc *toc)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *h = l->f;
 	uint64_t n_e, n_x, n_c, o_e, o_x, o_c, o_s, o_b;
-	uint32_t comp;
 
-	if (memcmp(h, TOC_MAGIC, 8) || get32(h + 8) != TOC_VERSION ||
-	    get32(h + 12) != HDR_SIZE || get64(h + 152))
+	if (memcmp(h + HDR_MAGIC, TOC_FMT_MAGIC, TOC_FMT_MAGIC_LEN) ||
+	    get32(h + HDR_VERSION) != TOC_FMT_VERSION ||
+	    get32(h + HDR_HDR_SIZE) != HDR_SIZE || get64(h + HDR_RESERVED) ||
+	    fmt_comp_decode(get32(h + HDR_COMP), &toc->comp))
 		return -EINVAL;
-	comp = get32(h + 16);
-	if (comp != REGISTRY_COMP_NONE && comp != REGISTRY_COMP_GZIP &&
-	    comp != REGISTRY_COMP_ZSTD)
-		return -EINVAL;
-	toc->comp = (enum registry_compression)comp;
-	toc->comp_size = get64(h + 24);
-	toc->tar_size = get64(h + 32);
+	toc->comp_size = get64(h + HDR_COMP_SIZE);
+	toc->tar_size = get64(h + HDR_TAR_SIZE);
 	memcpy(toc->diff_id, "sha256:", 7);
 	for (int i = 0; i < 32; i++) {
-		toc->diff_id[7 + 2 * i] = hex[h[40 + i] >> 4];
-		toc->diff_id[8 + 2 * i] = hex[h[40 + i] & 15];
+		toc->diff_id[7 + 2 * i] = hex[h[HDR_DIFF_ID + i] >> 4];
+		toc->diff_id[8 + 2 * i] = hex[h[HDR_DIFF_ID + i] & 15];
 	}
 	toc->diff_id[71] = '\0';
-	n_e = get64(h + 72);
-	n_x = get64(h + 80);
-	n_c = get64(h + 88);
-	o_e = get64(h + 96);
-	o_x = get64(h + 104);
-	o_c = get64(h + 112);
-	o_s = get64(h + 120);
-	l->st_len = get64(h + 128);
-	o_b = get64(h + 136);
-	l->blob_len = get64(h + 144);
+	n_e = get64(h + HDR_N_ENTRIES);
+	n_x = get64(h + HDR_N_XATTRS);
+	n_c = get64(h + HDR_N_CPS);
+	o_e = get64(h + HDR_ENTRIES_OFF);
+	o_x = get64(h + HDR_XATTRS_OFF);
+	o_c = get64(h + HDR_CPS_OFF);
+	o_s = get64(h + HDR_STRTAB_OFF);
+	l->st_len = get64(h + HDR_STRTAB_LEN);
+	o_b = get64(h + HDR_BLOB_OFF);
+	l->blob_len = get64(h + HDR_BLOB_LEN);
 	if (toc->tar_size > TOC_MAX_TAR || n_e > TOC_MAX_ENTRIES ||
 	    n_x > UINT32_MAX || n_c == 0 ||
 	    (toc->comp == REGISTRY_COMP_NONE &&
 	     toc->comp_size != toc->tar_size) ||
-	    !ld_range(l, o_e, n_e, ENT_SIZE) ||
-	    !ld_range(l, o_x, n_x, XA_SIZE) ||
-	    !ld_range(l, o_c, n_c, CP_SIZE) ||
-	    !ld_range(l, o_s, l->st_len, 1) ||
-	    !ld_range(l, o_b, l->blob_len, 1) ||
+	    !dec_range(l, o_e, n_e, ENT_SIZE) ||
+	    !dec_range(l, o_x, n_x, XA_SIZE) ||
+	    !dec_range(l, o_c, n_c, CP_SIZE) ||
+	    !dec_range(l, o_s, l->st_len, 1) ||
+	    !dec_range(l, o_b, l->blob_len, 1) ||
 	    (l->st_len && l->f[o_s + l->st_len - 1] != '\0'))
 		return -EINVAL;
 	l->st = (const char *)l->f + o_s;
@@ -463,8 +621,8 @@ static int ld_parse(struct ld *l, struct store_toc *toc)
 	toc->n_entries = n_e;
 	toc->n_xattrs = n_x;
 	toc->n_cps = n_c;
-	if (ld_xattrs(l, toc, o_x) || ld_cps(l, toc, o_c) ||
-	    ld_entries(l, toc, o_e))
+	if (dec_xattrs(l, toc, o_x) || dec_cps(l, toc, o_c) ||
+	    dec_entries(l, toc, o_e))
 		return -EINVAL;
 	return 0;
 }
@@ -472,15 +630,16 @@ static int ld_parse(struct ld *l, struct store_toc *toc)
 int store_toc_decode(void *data, size_t size, struct store_toc **out)
 {
 	struct store_toc *toc = NULL;
-	struct ld *l = NULL;
+	struct dec *l = NULL;
 	unsigned char *f = data;
 	int rc;
 
-	if (size < HDR_SIZE + 8 || size > STORE_TOC_FILE_MAX) {
+	if (size < HDR_SIZE + TOC_FMT_SUM_LEN || size > STORE_TOC_FILE_MAX) {
 		free(f);
 		return -EINVAL;
 	}
-	if (XXH3_64bits(f, size - 8) != get64(f + size - 8)) {
+	if (XXH3_64bits(f, size - TOC_FMT_SUM_LEN) !=
+	    get64(f + size - TOC_FMT_SUM_LEN)) {
 		free(f);
 		rc = -EINVAL;
 		goto out;
@@ -499,8 +658,8 @@ int store_toc_decode(void *data, size_t size, struct store_toc **out)
 		goto out;
 	}
 	l->f = f;
-	l->size = size - 8;
-	rc = ld_parse(l, toc);
+	l->size = size - TOC_FMT_SUM_LEN;
+	rc = dec_parse(l, toc);
 	if (rc)
 		goto out;
 	*out = toc;

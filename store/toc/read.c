@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * toc_read.c - ranged reads of a layer's uncompressed stream, served from
- * the compressed blob through the index checkpoints, and the per-reader
+ * read.c - ranged reads of a layer's uncompressed stream, served from the
+ * compressed blob through the index checkpoints, and the per-reader
  * cursor that keeps a decompressor running between reads.
  *
- * A read starts at the last checkpoint at or below its offset (gzip: raw
- * inflate primed with the leftover bits and the 32 KiB window, as in zlib's
- * zran.c; zstd: a fresh frame), decompresses and discards up to the offset,
- * then decompresses into the caller's buffer.  A cursor keeps that state:
- * a read at or after the cursor and less than a span ahead (or not beyond
- * the checkpoint a re-seek would use) continues instead, so a sequential
- * read of a file costs one pass.  Compressed bytes come in by pread of
- * TOC_IO_CHUNK; this is the one place a ranged fetch will plug in later.
+ * A read starts at the last checkpoint at or below its offset (gzip:
+ * gzran.c resumes at the access point; zstd: zstd.c starts at the frame),
+ * decompresses and discards up to the offset, then decompresses into the
+ * caller's buffer.  A cursor keeps that state: a read at or after the
+ * cursor and less than a span ahead (or not beyond the checkpoint a
+ * re-seek would use) continues instead, so a sequential read of a file
+ * costs one pass.  A plain layer is pread directly.
  *
  * The toc is shared and immutable; the cursor belongs to one reader.  Any
  * error leaves the cursor dead, so the next read re-seeks.
@@ -22,33 +21,20 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <zlib.h>
-#include <zstd.h>
 
 #include "log.h"
 
-#define SCRATCH ((size_t)64 << 10)
+#define SCRATCH ((size_t)64 << 10)	/* decompressed and discarded */
 
 struct store_toc_cursor {
 	const struct store_toc *toc;	/* whose stream the state is in */
 	bool live;
 	bool done;		/* the stream ended */
 	uint64_t uoff;		/* offset of the next byte out */
-
-	unsigned char *in;
-	size_t in_pos, in_len;
-	uint64_t in_base;	/* blob offset of in[0] */
-	bool in_eof;
+	struct toc_in in;
 	unsigned char *scratch;
-
-	z_stream zs;
-	bool zs_init;
-	bool gz_raw;		/* raw deflate (from a checkpoint), so the
-				 * member trailer is ours to skip */
-	ZSTD_DCtx *zd;
-	bool zframe_start;
+	struct toc_gz gz;
+	struct toc_zst zst;
 };
 
 int store_toc_cursor_new(struct store_toc_cursor **out)
@@ -57,9 +43,8 @@ int store_toc_cursor_new(struct store_toc_cursor **out)
 
 	if (!cur)
 		return -ENOMEM;
-	cur->in = malloc(TOC_IO_CHUNK);
 	cur->scratch = malloc(SCRATCH);
-	if (!cur->in || !cur->scratch) {
+	if (!cur->scratch || toc_in_init(&cur->in)) {
 		store_toc_cursor_free(cur);
 		return -ENOMEM;
 	}
@@ -71,36 +56,11 @@ void store_toc_cursor_free(struct store_toc_cursor *cur)
 {
 	if (!cur)
 		return;
-	if (cur->zs_init)
-		inflateEnd(&cur->zs);
-	ZSTD_freeDCtx(cur->zd);
-	free(cur->in);
+	toc_gz_end(&cur->gz);
+	toc_zst_end(&cur->zst);
+	toc_in_release(&cur->in);
 	free(cur->scratch);
 	free(cur);
-}
-
-/* Make at least @need unread input bytes available, unless the blob ends. */
-static int rd_fill(struct store_toc_cursor *cur, int fd, size_t need)
-{
-	while (cur->in_len - cur->in_pos < need && !cur->in_eof) {
-		size_t keep = cur->in_len - cur->in_pos;
-		ssize_t n;
-
-		memmove(cur->in, cur->in + cur->in_pos, keep);
-		cur->in_base += cur->in_pos;
-		cur->in_pos = 0;
-		cur->in_len = keep;
-		do {
-			n = pread(fd, cur->in + keep, TOC_IO_CHUNK - keep,
-				  (off_t)(cur->in_base + keep));
-		} while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			cur->in_eof = true;
-		cur->in_len += (size_t)n;
-	}
-	return 0;
 }
 
 static const struct store_toc_checkpoint *
@@ -126,165 +86,32 @@ static int rd_seek(struct store_toc_cursor *cur, const struct store_toc *toc,
 
 	cur->live = false;
 	cur->done = false;
-	cur->in_pos = cur->in_len = 0;
-	cur->in_eof = false;
-	cur->in_base = cp->coff - (cp->bits ? 1 : 0);
-	if (toc->comp == REGISTRY_COMP_GZIP) {
-		if (!cur->zs_init) {
-			if (inflateInit2(&cur->zs, -15) != Z_OK)
-				return -ENOMEM;
-			cur->zs_init = true;
-		} else if (inflateReset2(&cur->zs, -15) != Z_OK) {
-			return -EIO;
-		}
-		cur->gz_raw = true;
-		if (cp->bits) {
-			rc = rd_fill(cur, fd, 1);
-			if (rc)
-				return rc;
-			if (cur->in_len == 0)
-				return -EIO;
-			if (inflatePrime(&cur->zs, cp->bits,
-					 cur->in[0] >> (8 - cp->bits)) != Z_OK)
-				return -EIO;
-			cur->in_pos = 1;
-		}
-		if (cp->window_len &&
-		    inflateSetDictionary(&cur->zs, cp->window,
-					 cp->window_len) != Z_OK)
-			return -EIO;
-	} else {
-		if (!cur->zd) {
-			cur->zd = ZSTD_createDCtx();
-			if (!cur->zd)
-				return -ENOMEM;
-		} else {
-			ZSTD_DCtx_reset(cur->zd, ZSTD_reset_session_only);
-		}
-		cur->zframe_start = true;
-	}
+	/* a gzip block that starts mid-byte starts in the byte before coff */
+	toc_in_seek(&cur->in, fd, cp->coff - (cp->bits ? 1 : 0));
+	if (toc->comp == REGISTRY_COMP_GZIP)
+		rc = toc_gz_resume(&cur->gz, &cur->in, cp);
+	else
+		rc = toc_zst_start(&cur->zst);
+	if (rc)
+		return rc;
 	cur->toc = toc;
 	cur->uoff = cp->uoff;
 	cur->live = true;
 	return 0;
 }
 
-/* A gzip member ended: skip its trailer if raw, then the next member or
- * the end of the stream. */
-static int gz_member_end(struct store_toc_cursor *cur, int fd)
-{
-	int rc;
-
-	if (cur->gz_raw) {
-		rc = rd_fill(cur, fd, 8);
-		if (rc)
-			return rc;
-		if (cur->in_len - cur->in_pos < 8)
-			return -EIO;
-		cur->in_pos += 8;
-	}
-	rc = rd_fill(cur, fd, 2);
-	if (rc)
-		return rc;
-	if (cur->in_len - cur->in_pos >= 2 && cur->in[cur->in_pos] == 0x1f &&
-	    cur->in[cur->in_pos + 1] == 0x8b) {
-		if (inflateReset2(&cur->zs, 15 + 16) != Z_OK)
-			return -EIO;
-		cur->gz_raw = false;
-		return 0;
-	}
-	cur->done = true;
-	return 0;
-}
-
-static int gz_decode(struct store_toc_cursor *cur, int fd, unsigned char *dst,
-		     size_t n, size_t *produced)
-{
-	size_t got = 0;
-	int ret, rc;
-
-	while (got < n && !cur->done) {
-		size_t before_in, before_out;
-
-		rc = rd_fill(cur, fd, 1);
-		if (rc)
-			return rc;
-		if (cur->in_pos == cur->in_len)
-			return -EIO;	/* the blob ends mid-stream */
-		cur->zs.next_in = cur->in + cur->in_pos;
-		cur->zs.avail_in = (uInt)(cur->in_len - cur->in_pos);
-		cur->zs.next_out = dst + got;
-		cur->zs.avail_out = (uInt)(n - got > UINT32_MAX ? UINT32_MAX :
-					   n - got);
-		before_in = cur->zs.avail_in;
-		before_out = cur->zs.avail_out;
-		ret = inflate(&cur->zs, Z_NO_FLUSH);
-		cur->in_pos += before_in - cur->zs.avail_in;
-		got += before_out - cur->zs.avail_out;
-		if (ret == Z_STREAM_END) {
-			rc = gz_member_end(cur, fd);
-			if (rc)
-				return rc;
-		} else if (ret != Z_OK && ret != Z_BUF_ERROR) {
-			log_err("toc: gzip data error at %llu: %s",
-				(unsigned long long)(cur->in_base + cur->in_pos),
-				cur->zs.msg ? cur->zs.msg : "?");
-			return -EIO;
-		}
-	}
-	*produced = got;
-	return 0;
-}
-
-static int zst_decode(struct store_toc_cursor *cur, int fd, unsigned char *dst,
-		      size_t n, size_t *produced)
-{
-	ZSTD_outBuffer ob = { dst, n, 0 };
-	int rc;
-
-	while (ob.pos < ob.size && !cur->done) {
-		ZSTD_inBuffer ib;
-		size_t r, before = ob.pos, before_in;
-
-		rc = rd_fill(cur, fd, 4);
-		if (rc)
-			return rc;
-		if (cur->zframe_start &&
-		    !toc_zstd_is_frame(cur->in + cur->in_pos,
-				  cur->in_len - cur->in_pos)) {
-			cur->done = true;	/* end, or trailing junk */
-			break;
-		}
-		ib.src = cur->in;
-		ib.size = cur->in_len;
-		ib.pos = before_in = cur->in_pos;
-		r = ZSTD_decompressStream(cur->zd, &ob, &ib);
-		cur->in_pos = ib.pos;
-		if (ZSTD_isError(r)) {
-			log_err("toc: zstd data error at %llu: %s",
-				(unsigned long long)(cur->in_base + cur->in_pos),
-				ZSTD_getErrorName(r));
-			return -EIO;
-		}
-		cur->zframe_start = (r == 0);
-		if (r && ob.pos == before && ib.pos == before_in &&
-		    cur->in_eof && cur->in_pos == cur->in_len)
-			return -EIO;	/* the blob ends mid-frame */
-	}
-	*produced = ob.pos;
-	return 0;
-}
-
 /* Up to @n bytes of stream at the cursor; 0 only at the end. */
 static int rd_decode(struct store_toc_cursor *cur, const struct store_toc *toc,
-		     int fd, unsigned char *dst, size_t n, size_t *produced)
+		     unsigned char *dst, size_t n, size_t *produced)
 {
 	int rc;
 
 	if (toc->comp == REGISTRY_COMP_GZIP)
-		rc = gz_decode(cur, fd, dst, n, produced);
+		rc = toc_gz_decode(&cur->gz, &cur->in, dst, n, produced,
+				   &cur->done, NULL);
 	else
-		rc = zst_decode(cur, fd, dst, n, produced);
+		rc = toc_zst_decode(&cur->zst, &cur->in, dst, n, produced,
+				    &cur->done, NULL);
 	if (rc)
 		return rc;
 	cur->uoff += *produced;
@@ -294,19 +121,16 @@ static int rd_decode(struct store_toc_cursor *cur, const struct store_toc *toc,
 static int rd_plain(int fd, unsigned char *dst, size_t len, uint64_t off,
 		    size_t *got)
 {
-	size_t done = 0;
+	size_t done = 0, n;
+	int rc;
 
 	while (done < len) {
-		ssize_t n = pread(fd, dst + done, len - done,
-				  (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
+		rc = toc_pread(fd, dst + done, len - done, off + done, &n);
+		if (rc)
+			return rc;
 		if (n == 0)
 			return -EIO;	/* shorter than the index says */
-		done += (size_t)n;
+		done += n;
 	}
 	*got = done;
 	return 0;
@@ -330,10 +154,11 @@ static int rd_compressed(const struct store_toc *toc, int fd,
 		if (rc)
 			goto out;
 	}
+	cur->in.fd = fd;	/* the same blob, whichever fd it comes by */
 	while (cur->uoff < off) {
 		uint64_t skip = off - cur->uoff;
 
-		rc = rd_decode(cur, toc, fd, cur->scratch,
+		rc = rd_decode(cur, toc, cur->scratch,
 			       skip < SCRATCH ? (size_t)skip : SCRATCH, &n);
 		if (rc)
 			goto out;
@@ -343,7 +168,7 @@ static int rd_compressed(const struct store_toc *toc, int fd,
 		}
 	}
 	while (done < len) {
-		rc = rd_decode(cur, toc, fd, dst + done, len - done, &n);
+		rc = rd_decode(cur, toc, dst + done, len - done, &n);
 		if (rc)
 			goto out;
 		if (n == 0) {

@@ -12,12 +12,12 @@
  * window, stored compressed) are recorded every STORE_TOC_SPAN bytes of
  * output; for zstd, frame boundaries.  A read then starts at the nearest
  * checkpoint at or below its offset, so it costs at most about one span of
- * extra decompression (the lazy-fetch issue builds ranged fetches on the
- * same checkpoints).
+ * extra decompression.
  *
- * The on-disk format (docs/DESIGN.md, "Layer index format") is versioned;
- * a file of another version or failing its checks is rebuilt, never
- * trusted.  Entries keep tar order; merging layers is rootfs.c's job.
+ * The on-disk format (docs/index-format.md) is versioned; bytes of another
+ * version or failing its checks are rejected (the store rebuilds the
+ * index), never trusted.  Entries keep tar order; merging layers is
+ * rootfs's job.
  *
  * A struct store_toc is immutable once built or loaded and may be shared
  * by any number of threads without a lock.  A struct store_toc_cursor is
@@ -100,7 +100,7 @@ struct store_toc {
  */
 int store_toc_build(int blob_fd, enum registry_compression comp,
 		    struct store_toc **out);
-/* The largest index file the format allows (and a loader accepts). */
+/* The largest index file the format allows (and store_toc_decode accepts). */
 #define STORE_TOC_FILE_MAX ((size_t)4 << 30)
 
 /*

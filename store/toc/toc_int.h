@@ -1,33 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * toc_int.h - internals shared by the toc_*.c files (not part of toc.h).
+ * toc_int.h - internals shared by the files of store/toc (not part of
+ * toc.h).
  *
- * Owns nothing itself: it declares the arena (toc_mem.c), the path
- * normaliser (toc_build.c, reused by the loader to re-check paths from a
- * file that may be hostile), the decompression pass of the indexer
- * (toc_scan.c) and the limits every part of the index agrees on.
+ * Owns nothing itself: it declares the limits every part of the index
+ * agrees on (here and nowhere else), the arena (arena.c), the compressed
+ * input reader (input.c), the decompression pass of the indexer (scan.c)
+ * and the two decoders the pass and the reader share: gzip access points
+ * (gzran.c) and zstd frames (zstd.c).  The on-disk format's constants are
+ * format.c's alone.
  */
 #ifndef IMGFS_STORE_TOC_INT_H
 #define IMGFS_STORE_TOC_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/evp.h>
+#include <zlib.h>
+#include <zstd.h>
+
 #include "path.h"
 #include "toc.h"
 
+struct toc_scan;
+
+/* ---- limits ----------------------------------------------------------- */
+
 #define TOC_MAX_ENTRIES ((size_t)4 << 20)
 #define TOC_MAX_PATH PATH_NORM_MAX	/* bytes, without the NUL */
+#define TOC_MAX_XATTR_NAME 255u		/* bytes, without the NUL */
 #define TOC_MAX_XATTR_VALUE ((size_t)64 << 10)
-#define TOC_MAX_XATTR_ENTRY ((size_t)1 << 20)
+#define TOC_MAX_XATTR_ENTRY ((size_t)1 << 20)	/* names + values, per entry */
 #define TOC_MAX_XATTR_COUNT 1024u	/* per entry */
 #define TOC_MAX_TAR ((uint64_t)1 << 40)	/* 1 TiB of uncompressed stream */
 #define TOC_MAX_STRINGS ((size_t)1 << 30)	/* strings + xattr values */
+/* Arena cap of an index being built: the strings, plus the windows and
+ * the xattr records. */
+#define TOC_MAX_BUILD_MEM (TOC_MAX_STRINGS + ((size_t)1 << 30))
 #define TOC_WINDOW 32768u		/* deflate history */
-#define TOC_IO_CHUNK ((size_t)128 << 10)	/* pread size of compressed input */
+#define TOC_IO_CHUNK ((size_t)128 << 10)	/* pread of compressed input */
 
-/* ---- arena (toc_mem.c) ------------------------------------------------ */
+/* ---- arena (arena.c) -------------------------------------------------- */
 
 struct toc_arena;
 
@@ -37,6 +53,11 @@ void toc_arena_free(struct toc_arena *ar);
 void *toc_arena_alloc(struct toc_arena *ar, size_t n);
 char *toc_arena_strndup(struct toc_arena *ar, const char *s, size_t n);
 void *toc_arena_memdup(struct toc_arena *ar, const void *p, size_t n);
+/*
+ * toc_arena_charge - count @n bytes that live outside the arena (an array
+ * the toc owns) against its cap.  -E2BIG, with nothing counted, past it.
+ */
+int toc_arena_charge(struct toc_arena *ar, size_t n);
 /* Take ownership of @buf (malloc'd): freed with the arena.  On failure
  * @buf is freed and -ENOMEM returned. */
 int toc_arena_adopt(struct toc_arena *ar, void *buf);
@@ -50,24 +71,102 @@ int toc_alloc(size_t max, struct store_toc **out);
  */
 void *toc_grow(void *arr, size_t *cap, size_t size, size_t first);
 
-/* ---- zstd ------------------------------------------------------------- */
+/* ---- compressed input (input.c) --------------------------------------- */
 
-/* A zstd frame or skippable frame starts at @p (ZSTD_isFrame is not in
- * zstd's stable API). */
-static inline int toc_zstd_is_frame(const unsigned char *p, size_t n)
+/* The blob read forward by pread in TOC_IO_CHUNK pieces, so the fd can be
+ * shared by any number of readers. */
+struct toc_in {
+	int fd;
+	unsigned char *buf;	/* TOC_IO_CHUNK bytes */
+	size_t pos, len;	/* buf[pos, len) is unread */
+	uint64_t base;		/* blob offset of buf[0] */
+	bool eof;		/* the blob ended at base + len */
+};
+
+/* One pread(2) of up to @len bytes at @off (EINTR retried): *@got is 0
+ * only at the end of the file. */
+int toc_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got);
+
+int toc_in_init(struct toc_in *in);
+void toc_in_release(struct toc_in *in);
+/* Forget what is buffered; the next byte read is the blob's @off. */
+void toc_in_seek(struct toc_in *in, int fd, uint64_t off);
+/* Make at least @need (<= TOC_IO_CHUNK) unread bytes available, unless
+ * the blob ends first. */
+int toc_in_fill(struct toc_in *in, size_t need);
+
+static inline size_t toc_in_avail(const struct toc_in *in)
 {
-	uint32_t m;
-
-	if (n < 4)
-		return 0;
-	m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-	return m == 0xFD2FB528u || (m & 0xFFFFFFF0u) == 0x184D2A50u;
+	return in->len - in->pos;
 }
 
-/* ---- decompression pass (toc_scan.c) ---------------------------------- */
+/* Blob offset of the next unread byte. */
+static inline uint64_t toc_in_off(const struct toc_in *in)
+{
+	return in->base + in->pos;
+}
 
-struct toc_scan;
+/* ---- gzip access points (gzran.c) ------------------------------------- */
+
+struct toc_gz {
+	z_stream zs;
+	bool live;	/* zs is initialised */
+	bool raw;	/* raw deflate resumed at an access point: the member
+			 * trailer is ours to skip */
+};
+
+/* Inflate a gzip stream from its first byte. */
+int toc_gz_start(struct toc_gz *gz);
+/*
+ * toc_gz_resume - inflate from access point @cp: @in must be positioned at
+ * the byte that holds its first bit (cp->coff - 1 if cp->bits, else
+ * cp->coff).
+ */
+int toc_gz_resume(struct toc_gz *gz, struct toc_in *in,
+		  const struct store_toc_checkpoint *cp);
+/*
+ * toc_gz_decode - up to @n bytes of uncompressed stream into @dst
+ * (*@produced), fewer only when the stream ends (*@done set).  With @sc
+ * (the indexer's pass) it also counts the output into sc->totout and
+ * records access points into sc->toc.
+ */
+int toc_gz_decode(struct toc_gz *gz, struct toc_in *in, unsigned char *dst,
+		  size_t n, size_t *produced, bool *done, struct toc_scan *sc);
+void toc_gz_end(struct toc_gz *gz);
+
+/* ---- zstd frames (zstd.c) --------------------------------------------- */
+
+struct toc_zst {
+	ZSTD_DCtx *dctx;
+	bool frame_start;	/* the next input byte starts a frame */
+};
+
+/* Decompress from a frame start (the blob's or a checkpoint's). */
+int toc_zst_start(struct toc_zst *z);
+/* As toc_gz_decode; with @sc, frame starts become checkpoints. */
+int toc_zst_decode(struct toc_zst *z, struct toc_in *in, unsigned char *dst,
+		   size_t n, size_t *produced, bool *done, struct toc_scan *sc);
+void toc_zst_end(struct toc_zst *z);
+
+/* ---- decompression pass (scan.c) -------------------------------------- */
+
+struct toc_scan {
+	enum registry_compression comp;
+	struct store_toc *toc;
+	size_t cps_cap;
+	EVP_MD_CTX *md;
+	struct toc_in in;
+
+	/* output: TOC_WINDOW bytes of history, then the new piece */
+	unsigned char *ob;
+	size_t hist_valid;	/* gzip: bytes of history in this member */
+	uint64_t totout;	/* uncompressed bytes so far */
+	uint64_t last_cp;	/* uoff of the last checkpoint */
+	bool done;
+
+	struct toc_gz gz;
+	struct toc_zst zst;
+};
 
 /*
  * toc_scan_new - start decompressing @fd (compression @comp) from offset 0,
@@ -84,5 +183,13 @@ int toc_scan_next(struct toc_scan *sc, const void **data, size_t *len);
 /* Drain to the end, then fill toc->diff_id, tar_size and comp_size. */
 int toc_scan_finish(struct toc_scan *sc);
 void toc_scan_free(struct toc_scan *sc);
+
+/* Whether a checkpoint at the current output offset is due (the first,
+ * or STORE_TOC_SPAN after the last). */
+bool toc_scan_cp_due(const struct toc_scan *sc);
+/* Record a checkpoint at the current output offset; @win (@win_len bytes,
+ * gzip only) is copied into the toc's arena. */
+int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
+		    const unsigned char *win, size_t win_len);
 
 #endif

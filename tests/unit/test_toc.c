@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_toc.c - the layer index (store/toc.h): build, save/load, ranged
- * reads, and hostile input.
+ * test_toc.c - the layer index (store/toc.h): build, encode/decode (and
+ * the on-disk codes docs/index-format.md documents), ranged reads, xattr
+ * de-duplication, and hostile input.
  *
  * Tars are written with libarchive's writer (pax) in a temp dir, then
  * compressed here as gzip (one member, several members, trailing junk),
@@ -26,6 +27,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <openssl/evp.h>
+#include <xxhash.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -439,6 +441,84 @@ static int toc_load(const char *path, struct store_toc **out)
 	return store_toc_decode(m.p, m.len, out);	/* takes m.p */
 }
 
+/*
+ * The compression code in the header is what docs/index-format.md says
+ * (offset 16, 4 bytes LE: 0 none, 1 gzip, 2 zstd), whatever the numbering
+ * of enum registry_compression; so is the first entry's type code (the
+ * root directory: 2).  A file with an unknown code, checksum and all
+ * intact, is refused.
+ */
+#define DOC_HDR_SIZE 160
+#define DOC_HDR_COMP 16
+#define DOC_ENT_TYPE 38
+#define DOC_TYPE_DIR 2
+
+static uint32_t doc_comp_code(enum registry_compression comp)
+{
+	switch (comp) {
+	case REGISTRY_COMP_NONE:
+		return 0;
+	case REGISTRY_COMP_GZIP:
+		return 1;
+	case REGISTRY_COMP_ZSTD:
+		return 2;
+	default:
+		CHECKF(0, "no documented code for compression %d", (int)comp);
+		return UINT32_MAX;
+	}
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* Put @v at @at of the encoded index and make its checksum right again. */
+static void patch_resum(unsigned char *f, size_t len, size_t at, uint8_t v)
+{
+	uint64_t sum;
+
+	f[at] = v;
+	sum = XXH3_64bits(f, len - 8);
+	for (int i = 0; i < 8; i++)
+		f[len - 8 + i] = (unsigned char)(sum >> (8 * i));
+}
+
+static void check_codes(const struct store_toc *t)
+{
+	struct store_toc *l = NULL;
+	struct buf b;
+	unsigned char *f;
+	size_t len;
+
+	CHECK_EQ(store_toc_encode(t, &b), 0);
+	CHECK(b.len > DOC_HDR_SIZE + 64);
+	CHECK_EQ(le32((unsigned char *)b.data + DOC_HDR_COMP),
+		 doc_comp_code(t->comp));
+	CHECK(t->entries[0].type == STORE_FT_DIR);
+	CHECK_EQ(((unsigned char *)b.data)[DOC_HDR_SIZE + DOC_ENT_TYPE],
+		 DOC_TYPE_DIR);
+	f = (unsigned char *)buf_detach(&b, &len);
+	/* the same bytes with a checksum made right decode (the patch is
+	 * sound), with code 3 they do not */
+	patch_resum(f, len, DOC_HDR_COMP, (uint8_t)doc_comp_code(t->comp));
+	CHECK_EQ(store_toc_decode(f, len, &l), 0);
+	CHECK(l->comp == t->comp);
+	store_toc_free(l);
+	l = NULL;
+	CHECK_EQ(store_toc_encode(t, &b), 0);
+	f = (unsigned char *)buf_detach(&b, &len);
+	patch_resum(f, len, DOC_HDR_COMP, 3);
+	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
+	CHECK(!l);
+	CHECK_EQ(store_toc_encode(t, &b), 0);
+	f = (unsigned char *)buf_detach(&b, &len);
+	patch_resum(f, len, DOC_HDR_SIZE + DOC_ENT_TYPE, 8);
+	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
+	CHECK(!l);
+}
+
 static void check_corrupt(const char *idx)
 {
 	struct store_toc *t = NULL;
@@ -504,6 +584,7 @@ static void run_layer(const char *name, enum registry_compression comp,
 	CHECK_EQ(toc_load(idx, &l), 0);
 	check_equal(t, l);
 	check_reads(l, fd, tar);
+	check_codes(t);
 	CHECK(stat(idx, &st) == 0);
 	printf("%-14s comp %8zu B  tar %8zu B  cps %3zu  index %6lld B = %.2f%% of compressed  build %.1f MB/s\n",
 	       name, blob->len, tar->len, t->n_cps, (long long)st.st_size,
@@ -838,6 +919,123 @@ static void truncated(const struct mem *gz, const struct mem *zs)
 	}
 }
 
+/* ---- xattrs --------------------------------------------------------------- */
+
+#define XA_N 300	/* names on the test entry */
+
+/* Value number @round of xattr @j (round 0: the first). */
+static void xa_value(int j, int round, char *v, size_t cap, size_t *len)
+{
+	int n = round == 0 ? snprintf(v, cap, "v1-%d", j) :
+		round == 1 ? snprintf(v, cap, "second, longer value %d", j) :
+		0;	/* round 2: empty */
+
+	*len = (size_t)n;
+}
+
+/* One regular file "f" with the xattrs @names[0..@n) in that order, then
+ * again those whose number is a multiple of 7 (round 1) and of 11
+ * (round 2), as a pax tar at @path. */
+static void xattr_tar(const char *path, const int *names, int n)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	char name[32], v[64];
+	size_t vlen;
+
+	CHECK(a && e);
+	CHECK(archive_write_set_format_pax(a) == ARCHIVE_OK);
+	CHECK(archive_write_open_filename(a, path) == ARCHIVE_OK);
+	archive_entry_set_pathname(e, "f");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, 0);
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < n; i++) {
+			int j = names[i];
+
+			if ((round == 1 && j % 7) || (round == 2 && j % 11))
+				continue;
+			snprintf(name, sizeof(name), "user.k%04d", j);
+			xa_value(j, round, v, sizeof(v), &vlen);
+			archive_entry_xattr_add_entry(e, name, v, vlen);
+		}
+	CHECK(archive_write_header(a, e) == ARCHIVE_OK);
+	archive_entry_free(e);
+	CHECK(archive_write_close(a) == ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+static int xattr_build(const int *names, int n, struct store_toc **t)
+{
+	char path[512];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/xattrs.tar", tmpdir);
+	xattr_tar(path, names, n);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	rc = store_toc_build(fd, REGISTRY_COMP_NONE, t);
+	close(fd);
+	return rc;
+}
+
+/*
+ * An entry's xattrs are kept once per name, in the order the names first
+ * occur, with the value that occurs last (libarchive's pax writer also
+ * writes each one twice).  The per-entry count limit applies to the names
+ * kept, not to the records read.
+ */
+static void xattrs(void)
+{
+	static int names[1025];
+	struct store_toc *t = NULL, *l = NULL;
+	struct buf b;
+	char want[32], v[64];
+	size_t vlen, len;
+	void *f;
+
+	/* not in sorted order, so an order by name would show */
+	for (int i = 0; i < XA_N; i++)
+		names[i] = (i * 97) % XA_N;
+	CHECK_EQ(xattr_build(names, XA_N, &t), 0);
+	CHECK_EQ(t->n_entries, 1);
+	CHECK_EQ(t->entries[0].n_xattrs, XA_N);
+	CHECK_EQ(t->n_xattrs, XA_N);
+	for (int i = 0; i < XA_N; i++) {
+		const struct store_xattr *x =
+			&t->xattrs[t->entries[0].xattr_first + i];
+		int j = names[i];
+
+		snprintf(want, sizeof(want), "user.k%04d", j);
+		CHECK_STR(x->name, want);
+		xa_value(j, j % 11 == 0 ? 2 : j % 7 == 0 ? 1 : 0, v, sizeof(v),
+			 &vlen);
+		CHECKF(x->len == vlen && (!vlen || !memcmp(x->value, v, vlen)),
+		       "xattr %s: value of %u bytes, expected %zu", want,
+		       x->len, vlen);
+	}
+	/* the same after a round trip through the on-disk form */
+	CHECK_EQ(store_toc_encode(t, &b), 0);
+	f = buf_detach(&b, &len);
+	CHECK_EQ(store_toc_decode(f, len, &l), 0);
+	check_equal(t, l);
+	store_toc_free(l);
+	store_toc_free(t);
+	t = NULL;
+
+	/* 1024 names, each read several times: within the limit */
+	for (int i = 0; i < 1025; i++)
+		names[i] = i;
+	CHECK_EQ(xattr_build(names, 1024, &t), 0);
+	CHECK(t && t->n_xattrs == 1024);
+	store_toc_free(t);
+	t = NULL;
+	/* 1025 names: beyond it */
+	CHECK_EQ(xattr_build(names, 1025, &t), -E2BIG);
+	CHECK(!t);
+}
+
 int main(void)
 {
 	char tarpath[512];
@@ -884,6 +1082,7 @@ int main(void)
 	hostile(&tar);
 	formats();
 	truncated(&gz, &zs);
+	xattrs();
 
 	free(tar.p);
 	free(gz.p);
