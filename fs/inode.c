@@ -22,9 +22,38 @@ int fs_inode_table_init(struct fs_inode_table *t)
 		htab_release(&t->by_key);
 		return ret;
 	}
+	ret = htab_init(&t->slots);
+	if (ret) {
+		htab_release(&t->by_key);
+		htab_release(&t->by_ino);
+		return ret;
+	}
 	pthread_mutex_init(&t->lock, NULL);
 	t->next_ino = 2;	/* 1 is FUSE_ROOT_ID */
+	t->next_slot = 1;
 	return 0;
+}
+
+uint64_t fs_inode_stable_ino(struct fs_inode_table *t, const char *img_name,
+			     uint32_t n)
+{
+	uintptr_t slot;
+	void *v;
+
+	pthread_mutex_lock(&t->lock);
+	v = htab_get(&t->slots, img_name);
+	if (v) {
+		slot = (uintptr_t)v;
+	} else {
+		slot = t->next_slot;
+		if (htab_set(&t->slots, img_name, (void *)slot, NULL)) {
+			pthread_mutex_unlock(&t->lock);
+			return 0;
+		}
+		t->next_slot++;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ((uint64_t)slot << 32) | ((uint64_t)n + 1);
 }
 
 static void node_free(struct fs_inode *n)
@@ -50,6 +79,7 @@ void fs_inode_table_release(struct fs_inode_table *t,
 	}
 	htab_release(&t->by_key);
 	htab_release(&t->by_ino);
+	htab_release(&t->slots);
 	pthread_mutex_destroy(&t->lock);
 }
 

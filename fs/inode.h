@@ -22,11 +22,20 @@
  *                         image map to one n, hence one inode)
  *   "m:<path>"            import/ and directories below it
  *   "w:<seq>"             a file being written into import/
- * The first lookup of a key allocates the next inode number; the same key
+ * The first lookup of a key allocates the next node id; the same key
  * always finds the same node while the kernel holds a reference; the
- * node goes away when the kernel forgets it (lookup count zero).  Inode
- * numbers are never reused within a mount (a 64-bit counter), so a stale
+ * node goes away when the kernel forgets it (lookup count zero).  Node
+ * ids are never reused within a mount (a 64-bit counter), so a stale
  * kernel reference can never reach a different object.
+ *
+ * The inode number a program sees (st_ino, d_ino) is the node id, except
+ * under rootfs/: there it must not change when the kernel forgets and
+ * looks a file up again (memory pressure, drop_caches), or two names of
+ * one hardlinked file could show two numbers in one `tar` run.  A rootfs
+ * file's number is made of the image name's slot (the first lookup of an
+ * image name in the mount gives it the next slot, kept until unmount) and
+ * its rootfs inode: fs_inode_stable_ino().  Slots start at 1, so these
+ * numbers are >= 2^32 and do not meet node ids below 2^32.
  *
  * This file has no FUSE in it so that it can be unit-tested.
  *
@@ -79,7 +88,18 @@ struct fs_inode_table {
 	struct htab by_key;	/* key -> node */
 	struct htab by_ino;	/* decimal ino -> node */
 	uint64_t next_ino;
+	struct htab slots;	/* image name -> slot (uintptr_t), never freed */
+	uint32_t next_slot;
 };
+
+/*
+ * fs_inode_stable_ino - the st_ino of rootfs inode @n of the image looked
+ * up as @img_name: the same for the life of the mount, whatever the
+ * kernel forgets.  0 only when out of memory (callers then fall back to
+ * the node id).
+ */
+uint64_t fs_inode_stable_ino(struct fs_inode_table *t, const char *img_name,
+			     uint32_t n);
 
 int fs_inode_table_init(struct fs_inode_table *t);
 /* Frees every node; images still referenced are handed to @put. */

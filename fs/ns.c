@@ -393,7 +393,10 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 			if (ret)
 				break;
 			ret = store_rootfs_stat(fs, node->n, st);
-			st->st_ino = node->ino;
+			st->st_ino = fs_inode_stable_ino(&ctx->inodes, node->path,
+							 node->n);
+			if (!st->st_ino)
+				st->st_ino = node->ino;
 		}
 		break;
 	default:

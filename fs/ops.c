@@ -55,30 +55,27 @@ static bool is_image_kind(enum fs_kind k)
 	       k == FS_LAYER || k == FS_ROOTFS;
 }
 
-void fs_reply_entry(fuse_req_t req, struct fs_inode *p, const char *name)
+/*
+ * entry_make - the entry of @name in @p as lookup answers it: on success
+ * the kernel is owed one lookup of e->ino (the caller gives it back with
+ * entry_unmake() if the entry never reaches the kernel).  A miss is
+ * -ENOENT with e->entry_timeout set for a negative entry.
+ */
+static int entry_make(struct fs_ctx *ctx, struct fs_inode *p, const char *name,
+		      struct fuse_entry_param *e)
 {
-	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *node = NULL;
 	struct store_image *unused = NULL;
-	struct fuse_entry_param e;
 	struct fs_inode tmpl;
 	double timeout, attr_timeout;
 	int ret;
 
-	memset(&e, 0, sizeof(e));
+	memset(e, 0, sizeof(*e));
 	ret = fs_ns_lookup(ctx, p, name, &tmpl, &timeout);
-	if (ret == -ENOENT) {
-		/* A negative entry: the kernel remembers the miss for
-		 * @timeout, so tab completion does not ask again. */
-		e.ino = 0;
-		e.entry_timeout = timeout;
-		fs_ns_tmpl_release(ctx, &tmpl);
-		fuse_reply_entry(req, &e);
-		return;
-	}
 	if (ret) {
+		e->entry_timeout = timeout;
 		fs_ns_tmpl_release(ctx, &tmpl);
-		goto out;
+		return ret;
 	}
 	ret = fs_inode_lookup(&ctx->inodes, &tmpl, &node, &unused);
 	tmpl.img = NULL;	/* now owned by the node, or in unused */
@@ -86,20 +83,46 @@ void fs_reply_entry(fuse_req_t req, struct fs_inode *p, const char *name)
 	fs_ns_tmpl_release(ctx, &tmpl);
 	if (ret)
 		goto out;
-	ret = fs_ns_stat(ctx, node, &e.attr, &attr_timeout);
+	ret = fs_ns_stat(ctx, node, &e->attr, &attr_timeout);
 	if (ret) {
 		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
 		goto out;
 	}
-	e.ino = node->ino;
-	e.attr_timeout = attr_timeout;
-	e.entry_timeout = timeout;
-	if (fuse_reply_entry(req, &e) != 0)
-		fs_put_img(ctx, fs_inode_forget(&ctx->inodes, node->ino, 1));
+	e->ino = node->ino;
+	e->attr_timeout = attr_timeout;
+	e->entry_timeout = timeout;
 out:
-	if (ret)
-		fuse_reply_err(req, -ret);
 	fs_put_node(ctx, node);
+	return ret;
+}
+
+/* Give back the lookup entry_make() counted for an entry the kernel did
+ * not take. */
+static void entry_unmake(struct fs_ctx *ctx, const struct fuse_entry_param *e)
+{
+	fs_put_img(ctx, fs_inode_forget(&ctx->inodes, e->ino, 1));
+}
+
+void fs_reply_entry(fuse_req_t req, struct fs_inode *p, const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fuse_entry_param e;
+	int ret;
+
+	ret = entry_make(ctx, p, name, &e);
+	if (ret == -ENOENT) {
+		/* A negative entry: the kernel remembers the miss for
+		 * e.entry_timeout, so tab completion does not ask again. */
+		e.ino = 0;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) != 0)
+		entry_unmake(ctx, &e);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -243,22 +266,30 @@ out:
 	fuse_reply_err(req, -ret);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+/*
+ * dir_fill - the listing of @d from position @off into a reply of at most
+ * @size bytes.  With @plus (READDIRPLUS), entries of a rootfs directory
+ * carry their attributes and a lookup, as lookup would answer them, so a
+ * `find` or `ls -l` does not ask again per name; other directories'
+ * entries carry none (ino 0: the kernel looks them up as usual), since a
+ * lookup in the namespace may have to ask the registry.
+ */
+static void dir_fill(fuse_req_t req, struct dir_handle *d, size_t size,
+		     off_t off, bool plus)
 {
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	char *buf = malloc(size);
 	size_t pos = 0;
-	int ret = 0;
 
-	(void)ino;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	for (size_t i = (size_t)off;; i++) {
+		struct fuse_entry_param e;
 		struct stat st = { 0 };
 		const char *name;
+		bool counted = false;
 		size_t len;
 
 		if (i < 2) {
@@ -274,9 +305,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (store_rootfs_stat(d->rootfs, child, &cst))
 				break;
 			st.st_mode = cst.st_mode & S_IFMT;
-			/* d_ino is informational; the real number comes
-			 * with lookup. Keep it unique within the image. */
-			st.st_ino = ((uint64_t)1 << 48) + child;
+			/* The same number stat shows (ls -i, find -inum). */
+			st.st_ino = fs_inode_stable_ino(&ctx->inodes,
+							d->node->path, child);
 		} else {
 			if (i - 2 >= d->list.n)
 				break;
@@ -284,17 +315,42 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			st.st_mode = d->list.ents[i - 2].type;
 			st.st_ino = ((uint64_t)1 << 47) + i;
 		}
-		len = fuse_add_direntry(req, buf + pos, size - pos, name, &st,
-					(off_t)(i + 1));
-		if (len > size - pos)
+		if (!plus) {
+			len = fuse_add_direntry(req, buf + pos, size - pos, name,
+						&st, (off_t)(i + 1));
+		} else {
+			if (i >= 2 && d->rootfs && entry_make(ctx, d->node, name, &e) == 0) {
+				counted = true;
+			} else {
+				memset(&e, 0, sizeof(e));
+				e.attr = st;
+			}
+			len = fuse_add_direntry_plus(req, buf + pos, size - pos,
+						     name, &e, (off_t)(i + 1));
+		}
+		if (len > size - pos) {
+			if (counted)
+				entry_unmake(ctx, &e);
 			break;
+		}
 		pos += len;
 	}
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_buf(req, buf, pos);
+	fuse_reply_buf(req, buf, pos);
 	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	dir_fill(req, (struct dir_handle *)(uintptr_t)fi->fh, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)ino;
+	dir_fill(req, (struct dir_handle *)(uintptr_t)fi->fh, size, off, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -411,6 +467,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (ret)
 		goto out;
+	/* Read-only: nothing to do at close(), so no FLUSH round trip
+	 * (import files, whose commit happens at flush, are created, never
+	 * opened here). */
+	fi->noflush = 1;
 	if (is_image_kind(f->node->kind))
 		store_image_busy(ctx->store, f->node->img, 1);
 	fi->fh = (uintptr_t)f;
@@ -627,11 +687,26 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	/* What the kernel may cache or do without asking, and why it is
+	 * safe here:
+	 * - symlink targets: rootfs links never change; a tag link's text
+	 *   is fixed by its depth and its image, both part of what makes
+	 *   its inode (a re-pointed tag is a new inode, a rename across
+	 *   depths is EXDEV), so a cached target is never stale;
+	 * - READDIRPLUS (adaptive): a rootfs listing carries its entries'
+	 *   attributes, saving a LOOKUP per name on first traversal;
+	 * - splice: reads answered from a file descriptor move pages to
+	 *   the kernel without a copy through our buffers. */
+	static const unsigned wanted[] = {
+		FUSE_CAP_ASYNC_READ, FUSE_CAP_CACHE_SYMLINKS,
+		FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+		FUSE_CAP_SPLICE_WRITE, FUSE_CAP_SPLICE_MOVE,
+	};
+
 	(void)userdata;
-	/* No FUSE_CAP_CACHE_SYMLINKS: a renamed tag keeps its inode while its
-	 * link text changes with its depth. */
-	if (conn->capable & FUSE_CAP_ASYNC_READ)
-		conn->want |= FUSE_CAP_ASYNC_READ;
+	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+		if (conn->capable & wanted[i])
+			conn->want |= wanted[i];
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -643,6 +718,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.readlink = op_readlink,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,

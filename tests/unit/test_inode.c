@@ -105,6 +105,20 @@ int main(void)
 		CHECK(n->ino == (uint64_t)(5 + i) && n->nlookup == 2);
 		fs_inode_put(&t, n);
 	}
+	/* Stable numbers: one slot per image name for the whole mount, so a
+	 * rootfs file keeps its st_ino whatever the kernel forgets. */
+	{
+		uint64_t a0 = fs_inode_stable_ino(&t, "img-a", 0);
+		uint64_t a7 = fs_inode_stable_ino(&t, "img-a", 7);
+		uint64_t b7 = fs_inode_stable_ino(&t, "img-b", 7);
+
+		CHECK(a0 != 0 && a7 != 0 && b7 != 0);
+		CHECK(a0 >= ((uint64_t)1 << 32) && b7 >= ((uint64_t)1 << 32));
+		CHECK(a7 == a0 + 7);
+		CHECK(b7 != a7 && (b7 >> 32) != (a7 >> 32));
+		CHECK(fs_inode_stable_ino(&t, "img-a", 7) == a7);
+		CHECK(fs_inode_stable_ino(&t, "img-b", 7) == b7);
+	}
 	puts_seen = 0;
 	fs_inode_table_release(&t, put, NULL);
 	CHECK(puts_seen == 1);	/* the node "p:ubuntu" held the fake image */
