@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * log.c - leveled logging to stderr or syslog.  See log.h.
+ *
+ * Log lines carry strings from outside (tar names, tags, media types,
+ * registry messages).  Rather than trusting every caller to escape them,
+ * the formatted line is escaped here, once: a control character or a
+ * backslash becomes \xNN, so a hostile name can neither forge a second
+ * log line nor drive a terminal.
  */
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -41,18 +48,44 @@ int log_enabled(enum log_level level)
 	return level <= cur_level;
 }
 
+size_t log_escape(const char *in, char *out, size_t outsz)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (!outsz)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		bool plain = *p >= 0x20 && *p != 0x7f && *p != '\\';
+
+		if (o + (plain ? 1 : 4) >= outsz)
+			break;
+		if (plain) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *const tag[] = { "error", "warn", "info", "debug" };
-	char line[2048];
+	char raw[2048], line[2048];
 	va_list ap;
 
 	if (level > cur_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	log_escape(raw, line, sizeof(line));
 	if (to_syslog) {
 		syslog(prio[level], "%s", line);
 	} else {
