@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,6 +148,24 @@ static void config_release(struct imgfs_config *cfg)
 	json_decref(cfg->root);
 }
 
+/*
+ * raise_nofile - lift the soft limit of open files to the hard one.  The
+ * daemon keeps a descriptor per indexed layer and per open layer file; the
+ * usual soft limit of 1024 would make an image of a few thousand layers,
+ * or a thousand opens of one file, fail with EMFILE while the hard limit
+ * allows far more.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open-file limit: %s", strerror(errno));
+	}
+}
+
 static void put_image(void *arg, struct store_image *img)
 {
 	store_image_put(arg, img);
@@ -196,6 +215,7 @@ int main(int argc, char *argv[])
 	if (cl.debug)
 		level = LOG_LVL_DEBUG;
 	log_setup(level, !cl.foreground);
+	raise_nofile();
 
 	if (o.store) {
 		snprintf(store_dir, sizeof(store_dir), "%s", o.store);

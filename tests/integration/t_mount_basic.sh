@@ -16,7 +16,16 @@ push_image "$O" busybox busybox:latest
 push_image "$O" features features:latest
 push_image "$O" busybox notpulled:latest    # in the registry, never looked up
 
+# A low soft limit of open files, as a login shell may have: the daemon
+# must lift it to the hard limit (one descriptor per layer and open file).
+ulimit -S -n 256
 imgfs_mount allow_other,default_permissions
+
+check "the daemon lifted its open-file soft limit to the hard limit"
+read -r soft hard < <(awk '/^Max open files/ { print $4, $5 }' "/proc/$IMGFS_PID/limits")
+[ "$(ulimit -H -n)" != 256 ] || fail "hard limit is 256: cannot tell"
+assert_eq "$hard" "$soft" "daemon's soft open-file limit"
+pass "open files: soft $soft = hard $hard"
 
 check "mount root has repos/ by-id/ images; repos/ starts empty"
 for e in repos by-id images; do
