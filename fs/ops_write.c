@@ -24,6 +24,17 @@ static void reply_ret(fuse_req_t req, int ret)
 	fuse_reply_err(req, ret < 0 ? -ret : 0);
 }
 
+/* After a namespace change that made @name in @p: its entry, or the
+ * change's error. */
+static void reply_made(fuse_req_t req, int ret, struct fs_inode *p,
+		      const char *name)
+{
+	if (ret)
+		reply_ret(req, ret);
+	else
+		fs_reply_entry(req, p, name);
+}
+
 /* Pins the node of @ino; replies ESTALE when it is gone. */
 static struct fs_inode *get_or_reply(fuse_req_t req, fuse_ino_t ino)
 {
@@ -44,10 +55,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	if (!p)
 		return;
 	ret = fs_ns_mkdir(ctx, p, name);
-	if (ret)
-		reply_ret(req, ret);
-	else
-		fs_reply_entry(req, p, name);
+	reply_made(req, ret, p, name);
 	fs_put_node(ctx, p);
 }
 
@@ -84,10 +92,7 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	if (!p)
 		return;
 	ret = fs_tag_symlink(ctx, p, name, link);
-	if (ret)
-		reply_ret(req, ret);
-	else
-		fs_reply_entry(req, p, name);
+	reply_made(req, ret, p, name);
 	fs_put_node(ctx, p);
 }
 
@@ -104,10 +109,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	p = get_or_reply(req, newparent);
 	if (p) {
 		ret = fs_tag_link(ctx, src, p, newname);
-		if (ret)
-			reply_ret(req, ret);
-		else
-			fs_reply_entry(req, p, newname);
+		reply_made(req, ret, p, newname);
 		fs_put_node(ctx, p);
 	}
 	fs_put_node(ctx, src);
