@@ -232,7 +232,8 @@ int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 	if (len > e->size - off)
 		len = (size_t)(e->size - off);
 	l = &img->layers[ri->layer];
-	return store_toc_read(l->toc, l->fd, cur, dst, len, e->offset + off, got);
+	return store_toc_read(l->toc, &(struct store_toc_src){ .fd = l->fd }, cur,
+			      dst, len, e->offset + off, got);
 }
 
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
