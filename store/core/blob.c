@@ -3,7 +3,8 @@
  * blob.c - blobs/sha256/<hex>: opening local blobs, writing new ones from
  * a stream, and downloading missing ones from the registry.
  *
- * A blob enters blobs/ only by rename from tmp/ after its sha256 (and, for
+ * A blob enters blobs/ only by rename (from tmp/, or from partial/ when
+ * every span of a partial blob is present) after its sha256 (and, for
  * downloads, its descriptor size) checked out and the data was fsynced, so
  * a file in blobs/ is always complete and never needs re-hashing.
  *

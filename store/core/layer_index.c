@@ -3,7 +3,8 @@
  * layer_index.c - the one way a layer's index is obtained, for pulls and
  * imports alike: load index/sha256/<layer hex> when a valid one is there,
  * else build it from the local blob, check the uncompressed digest against
- * the config's diff_id, and keep it.
+ * the config's diff_id, and keep it.  Loading alone (no blob needed) is
+ * what lets a layer be read through its partial blob (partial.c).
  *
  * An index describes a blob, and blobs are named by their digest, so a
  * kept index is valid for every image that uses the layer.  It is written

@@ -212,6 +212,7 @@ int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 	const struct store_rinode *ri;
 	const struct store_toc_entry *e;
 	const struct store_layer *l;
+	struct store_toc_src src;
 	struct store_rootfs *fs;
 	int ret;
 
@@ -232,8 +233,8 @@ int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 	if (len > e->size - off)
 		len = (size_t)(e->size - off);
 	l = &img->layers[ri->layer];
-	return store_toc_read(l->toc, &(struct store_toc_src){ .fd = l->fd }, cur,
-			      dst, len, e->offset + off, got);
+	store_layer_src(l, &src);
+	return store_toc_read(l->toc, &src, cur, dst, len, e->offset + off, got);
 }
 
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.c - opening and closing the store: the directory layout, orphan
- * clean-up in tmp/, the crash-safe write of small files, and the cache of
+ * clean-up in tmp/ (and, through partial.c, in partial/), the crash-safe write of small files, and the cache of
  * remote answers (unknown names are remembered briefly so that tab
  * completion in the mount does not hammer the registry).
  *
