@@ -3,7 +3,8 @@
  * blob.c - blobs/sha256/<hex>: opening local blobs, writing new ones from
  * a stream, and downloading missing ones from the registry.
  *
- * A blob enters blobs/ only by rename from tmp/ after its sha256 (and, for
+ * A blob enters blobs/ only by rename (from tmp/, or from partial/ when
+ * every span of a partial blob is present) after its sha256 (and, for
  * downloads, its descriptor size) checked out and the data was fsynced, so
  * a file in blobs/ is always complete and never needs re-hashing.
  *
@@ -156,6 +157,30 @@ void store_blob_writer_abort(struct store_blob_writer *w)
 }
 
 /*
+ * publish - the verified, fsynced file @name in @dirfd becomes blobs/<@hex>
+ * (then the directory is fsynced).  1 when renamed; 0 when the same
+ * content was already there (@name is left for the caller); -errno.
+ */
+static int publish(struct store *s, int dirfd, const char *name, const char *hex)
+{
+	int ret;
+
+	if (faccessat(s->blobs_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if (renameat(dirfd, name, s->blobs_fd, hex) < 0)
+		return -errno;
+	ret = file_fsync_dir(s->blobs_fd);
+	return ret ? ret : 1;
+}
+
+static void digest_hex(const unsigned char md[32], char out[72])
+{
+	memcpy(out, "sha256:", 7);
+	for (unsigned int i = 0; i < 32; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+}
+
+/*
  * commit_sized - store_blob_writer_commit() that also requires @expect_size
  * bytes when it is >= 0.  The data is fsynced before the rename and the
  * directory after it; a blob that is already there counts as success.
@@ -183,9 +208,7 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 		ret = -EIO;
 		goto out;
 	}
-	memcpy(got, "sha256:", 7);
-	for (unsigned int i = 0; i < mdlen; i++)
-		snprintf(got + 7 + 2 * i, 3, "%02x", md[i]);
+	digest_hex(md, got);
 	if (expect_size >= 0 && w->size != (uint64_t)expect_size) {
 		log_err("blob %s: size mismatch: expected %" PRId64 " bytes, got %" PRIu64,
 			expect_digest ? expect_digest : got, expect_size, w->size);
@@ -198,17 +221,12 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 		ret = -EIO;
 		goto out;
 	}
-	if (faccessat(s->blobs_fd, hex_of(got), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		ret = 0;	/* same content already there */
-	} else if (renameat(s->tmp_fd, w->name, s->blobs_fd, hex_of(got)) < 0) {
-		ret = -errno;
-		goto out;
-	} else {
+	ret = publish(s, s->tmp_fd, w->name, hex_of(got));
+	if (ret > 0)
 		w->name[0] = '\0';	/* nothing left to unlink */
-		ret = file_fsync_dir(s->blobs_fd);
-		if (ret)
-			goto out;
-	}
+	if (ret < 0)
+		goto out;
+	ret = 0;
 	if (digest)
 		memcpy(digest, got, sizeof(got));
 out:
@@ -251,7 +269,7 @@ static int sink(void *ctx, const void *data, size_t n)
 	return store_blob_writer_write(ctx, data, n);
 }
 
-static bool retryable(int err)
+bool store_fetch_retryable(int err)
 {
 	return err == -EIO || err == -ETIMEDOUT || err == -ECONNRESET ||
 	       err == -EPIPE || err == -EAGAIN;
@@ -287,7 +305,7 @@ static int download(struct store *s, const char *host, const char *repo,
 		}
 		if (!ret && w->size < size)
 			ret = -EIO;	/* body ended early without an error */
-		if (ret && !retryable(ret))
+		if (ret && !store_fetch_retryable(ret))
 			break;
 	}
 	if (ret == -EFBIG) {
@@ -352,5 +370,65 @@ int store_blob_fetch(struct store *s, const char *host, const char *repo,
 	if (--f->refs == 0)
 		free(f);
 	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
+			   const char *expect_digest, uint64_t size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *chunk = NULL;
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t off = 0;
+	char got[72];
+	int ret = -ENOMEM;
+
+	if (!registry_digest_valid(expect_digest)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	chunk = malloc(STORE_HASH_CHUNK);
+	if (!ctx || !chunk || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	while (off < size) {
+		size_t want = size - off < STORE_HASH_CHUNK ? (size_t)(size - off)
+							    : STORE_HASH_CHUNK;
+		ssize_t n = pread(fd, chunk, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		if (!EVP_DigestUpdate(ctx, chunk, (size_t)n))
+			goto out;
+		off += (uint64_t)n;
+	}
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
+		ret = -EIO;
+		goto out;
+	}
+	digest_hex(md, got);
+	if (strcmp(got, expect_digest) != 0) {
+		log_err("blob %s: digest mismatch: expected %s, got %s (%" PRIu64 " bytes); not stored",
+			expect_digest, expect_digest, got, size);
+		ret = -EIO;
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = publish(s, dirfd, name, hex_of(got));
+	if (ret == 0 && unlinkat(dirfd, name, 0) < 0)
+		ret = -errno;
+	if (ret > 0)
+		ret = 0;
+	if (ret)
+		log_err("blob %s: cannot store: %s", expect_digest, strerror(-ret));
+out:
+	free(chunk);
+	EVP_MD_CTX_free(ctx);
 	return ret;
 }

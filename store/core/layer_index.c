@@ -3,7 +3,8 @@
  * layer_index.c - the one way a layer's index is obtained, for pulls and
  * imports alike: load index/sha256/<layer hex> when a valid one is there,
  * else build it from the local blob, check the uncompressed digest against
- * the config's diff_id, and keep it.
+ * the config's diff_id, and keep it.  Loading alone (no blob needed) is
+ * what lets a layer be read through its partial blob (partial.c).
  *
  * An index describes a blob, and blobs are named by their digest, so a
  * kept index is valid for every image that uses the layer.  It is written
@@ -48,50 +49,92 @@ static void index_save(struct store *s, const char *hex, const struct store_toc 
 	buf_release(&b);
 }
 
-int store_layer_index(struct store *s, const struct registry_desc *d, int blob_fd,
-		      const char *diff_id, const char *what, struct store_toc **out)
+/* The checks every index passes before use, built or loaded. */
+static int index_check(const struct registry_desc *d, const struct store_toc *toc,
+		       enum registry_compression comp, const char *diff_id,
+		       const char *what)
 {
-	enum registry_compression comp = registry_layer_compression(d->media_type);
-	const char *hex = d->digest + strlen(REGISTRY_DIGEST_PREFIX);
-	struct store_toc *toc = NULL;
-	bool loaded;
-	int ret;
-
-	if (!registry_digest_valid(d->digest))
-		return -EINVAL;
-	if (comp == REGISTRY_COMP_UNKNOWN) {
-		log_err("%s: layer %s: unsupported media type %.100s", what,
-			d->digest, d->media_type ? d->media_type : "(none)");
-		return -ENOTSUP;
-	}
-	ret = index_load(s, hex, &toc);
-	loaded = ret == 0;
-	if (ret && ret != -ENOENT)
-		log_warn("%s: layer %s: index rejected (%s), rebuilding", what,
-			 d->digest, strerror(-ret));
-	if (!loaded) {
-		ret = store_toc_build(blob_fd, comp, &toc);
-		if (ret) {
-			log_err("%s: layer %s: cannot index: %s", what, d->digest,
-				strerror(-ret));
-			return ret;
-		}
-	}
 	if (toc->comp != comp || (int64_t)toc->comp_size != d->size) {
 		log_err("%s: layer %s: index describes %llu bytes, the layer has %lld",
 			what, d->digest, (unsigned long long)toc->comp_size,
 			(long long)d->size);
-		store_toc_free(toc);
 		return -EIO;
 	}
 	if (diff_id && strcmp(toc->diff_id, diff_id) != 0) {
 		log_err("%s: layer %s: diff_id mismatch: config says %.80s, content is %s",
 			what, d->digest, diff_id, toc->diff_id);
-		store_toc_free(toc);
 		return -EIO;
 	}
-	if (!loaded)
-		index_save(s, hex, toc, what);
+	return 0;
+}
+
+static int layer_comp(const struct registry_desc *d, const char *what,
+		      enum registry_compression *comp)
+{
+	if (!registry_digest_valid(d->digest))
+		return -EINVAL;
+	*comp = registry_layer_compression(d->media_type);
+	if (*comp == REGISTRY_COMP_UNKNOWN) {
+		log_err("%s: layer %s: unsupported media type %.100s", what,
+			d->digest, d->media_type ? d->media_type : "(none)");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+int store_layer_index_load(struct store *s, const struct registry_desc *d,
+			   const char *diff_id, const char *what,
+			   struct store_toc **out)
+{
+	enum registry_compression comp;
+	struct store_toc *toc = NULL;
+	int ret;
+
+	ret = layer_comp(d, what, &comp);
+	if (ret)
+		return ret;
+	ret = index_load(s, d->digest + strlen(REGISTRY_DIGEST_PREFIX), &toc);
+	if (ret) {
+		if (ret != -ENOENT)
+			log_warn("%s: layer %s: index rejected (%s)", what,
+				 d->digest, strerror(-ret));
+		return ret == -ENOENT ? ret : -EINVAL;
+	}
+	if (index_check(d, toc, comp, diff_id, what)) {
+		store_toc_free(toc);
+		return -EINVAL;
+	}
+	*out = toc;
+	return 0;
+}
+
+int store_layer_index(struct store *s, const struct registry_desc *d, int blob_fd,
+		      const char *diff_id, const char *what, struct store_toc **out)
+{
+	enum registry_compression comp;
+	struct store_toc *toc = NULL;
+	int ret;
+
+	ret = layer_comp(d, what, &comp);
+	if (ret)
+		return ret;
+	ret = store_layer_index_load(s, d, diff_id, what, out);
+	if (ret != -ENOENT && ret != -EINVAL)
+		return ret;
+	if (ret == -EINVAL)
+		log_warn("%s: layer %s: rebuilding its index", what, d->digest);
+	ret = store_toc_build(blob_fd, comp, &toc);
+	if (ret) {
+		log_err("%s: layer %s: cannot index: %s", what, d->digest,
+			strerror(-ret));
+		return ret;
+	}
+	ret = index_check(d, toc, comp, diff_id, what);
+	if (ret) {
+		store_toc_free(toc);
+		return ret;
+	}
+	index_save(s, d->digest + strlen(REGISTRY_DIGEST_PREFIX), toc, what);
 	*out = toc;
 	return 0;
 }

@@ -39,8 +39,43 @@ struct build {
 };
 
 /*
- * layer_prepare - make layer @i of @img usable: blob local and open, index
- * loaded or built (and checked against the config's diff_id).
+ * layer_lazy - read layer @i through its partial blob: possible when its
+ * blob is not local but its index is kept (and its spans are small
+ * enough).  0 when done; anything else leaves the layer untouched for the
+ * whole fetch.
+ */
+static int layer_lazy(struct store *s, struct store_image *img, size_t i,
+		      const char *what)
+{
+	struct store_layer *l = &img->layers[i];
+	struct store_partial *part;
+	struct store_toc *toc;
+	int ret, fd;
+
+	if (store_blob_has(s, l->desc.digest))
+		return -EEXIST;
+	ret = store_layer_index_load(s, &l->desc, img->cfg.diff_ids[i], what, &toc);
+	if (ret)
+		return ret;
+	ret = store_partial_open(s, img->host, img->repo, &l->desc, toc, &part, &fd);
+	if (ret) {
+		store_toc_free(toc);
+		return ret;
+	}
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = fd;
+	l->part = part;
+	l->toc = toc;
+	return 0;
+}
+
+/*
+ * layer_prepare - make layer @i of @img usable: index loaded or built (and
+ * checked against the config's diff_id) and a descriptor to read it from.
+ * A layer with a kept index is read through its partial blob, spans
+ * fetched as reads need them; only without one is the whole blob fetched
+ * (and indexed).
  */
 static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 {
@@ -48,6 +83,9 @@ static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 	char what[32];
 	int ret, fd;
 
+	snprintf(what, sizeof(what), "image %.12s", img->id);
+	if (layer_lazy(s, img, i, what) == 0)
+		return 0;
 	ret = store_blob_fetch(s, img->host, img->repo, &l->desc);
 	if (ret) {
 		log_err("image %.12s: layer %s: cannot fetch: %s", img->id,
@@ -60,7 +98,6 @@ static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 			return ret;
 		l->fd = fd;
 	}
-	snprintf(what, sizeof(what), "image %.12s", img->id);
 	return store_layer_index(s, &l->desc, l->fd, img->cfg.diff_ids[i], what,
 				 &l->toc);
 }
@@ -175,6 +212,7 @@ int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 	const struct store_rinode *ri;
 	const struct store_toc_entry *e;
 	const struct store_layer *l;
+	struct store_toc_src src;
 	struct store_rootfs *fs;
 	int ret;
 
@@ -195,7 +233,8 @@ int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 	if (len > e->size - off)
 		len = (size_t)(e->size - off);
 	l = &img->layers[ri->layer];
-	return store_toc_read(l->toc, l->fd, cur, dst, len, e->offset + off, got);
+	store_layer_src(l, &src);
+	return store_toc_read(l->toc, &src, cur, dst, len, e->offset + off, got);
 }
 
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.c - opening and closing the store: the directory layout, orphan
- * clean-up in tmp/, the crash-safe write of small files, and the cache of
+ * clean-up in tmp/ (and, through partial.c, in partial/), the crash-safe write of small files, and the cache of
  * remote answers (unknown names are remembered briefly so that tab
  * completion in the mount does not hammer the registry).
  *
@@ -87,7 +87,7 @@ static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
 
 static int open_layout(struct store *s)
 {
-	int blobs = -1, index = -1, ret;
+	int blobs = -1, index = -1, partial = -1, ret;
 	struct stat st;
 
 	ret = file_mkdir_p(s->dir, 0700);
@@ -119,11 +119,17 @@ static int open_layout(struct store *s)
 		ret = mkdir_at(s->root_fd, "images", &s->images_fd);
 	if (!ret)
 		ret = mkdir_at(s->root_fd, "tmp", &s->tmp_fd);
+	if (!ret)
+		ret = mkdir_at(s->root_fd, "partial", &partial);
+	if (!ret)
+		ret = mkdir_at(partial, "sha256", &s->partial_fd);
 out:
 	if (blobs >= 0)
 		close(blobs);
 	if (index >= 0)
 		close(index);
+	if (partial >= 0)
+		close(partial);
 	if (ret)
 		log_err("store: cannot open %s: %s", s->dir, strerror(-ret));
 	return ret;
@@ -140,6 +146,7 @@ int store_open(const struct store_opts *opts, struct store **out)
 	if (!s)
 		return -ENOMEM;
 	s->root_fd = s->blobs_fd = s->index_fd = s->images_fd = s->tmp_fd = -1;
+	s->partial_fd = -1;
 	pthread_mutex_init(&s->meta_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->inflight_cond, NULL);
@@ -162,6 +169,8 @@ int store_open(const struct store_opts *opts, struct store **out)
 		ret = htab_init(&s->inflight);
 	if (!ret)
 		ret = htab_init(&s->answers);
+	if (!ret)
+		ret = htab_init(&s->partials);
 	if (ret)
 		goto out;
 	ret = open_layout(s);
@@ -175,6 +184,8 @@ int store_open(const struct store_opts *opts, struct store **out)
 	/* After the records are known: blobs a crash left unreferenced. */
 	if (store_blob_sweep(s))
 		log_warn("store %s: unreferenced blobs not swept", opts->dir);
+	/* After the blob sweep, which takes unreferenced indexes along. */
+	store_partial_sweep(s);
 	*out = s;
 	return 0;
 out:
@@ -197,11 +208,12 @@ void store_close(struct store *s)
 	     e = htab_next(&s->answers, &it, e))
 		free(e->val);
 	htab_release(&s->answers);
+	store_partial_free_all(s);
 	/* Nothing can be in flight: every download holds no ref on close. */
 	htab_release(&s->inflight);
 	{
 		int fds[] = { s->root_fd, s->blobs_fd, s->index_fd,
-			      s->images_fd, s->tmp_fd };
+			      s->images_fd, s->tmp_fd, s->partial_fd };
 
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (fds[i] >= 0)

@@ -5,6 +5,8 @@
  * Owns every file under the store directory (layout in docs/DESIGN.md):
  *   blobs/sha256/<hex>     verified blobs: manifests, configs, layers
  *   index/sha256/<hex>     layer indexes (toc.h), keyed by layer digest
+ *   partial/sha256/<hex>   layers read span by span: a sparse file of the
+ *                          blob and <hex>.spans, the spans verified in it
  *   images/<id>.json       one record per local image (id = config hex)
  *   tags.json              every local tag -> image id
  *   tmp/                   downloads and writes in progress
@@ -131,14 +133,16 @@ void store_image_put(struct store *s, struct store_image *img);
 int store_image_list(struct store *s, char ***ids, size_t *n);
 
 /*
- * store_image_rootfs - the merged tree of @img: fetches every layer blob
- * not yet local (verified), indexes each layer not yet indexed (layers in
- * parallel), and merges.  Concurrent callers wait for one build.  The
+ * store_image_rootfs - the merged tree of @img: a layer whose index is
+ * kept is read through its partial blob (spans fetched by reads, each
+ * verified); any other layer's blob is fetched whole (verified) and
+ * indexed (layers in parallel); then the layers are merged.  Concurrent callers wait for one build.  The
  * tree lives as long as the image.
  */
 int store_image_rootfs(struct store *s, struct store_image *img,
 		       struct store_rootfs **out);
-/* Read @len bytes at @off of regular file @ino of the image's rootfs. */
+/* Read @len bytes at @off of regular file @ino of the image's rootfs.
+ * -EIO when a span it needs cannot be fetched or fails its digest. */
 int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 		     struct store_toc_cursor *cur, void *dst, size_t len,
 		     uint64_t off, size_t *got);

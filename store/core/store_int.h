@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * image.c, layers.c, layer_index.c, tags.c and pull.c.  It holds the
+ * image.c, layers.c, layer_index.c, partial.c, tags.c and pull.c.  It holds the
  * layout of struct store, of an image and of a tag entry, and the helpers
  * these files share; no other module sees it (it is not on their include
  * path), so they read images through the accessors of store.h.
@@ -32,6 +32,11 @@
 #define STORE_TAGS_MAX ((size_t)64 << 20)
 #define STORE_FETCH_TRIES 3
 #define STORE_ANSWERS_MAX 4096
+#define STORE_HASH_CHUNK ((size_t)1 << 20)	/* pread size when hashing a file */
+/* A layer is read through a partial blob only if none of its spans is
+ * larger than this (each span is fetched into memory before it is
+ * checked); others are fetched whole. */
+#define STORE_PARTIAL_SPAN_MAX ((uint64_t)32 << 20)
 
 struct store {
 	char *dir;
@@ -42,6 +47,7 @@ struct store {
 
 	/* Directory fds, for openat/renameat and fsync of the directory. */
 	int root_fd, blobs_fd, index_fd, images_fd, tmp_fd;
+	int partial_fd;			/* partial/sha256 */
 
 	pthread_mutex_t meta_lock;	/* see above */
 
@@ -52,6 +58,7 @@ struct store {
 	struct htab inflight;		/* blob hex -> struct store_inflight */
 	pthread_cond_t inflight_cond;
 	struct htab answers;		/* remote answer cache -> struct store_answer */
+	struct htab partials;		/* blob hex -> struct store_partial (partial.c) */
 };
 
 struct store_layer {
@@ -59,8 +66,11 @@ struct store_layer {
 	enum registry_compression comp;
 	/* The fields below are filled by store_image_rootfs() and then
 	 * immutable until the image is freed. */
-	int fd;				/* blob, -1 until fetched */
+	int fd;				/* blob (complete or partial), -1 until
+					 * prepared */
 	struct store_toc *toc;		/* NULL until indexed */
+	struct store_partial *part;	/* NULL: fd is complete; else fd reads
+					 * through it (owned by the store) */
 };
 
 struct store_image {
@@ -103,6 +113,16 @@ bool store_answer_get(struct store *s, const char *key, int *result);
 void store_answer_set(struct store *s, const char *key, int result);
 
 /* blob.c */
+/* Whether a failed transfer is worth another try. */
+bool store_fetch_retryable(int err);
+/*
+ * store_blob_commit_file - make the complete file @name in @dirfd, open at
+ * @fd, of @size bytes, blob @expect_digest: hashed (-EIO, logged, when it
+ * is not that digest), fsynced, renamed into blobs/ (or removed when the
+ * blob is already there).  @dirfd must be on the store's filesystem.
+ */
+int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
+			   const char *expect_digest, uint64_t size);
 /*
  * store_blob_fetch - make the blob @d (from @host/@repo) local: nothing if
  * it is, else one download per digest in the process, verified against
@@ -110,6 +130,41 @@ void store_answer_set(struct store *s, const char *key, int result);
  */
 int store_blob_fetch(struct store *s, const char *host, const char *repo,
 		     const struct registry_desc *d);
+
+/* layer_index.c */
+/*
+ * store_layer_index_load - the kept index of layer @d, without its blob:
+ * checked against @d (compression, size) and @diff_id like
+ * store_layer_index() checks a built one.  -ENOENT when none is kept,
+ * -EINVAL (logged) for one that fails the checks; the caller owns *@out.
+ */
+int store_layer_index_load(struct store *s, const struct registry_desc *d,
+			   const char *diff_id, const char *what,
+			   struct store_toc **out);
+
+/* partial.c */
+struct store_partial;
+/*
+ * store_partial_open - read layer @d (indexed by @toc, fetched from
+ * @host/@repo, which may be NULL) through its partial blob, created
+ * empty or loaded with the spans a previous run verified.  The partial is
+ * the store's (shared by every image with this layer, freed at close);
+ * *@fd is a new descriptor of its file, the caller's.  -EEXIST when the
+ * blob is local (read that instead), -E2BIG when a span is larger than
+ * STORE_PARTIAL_SPAN_MAX.
+ */
+int store_partial_open(struct store *s, const char *host, const char *repo,
+		       const struct registry_desc *d, const struct store_toc *toc,
+		       struct store_partial **out, int *fd);
+/* The store_toc_src need() of a partial (@ctx): see toc.h. */
+int store_partial_need(void *ctx, uint64_t off, size_t *len);
+/* Where layer @l's compressed bytes come from, for store_toc_read(). */
+void store_layer_src(const struct store_layer *l, struct store_toc_src *src);
+/* At open: remove from partial/ what is not a partial of a kept index,
+ * or whose blob is complete. */
+void store_partial_sweep(struct store *s);
+/* At close: free every partial (nothing may read through them). */
+void store_partial_free_all(struct store *s);
 
 /* image.c */
 /* Free an image no one references any more (NULL is a no-op). */

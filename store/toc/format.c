@@ -43,7 +43,7 @@
 
 #define TOC_FMT_MAGIC "IMGFSTOC"
 #define TOC_FMT_MAGIC_LEN 8
-#define TOC_FMT_VERSION 1
+#define TOC_FMT_VERSION 2
 #define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
 #define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
 #define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
@@ -101,7 +101,7 @@
 #define XA_VALUE_OFF 8
 
 /* checkpoint record */
-#define CP_SIZE 32
+#define CP_SIZE 64
 #define CP_UOFF 0
 #define CP_COFF 8
 #define CP_WIN_OFF 16
@@ -109,6 +109,7 @@
 #define CP_WINDOW_LEN 28
 #define CP_BITS 30
 #define CP_RESERVED 31
+#define CP_DIGEST 32		/* 32 raw bytes of sha256 */
 
 /* The file's compression code of @comp; -EINVAL for one with none. */
 static int fmt_comp_encode(enum registry_compression comp, uint32_t *code)
@@ -324,6 +325,7 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 		put32(r + CP_WIN_ZLEN, (uint32_t)zlen);
 		put16(r + CP_WINDOW_LEN, (uint16_t)c->window_len);
 		r[CP_BITS] = c->bits;
+		memcpy(r + CP_DIGEST, c->digest, sizeof(c->digest));
 		rc = buf_add(blob, z, zlen);
 		if (!rc)
 			rc = buf_add(rec, r, CP_SIZE);
@@ -546,16 +548,20 @@ static int dec_cps(struct dec *l, struct store_toc *toc, uint64_t off)
 		c->coff = get64(r + CP_COFF);
 		c->window_len = get16(r + CP_WINDOW_LEN);
 		c->bits = r[CP_BITS];
-		if (r[CP_RESERVED] || (i == 0 && c->uoff) ||
-		    (i && c->uoff <= toc->cps[i - 1].uoff) ||
-		    c->uoff > toc->tar_size || c->coff > toc->comp_size ||
+		memcpy(c->digest, r + CP_DIGEST, sizeof(c->digest));
+		/* spans tile the blob: the first starts at 0, each starts
+		 * before the blob's end and after the one before */
+		if (r[CP_RESERVED] || (i == 0 && (c->uoff || c->coff)) ||
+		    (i && (c->uoff <= toc->cps[i - 1].uoff ||
+			   c->coff <= toc->cps[i - 1].coff)) ||
+		    c->uoff > toc->tar_size || c->coff >= toc->comp_size ||
 		    c->bits > 7 || (c->bits && c->coff == 0) ||
+		    (toc->comp == REGISTRY_COMP_NONE && c->coff != c->uoff) ||
 		    c->window_len > TOC_WINDOW || c->window_len > c->uoff ||
 		    !dec_in_blob(l, woff, zlen) ||
 		    (!c->window_len && zlen) ||
 		    (toc->comp != REGISTRY_COMP_GZIP &&
-		     (c->bits || c->window_len)) ||
-		    (toc->comp == REGISTRY_COMP_NONE && i > 0))
+		     (c->bits || c->window_len)))
 			return -EINVAL;
 		if (c->window_len) {
 			w = toc_arena_alloc(toc->mem, c->window_len);

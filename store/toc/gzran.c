@@ -13,7 +13,9 @@
  * buffer keeps the last TOC_WINDOW bytes of the previous piece in front of
  * the new one (scan.c), so that history is always contiguous behind @dst.
  *
- * Resuming: a raw inflate (no gzip header: we start mid-member) primed with
+ * Resuming: at the blob's start (coff 0, the first checkpoint), a gzip
+ * inflate like the indexer's.  Elsewhere a raw inflate (no gzip header:
+ * we start mid-member) primed with
  * the bits of the block's first byte that belong to it (inflatePrime) and
  * the window as its dictionary (inflateSetDictionary).  A raw inflate does
  * not read the member's trailer, so at the member's end we skip it.
@@ -52,6 +54,8 @@ int toc_gz_resume(struct toc_gz *gz, struct toc_in *in,
 {
 	int rc;
 
+	if (cp->coff == 0)
+		return toc_gz_start(gz);
 	if (!gz->live) {
 		if (inflateInit2(&gz->zs, -GZ_WBITS) != Z_OK)
 			return -ENOMEM;

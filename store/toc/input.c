@@ -6,7 +6,12 @@
  *
  * pread, never read: the blob fd is shared by every reader of the layer
  * and no one owns its file position.  This is the one place compressed
- * bytes come in, so it is where a ranged fetch of a remote blob plugs in.
+ * bytes come in, so it is where a ranged fetch of a remote blob plugs in:
+ * each pread is preceded by the source's need callback and clamped to what
+ * it reports present, so a decoder never sees a byte that was not there.
+ * It is also where the indexer hashes each span's compressed bytes: a byte
+ * is hashed when it is consumed, before the buffer drops it, so the pass
+ * reads every byte once.
  */
 #include "toc_int.h"
 
@@ -28,10 +33,26 @@ int toc_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got)
 	return 0;
 }
 
+int toc_src_pread(const struct store_toc_src *src, void *buf, size_t len,
+		  uint64_t off, size_t *got)
+{
+	size_t n = len;
+	int rc;
+
+	if (src->need && len) {
+		rc = src->need(src->ctx, off, &n);
+		if (rc)
+			return rc;
+		if (n == 0 || n > len)
+			return -EIO;	/* the callback broke its contract */
+	}
+	return toc_pread(src->fd, buf, n, off, got);
+}
+
 int toc_in_init(struct toc_in *in)
 {
 	memset(in, 0, sizeof(*in));
-	in->fd = -1;
+	in->src.fd = -1;
 	in->buf = malloc(TOC_IO_CHUNK);
 	return in->buf ? 0 : -ENOMEM;
 }
@@ -42,26 +63,55 @@ void toc_in_release(struct toc_in *in)
 	in->buf = NULL;
 }
 
-void toc_in_seek(struct toc_in *in, int fd, uint64_t off)
+void toc_in_seek(struct toc_in *in, const struct store_toc_src *src,
+		 uint64_t off, uint64_t end)
 {
-	in->fd = fd;
+	in->src = *src;
+	in->end = end;
 	in->pos = in->len = 0;
 	in->base = off;
 	in->eof = false;
+	in->hashed = off;
+}
+
+int toc_in_hash(struct toc_in *in)
+{
+	uint64_t off = toc_in_off(in);
+	size_t from;
+
+	if (!in->md || in->hashed >= off)
+		return 0;
+	from = (size_t)(in->hashed - in->base);
+	if (EVP_DigestUpdate(in->md, in->buf + from, in->pos - from) != 1)
+		return -EIO;
+	in->last = in->buf[in->pos - 1];
+	in->hashed = off;
+	return 0;
 }
 
 int toc_in_fill(struct toc_in *in, size_t need)
 {
-	while (toc_in_avail(in) < need && !in->eof) {
-		size_t keep = toc_in_avail(in), n = 0;
-		int rc;
+	int rc;
 
+	while (toc_in_avail(in) < need && !in->eof) {
+		size_t keep = toc_in_avail(in), want = TOC_IO_CHUNK - keep, n = 0;
+		uint64_t off;
+
+		rc = toc_in_hash(in);
+		if (rc)
+			return rc;
 		memmove(in->buf, in->buf + in->pos, keep);
 		in->base += in->pos;
 		in->pos = 0;
 		in->len = keep;
-		rc = toc_pread(in->fd, in->buf + keep, TOC_IO_CHUNK - keep,
-			       in->base + keep, &n);
+		off = in->base + keep;
+		if (off >= in->end) {
+			in->eof = true;
+			break;
+		}
+		if (want > in->end - off)
+			want = (size_t)(in->end - off);
+		rc = toc_src_pread(&in->src, in->buf + keep, want, off, &n);
 		if (rc)
 			return rc;
 		if (n == 0)

@@ -12,6 +12,11 @@
  * re-seek would use) continues instead, so a sequential read of a file
  * costs one pass.  A plain layer is pread directly.
  *
+ * Every compressed byte comes through the caller's struct store_toc_src
+ * (input.c asks its need callback first), never from past comp_size.
+ * The span helpers (which compressed bytes a span needs, which span holds
+ * an offset) live here too: they are the same search a read does.
+ *
  * The toc is shared and immutable; the cursor belongs to one reader.  Any
  * error leaves the cursor dead, so the next read re-seeks.
  */
@@ -63,31 +68,63 @@ void store_toc_cursor_free(struct store_toc_cursor *cur)
 	free(cur);
 }
 
-static const struct store_toc_checkpoint *
-rd_find_cp(const struct store_toc *toc, uint64_t off)
+uint64_t store_toc_span_start(const struct store_toc *toc, size_t i)
+{
+	return toc->cps[i].coff - (toc->cps[i].bits ? 1 : 0);
+}
+
+uint64_t store_toc_span_end(const struct store_toc *toc, size_t i)
+{
+	return i + 1 < toc->n_cps ? toc->cps[i + 1].coff : toc->comp_size;
+}
+
+size_t store_toc_span_at(const struct store_toc *toc, uint64_t coff)
 {
 	size_t lo = 0, hi = toc->n_cps;	/* answer in [lo, hi) */
 
+	if (coff >= toc->comp_size)
+		return toc->n_cps;
+	/* the last span starting at or before @coff: span starts never
+	 * decrease, and span 0 starts at 0 */
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (toc->cps[mid].uoff <= off)
+		if (store_toc_span_start(toc, mid) <= coff)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	return &toc->cps[lo];
+	return lo;
+}
+
+size_t store_toc_span_of(const struct store_toc *toc, uint64_t uoff)
+{
+	size_t lo = 0, hi = toc->n_cps;	/* answer in [lo, hi) */
+
+	if (uoff >= toc->tar_size)
+		return toc->n_cps;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (toc->cps[mid].uoff <= uoff)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static int rd_seek(struct store_toc_cursor *cur, const struct store_toc *toc,
-		   int fd, const struct store_toc_checkpoint *cp)
+		   const struct store_toc_src *src,
+		   const struct store_toc_checkpoint *cp)
 {
 	int rc;
 
 	cur->live = false;
 	cur->done = false;
 	/* a gzip block that starts mid-byte starts in the byte before coff */
-	toc_in_seek(&cur->in, fd, cp->coff - (cp->bits ? 1 : 0));
+	toc_in_seek(&cur->in, src, cp->coff - (cp->bits ? 1 : 0),
+		    toc->comp_size);
 	if (toc->comp == REGISTRY_COMP_GZIP)
 		rc = toc_gz_resume(&cur->gz, &cur->in, cp);
 	else
@@ -118,14 +155,14 @@ static int rd_decode(struct store_toc_cursor *cur, const struct store_toc *toc,
 	return 0;
 }
 
-static int rd_plain(int fd, unsigned char *dst, size_t len, uint64_t off,
-		    size_t *got)
+static int rd_plain(const struct store_toc_src *src, unsigned char *dst,
+		    size_t len, uint64_t off, size_t *got)
 {
 	size_t done = 0, n;
 	int rc;
 
 	while (done < len) {
-		rc = toc_pread(fd, dst + done, len - done, off + done, &n);
+		rc = toc_src_pread(src, dst + done, len - done, off + done, &n);
 		if (rc)
 			return rc;
 		if (n == 0)
@@ -136,11 +173,13 @@ static int rd_plain(int fd, unsigned char *dst, size_t len, uint64_t off,
 	return 0;
 }
 
-static int rd_compressed(const struct store_toc *toc, int fd,
+static int rd_compressed(const struct store_toc *toc,
+			 const struct store_toc_src *src,
 			 struct store_toc_cursor *cur, unsigned char *dst,
 			 size_t len, uint64_t off, size_t *got)
 {
-	const struct store_toc_checkpoint *cp = rd_find_cp(toc, off);
+	const struct store_toc_checkpoint *cp =
+		&toc->cps[store_toc_span_of(toc, off)];
 	size_t done = 0, n;
 	int rc;
 
@@ -150,11 +189,12 @@ static int rd_compressed(const struct store_toc *toc, int fd,
 	 * would be, or at most a span behind it. */
 	if (!cur->live || off < cur->uoff ||
 	    (off - cur->uoff >= STORE_TOC_SPAN && cur->uoff < cp->uoff)) {
-		rc = rd_seek(cur, toc, fd, cp);
+		rc = rd_seek(cur, toc, src, cp);
 		if (rc)
 			goto out;
 	}
-	cur->in.fd = fd;	/* the same blob, whichever fd it comes by */
+	/* the same blob, whichever fd and callback it comes by */
+	cur->in.src = *src;
 	while (cur->uoff < off) {
 		uint64_t skip = off - cur->uoff;
 
@@ -188,7 +228,8 @@ out:
 	return rc;
 }
 
-int store_toc_read(const struct store_toc *toc, int blob_fd,
+int store_toc_read(const struct store_toc *toc,
+		   const struct store_toc_src *src,
 		   struct store_toc_cursor *cur, void *dst, size_t len,
 		   uint64_t off, size_t *got)
 {
@@ -201,7 +242,7 @@ int store_toc_read(const struct store_toc *toc, int blob_fd,
 	if (len > toc->tar_size - off)
 		len = (size_t)(toc->tar_size - off);
 	if (toc->comp == REGISTRY_COMP_NONE)
-		return rd_plain(blob_fd, dst, len, off, got);
+		return rd_plain(src, dst, len, off, got);
 	if (toc->comp != REGISTRY_COMP_GZIP && toc->comp != REGISTRY_COMP_ZSTD)
 		return -EINVAL;
 	if (!cur) {
@@ -210,7 +251,7 @@ int store_toc_read(const struct store_toc *toc, int blob_fd,
 			return rc;
 		cur = tmp;
 	}
-	rc = rd_compressed(toc, blob_fd, cur, dst, len, off, got);
+	rc = rd_compressed(toc, src, cur, dst, len, off, got);
 	store_toc_cursor_free(tmp);
 	return rc;
 }

@@ -7,9 +7,17 @@
  *
  * The pass dispatches by compression: gzip to gzran.c, zstd to zstd.c
  * (each records its own kind of checkpoint through toc_scan_add_cp), plain
- * tar is pread as is with a single checkpoint at 0.  The output buffer
- * keeps the last TOC_WINDOW bytes of the previous piece in front of the
- * new one, so a gzip access point's history is always contiguous.
+ * tar is pread as is with a checkpoint every STORE_TOC_SPAN bytes.  gzip
+ * and plain get their first checkpoint at the blob's start here, zstd at
+ * its first frame.  The output buffer keeps the last TOC_WINDOW bytes of
+ * the previous piece in front of the new one, so a gzip access point's
+ * history is always contiguous.
+ *
+ * Span digests: the input reader hashes every compressed byte it consumes
+ * into span_md; a new checkpoint finishes the previous span's digest at
+ * its coff and starts the next (with the shared byte first when the new
+ * span starts mid-byte).  The last span ends at the blob's end, so the
+ * trailing bytes no decoder consumes are read and hashed at the finish.
  *
  * The uncompressed total is capped (TOC_MAX_TAR) against decompression
  * bombs; hitting the cap is -E2BIG.
@@ -23,12 +31,25 @@
 
 #define SCAN_OUT ((size_t)256 << 10)
 
+/* Finish the digest of the span in progress into @digest and start the
+ * next one. */
+static int scan_span_end(struct toc_scan *sc, unsigned char digest[32])
+{
+	unsigned int n = 0;
+
+	if (EVP_DigestFinal_ex(sc->span_md, digest, &n) != 1 || n != 32 ||
+	    EVP_DigestInit_ex(sc->span_md, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	return 0;
+}
+
 int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 		    const unsigned char *win, size_t win_len)
 {
 	struct store_toc *toc = sc->toc;
 	struct store_toc_checkpoint *cp;
 	unsigned char *w = NULL;
+	int rc;
 
 	if (toc->n_cps == sc->cps_cap) {
 		struct store_toc_checkpoint *p = toc_grow(toc->cps, &sc->cps_cap,
@@ -43,7 +64,23 @@ int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 		if (!w)
 			return -E2BIG;
 	}
+	if (toc->n_cps) {
+		if (sc->comp != REGISTRY_COMP_NONE) {
+			rc = toc_in_hash(&sc->in);
+			if (rc)
+				return rc;
+			if (sc->in.hashed != coff)
+				return -EIO;	/* a decoder's bug, not the blob's */
+		}
+		rc = scan_span_end(sc, toc->cps[toc->n_cps - 1].digest);
+		if (rc)
+			return rc;
+		/* a span that starts mid-byte shares that byte with the last */
+		if (bits && EVP_DigestUpdate(sc->span_md, &sc->in.last, 1) != 1)
+			return -EIO;
+	}
 	cp = &toc->cps[toc->n_cps++];
+	memset(cp, 0, sizeof(*cp));
 	cp->uoff = sc->totout;
 	cp->coff = coff;
 	cp->bits = (uint8_t)bits;
@@ -58,16 +95,31 @@ bool toc_scan_cp_due(const struct toc_scan *sc)
 	return sc->toc->n_cps == 0 || sc->totout - sc->last_cp >= STORE_TOC_SPAN;
 }
 
+/* Plain tar: the blob is the stream.  A piece never crosses a span's end,
+ * so a checkpoint falls at the start of the piece that reaches it. */
 static int scan_plain(struct toc_scan *sc, unsigned char *out, size_t *produced)
 {
+	uint64_t room = sc->last_cp + STORE_TOC_SPAN - sc->totout;
 	size_t n;
 	int rc;
 
-	rc = toc_pread(sc->in.fd, out, SCAN_OUT, sc->totout, &n);
+	if (room == 0)		/* a new span starts here */
+		room = STORE_TOC_SPAN;
+
+	rc = toc_pread(sc->in.src.fd, out,
+		       room < SCAN_OUT ? (size_t)room : SCAN_OUT,
+		       sc->totout, &n);
 	if (rc)
 		return rc;
 	if (n == 0)
 		sc->done = true;
+	if (n && toc_scan_cp_due(sc)) {
+		rc = toc_scan_add_cp(sc, sc->totout, 0, NULL, 0);
+		if (rc)
+			return rc;
+	}
+	if (n && EVP_DigestUpdate(sc->span_md, out, n) != 1)
+		return -EIO;
 	sc->totout += n;
 	if (sc->totout > TOC_MAX_TAR)
 		return -E2BIG;
@@ -91,10 +143,15 @@ int toc_scan_new(int fd, enum registry_compression comp,
 	sc->toc = toc;
 	sc->ob = malloc(TOC_WINDOW + SCAN_OUT);
 	sc->md = EVP_MD_CTX_new();
-	if (!sc->ob || !sc->md || toc_in_init(&sc->in))
+	sc->span_md = EVP_MD_CTX_new();
+	if (!sc->ob || !sc->md || !sc->span_md || toc_in_init(&sc->in))
 		goto out;
-	toc_in_seek(&sc->in, fd, 0);
-	if (EVP_DigestInit_ex(sc->md, EVP_sha256(), NULL) != 1) {
+	toc_in_seek(&sc->in, &(struct store_toc_src){ .fd = fd }, 0,
+		    UINT64_MAX);
+	if (comp != REGISTRY_COMP_NONE)
+		sc->in.md = sc->span_md;
+	if (EVP_DigestInit_ex(sc->md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestInit_ex(sc->span_md, EVP_sha256(), NULL) != 1) {
 		rc = -EIO;
 		goto out;
 	}
@@ -103,6 +160,8 @@ int toc_scan_new(int fd, enum registry_compression comp,
 	else if (comp == REGISTRY_COMP_ZSTD)
 		rc = toc_zst_start(&sc->zst);
 	else
+		rc = 0;
+	if (!rc && comp != REGISTRY_COMP_ZSTD)
 		rc = toc_scan_add_cp(sc, 0, 0, NULL, 0);
 	if (rc)
 		goto out;
@@ -145,11 +204,33 @@ int toc_scan_next(struct toc_scan *sc, const void **data, size_t *len)
 	return 0;
 }
 
+/* Hash what no decoder consumed, from the reader's position to the end of
+ * the blob (trailing bytes after the stream) into the last span.  For a
+ * plain tar the pass read up to the end already. */
+static int scan_hash_rest(struct toc_scan *sc)
+{
+	struct toc_in *in = &sc->in;
+	int rc;
+
+	if (sc->comp == REGISTRY_COMP_NONE)
+		return 0;
+	for (;;) {
+		in->pos = in->len;
+		rc = toc_in_hash(in);
+		if (rc || in->eof)
+			return rc;
+		rc = toc_in_fill(in, 1);
+		if (rc)
+			return rc;
+	}
+}
+
 int toc_scan_finish(struct toc_scan *sc)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
+	struct store_toc *toc = sc->toc;
 	const void *d;
 	struct stat st;
 	size_t len, i;
@@ -162,19 +243,27 @@ int toc_scan_finish(struct toc_scan *sc)
 	} while (len);
 	if (EVP_DigestFinal_ex(sc->md, md, &mdlen) != 1 || mdlen != 32)
 		return -EIO;
-	memcpy(sc->toc->diff_id, "sha256:", 7);
+	memcpy(toc->diff_id, "sha256:", 7);
 	for (i = 0; i < 32; i++) {
-		sc->toc->diff_id[7 + 2 * i] = hex[md[i] >> 4];
-		sc->toc->diff_id[8 + 2 * i] = hex[md[i] & 15];
+		toc->diff_id[7 + 2 * i] = hex[md[i] >> 4];
+		toc->diff_id[8 + 2 * i] = hex[md[i] & 15];
 	}
-	sc->toc->diff_id[71] = '\0';
-	sc->toc->tar_size = sc->totout;
-	if (fstat(sc->in.fd, &st))
-		return -errno;
-	sc->toc->comp_size = (uint64_t)st.st_size;
-	if (sc->toc->n_cps == 0)	/* a compressed stream with no data */
+	toc->diff_id[71] = '\0';
+	toc->tar_size = sc->totout;
+	if (toc->n_cps == 0)	/* a compressed stream with no data */
 		return -EIO;
-	return 0;
+	rc = scan_hash_rest(sc);
+	if (rc)
+		return rc;
+	if (fstat(sc->in.src.fd, &st))
+		return -errno;
+	toc->comp_size = (uint64_t)st.st_size;
+	/* the spans' digests cover exactly the blob */
+	if (toc->comp_size != (sc->comp == REGISTRY_COMP_NONE ? sc->totout :
+			       sc->in.hashed) ||
+	    toc->cps[toc->n_cps - 1].coff >= toc->comp_size)
+		return -EIO;
+	return scan_span_end(sc, toc->cps[toc->n_cps - 1].digest);
 }
 
 void toc_scan_free(struct toc_scan *sc)
@@ -184,6 +273,7 @@ void toc_scan_free(struct toc_scan *sc)
 	toc_gz_end(&sc->gz);
 	toc_zst_end(&sc->zst);
 	EVP_MD_CTX_free(sc->md);
+	EVP_MD_CTX_free(sc->span_md);
 	toc_in_release(&sc->in);
 	free(sc->ob);
 	free(sc);

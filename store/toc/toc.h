@@ -10,9 +10,17 @@
  * metadata and the offset of its content in the uncompressed stream.
  * While inflating, gzip access points (zlib's zran: bit offset + the 32 KiB
  * window, stored compressed) are recorded every STORE_TOC_SPAN bytes of
- * output; for zstd, frame boundaries.  A read then starts at the nearest
- * checkpoint at or below its offset, so it costs at most about one span of
- * extra decompression.
+ * output; for zstd, frame boundaries; for a plain tar, every
+ * STORE_TOC_SPAN bytes.  A read then starts at the nearest checkpoint at
+ * or below its offset, so it costs at most about one span of extra
+ * decompression.
+ *
+ * A span is the stretch of the stream from one checkpoint to the next.
+ * The compressed bytes a read of span i needs are [store_toc_span_start,
+ * store_toc_span_end), and each checkpoint carries the sha256 of exactly
+ * those bytes, so a blob can be fetched and verified span by span; reads
+ * take their compressed bytes from a struct store_toc_src, whose need
+ * callback is asked before any byte is read.
  *
  * The on-disk format (docs/index-format.md) is versioned; bytes of another
  * version or failing its checks are rejected (the store rebuilds the
@@ -72,10 +80,14 @@ struct store_toc_entry {
 struct store_toc_checkpoint {
 	uint64_t uoff;		/* uncompressed offset */
 	uint64_t coff;		/* compressed offset of the next whole byte; with
-				 * bits > 0 the span starts in byte coff - 1 */
+				 * bits > 0 the span starts in byte coff - 1.
+				 * cps[0] is the blob's start: uoff = coff = 0 */
 	uint8_t bits;		/* gzip: bits of coff[-1] still unused, 0-7 */
 	uint32_t window_len;	/* gzip: bytes of window (<= 32 KiB) */
 	const unsigned char *window;	/* gzip: the uncompressed window */
+	/* sha256 of the span's compressed bytes, [store_toc_span_start,
+	 * store_toc_span_end) */
+	unsigned char digest[32];
 };
 
 struct store_toc {
@@ -125,11 +137,54 @@ int store_toc_cursor_new(struct store_toc_cursor **out);
 void store_toc_cursor_free(struct store_toc_cursor *cur);
 
 /*
- * store_toc_read - read @len bytes at uncompressed offset @off of the
- * layer in @blob_fd into @dst.  *@got is @len unless the stream ends
- * first.  @cur may be NULL (a one-off read from the nearest checkpoint).
+ * store_toc_span_start - the first compressed byte a read of span @i
+ * (< toc->n_cps) needs: cps[i].coff, or the byte before it when the
+ * span's first deflate block starts mid-byte (bits > 0; that byte is also
+ * the last of span i - 1).
  */
-int store_toc_read(const struct store_toc *toc, int blob_fd,
+uint64_t store_toc_span_start(const struct store_toc *toc, size_t i);
+/*
+ * store_toc_span_end - one past the last compressed byte of span @i
+ * (< toc->n_cps): cps[i + 1].coff, or comp_size for the last span (so it
+ * takes any trailing bytes of the blob).  The spans' ranges cover
+ * [0, comp_size); neighbours overlap by at most one byte.
+ */
+uint64_t store_toc_span_end(const struct store_toc *toc, size_t i);
+/*
+ * store_toc_span_at - the span whose [start, end) holds compressed offset
+ * @coff (the later one when two overlap), or n_cps when @coff >= comp_size.
+ */
+size_t store_toc_span_at(const struct store_toc *toc, uint64_t coff);
+/*
+ * store_toc_span_of - the span holding uncompressed offset @uoff (the last
+ * checkpoint at or below it), or n_cps when @uoff >= tar_size.
+ */
+size_t store_toc_span_of(const struct store_toc *toc, uint64_t uoff);
+
+/* Where a read's compressed bytes come from. */
+struct store_toc_src {
+	int fd;		/* the blob, complete or sparse */
+	/*
+	 * NULL when every byte of fd is present.  Otherwise called before fd
+	 * is read at [off, off + *len): make at least the first byte present
+	 * (fetching its span), and shrink *len to what is present from off
+	 * on, never to 0.  0 or -errno (which the read returns).
+	 */
+	int (*need)(void *ctx, uint64_t off, size_t *len);
+	void *ctx;
+};
+
+/*
+ * store_toc_read - read @len bytes at uncompressed offset @off of the
+ * layer whose blob @src gives into @dst.  *@got is @len unless the stream
+ * ends first.  @cur may be NULL (a one-off read from the nearest
+ * checkpoint).  No byte of the blob at or past comp_size is read, and none
+ * that src->need did not report present: every read of the blob is
+ * preceded by a need call and clamped to what it returned.  @src is not
+ * kept past the call (a cursor copies it).
+ */
+int store_toc_read(const struct store_toc *toc,
+		   const struct store_toc_src *src,
 		   struct store_toc_cursor *cur, void *dst, size_t len,
 		   uint64_t off, size_t *got);
 

@@ -74,26 +74,44 @@ void *toc_grow(void *arr, size_t *cap, size_t size, size_t first);
 /* ---- compressed input (input.c) --------------------------------------- */
 
 /* The blob read forward by pread in TOC_IO_CHUNK pieces, so the fd can be
- * shared by any number of readers. */
+ * shared by any number of readers.  Every pread is preceded by src.need
+ * (when set) and clamped to what it reports present, and never reaches
+ * @end.  With @md set (the indexer's pass), every byte consumed (passed
+ * over by pos) is hashed into it, in order, before the buffer drops it. */
 struct toc_in {
-	int fd;
+	struct store_toc_src src;
+	uint64_t end;		/* no byte at or past it is read */
 	unsigned char *buf;	/* TOC_IO_CHUNK bytes */
 	size_t pos, len;	/* buf[pos, len) is unread */
 	uint64_t base;		/* blob offset of buf[0] */
 	bool eof;		/* the blob ended at base + len */
+	EVP_MD_CTX *md;		/* borrowed; NULL: no hashing */
+	uint64_t hashed;	/* bytes [.., hashed) are in md */
+	unsigned char last;	/* the byte at hashed - 1 */
 };
 
 /* One pread(2) of up to @len bytes at @off (EINTR retried): *@got is 0
  * only at the end of the file. */
 int toc_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got);
+/*
+ * toc_src_pread - one pread of up to @len bytes at @off from @src, after
+ * src->need made them present (as many as it reports): *@got is 0 only at
+ * the end of the file.
+ */
+int toc_src_pread(const struct store_toc_src *src, void *buf, size_t len,
+		  uint64_t off, size_t *got);
 
 int toc_in_init(struct toc_in *in);
 void toc_in_release(struct toc_in *in);
-/* Forget what is buffered; the next byte read is the blob's @off. */
-void toc_in_seek(struct toc_in *in, int fd, uint64_t off);
+/* Forget what is buffered; the next byte read is @src's @off, and none at
+ * or past @end is. */
+void toc_in_seek(struct toc_in *in, const struct store_toc_src *src,
+		 uint64_t off, uint64_t end);
 /* Make at least @need (<= TOC_IO_CHUNK) unread bytes available, unless
  * the blob ends first. */
 int toc_in_fill(struct toc_in *in, size_t need);
+/* Hash the consumed bytes not hashed yet into in->md. */
+int toc_in_hash(struct toc_in *in);
 
 static inline size_t toc_in_avail(const struct toc_in *in)
 {
@@ -120,7 +138,8 @@ int toc_gz_start(struct toc_gz *gz);
 /*
  * toc_gz_resume - inflate from access point @cp: @in must be positioned at
  * the byte that holds its first bit (cp->coff - 1 if cp->bits, else
- * cp->coff).
+ * cp->coff).  The access point at the blob's start (coff 0) is the gzip
+ * stream's start, header and all.
  */
 int toc_gz_resume(struct toc_gz *gz, struct toc_in *in,
 		  const struct store_toc_checkpoint *cp);
@@ -163,6 +182,7 @@ struct toc_scan {
 	uint64_t totout;	/* uncompressed bytes so far */
 	uint64_t last_cp;	/* uoff of the last checkpoint */
 	bool done;
+	EVP_MD_CTX *span_md;	/* the last checkpoint's span so far */
 
 	struct toc_gz gz;
 	struct toc_zst zst;
@@ -170,7 +190,8 @@ struct toc_scan {
 
 /*
  * toc_scan_new - start decompressing @fd (compression @comp) from offset 0,
- * recording checkpoints into @toc (cps, n_cps; windows in toc->mem).
+ * recording checkpoints into @toc (cps, n_cps; windows in toc->mem) and
+ * each span's digest.
  */
 int toc_scan_new(int fd, enum registry_compression comp,
 		 struct store_toc *toc, struct toc_scan **out);
@@ -180,7 +201,8 @@ int toc_scan_new(int fd, enum registry_compression comp,
  * call.  Every byte is also hashed into the diff_id.
  */
 int toc_scan_next(struct toc_scan *sc, const void **data, size_t *len);
-/* Drain to the end, then fill toc->diff_id, tar_size and comp_size. */
+/* Drain to the end, hash the rest of the blob into the last span's digest,
+ * then fill toc->diff_id, tar_size and comp_size. */
 int toc_scan_finish(struct toc_scan *sc);
 void toc_scan_free(struct toc_scan *sc);
 
@@ -188,7 +210,9 @@ void toc_scan_free(struct toc_scan *sc);
  * or STORE_TOC_SPAN after the last). */
 bool toc_scan_cp_due(const struct toc_scan *sc);
 /* Record a checkpoint at the current output offset; @win (@win_len bytes,
- * gzip only) is copied into the toc's arena. */
+ * gzip only) is copied into the toc's arena.  The previous span ends at
+ * @coff: for a compressed stream every byte before @coff must have been
+ * consumed from sc->in; its digest is finished here. */
 int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 		    const unsigned char *win, size_t win_len);
 

@@ -83,7 +83,9 @@ int toc_zst_decode(struct toc_zst *z, struct toc_in *in, unsigned char *dst,
 		ZSTD_inBuffer ib;
 		size_t r, before = ob.pos, before_in;
 
-		rc = toc_in_fill(in, 4);
+		/* the magic at a frame start; elsewhere whatever is there, so
+		 * a read near a span's end does not reach into the next */
+		rc = toc_in_fill(in, z->frame_start ? 4 : 1);
 		if (rc)
 			return rc;
 		if (z->frame_start) {

@@ -4,8 +4,11 @@
  * abort and digest mismatch; images added from hand-made OCI manifests
  * with gzip layers written here by libarchive; tags persisting across
  * close/open; delete freeing only unshared blobs; busy images refusing
- * deletion; dangling images; the merged rootfs and reads from it; and
- * orphans in tmp/ removed at open.
+ * deletion; dangling images; the merged rootfs and reads from it;
+ * orphans in tmp/ removed at open; and a layer read through its partial
+ * blob (kept index, blob gone): spans copied in only when they check
+ * out, the span bitmap surviving a reopen, completion into blobs/, and
+ * stale partial files swept at open.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -262,6 +265,285 @@ out:
 	store_image_put(s, img);
 }
 
+/* ---- partial blobs ----------------------------------------------------- */
+
+#define PBIG 5		/* files of one span each, so the layer has several */
+
+struct pfile {
+	const char *path;
+	unsigned char *data;
+	size_t len;
+};
+
+/* A gzip tar of @files into a malloc'd buffer, its size in *@n. */
+static unsigned char *make_big_tar(const struct pfile *files, size_t nf, bool gz,
+				   size_t *n)
+{
+	size_t cap = (size_t)8 << 20, used = 0;
+	struct archive *a = archive_write_new();
+	unsigned char *out;
+
+	for (size_t i = 0; i < nf; i++)
+		cap += files[i].len + 1024;
+	out = malloc(cap);
+	if (!out)
+		abort();
+	archive_write_set_format_pax_restricted(a);
+	if (gz)
+		archive_write_add_filter_gzip(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	if (archive_write_open_memory(a, out, cap, &used) != ARCHIVE_OK)
+		abort();
+	for (size_t i = 0; i < nf; i++) {
+		struct archive_entry *e = archive_entry_new();
+
+		archive_entry_set_pathname(e, files[i].path);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)files[i].len);
+		archive_entry_set_mtime(e, 1700000000, 0);
+		if (archive_write_header(a, e) != ARCHIVE_OK ||
+		    archive_write_data(a, files[i].data, files[i].len) != (la_ssize_t)files[i].len)
+			abort();
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	*n = used;
+	return out;
+}
+
+static void path_of(char *out, size_t cap, const char *sub, const char *digest,
+		    const char *suffix)
+{
+	snprintf(out, cap, "%s/%s/%.64s%s", root, sub, digest + 7, suffix);
+}
+
+/* Read all of @name from the image's rootfs into @dst (cap @cap). */
+static int read_file(struct store *s, struct store_image *img, const char *name,
+		     unsigned char *dst, size_t cap, size_t *got)
+{
+	struct store_rootfs *fs;
+	uint32_t ino;
+	int ret;
+
+	*got = 0;
+	ret = store_image_rootfs(s, img, &fs);
+	if (!ret)
+		ret = store_rootfs_resolve(fs, name, &ino);
+	while (!ret && *got < cap) {
+		size_t n = 0;
+
+		ret = store_image_read(s, img, ino, NULL, dst + *got, cap - *got,
+				       *got, &n);
+		if (!n)
+			break;
+		*got += n;
+	}
+	return ret;
+}
+
+/* Spans marked in <hex>.spans (after its 56-byte header); -1: no file. */
+static int spans_marked(const char *digest)
+{
+	char path[512];
+	unsigned char b[4096];
+	ssize_t n;
+	int fd, bits = 0;
+
+	path_of(path, sizeof(path), "partial/sha256", digest, ".spans");
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, b, sizeof(b));
+	close(fd);
+	for (ssize_t i = 56; i < n; i++)
+		bits += __builtin_popcount(b[i]);
+	return bits;
+}
+
+static long long blocks_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_blocks : -1;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK_EQ(write(fd, data, len), (long long)len);
+	close(fd);
+}
+
+static void test_partial(void)
+{
+	static char paths[PBIG][16];
+	struct pfile files[PBIG + 2];
+	struct store_opts o = { .default_host = "docker.io" };
+	struct store *s = NULL;
+	struct store_image *img = NULL;
+	struct store_rootfs *fs = NULL;
+	unsigned char *tar, *blob, *got;
+	size_t tar_n, blob_n, nf = 0, n;
+	char man[4096], cfg[72], bd[72], id[65], bpath[512], ppath[512];
+	struct tlayer l;
+	struct tlayer *la[] = { &l };
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	long long blocks;
+	int fd;
+
+	snprintf(root, sizeof(root), "/tmp/test_store_partial.XXXXXX");
+	if (!mkdtemp(root))
+		abort();
+	o.dir = root;
+	/* Incompressible files of a span each, a small one in the middle. */
+	for (size_t i = 0; i < PBIG; i++) {
+		struct pfile *f = &files[nf++];
+
+		snprintf(paths[i], sizeof(paths[i]), "big%zu", i);
+		f->path = paths[i];
+		f->len = (size_t)STORE_TOC_SPAN;
+		f->data = malloc(f->len);
+		if (!f->data)
+			abort();
+		for (size_t k = 0; k < f->len; k++) {
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			f->data[k] = (unsigned char)seed;
+		}
+		if (i == 2)
+			files[nf++] = (struct pfile){ "small",
+				(unsigned char *)"hello, spans\n", 13 };
+	}
+	files[nf++] = (struct pfile){ "last", (unsigned char *)"the end\n", 8 };
+	tar = make_big_tar(files, nf, false, &tar_n);
+	blob = make_big_tar(files, nf, true, &blob_n);
+	got = malloc(STORE_TOC_SPAN);
+	if (!got)
+		abort();
+	sha256_digest(tar, tar_n, l.diff_id);
+	sha256_digest(blob, blob_n, l.digest);
+	l.size = blob_n;
+	path_of(bpath, sizeof(bpath), "blobs/sha256", l.digest, "");
+	path_of(ppath, sizeof(ppath), "partial/sha256", l.digest, "");
+
+	/* An image whose layer is indexed (and the index kept). */
+	CHECK_EQ(store_open(&o, &s), 0);
+	if (!s)
+		abort();
+	CHECK_EQ(store_blob_add(s, blob, blob_n, bd), 0);
+	make_image(s, la, 1, "2024-02-01T00:00:00Z",
+		   "application/vnd.oci.image.layer.v1.tar+gzip", man, sizeof(man), cfg);
+	CHECK_EQ(store_image_add(s, man, strlen(man), "127.0.0.1:1", "x/y", id), 0);
+	CHECK_EQ(store_image_get(s, id, &img), 0);
+	CHECK_EQ(store_image_rootfs(s, img, &fs), 0);
+	CHECK(img->layers[0].part == NULL);
+	CHECK(img->layers[0].toc && img->layers[0].toc->n_cps >= PBIG);
+	store_image_put(s, img);
+	CHECK(file_exists("index/sha256", l.digest));
+
+	/* Blob gone, index kept: the layer reads through its partial blob;
+	 * offline, with nowhere to fetch from, a read fails and marks nothing. */
+	s = reopen(s);
+	CHECK_EQ(unlink(bpath), 0);
+	s = reopen(s);
+	CHECK_EQ(store_image_get(s, id, &img), 0);
+	CHECK_EQ(store_image_rootfs(s, img, &fs), 0);
+	CHECK(img->layers[0].part != NULL);
+	CHECK(!store_blob_has(s, l.digest));
+	{
+		struct stat st;
+
+		CHECK_EQ(stat(ppath, &st), 0);
+		CHECK_EQ(st.st_size, (long long)blob_n);
+		CHECK_EQ(st.st_blocks, 0);
+	}
+	CHECK_EQ(read_file(s, img, "small", got, 64, &n), -EIO);
+	CHECK_EQ(spans_marked(l.digest), -1);
+
+	/* Bytes that do not match the index's span digests are refused and
+	 * nothing is written. */
+	memset(got, 0x42, 64);
+	fd = open(bpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	for (size_t k = 0; fd >= 0 && k < blob_n; k += 64)
+		CHECK_EQ(write(fd, got, blob_n - k < 64 ? blob_n - k : 64) > 0, 1);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ(read_file(s, img, "small", got, 64, &n), -EIO);
+	CHECK_EQ(spans_marked(l.digest), -1);
+	CHECK_EQ(blocks_of(ppath), 0);
+
+	/* Right bytes (here copied from blobs/, as after a whole fetch): the
+	 * span is written and marked; only it. */
+	write_file(bpath, blob, blob_n);
+	CHECK_EQ(read_file(s, img, "small", got, 64, &n), 0);
+	CHECK_EQ(n, 13);
+	CHECK_MEM(got, "hello, spans\n", 13);
+	CHECK(spans_marked(l.digest) >= 1 && spans_marked(l.digest) <= 2);
+	blocks = blocks_of(ppath);
+	CHECK(blocks > 0 && blocks * 512 < (long long)blob_n / 2);
+	store_image_put(s, img);
+
+	/* Reopen without the blob: the marked span reads offline, others not. */
+	CHECK_EQ(unlink(bpath), 0);
+	s = reopen(s);
+	CHECK_EQ(store_image_get(s, id, &img), 0);
+	CHECK_EQ(read_file(s, img, "small", got, 64, &n), 0);
+	CHECK_MEM(got, "hello, spans\n", 13);
+	CHECK_EQ(read_file(s, img, "last", got, 64, &n), -EIO);
+	CHECK_EQ(read_file(s, img, "big0", got, STORE_TOC_SPAN, &n), -EIO);
+
+	/* Everything read: the partial becomes the blob, checked, in blobs/. */
+	write_file(bpath, blob, blob_n);
+	for (size_t i = 0; i < nf; i++) {
+		CHECK_EQ(read_file(s, img, files[i].path, got, STORE_TOC_SPAN, &n), 0);
+		CHECK_EQ(n, (long long)files[i].len);
+		CHECKF(n == files[i].len && !memcmp(got, files[i].data, n),
+		       "content of %s", files[i].path);
+	}
+	CHECK(access(ppath, F_OK) != 0);
+	CHECK_EQ(spans_marked(l.digest), -1);
+	CHECK(store_blob_has(s, l.digest));
+	CHECK_EQ(read_file(s, img, "last", got, 64, &n), 0);
+	CHECK_MEM(got, "the end\n", 8);
+	store_image_put(s, img);
+
+	/* Stale files in partial/ go at open: junk, a partial whose blob is
+	 * complete, one with no index. */
+	{
+		char junk[512];
+
+		snprintf(junk, sizeof(junk), "%s/partial/sha256/junk", root);
+		write_file(junk, "x", 1);
+		write_file(ppath, "x", 1);
+		snprintf(junk, sizeof(junk), "%s/partial/sha256/%064d.spans", root, 7);
+		write_file(junk, "x", 1);
+		CHECK_EQ(count_dir("partial/sha256"), 3);
+		s = reopen(s);
+		CHECK_EQ(count_dir("partial/sha256"), 0);
+	}
+	store_close(s);
+	for (size_t i = 0; i < nf; i++)
+		if (!strncmp(files[i].path, "big", 3))
+			free(files[i].data);
+	free(tar);
+	free(blob);
+	free(got);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+		CHECK(system(cmd) == 0);
+	}
+}
+
 int main(void)
 {
 	static const struct tfile f1[] = {
@@ -501,5 +783,6 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 		CHECK(system(cmd) == 0);
 	}
+	test_partial();
 	return check_done("test_store");
 }

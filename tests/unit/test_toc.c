@@ -10,8 +10,11 @@
  * entry's metadata is checked, every file's content is read back through
  * store_toc_read at random offsets with and without a cursor and compared
  * with what was written, and the diff_id is compared with an independent
- * sha256 of the tar.  Hostile tars are hand-made where the writer would
- * refuse.  Prints the index size as a share of the compressed size and the
+ * sha256 of the tar.  Spans: each checkpoint's digest is compared with
+ * an independent sha256 of its compressed bytes, and reads go through a
+ * need callback over a sparse copy of the blob, checking that a read
+ * fetches exactly the spans it needs.  Hostile tars are hand-made where the
+ * writer would refuse.  Prints the index size as a share of the compressed size and the
  * indexing throughput.
  */
 #include <errno.h>
@@ -35,6 +38,9 @@
 #include "check.h"
 #include "log.h"
 #include "toc.h"
+
+/* A source whose every byte is present. */
+#define SRC(fd) (&(struct store_toc_src){ .fd = (fd) })
 
 static char tmpdir[256];
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -347,7 +353,7 @@ static void check_reads(const struct store_toc *t, int fd,
 		len = (size_t)(rnd() % ((round % 3) ? 70000 : (2u << 20)));
 		if (len > e->size - off)
 			len = (size_t)(e->size - off);
-		CHECK_EQ(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
+		CHECK_EQ(store_toc_read(t, SRC(fd), (round & 1) ? cur : NULL, b, len,
 					e->offset + off, &got), 0);
 		CHECK(got == len);
 		CHECK_MEM(b, s->data + off, len);
@@ -363,7 +369,7 @@ static void check_reads(const struct store_toc *t, int fd,
 			if (len > e->size - o)
 				len = (size_t)(e->size - o);
 
-			CHECK_EQ(store_toc_read(t, fd, cur, b, len,
+			CHECK_EQ(store_toc_read(t, SRC(fd), cur, b, len,
 						e->offset + o, &got), 0);
 			CHECK(got == len);
 			CHECK_MEM(b, specs[i].data + o, got);
@@ -375,15 +381,208 @@ static void check_reads(const struct store_toc *t, int fd,
 		uint64_t off = rnd() % tar->len;
 		size_t len = (size_t)(rnd() % 300000);
 
-		CHECK_EQ(store_toc_read(t, fd, (round & 1) ? cur : NULL, b, len,
+		CHECK_EQ(store_toc_read(t, SRC(fd), (round & 1) ? cur : NULL, b, len,
 					off, &got), 0);
 		CHECK(got == (len < tar->len - off ? len : tar->len - off));
 		CHECK_MEM(b, tar->p + off, got);
 	}
-	CHECK_EQ(store_toc_read(t, fd, cur, b, 10, tar->len, &got), 0);
+	CHECK_EQ(store_toc_read(t, SRC(fd), cur, b, 10, tar->len, &got), 0);
 	CHECK(got == 0);
 	store_toc_cursor_free(cur);
 	free(b);
+}
+
+/* ---- spans --------------------------------------------------------------- */
+
+/*
+ * A blob fetched span by span: a sparse copy in a file where the spans
+ * not marked present are zeros, and a need callback that "fetches" the
+ * span of a missing byte from the real blob and records what it was asked.
+ */
+struct sparse {
+	const struct store_toc *t;
+	const struct mem *blob;
+	int fd;
+	bool *present;		/* per span */
+	unsigned *fetched;	/* per span: times fetched */
+	uint64_t lo, hi;	/* union of the ranges need reported present */
+	unsigned calls;
+	bool bad;		/* need was called against its contract */
+};
+
+static bool sp_has(const struct sparse *sp, uint64_t off)
+{
+	size_t j = store_toc_span_at(sp->t, off);
+
+	if (j >= sp->t->n_cps)
+		return false;
+	return sp->present[j] ||
+	       (j > 0 && sp->present[j - 1] &&
+		off < store_toc_span_end(sp->t, j - 1));
+}
+
+static int sp_need(void *ctx, uint64_t off, size_t *len)
+{
+	struct sparse *sp = ctx;
+	const struct store_toc *t = sp->t;
+	uint64_t e = off;
+
+	sp->calls++;
+	if (*len == 0 || off >= t->comp_size) {
+		sp->bad = true;
+		return -EINVAL;
+	}
+	if (!sp_has(sp, off)) {
+		size_t k = store_toc_span_at(t, off);
+		uint64_t a = store_toc_span_start(t, k);
+		uint64_t b = store_toc_span_end(t, k);
+
+		CHECK(pwrite(sp->fd, sp->blob->p + a, b - a, (off_t)a) ==
+		      (ssize_t)(b - a));
+		sp->present[k] = true;
+		sp->fetched[k]++;
+	}
+	while (e < off + *len && sp_has(sp, e)) {
+		size_t j = store_toc_span_at(t, e);
+
+		e = sp->present[j] ? store_toc_span_end(t, j) :
+		    store_toc_span_end(t, j - 1);
+	}
+	if (e < off + *len)
+		*len = (size_t)(e - off);
+	if (off < sp->lo)
+		sp->lo = off;
+	if (off + *len > sp->hi)
+		sp->hi = off + *len;
+	return 0;
+}
+
+/* Nothing present: a sparse file of zeros. */
+static void sp_reset(struct sparse *sp)
+{
+	CHECK(ftruncate(sp->fd, 0) == 0);
+	CHECK(ftruncate(sp->fd, (off_t)sp->t->comp_size) == 0);
+	memset(sp->present, 0, sp->t->n_cps * sizeof(*sp->present));
+	memset(sp->fetched, 0, sp->t->n_cps * sizeof(*sp->fetched));
+	sp->lo = UINT64_MAX;
+	sp->hi = 0;
+	sp->calls = 0;
+	sp->bad = false;
+}
+
+/*
+ * Read [off, off + len) of the stream from nothing present: the bytes are
+ * right, exactly spans @k0..@k1 were fetched (once each), and need never
+ * reported a byte outside them.
+ */
+static void sp_read(struct sparse *sp, const struct mem *tar, uint64_t off,
+		    size_t len, size_t k0, size_t k1, const char *what)
+{
+	const struct store_toc *t = sp->t;
+	struct store_toc_src src = { sp->fd, sp_need, sp };
+	unsigned char *b = malloc(len ? len : 1);
+	size_t got = 0;
+
+	CHECK(b);
+	sp_reset(sp);
+	CHECK_EQ(store_toc_read(t, &src, NULL, b, len, off, &got), 0);
+	CHECKF(got == len && !memcmp(b, tar->p + off, len),
+	       "%s: read of %zu at %llu", what, len, (unsigned long long)off);
+	CHECK(!sp->bad && sp->calls > 0);
+	for (size_t i = 0; i < t->n_cps; i++)
+		CHECKF(sp->fetched[i] == (i >= k0 && i <= k1),
+		       "%s: span %zu fetched %u times (want spans %zu..%zu)",
+		       what, i, sp->fetched[i], k0, k1);
+	CHECKF(sp->lo >= store_toc_span_start(t, k0) &&
+	       sp->hi <= store_toc_span_end(t, k1),
+	       "%s: need reported [%llu, %llu) outside spans %zu..%zu", what,
+	       (unsigned long long)sp->lo, (unsigned long long)sp->hi, k0, k1);
+	/* again, with those spans present: nothing more is fetched */
+	CHECK_EQ(store_toc_read(t, &src, NULL, b, len, off, &got), 0);
+	CHECK(got == len && !memcmp(b, tar->p + off, len));
+	for (size_t i = k0; i <= k1; i++)
+		CHECK(sp->fetched[i] == 1);
+	free(b);
+}
+
+/* The end of span @i in the uncompressed stream. */
+static uint64_t uend(const struct store_toc *t, size_t i)
+{
+	return i + 1 < t->n_cps ? t->cps[i + 1].uoff : t->tar_size;
+}
+
+/*
+ * Spans: they tile the blob; each digest is the sha256 of exactly its
+ * compressed bytes (computed here independently); span_at/span_of at the
+ * boundaries; reads through a need callback fetch only the spans they
+ * need and never see an absent byte.
+ */
+static void check_spans(const char *name, const struct store_toc *t,
+			const struct mem *blob, const struct mem *tar)
+{
+	struct sparse sp = { .t = t, .blob = blob };
+	char path[512];
+	size_t n = t->n_cps, i;
+
+	CHECK(n >= 1 && t->cps[0].uoff == 0 && t->cps[0].coff == 0);
+	CHECK_EQ(store_toc_span_start(t, 0), 0);
+	CHECK_EQ(store_toc_span_end(t, n - 1), blob->len);
+	for (i = 0; i < n; i++) {
+		uint64_t a = store_toc_span_start(t, i);
+		uint64_t e = store_toc_span_end(t, i);
+		unsigned char md[32];
+		unsigned int l = 0;
+
+		CHECK(a < e && e <= blob->len);
+		CHECK_EQ(a, t->cps[i].coff - (t->cps[i].bits ? 1 : 0));
+		if (t->comp == REGISTRY_COMP_NONE)
+			CHECK(t->cps[i].coff == t->cps[i].uoff && !t->cps[i].bits);
+		if (i + 1 < n) {
+			uint64_t a2 = store_toc_span_start(t, i + 1);
+
+			/* neighbours meet, or share the one byte */
+			CHECK(a2 == e - (t->cps[i + 1].bits ? 1 : 0));
+		}
+		CHECK(EVP_Digest(blob->p + a, e - a, md, &l, EVP_sha256(),
+				 NULL) == 1);
+		CHECKF(!memcmp(md, t->cps[i].digest, 32),
+		       "%s: digest of span %zu [%llu, %llu) differs", name, i,
+		       (unsigned long long)a, (unsigned long long)e);
+		CHECK_EQ(store_toc_span_at(t, a), i);
+		CHECK_EQ(store_toc_span_at(t, e - 1),
+			 i + 1 < n && t->cps[i + 1].bits ? i + 1 : i);
+		CHECK_EQ(store_toc_span_of(t, t->cps[i].uoff), i);
+		if (i)
+			CHECK_EQ(store_toc_span_of(t, t->cps[i].uoff - 1), i - 1);
+	}
+	CHECK_EQ(store_toc_span_at(t, blob->len), n);
+	CHECK_EQ(store_toc_span_at(t, blob->len + 100), n);
+	CHECK_EQ(store_toc_span_of(t, tar->len - 1), n - 1);
+	CHECK_EQ(store_toc_span_of(t, tar->len), n);
+
+	snprintf(path, sizeof(path), "%s/%s.sparse", tmpdir, name);
+	sp.fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	sp.present = calloc(n, sizeof(*sp.present));
+	sp.fetched = calloc(n, sizeof(*sp.fetched));
+	CHECK(sp.fd >= 0 && sp.present && sp.fetched);
+	for (i = 0; i < n; i++) {
+		uint64_t u0 = t->cps[i].uoff, u1 = uend(t, i);
+		size_t len = u1 - u0 < 4096 ? (size_t)(u1 - u0) : 4096;
+
+		if (u0 == u1)
+			continue;
+		/* a span's first bytes, middle and last bytes */
+		sp_read(&sp, tar, u0, len, i, i, "first");
+		sp_read(&sp, tar, u0 + (u1 - u0) / 2 - len / 2, len, i, i,
+			"middle");
+		sp_read(&sp, tar, u1 - len, len, i, i, "last");
+		/* across into the next span */
+		if (i + 1 < n && uend(t, i + 1) - u1 >= 100 && u1 - u0 >= 100)
+			sp_read(&sp, tar, u1 - 100, 200, i, i + 1, "across");
+	}
+	close(sp.fd);
+	free(sp.present);
+	free(sp.fetched);
 }
 
 static void check_equal(const struct store_toc *a, const struct store_toc *b)
@@ -417,6 +616,7 @@ static void check_equal(const struct store_toc *a, const struct store_toc *b)
 		CHECK(x->uoff == y->uoff && x->coff == y->coff && x->bits == y->bits);
 		CHECK(x->window_len == y->window_len);
 		CHECK(!x->window_len || !memcmp(x->window, y->window, x->window_len));
+		CHECK(!memcmp(x->digest, y->digest, sizeof(x->digest)));
 	}
 }
 
@@ -449,6 +649,8 @@ static int toc_load(const char *path, struct store_toc **out)
  * intact, is refused.
  */
 #define DOC_HDR_SIZE 160
+#define DOC_HDR_VERSION 8
+#define DOC_VERSION 2
 #define DOC_HDR_COMP 16
 #define DOC_ENT_TYPE 38
 #define DOC_TYPE_DIR 2
@@ -510,6 +712,13 @@ static void check_codes(const struct store_toc *t)
 	CHECK_EQ(store_toc_encode(t, &b), 0);
 	f = (unsigned char *)buf_detach(&b, &len);
 	patch_resum(f, len, DOC_HDR_COMP, 3);
+	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
+	CHECK(!l);
+	/* version 2 is what is written; version 1 is refused (rebuilt) */
+	CHECK_EQ(store_toc_encode(t, &b), 0);
+	f = (unsigned char *)buf_detach(&b, &len);
+	CHECK_EQ(le32(f + DOC_HDR_VERSION), DOC_VERSION);
+	patch_resum(f, len, DOC_HDR_VERSION, 1);
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
 	CHECK_EQ(store_toc_encode(t, &b), 0);
@@ -580,10 +789,12 @@ static void run_layer(const char *name, enum registry_compression comp,
 	CHECK((int)t->n_cps >= min_cps);
 	check_meta(t, tar);
 	check_reads(t, fd, tar);
+	check_spans(name, t, blob, tar);
 	CHECK_EQ(toc_save(t, idx), 0);
 	CHECK_EQ(toc_load(idx, &l), 0);
 	check_equal(t, l);
 	check_reads(l, fd, tar);
+	check_spans(name, l, blob, tar);
 	check_codes(t);
 	CHECK(stat(idx, &st) == 0);
 	printf("%-14s comp %8zu B  tar %8zu B  cps %3zu  index %6lld B = %.2f%% of compressed  build %.1f MB/s\n",
@@ -838,7 +1049,7 @@ static void formats(void)
 		char b[4];
 		size_t got;
 
-		CHECK_EQ(store_toc_read(t, fd, NULL, b, 4, t->entries[0].offset,
+		CHECK_EQ(store_toc_read(t, SRC(fd), NULL, b, 4, t->entries[0].offset,
 					&got), 0);
 		CHECK(got == 4 && !memcmp(b, "data", 4));
 	}
