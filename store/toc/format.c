@@ -6,16 +6,19 @@
  * no file I/O here.
  *
  * Format (field by field in docs/index-format.md; every constant of it is
- * defined below and nowhere else): a 160-byte little-endian header
- * ("IMGFSTOC", version 1, counts, section offsets), fixed-size records
- * for entries (64 B), xattrs (16 B) and checkpoints (32 B), a string table
- * of NUL-terminated strings, a blob section (xattr values and
- * zlib-compressed windows), and an XXH3-64 of everything before it as the
- * last 8 bytes.  Fixed records keep the file mmap-able and a lookup O(1);
- * windows are compressed because they are ~all of the size.  Codes stored
- * in the file (compression, entry type) are the format's own, mapped
- * explicitly, so renumbering an enum in the code cannot change what a
- * file means.
+ * defined below and nowhere else): a 176-byte little-endian header
+ * ("IMGFSTOC", version 2, counts, section offsets, body sizes), then the
+ * body as one zstd frame, then an XXH3-64 of everything before it as the
+ * last 8 bytes.  The body holds fixed-size records for entries (64 B),
+ * xattrs (16 B) and checkpoints (64 B, with the span digest), a string
+ * table of NUL-terminated strings and a blob section (xattr values and
+ * the raw 32 KiB windows).  Compressing the body as a whole is what keeps
+ * the index small: windows are most of it for gzip, entries and paths for
+ * layers of many small files, and one frame finds what repeats across
+ * them.  Fixed records keep a lookup O(1) once the body is decompressed.
+ * Codes stored in the file (compression, entry type) are the format's
+ * own, mapped explicitly, so renumbering an enum in the code cannot change
+ * what a file means.
  *
  * The decoder trusts nothing: an index may be truncated by a crash or,
  * once indexes are shared through a registry, written by someone else.
@@ -23,8 +26,9 @@
  * string, path, type and checkpoint is also checked against the file and
  * the stream before use (a path must be its own normal form), so a
  * well-checksummed hostile file is still -EINVAL and never a crash.  The
- * decoded toc keeps the file buffer in its arena: strings and xattr values
- * point into it.
+ * body's declared size is capped (TOC_FMT_BODY_MAX) and must be exactly
+ * what the frame decompresses to.  The decoded toc keeps the decompressed
+ * body in its arena: strings, xattr values and windows point into it.
  */
 #include "toc_int.h"
 
@@ -33,7 +37,7 @@
 #include <string.h>
 
 #include <xxhash.h>
-#include <zlib.h>
+#include <zstd.h>
 
 #include "buf.h"
 #include "log.h"
@@ -47,15 +51,16 @@
 #define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
 #define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
 #define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
-#define TOC_FMT_WINDOW_LEVEL 9	/* compress2 level of the windows */
+#define TOC_FMT_ZSTD_LEVEL 9	/* of the body */
+#define TOC_FMT_BODY_MAX STORE_TOC_FILE_MAX	/* decompressed */
 
 /* header compression codes */
 #define TOC_FMT_COMP_NONE 0u
 #define TOC_FMT_COMP_GZIP 1u
 #define TOC_FMT_COMP_ZSTD 2u
 
-/* header: field offsets */
-#define HDR_SIZE 160
+/* header: field offsets (section offsets are in the decompressed body) */
+#define HDR_SIZE 176
 #define HDR_MAGIC 0
 #define HDR_VERSION 8
 #define HDR_HDR_SIZE 12
@@ -74,7 +79,9 @@
 #define HDR_STRTAB_LEN 128
 #define HDR_BLOB_OFF 136
 #define HDR_BLOB_LEN 144
-#define HDR_RESERVED 152
+#define HDR_BODY_LEN 152	/* decompressed */
+#define HDR_BODY_ZLEN 160	/* the zstd frame after the header */
+#define HDR_RESERVED 168
 
 /* entry record */
 #define ENT_SIZE 64
@@ -105,7 +112,7 @@
 #define CP_UOFF 0
 #define CP_COFF 8
 #define CP_WIN_OFF 16
-#define CP_WIN_ZLEN 24
+#define CP_RESERVED4 24		/* 4 bytes */
 #define CP_WINDOW_LEN 28
 #define CP_BITS 30
 #define CP_RESERVED 31
@@ -256,7 +263,7 @@ static int add_str(struct buf *st, const char *s, uint32_t *off)
 static int enc_records(const struct store_toc *toc, struct buf *rec,
 			struct buf *st, struct buf *blob)
 {
-	unsigned char r[ENT_SIZE], *z = NULL;
+	unsigned char r[ENT_SIZE];
 	size_t i;
 	int rc = 0;
 
@@ -302,35 +309,20 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 		if (!rc)
 			rc = buf_add(rec, r, XA_SIZE);
 	}
-	z = malloc(compressBound(TOC_WINDOW));
-	if (!z)
-		return -ENOMEM;
 	for (i = 0; i < toc->n_cps && !rc; i++) {
 		const struct store_toc_checkpoint *c = &toc->cps[i];
-		uLongf zlen = compressBound(TOC_WINDOW);
 
 		memset(r, 0, CP_SIZE);
-		if (c->window_len) {
-			if (compress2(z, &zlen, c->window, c->window_len, 9) !=
-			    Z_OK) {
-				rc = -EIO;
-				break;
-			}
-		} else {
-			zlen = 0;
-		}
 		put64(r + CP_UOFF, c->uoff);
 		put64(r + CP_COFF, c->coff);
 		put64(r + CP_WIN_OFF, blob->len);
-		put32(r + CP_WIN_ZLEN, (uint32_t)zlen);
 		put16(r + CP_WINDOW_LEN, (uint16_t)c->window_len);
 		r[CP_BITS] = c->bits;
 		memcpy(r + CP_DIGEST, c->digest, sizeof(c->digest));
-		rc = buf_add(blob, z, zlen);
+		rc = buf_add(blob, c->window, c->window_len);
 		if (!rc)
 			rc = buf_add(rec, r, CP_SIZE);
 	}
-	free(z);
 	return rc;
 }
 
@@ -350,6 +342,37 @@ static int hex_to_raw(const char *diff_id, unsigned char raw[32])
 	return 0;
 }
 
+/* The body (records, string table, blob section) as one zstd frame after
+ * the header in @file. */
+/* The header, then the body (records, string table, blob section) as one
+ * zstd frame, into @file. */
+static int enc_body(const struct buf *body, unsigned char *hdr,
+		    struct buf *file)
+{
+	size_t cap = ZSTD_compressBound(body->len), z;
+	unsigned char *zb;
+	int rc;
+
+	if (ZSTD_isError(cap) || cap > STORE_TOC_FILE_MAX)
+		return -E2BIG;
+	zb = malloc(cap ? cap : 1);
+	if (!zb)
+		return -ENOMEM;
+	z = ZSTD_compress(zb, cap, body->data, body->len, TOC_FMT_ZSTD_LEVEL);
+	if (ZSTD_isError(z)) {
+		rc = -EIO;
+		goto out;
+	}
+	put64(hdr + HDR_BODY_LEN, body->len);
+	put64(hdr + HDR_BODY_ZLEN, z);
+	rc = buf_add(file, hdr, HDR_SIZE);
+	if (!rc)
+		rc = buf_add(file, zb, z);
+out:
+	free(zb);
+	return rc;
+}
+
 int store_toc_encode(const struct store_toc *toc, struct buf *file)
 {
 	struct buf rec, st, blob;
@@ -358,9 +381,9 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 	uint32_t comp = 0;
 	int rc;
 
-	buf_init(&rec, STORE_TOC_FILE_MAX);
+	buf_init(&rec, TOC_FMT_BODY_MAX);
 	buf_init(&st, TOC_FMT_NO_LINK);
-	buf_init(&blob, STORE_TOC_FILE_MAX);
+	buf_init(&blob, TOC_FMT_BODY_MAX);
 	buf_init(file, STORE_TOC_FILE_MAX);
 	memset(hdr, 0, sizeof(hdr));
 	rc = fmt_comp_encode(toc->comp, &comp);
@@ -381,36 +404,30 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 	put64(hdr + HDR_N_ENTRIES, toc->n_entries);
 	put64(hdr + HDR_N_XATTRS, toc->n_xattrs);
 	put64(hdr + HDR_N_CPS, toc->n_cps);
-	/* records are contiguous: entries, xattrs, checkpoints */
-	off_x = HDR_SIZE + (uint64_t)toc->n_entries * ENT_SIZE;
+	/* the body: records (entries, xattrs, checkpoints), strings, blob */
+	off_x = (uint64_t)toc->n_entries * ENT_SIZE;
 	off_c = off_x + (uint64_t)toc->n_xattrs * XA_SIZE;
 	off_s = off_c + (uint64_t)toc->n_cps * CP_SIZE;
 	off_b = (off_s + st.len + TOC_FMT_ALIGN - 1) &
 		~(uint64_t)(TOC_FMT_ALIGN - 1);
-	put64(hdr + HDR_ENTRIES_OFF, HDR_SIZE);
+	put64(hdr + HDR_ENTRIES_OFF, 0);
 	put64(hdr + HDR_XATTRS_OFF, off_x);
 	put64(hdr + HDR_CPS_OFF, off_c);
 	put64(hdr + HDR_STRTAB_OFF, off_s);
 	put64(hdr + HDR_STRTAB_LEN, st.len);
 	put64(hdr + HDR_BLOB_OFF, off_b);
 	put64(hdr + HDR_BLOB_LEN, blob.len);
-	rc = buf_add(file, hdr, HDR_SIZE);
+	rc = buf_add(&rec, st.data, st.len);
 	if (!rc)
-		rc = buf_add(file, rec.data, rec.len);
+		rc = add_pad(&rec);
 	if (!rc)
-		rc = buf_add(file, st.data, st.len);
+		rc = buf_add(&rec, blob.data, blob.len);
 	if (!rc)
-		rc = add_pad(file);
-	if (!rc)
-		rc = buf_add(file, blob.data, blob.len);
-	if (!rc)
-		rc = add_pad(file);
+		rc = enc_body(&rec, hdr, file);
 	if (rc)
 		goto out;
 	put64(sum, XXH3_64bits(file->data, file->len));
 	rc = buf_add(file, sum, TOC_FMT_SUM_LEN);
-	if (rc)
-		goto out;
 out:
 	if (rc)
 		buf_release(file);
@@ -423,8 +440,8 @@ out:
 /* ---- decode ------------------------------------------------------------- */
 
 struct dec {
-	const unsigned char *f;
-	size_t size;		/* without the checksum */
+	const unsigned char *f;	/* the decompressed body */
+	size_t size;
 	const char *st;
 	uint64_t st_len;
 	const unsigned char *blob;
@@ -432,7 +449,7 @@ struct dec {
 	char norm[TOC_MAX_PATH + 1];
 };
 
-/* [off, off + n*rec) inside the file body. */
+/* [off, off + n*rec) inside the body. */
 static bool dec_range(const struct dec *l, uint64_t off, uint64_t n,
 		      uint64_t rec)
 {
@@ -540,9 +557,6 @@ static int dec_cps(struct dec *l, struct store_toc *toc, uint64_t off)
 		const unsigned char *r = l->f + off + i * CP_SIZE;
 		struct store_toc_checkpoint *c = &toc->cps[i];
 		uint64_t woff = get64(r + CP_WIN_OFF);
-		uint32_t zlen = get32(r + CP_WIN_ZLEN);
-		unsigned char *w = NULL;
-		uLongf wlen;
 
 		c->uoff = get64(r + CP_UOFF);
 		c->coff = get64(r + CP_COFF);
@@ -551,42 +565,30 @@ static int dec_cps(struct dec *l, struct store_toc *toc, uint64_t off)
 		memcpy(c->digest, r + CP_DIGEST, sizeof(c->digest));
 		/* spans tile the blob: the first starts at 0, each starts
 		 * before the blob's end and after the one before */
-		if (r[CP_RESERVED] || (i == 0 && (c->uoff || c->coff)) ||
+		if (r[CP_RESERVED] || get32(r + CP_RESERVED4) ||
+		    (i == 0 && (c->uoff || c->coff)) ||
 		    (i && (c->uoff <= toc->cps[i - 1].uoff ||
 			   c->coff <= toc->cps[i - 1].coff)) ||
 		    c->uoff > toc->tar_size || c->coff >= toc->comp_size ||
 		    c->bits > 7 || (c->bits && c->coff == 0) ||
 		    (toc->comp == REGISTRY_COMP_NONE && c->coff != c->uoff) ||
 		    c->window_len > TOC_WINDOW || c->window_len > c->uoff ||
-		    !dec_in_blob(l, woff, zlen) ||
-		    (!c->window_len && zlen) ||
+		    !dec_in_blob(l, woff, c->window_len) ||
 		    (toc->comp != REGISTRY_COMP_GZIP &&
 		     (c->bits || c->window_len)))
 			return -EINVAL;
-		if (c->window_len) {
-			w = toc_arena_alloc(toc->mem, c->window_len);
-			if (!w)
-				return -ENOMEM;
-			wlen = c->window_len;
-			if (uncompress(w, &wlen, l->blob + woff, zlen) != Z_OK ||
-			    wlen != c->window_len)
-				return -EINVAL;
-		}
-		c->window = w;
+		c->window = c->window_len ? l->blob + woff : NULL;
 	}
 	return 0;
 }
 
-static int dec_parse(struct dec *l, struct store_toc *toc)
+static int dec_parse(struct dec *l, const unsigned char *h,
+		     struct store_toc *toc)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *h = l->f;
 	uint64_t n_e, n_x, n_c, o_e, o_x, o_c, o_s, o_b;
 
-	if (memcmp(h + HDR_MAGIC, TOC_FMT_MAGIC, TOC_FMT_MAGIC_LEN) ||
-	    get32(h + HDR_VERSION) != TOC_FMT_VERSION ||
-	    get32(h + HDR_HDR_SIZE) != HDR_SIZE || get64(h + HDR_RESERVED) ||
-	    fmt_comp_decode(get32(h + HDR_COMP), &toc->comp))
+	if (fmt_comp_decode(get32(h + HDR_COMP), &toc->comp))
 		return -EINVAL;
 	toc->comp_size = get64(h + HDR_COMP_SIZE);
 	toc->tar_size = get64(h + HDR_TAR_SIZE);
@@ -633,29 +635,60 @@ static int dec_parse(struct dec *l, struct store_toc *toc)
 	return 0;
 }
 
+/*
+ * The header's checks that need no body, then the body decompressed (its
+ * declared size capped, and exactly that size out) into @body.
+ */
+static int dec_body(const unsigned char *f, size_t size, void **body,
+		    size_t *body_len)
+{
+	uint64_t blen = get64(f + HDR_BODY_LEN), zlen = get64(f + HDR_BODY_ZLEN);
+	void *b;
+	size_t n;
+
+	if (memcmp(f + HDR_MAGIC, TOC_FMT_MAGIC, TOC_FMT_MAGIC_LEN) ||
+	    get32(f + HDR_VERSION) != TOC_FMT_VERSION ||
+	    get32(f + HDR_HDR_SIZE) != HDR_SIZE || get64(f + HDR_RESERVED) ||
+	    zlen != size - TOC_FMT_SUM_LEN - HDR_SIZE ||
+	    blen > TOC_FMT_BODY_MAX)
+		return -EINVAL;
+	b = malloc(blen ? blen : 1);
+	if (!b)
+		return -ENOMEM;
+	n = ZSTD_decompress(b, blen, f + HDR_SIZE, zlen);
+	if (ZSTD_isError(n) || n != blen) {
+		free(b);
+		return -EINVAL;
+	}
+	*body = b;
+	*body_len = blen;
+	return 0;
+}
+
 int store_toc_decode(void *data, size_t size, struct store_toc **out)
 {
 	struct store_toc *toc = NULL;
 	struct dec *l = NULL;
 	unsigned char *f = data;
+	void *body = NULL;
+	size_t blen = 0;
 	int rc;
 
-	if (size < HDR_SIZE + TOC_FMT_SUM_LEN || size > STORE_TOC_FILE_MAX) {
-		free(f);
-		return -EINVAL;
-	}
-	if (XXH3_64bits(f, size - TOC_FMT_SUM_LEN) !=
+	if (size < HDR_SIZE + TOC_FMT_SUM_LEN || size > STORE_TOC_FILE_MAX ||
+	    XXH3_64bits(f, size - TOC_FMT_SUM_LEN) !=
 	    get64(f + size - TOC_FMT_SUM_LEN)) {
-		free(f);
 		rc = -EINVAL;
 		goto out;
 	}
+	rc = dec_body(f, size, &body, &blen);
+	if (rc)
+		goto out;
 	rc = toc_alloc(STORE_TOC_FILE_MAX, &toc);
 	if (rc) {
-		free(f);
+		free(body);
 		goto out;
 	}
-	rc = toc_arena_adopt(toc->mem, f);	/* frees f on failure */
+	rc = toc_arena_adopt(toc->mem, body);	/* frees body on failure */
 	if (rc)
 		goto out;
 	l = calloc(1, sizeof(*l));
@@ -663,14 +696,15 @@ int store_toc_decode(void *data, size_t size, struct store_toc **out)
 		rc = -ENOMEM;
 		goto out;
 	}
-	l->f = f;
-	l->size = size - TOC_FMT_SUM_LEN;
-	rc = dec_parse(l, toc);
+	l->f = body;
+	l->size = blen;
+	rc = dec_parse(l, f, toc);
 	if (rc)
 		goto out;
 	*out = toc;
 	toc = NULL;
 out:
+	free(f);
 	free(l);
 	store_toc_free(toc);
 	return rc;

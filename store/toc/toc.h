@@ -41,7 +41,7 @@
 #include "buf.h"
 #include "oci.h"
 
-#define STORE_TOC_SPAN ((uint64_t)1 << 20)
+#define STORE_TOC_SPAN ((uint64_t)4 << 20)
 
 enum store_ftype {
 	STORE_FT_REG = 1,

@@ -81,8 +81,9 @@ struct spec {
 
 static char long150[200], long300[400], long150n[200], long300n[400];
 static unsigned char *big, *text;
-#define BIG_SIZE ((size_t)5 << 20)
-#define TEXT_SIZE ((size_t)3 << 20)
+/* sizes in spans, so every layer has several */
+#define BIG_SIZE ((size_t)(STORE_TOC_SPAN * 5 / 2))
+#define TEXT_SIZE ((size_t)(STORE_TOC_SPAN * 2))
 static unsigned char hosts[] = "127.0.0.1 localhost\n";
 static const unsigned char capval[20] = { 1, 0, 0, 2, 0x20, 0, 0, 0, 0, 0 };
 
@@ -645,13 +646,18 @@ static int toc_load(const char *path, struct store_toc **out)
  * The compression code in the header is what docs/index-format.md says
  * (offset 16, 4 bytes LE: 0 none, 1 gzip, 2 zstd), whatever the numbering
  * of enum registry_compression; so is the first entry's type code (the
- * root directory: 2).  A file with an unknown code, checksum and all
- * intact, is refused.
+ * root directory: 2) in the zstd-compressed body after the header.  A file
+ * with an unknown code, checksum and all intact, is refused; so is one
+ * whose body is not exactly the declared size, or declares one past the
+ * cap.
  */
-#define DOC_HDR_SIZE 160
+#define DOC_HDR_SIZE 176
 #define DOC_HDR_VERSION 8
 #define DOC_VERSION 2
 #define DOC_HDR_COMP 16
+#define DOC_HDR_ENTRIES_OFF 96
+#define DOC_HDR_BODY_LEN 152
+#define DOC_HDR_BODY_ZLEN 160
 #define DOC_ENT_TYPE 38
 #define DOC_TYPE_DIR 2
 
@@ -676,54 +682,108 @@ static uint32_t le32(const unsigned char *p)
 	       (uint32_t)p[3] << 24;
 }
 
+static uint64_t le64(const unsigned char *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void resum(unsigned char *f, size_t len)
+{
+	put_le64(f + len - 8, XXH3_64bits(f, len - 8));
+}
+
 /* Put @v at @at of the encoded index and make its checksum right again. */
 static void patch_resum(unsigned char *f, size_t len, size_t at, uint8_t v)
 {
-	uint64_t sum;
-
 	f[at] = v;
-	sum = XXH3_64bits(f, len - 8);
-	for (int i = 0; i < 8; i++)
-		f[len - 8 + i] = (unsigned char)(sum >> (8 * i));
+	resum(f, len);
+}
+
+/* The body of encoded index @f, decompressed as the document says. */
+static unsigned char *doc_body(const unsigned char *f, size_t len,
+			       size_t *blen)
+{
+	uint64_t n = le64(f + DOC_HDR_BODY_LEN), z = le64(f + DOC_HDR_BODY_ZLEN);
+	unsigned char *b = malloc(n);
+
+	CHECK(b && DOC_HDR_SIZE + z + 8 == len);
+	CHECK(ZSTD_decompress(b, n, f + DOC_HDR_SIZE, z) == n);
+	*blen = n;
+	return b;
+}
+
+/* An index file of header @hdr and body @body (@blen bytes), declaring a
+ * body of @decl bytes, checksum right. */
+static unsigned char *doc_pack(const unsigned char *hdr,
+			       const unsigned char *body, size_t blen,
+			       uint64_t decl, size_t *len)
+{
+	size_t cap = ZSTD_compressBound(blen), z;
+	unsigned char *f = malloc(DOC_HDR_SIZE + cap + 8);
+
+	CHECK(f);
+	memcpy(f, hdr, DOC_HDR_SIZE);
+	z = ZSTD_compress(f + DOC_HDR_SIZE, cap, body, blen, 3);
+	CHECK(!ZSTD_isError(z));
+	put_le64(f + DOC_HDR_BODY_LEN, decl);
+	put_le64(f + DOC_HDR_BODY_ZLEN, z);
+	*len = DOC_HDR_SIZE + z + 8;
+	resum(f, *len);
+	return f;
 }
 
 static void check_codes(const struct store_toc *t)
 {
 	struct store_toc *l = NULL;
 	struct buf b;
-	unsigned char *f;
-	size_t len;
+	unsigned char *f, *body, *g, *typ;
+	size_t len, blen, glen;
 
 	CHECK_EQ(store_toc_encode(t, &b), 0);
-	CHECK(b.len > DOC_HDR_SIZE + 64);
-	CHECK_EQ(le32((unsigned char *)b.data + DOC_HDR_COMP),
-		 doc_comp_code(t->comp));
-	CHECK(t->entries[0].type == STORE_FT_DIR);
-	CHECK_EQ(((unsigned char *)b.data)[DOC_HDR_SIZE + DOC_ENT_TYPE],
-		 DOC_TYPE_DIR);
 	f = (unsigned char *)buf_detach(&b, &len);
-	/* the same bytes with a checksum made right decode (the patch is
-	 * sound), with code 3 they do not */
-	patch_resum(f, len, DOC_HDR_COMP, (uint8_t)doc_comp_code(t->comp));
-	CHECK_EQ(store_toc_decode(f, len, &l), 0);
-	CHECK(l->comp == t->comp);
+	CHECK(len > DOC_HDR_SIZE + 8);
+	CHECK_EQ(le32(f + DOC_HDR_COMP), doc_comp_code(t->comp));
+	CHECK_EQ(le32(f + DOC_HDR_VERSION), DOC_VERSION);
+	body = doc_body(f, len, &blen);
+	CHECK(t->entries[0].type == STORE_FT_DIR);
+	CHECK(le64(f + DOC_HDR_ENTRIES_OFF) + 64 <= blen);
+	typ = body + le64(f + DOC_HDR_ENTRIES_OFF) + DOC_ENT_TYPE;
+	CHECK_EQ(*typ, DOC_TYPE_DIR);
+	/* repacked as the document says, the index decodes (the packing is
+	 * sound) */
+	g = doc_pack(f, body, blen, blen, &glen);
+	CHECK_EQ(store_toc_decode(g, glen, &l), 0);
+	CHECK(l && l->comp == t->comp && l->n_entries == t->n_entries);
 	store_toc_free(l);
 	l = NULL;
-	CHECK_EQ(store_toc_encode(t, &b), 0);
-	f = (unsigned char *)buf_detach(&b, &len);
+	/* an unknown entry type */
+	*typ = 8;
+	g = doc_pack(f, body, blen, blen, &glen);
+	CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
+	*typ = DOC_TYPE_DIR;
+	/* a body of another size than declared; a declared size past 4 GiB */
+	g = doc_pack(f, body, blen, blen + 1, &glen);
+	CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
+	g = doc_pack(f, body, blen, blen - 1, &glen);
+	CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
+	g = doc_pack(f, body, blen, ((uint64_t)4 << 30) + 1, &glen);
+	CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
+	CHECK(!l);
+	free(body);
+	/* compression code 3 */
 	patch_resum(f, len, DOC_HDR_COMP, 3);
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
 	/* version 2 is what is written; version 1 is refused (rebuilt) */
 	CHECK_EQ(store_toc_encode(t, &b), 0);
 	f = (unsigned char *)buf_detach(&b, &len);
-	CHECK_EQ(le32(f + DOC_HDR_VERSION), DOC_VERSION);
 	patch_resum(f, len, DOC_HDR_VERSION, 1);
-	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
-	CHECK(!l);
-	CHECK_EQ(store_toc_encode(t, &b), 0);
-	f = (unsigned char *)buf_detach(&b, &len);
-	patch_resum(f, len, DOC_HDR_SIZE + DOC_ENT_TYPE, 8);
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
 }
@@ -733,7 +793,7 @@ static void check_corrupt(const char *idx)
 	struct store_toc *t = NULL;
 	struct mem m;
 	char bad[512];
-	size_t cuts[] = { 0, 1, 100, 168, 0 }, flips = 0;
+	size_t cuts[] = { 0, 1, 100, 184, 0 }, flips = 0;
 
 	read_file(idx, &m);
 	snprintf(bad, sizeof(bad), "%s/bad.idx", tmpdir);
@@ -1247,6 +1307,8 @@ static void xattrs(void)
 	CHECK(!t);
 }
 
+#define ZST_FRAME ((size_t)(STORE_TOC_SPAN * 7 / 10))
+
 int main(void)
 {
 	char tarpath[512];
@@ -1268,28 +1330,28 @@ int main(void)
 	gz_member(&gz, tar.p, tar.len);
 	/* three members, cut at odd places (one inside big.bin) */
 	gz_member(&gzm, tar.p, 1000);
-	gz_member(&gzm, tar.p + 1000, (size_t)(2.5 * (1 << 20)));
-	o = 1000 + (size_t)(2.5 * (1 << 20));
+	gz_member(&gzm, tar.p + 1000, (size_t)(STORE_TOC_SPAN * 5 / 4));
+	o = 1000 + (size_t)(STORE_TOC_SPAN * 5 / 4);
 	gz_member(&gzm, tar.p + o, tar.len - o);
 	/* trailing NULs after the gzip data: ignored, not hashed */
 	gz_member(&gzj, tar.p, tar.len);
 	mem_add(&gzj, junk, sizeof(junk));
 	zst_frame(&zs, tar.p, tar.len);
-	/* frames of 700 KiB, a skippable frame in the middle */
-	for (o = 0; o < tar.len; o += 700 << 10) {
-		size_t n = tar.len - o < (700 << 10) ? tar.len - o : 700 << 10;
+	/* frames of 0.7 spans, a skippable frame in the middle */
+	for (o = 0; o < tar.len; o += ZST_FRAME) {
+		size_t n = tar.len - o < ZST_FRAME ? tar.len - o : ZST_FRAME;
 
 		zst_frame(&zsm, tar.p + o, n);
 		if (o == 0)
 			mem_add(&zsm, skip, sizeof(skip));
 	}
 
-	run_layer("gzip", REGISTRY_COMP_GZIP, &gz, &tar, 6, true);
-	run_layer("gzip-multi", REGISTRY_COMP_GZIP, &gzm, &tar, 6, false);
-	run_layer("gzip-junk", REGISTRY_COMP_GZIP, &gzj, &tar, 6, false);
+	run_layer("gzip", REGISTRY_COMP_GZIP, &gz, &tar, 4, true);
+	run_layer("gzip-multi", REGISTRY_COMP_GZIP, &gzm, &tar, 4, false);
+	run_layer("gzip-junk", REGISTRY_COMP_GZIP, &gzj, &tar, 4, false);
 	run_layer("zstd", REGISTRY_COMP_ZSTD, &zs, &tar, 1, true);
-	run_layer("zstd-multi", REGISTRY_COMP_ZSTD, &zsm, &tar, 6, false);
-	run_layer("plain", REGISTRY_COMP_NONE, &tar, &tar, 1, true);
+	run_layer("zstd-multi", REGISTRY_COMP_ZSTD, &zsm, &tar, 4, false);
+	run_layer("plain", REGISTRY_COMP_NONE, &tar, &tar, 4, true);
 	hostile(&tar);
 	formats();
 	truncated(&gz, &zs);
