@@ -16,7 +16,7 @@ TOOLS = [("imgfs", "imgfs"), ("native", "native (umoci rootfs)"),
 
 # (figure, label); the unit comes from the results.
 FIGURES = [
-    ("first_file", "first small file, never-seen image"),
+    ("first_file", "first small file, never-seen image (peers: pull + read)"),
     ("whole_read", "whole image, never-seen (imgfs: `tar cf -` of rootfs; peers: pull / copy+unpack)"),
     ("prog_new", "python3 imports, never-seen image"),
     ("prog_local_cold", "python3 imports, local image, page cache dropped"),
