@@ -239,8 +239,9 @@ measure_seq() {  # IMG TOOL FILE SIZE
         rec "$img" seq_warm "$tool" "$(awk -v s="$size" -v t="$M" 'BEGIN { printf "%.1f", s / 1048576 / t }')" MB/s
 }
 
-# du_b DIR — bytes allocated on disk under DIR.
-du_b() { du -sB1 "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
+# du_b DIR — bytes allocated on disk under DIR (-x: not what podman image
+# mount shows on top of its own layers).
+du_b() { du -xsB1 "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
 
 manifest_of() {
     local m
