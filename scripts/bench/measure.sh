@@ -160,6 +160,23 @@ fresh_mount() {
 # remount — the same store, a new daemon.
 remount() { imgfs_down; imgfs_up; drop_caches; }
 
+# evict_remount — the same store without the layer blobs of $EVICT_IMG (an
+# earlier mount whose blobs were evicted, or an index kept without its
+# blob): only the kept indexes remain, so reads fetch by range.
+evict_remount() {
+    local d
+    imgfs_down
+    for d in $(jq -r '.layers[].digest' "$(manifest_of "$EVICT_IMG")"); do
+        rm -f "$STORE/blobs/sha256/${d#sha256:}"
+    done
+    for d in partial cache; do
+        [ -d "$STORE/$d" ] && find "$STORE/$d" -mindepth 1 -delete
+    done
+    imgfs_up
+    drop_caches
+    reg_mark
+}
+
 # ---------------------------------------------------------------- peers
 
 # A podman with its own storage: pod DRIVER ARGS...
@@ -335,6 +352,12 @@ bench_image() {
     measure "$img" offline_first imgfs remount cat "$root/$small"
     imgfs_down
     bench_reg_start >/dev/null
+
+    # the first small file when only the indexes are kept
+    EVICT_IMG=$img
+    measure "$img" first_file_indexed imgfs evict_remount cat "$root/$small" &&
+        rec "$img" reg_bytes_first_indexed imgfs "$(reg_bytes)" B
+    imgfs_down
 }
 
 # The real program: python3 importing stdlib modules and numpy.
