@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,14 +41,41 @@ int store_write_atomic(struct store *s, int dirfd, const char *name,
 	return ret;
 }
 
-static int mkdir_at(int dirfd, const char *name, int *out)
+/*
+ * dir_trusted - whether the directory open at @fd may hold the store's
+ * files.  Blobs in blobs/ are trusted without re-hashing and records name
+ * what gets fetched, so a directory another user owns, or one anyone but
+ * the owner may write into, would let that user plant content: refused,
+ * saying why, with -EPERM.
+ */
+static int dir_trusted(const struct store *s, int fd, const char *name)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_uid != geteuid()) {
+		log_err("store %s: %s is owned by uid %u, not by this daemon's uid %u; refusing it",
+			s->dir, name, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_err("store %s: %s is writable by %s (mode %04o); refusing it (chmod go-w)",
+			s->dir, name, (st.st_mode & S_IWOTH) ? "others" : "its group",
+			(unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int mkdir_at(const struct store *s, int dirfd, const char *name, int *out)
 {
 	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	*out = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (*out < 0)
 		return -errno;
-	return 0;
+	return dir_trusted(s, *out, name);
 }
 
 /*
@@ -88,7 +116,6 @@ static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
 static int open_layout(struct store *s)
 {
 	int blobs = -1, index = -1, partial = -1, ret;
-	struct stat st;
 
 	ret = file_mkdir_p(s->dir, 0700);
 	if (ret)
@@ -98,31 +125,36 @@ static int open_layout(struct store *s)
 		ret = -errno;
 		goto out;
 	}
-	if (fstat(s->root_fd, &st) < 0) {
+	ret = dir_trusted(s, s->root_fd, ".");
+	if (ret)
+		goto out;
+	/* One daemon per store: two would sweep each other's temporary
+	 * files and overwrite each other's tags.json.  The lock goes with
+	 * the descriptor, at close or at the daemon's death. */
+	if (flock(s->root_fd, LOCK_EX | LOCK_NB) < 0) {
 		ret = -errno;
+		if (ret == -EWOULDBLOCK) {
+			log_err("store %s is in use by another imgfs (one daemon per store)",
+				s->dir);
+			ret = -EBUSY;
+		}
 		goto out;
 	}
-	/* Anyone could plant blobs in a world-writable store. */
-	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
-		log_err("store: %s is world-writable; refusing to use it", s->dir);
-		ret = -EPERM;
-		goto out;
-	}
-	ret = mkdir_at(s->root_fd, "blobs", &blobs);
+	ret = mkdir_at(s, s->root_fd, "blobs", &blobs);
 	if (!ret)
-		ret = mkdir_at(blobs, "sha256", &s->blobs_fd);
+		ret = mkdir_at(s, blobs, "sha256", &s->blobs_fd);
 	if (!ret)
-		ret = mkdir_at(s->root_fd, "index", &index);
+		ret = mkdir_at(s, s->root_fd, "index", &index);
 	if (!ret)
-		ret = mkdir_at(index, "sha256", &s->index_fd);
+		ret = mkdir_at(s, index, "sha256", &s->index_fd);
 	if (!ret)
-		ret = mkdir_at(s->root_fd, "images", &s->images_fd);
+		ret = mkdir_at(s, s->root_fd, "images", &s->images_fd);
 	if (!ret)
-		ret = mkdir_at(s->root_fd, "tmp", &s->tmp_fd);
+		ret = mkdir_at(s, s->root_fd, "tmp", &s->tmp_fd);
 	if (!ret)
-		ret = mkdir_at(s->root_fd, "partial", &partial);
+		ret = mkdir_at(s, s->root_fd, "partial", &partial);
 	if (!ret)
-		ret = mkdir_at(partial, "sha256", &s->partial_fd);
+		ret = mkdir_at(s, partial, "sha256", &s->partial_fd);
 out:
 	if (blobs >= 0)
 		close(blobs);
