@@ -7,7 +7,8 @@
  * Owns the mount context (struct fs_ctx), the registry client and the
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
- * config=, log_level=, threads=) taken out before libfuse sees the rest.
+ * config=, log_level=, threads=, cache_size=) taken out before libfuse
+ * sees the rest.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,6 +35,7 @@ struct imgfs_opts {
 	char *registry;
 	char *config;
 	char *log_level;
+	char *cache_size;
 	int threads;
 	int show_version;
 	int show_help;
@@ -46,6 +48,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("config=%s", config),
 	OPT("log_level=%s", log_level),
 	OPT("threads=%d", threads),
+	OPT("cache_size=%s", cache_size),
 	FUSE_OPT_END
 };
 
@@ -60,7 +63,37 @@ static void usage(const char *prog)
 	       "    -o config=FILE         JSON: insecure-registries, ca-file\n"
 	       "    -o log_level=LEVEL     error, warn, info or debug (default warn;\n"
 	       "                           -d sets debug)\n"
-	       "    -o threads=N           most worker threads (default 128)\n\n", prog);
+	       "    -o threads=N           most worker threads (default 128)\n"
+	       "    -o cache_size=SIZE     decompressed layer bytes kept in STORE/cache,\n"
+	       "                           bytes or with K, M, G (default 4G; 0: none)\n\n",
+	       prog);
+}
+
+#define IMGFS_CACHE_DEFAULT ((uint64_t)4 << 30)
+
+/* "SIZE" of cache_size=: digits, optionally K, M or G (powers of 1024). */
+static int size_parse(const char *str, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (*str < '0' || *str > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(str, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 /* The store directory when none is given: /var/lib/imgfs as root, else
@@ -184,6 +217,7 @@ int main(int argc, char *argv[])
 	struct fs_inode *root;
 	char store_dir[PATH_MAX];
 	enum log_level level = LOG_LVL_WARN;
+	uint64_t cache_size = IMGFS_CACHE_DEFAULT;
 	int ret = 1, table_ok = 0;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -210,6 +244,11 @@ int main(int argc, char *argv[])
 	}
 	if (o.log_level && log_level_parse(o.log_level, &level)) {
 		fprintf(stderr, "imgfs: unknown log_level '%s'\n", o.log_level);
+		goto out;
+	}
+	if (o.cache_size && size_parse(o.cache_size, &cache_size)) {
+		fprintf(stderr, "imgfs: bad cache_size '%s' (bytes, or with K, M, G)\n",
+			o.cache_size);
 		goto out;
 	}
 	if (cl.debug)
@@ -244,6 +283,7 @@ int main(int argc, char *argv[])
 		struct store_opts so = {
 			.dir = store_dir,
 			.default_host = ro.default_host,
+			.cache_size = cache_size,
 		};
 
 		if (registry_client_new(&ro, &rc)) {
@@ -332,6 +372,7 @@ out:
 	free(o.registry);
 	free(o.config);
 	free(o.log_level);
+	free(o.cache_size);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -2,7 +2,8 @@
 /*
  * layers.c - an image's merged tree and reads from it: fetching and
  * indexing its layers (in parallel), merging them, and serving file bytes
- * from the layer blobs by offset.
+ * from the layer blobs by offset (through the span cache, span_cache.c,
+ * for compressed layers).
  *
  * One build per image at a time: img->rootfs_state BUILDING marks a build
  * in progress and other callers sleep on img->cond.  A failed build goes
@@ -205,18 +206,26 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 	return ret;
 }
 
-int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
-		     struct store_toc_cursor *cur, void *dst, size_t len,
-		     uint64_t off, size_t *got)
+int store_layer_read(const struct store_layer *l, struct store_toc_cursor *cur,
+		     void *dst, size_t len, uint64_t off, size_t *got)
+{
+	struct store_toc_src src;
+
+	store_layer_src(l, &src);
+	return store_toc_read(l->toc, &src, cur, dst, len, off, got);
+}
+
+/* The layer and stream range of bytes [@off, @off + *@len) of regular
+ * file @ino; *@len is clamped to the file, 0 at or past its end. */
+static int file_locate(struct store *s, struct store_image *img, uint32_t ino,
+		       uint64_t off, size_t *len, const struct store_layer **l,
+		       uint64_t *uoff)
 {
 	const struct store_rinode *ri;
 	const struct store_toc_entry *e;
-	const struct store_layer *l;
-	struct store_toc_src src;
 	struct store_rootfs *fs;
 	int ret;
 
-	*got = 0;
 	ret = store_image_rootfs(s, img, &fs);
 	if (ret)
 		return ret;
@@ -228,13 +237,103 @@ int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 		return -EISDIR;
 	if (e->type != STORE_FT_REG || ri->layer >= img->n_layers)
 		return -EINVAL;
-	if (off >= e->size || len == 0)
+	if (off >= e->size)
+		*len = 0;
+	else if (*len > e->size - off)
+		*len = (size_t)(e->size - off);
+	*l = &img->layers[ri->layer];
+	*uoff = e->offset + off;
+	return 0;
+}
+
+/* Whether reads of @l go through the span cache (the blob of an
+ * uncompressed layer is already the stream). */
+static bool layer_cached(const struct store *s, const struct store_layer *l)
+{
+	return s->cache && l->toc->comp != REGISTRY_COMP_NONE;
+}
+
+int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
+		     struct store_toc_cursor *cur, void *dst, size_t len,
+		     uint64_t off, size_t *got)
+{
+	const struct store_layer *l;
+	uint64_t uoff;
+	size_t done = 0, n;
+	int ret;
+
+	*got = 0;
+	ret = file_locate(s, img, ino, off, &len, &l, &uoff);
+	if (ret || len == 0)
+		return ret;
+	while (layer_cached(s, l) && done < len) {
+		struct store_cache_ref ref;
+
+		ret = store_cache_get(s->cache, l, uoff + done, len - done, &ref);
+		if (ret == -ENOBUFS)
+			break;	/* not cacheable now: decompress it here */
+		if (ret)
+			return ret;
+		ret = store_cache_pread(&ref, (char *)dst + done);
+		store_cache_put(s->cache, &ref);
+		if (ret)
+			return ret;
+		done += ref.len;
+	}
+	if (done < len) {
+		ret = store_layer_read(l, cur, (char *)dst + done, len - done,
+				       uoff + done, &n);
+		if (ret)
+			return ret;
+		done += n;
+	}
+	*got = done;
+	return 0;
+}
+
+int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
+			 size_t len, uint64_t off, struct store_read_ref *ref)
+{
+	const struct store_layer *l;
+	struct store_cache_ref cref;
+	uint64_t uoff;
+	int ret;
+
+	memset(ref, 0, sizeof(*ref));
+	ref->fd = -1;
+	ret = file_locate(s, img, ino, off, &len, &l, &uoff);
+	if (ret || len == 0)
+		return ret;
+	if (l->toc->comp == REGISTRY_COMP_NONE) {
+		/* A partial blob may lack these bytes: the copy path reads
+		 * through its need(), which fetches them. */
+		if (l->part)
+			return -ENOBUFS;
+		/* The blob lives as long as the image the caller holds. */
+		ref->fd = l->fd;
+		ref->off = uoff;
+		ref->len = len;
 		return 0;
-	if (len > e->size - off)
-		len = (size_t)(e->size - off);
-	l = &img->layers[ri->layer];
-	store_layer_src(l, &src);
-	return store_toc_read(l->toc, &src, cur, dst, len, e->offset + off, got);
+	}
+	if (!s->cache)
+		return -ENOBUFS;
+	ret = store_cache_get(s->cache, l, uoff, len, &cref);
+	if (ret)
+		return ret;
+	ref->fd = cref.fd;
+	ref->off = cref.off;
+	ref->len = cref.len;
+	ref->pin = cref.span;
+	return 0;
+}
+
+void store_image_read_unref(struct store *s, struct store_read_ref *ref)
+{
+	struct store_cache_ref cref = { .span = ref->pin };
+
+	if (ref->pin)
+		store_cache_put(s->cache, &cref);
+	ref->pin = NULL;
 }
 
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.c - opening and closing the store: the directory layout, orphan
- * clean-up in tmp/ (and, through partial.c, in partial/), the crash-safe write of small files, and the cache of
- * remote answers (unknown names are remembered briefly so that tab
- * completion in the mount does not hammer the registry).
+ * clean-up in tmp/ (and, through partial.c, in partial/; the span cache
+ * is emptied, it is not kept across runs), the crash-safe write of small
+ * files, and the cache of remote answers (unknown names are remembered
+ * briefly so that tab completion in the mount does not hammer the
+ * registry).
  *
  * Every persistent file (tags.json, image records, layer indexes) goes
  * through store_write_atomic(): a temporary file in tmp/, fsync, rename
@@ -79,9 +81,10 @@ static int mkdir_at(const struct store *s, int dirfd, const char *name, int *out
 }
 
 /*
- * clean_dir - remove the debris of a crash or an abort: everything in tmp/,
- * and in index/sha256/ anything not named like an index (stores written
- * before indexes went through tmp/ left "<hex>.tmp.XXXXXX" files there).
+ * clean_dir - remove the debris of a crash or an abort: everything in tmp/
+ * and in cache/sha256/, and in index/sha256/ anything not named like an
+ * index (stores written before indexes went through tmp/ left
+ * "<hex>.tmp.XXXXXX" files there).
  */
 static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
 {
@@ -113,9 +116,9 @@ static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
 		log_info("store: removed %u orphan(s) from %s/%s", n, s->dir, what);
 }
 
-static int open_layout(struct store *s)
+static int open_layout(struct store *s, int *cache_fd)
 {
-	int blobs = -1, index = -1, partial = -1, ret;
+	int blobs = -1, index = -1, partial = -1, cache = -1, ret;
 
 	ret = file_mkdir_p(s->dir, 0700);
 	if (ret)
@@ -155,7 +158,13 @@ static int open_layout(struct store *s)
 		ret = mkdir_at(s, s->root_fd, "partial", &partial);
 	if (!ret)
 		ret = mkdir_at(s, partial, "sha256", &s->partial_fd);
+	if (!ret)
+		ret = mkdir_at(s, s->root_fd, "cache", &cache);
+	if (!ret)
+		ret = mkdir_at(s, cache, "sha256", cache_fd);
 out:
+	if (cache >= 0)
+		close(cache);
 	if (blobs >= 0)
 		close(blobs);
 	if (index >= 0)
@@ -170,7 +179,7 @@ out:
 int store_open(const struct store_opts *opts, struct store **out)
 {
 	struct store *s;
-	int ret;
+	int cache_fd = -1, ret;
 
 	if (!opts->dir || !*opts->dir)
 		return -EINVAL;
@@ -205,11 +214,20 @@ int store_open(const struct store_opts *opts, struct store **out)
 		ret = htab_init(&s->partials);
 	if (ret)
 		goto out;
-	ret = open_layout(s);
+	ret = open_layout(s, &cache_fd);
 	if (ret)
 		goto out;
 	clean_dir(s, s->tmp_fd, "tmp", true);
 	clean_dir(s, s->index_fd, "index/sha256", false);
+	/* A sparse file cannot tell written zeros from a hole after a crash:
+	 * the span cache starts empty. */
+	clean_dir(s, cache_fd, "cache/sha256", true);
+	if (opts->cache_size) {
+		ret = store_cache_open(cache_fd, opts->cache_size, &s->cache);
+		if (ret)
+			goto out;
+		cache_fd = -1;
+	}
 	ret = store_tags_load(s);
 	if (ret)
 		goto out;
@@ -219,9 +237,12 @@ int store_open(const struct store_opts *opts, struct store **out)
 	/* After the blob sweep, which takes unreferenced indexes along. */
 	store_partial_sweep(s);
 	*out = s;
-	return 0;
+	ret = 0;
 out:
-	store_close(s);
+	if (cache_fd >= 0)
+		close(cache_fd);
+	if (ret)
+		store_close(s);
 	return ret;
 }
 
@@ -235,6 +256,8 @@ void store_close(struct store *s)
 	     e = htab_next(&s->images, &it, e))
 		store_image_free(e->val);
 	htab_release(&s->images);
+	/* After the images: nothing reads through the cache any more. */
+	store_cache_close(s->cache);
 	store_tags_free(s);
 	for (struct htab_ent *e = htab_first(&s->answers, &it); e;
 	     e = htab_next(&s->answers, &it, e))

@@ -10,6 +10,8 @@
  *   images/<id>.json       one record per local image (id = config hex)
  *   tags.json              every local tag -> image id
  *   tmp/                   downloads and writes in progress
+ *   cache/sha256/<hex>     decompressed spans of compressed layers (sparse;
+ *                          emptied at open, bounded by cache_size)
  * Files that must survive a crash are written to tmp/, fsynced, renamed
  * into place and the directory fsynced.  Anything in tmp/ at open is an
  * orphan and is removed.  A blob is renamed into blobs/ only after its
@@ -46,6 +48,8 @@ struct store_opts {
 	struct registry_platform platform;
 	int negative_ttl_sec;		/* unknown names are remembered this
 					 * long; 0: 5 */
+	uint64_t cache_size;		/* bytes of decompressed spans kept in
+					 * cache/; 0: no cache */
 };
 
 /*
@@ -141,11 +145,39 @@ int store_image_list(struct store *s, char ***ids, size_t *n);
  */
 int store_image_rootfs(struct store *s, struct store_image *img,
 		       struct store_rootfs **out);
-/* Read @len bytes at @off of regular file @ino of the image's rootfs.
- * -EIO when a span it needs cannot be fetched or fails its digest. */
+/*
+ * store_image_read - @len bytes at @off of regular file @ino of the
+ * image's rootfs into @dst (*@got fewer only at the end of the file).
+ * Bytes of a compressed layer come through the span cache when there is
+ * one; @cur (may be NULL) carries decompression between reads of bytes
+ * the cache cannot hold.  -EIO when a span it needs cannot be fetched
+ * or fails its digest.
+ */
 int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 		     struct store_toc_cursor *cur, void *dst, size_t len,
 		     uint64_t off, size_t *got);
+
+/* Bytes of a rootfs file where they lie in a file of the store. */
+struct store_read_ref {
+	int fd;			/* valid until store_image_read_unref() */
+	uint64_t off;		/* where the bytes are in @fd */
+	size_t len;		/* 0: @off was at or past the end of the file */
+	void *pin;		/* the store's */
+};
+/*
+ * store_image_read_ref - where the bytes at @off of regular file @ino lie,
+ * for handing the kernel a descriptor instead of a copy: up to @len of
+ * them from an uncompressed layer's blob or from the span cache (filled
+ * and pinned first), so ref->len may be less than @len; ask again for the
+ * rest.  -ENOBUFS when they are not in a file (a compressed layer without
+ * a cache, or a span the cache cannot hold): use store_image_read().
+ * Every successful call is paired with store_image_read_unref().
+ */
+int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
+			 size_t len, uint64_t off, struct store_read_ref *ref);
+/* Release what store_image_read_ref() returned (after the kernel has the
+ * bytes). */
+void store_image_read_unref(struct store *s, struct store_read_ref *ref);
 /* Fetch (if needed) and open layer @i's blob. */
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
 			   int *fd);

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * image.c, layers.c, layer_index.c, partial.c, tags.c and pull.c.  It holds the
- * layout of struct store, of an image and of a tag entry, and the helpers
- * these files share; no other module sees it (it is not on their include
- * path), so they read images through the accessors of store.h.
+ * image.c, layers.c, layer_index.c, partial.c, span_cache.c, tags.c and
+ * pull.c.  It holds the layout of struct store, of an image and of a tag
+ * entry, and the helpers these files share; no other module sees it (it
+ * is not on their include path), so they read images through the
+ * accessors of store.h.
  *
  * Lock order: s->meta_lock, then s->lock, then image->lock, then the
- * registry client's leaf locks.  A function that requires a lock held
- * ends in _locked and says which.
+ * leaf locks: the span cache's cache->lock (span_cache.c) and the
+ * registry client's.  A function that requires a lock held ends in
+ * _locked and says which.
  *
  * s->meta_lock serialises every change of persistent metadata (tags.json,
  * images/<id>.json, freeing blobs) so that a read-modify-write of the tag
@@ -59,6 +61,10 @@ struct store {
 	pthread_cond_t inflight_cond;
 	struct htab answers;		/* remote answer cache -> struct store_answer */
 	struct htab partials;		/* blob hex -> struct store_partial (partial.c) */
+
+	/* Decompressed spans of compressed layers (span_cache.c); NULL when
+	 * cache_size is 0.  Its own leaf lock guards it. */
+	struct store_cache *cache;
 };
 
 struct store_layer {
@@ -180,6 +186,53 @@ int store_image_resolve(struct store *s, const char *id, char full[65]);
 /* Refuse artifacts and layer types we cannot serve, naming the culprit
  * (@what) in the log: -ENOTSUP. */
 int store_manifest_check(const char *what, const struct registry_manifest *m);
+
+/* layers.c */
+/*
+ * store_layer_read - @len bytes at offset @off of layer @l's uncompressed
+ * stream into @dst, decompressed from its blob (@cur may be NULL): the one
+ * place the store decodes a layer.
+ */
+int store_layer_read(const struct store_layer *l, struct store_toc_cursor *cur,
+		     void *dst, size_t len, uint64_t off, size_t *got);
+
+/* span_cache.c: the decompressed span cache under cache/sha256/. */
+struct store_cache;
+struct cache_span;
+/* What store_cache_get() pinned: @len bytes at @off of the file @fd. */
+struct store_cache_ref {
+	struct cache_span *span;	/* NULL: nothing pinned */
+	int fd;
+	uint64_t off;
+	size_t len;
+};
+struct store_cache_stats {
+	uint64_t max;		/* the cap */
+	uint64_t used;		/* bytes of spans present or being filled */
+	uint64_t fills;		/* spans decompressed so far */
+	uint64_t evictions;	/* spans punched out so far */
+};
+/* A cache of at most @max bytes in the directory @dir_fd, which it takes
+ * over on success (store_cache_close() closes it). */
+int store_cache_open(int dir_fd, uint64_t max, struct store_cache **out);
+/* Close the cache (NULL is a no-op); no span may be pinned. */
+void store_cache_close(struct store_cache *c);
+/*
+ * store_cache_get - pin the bytes at @uoff (< tar_size) of compressed layer
+ * @l (prepared: fd and toc set) in the cache, decompressing their span
+ * first when it is absent (concurrent callers wait for one fill).  *@ref
+ * gets the file, @uoff and min(@len, to the span's end); release it with
+ * store_cache_put().  -ENOBUFS when the span cannot be cached now (larger
+ * than the cap, or the rest is pinned): read the layer directly.
+ */
+int store_cache_get(struct store_cache *c, const struct store_layer *l,
+		    uint64_t uoff, size_t len, struct store_cache_ref *ref);
+/* Unpin what store_cache_get() pinned (a ref with no span is a no-op). */
+void store_cache_put(struct store_cache *c, struct store_cache_ref *ref);
+/* The pinned bytes of @ref into @dst (ref->len of them). */
+int store_cache_pread(const struct store_cache_ref *ref, void *dst);
+/* Counters, for tests and logs. */
+void store_cache_stats(struct store_cache *c, struct store_cache_stats *st);
 
 /* tags.c */
 /* Read tags.json into s->tags (at open); free the table (at close). */
