@@ -8,8 +8,10 @@
  * accessors of store.h.
  *
  * Lock order: s->meta_lock, then s->lock, then image->lock, then the
- * leaf locks: the span cache's cache->lock (span_cache.c) and the
- * registry client's.  A function that requires a lock held ends in
+ * leaf locks: the span cache's cache->lock (span_cache.c), a partial
+ * blob's p->save_lock then p->lock (partial.c), and the registry
+ * client's.  No store lock is taken while a leaf is held, and no lock is
+ * held across the network.  A function that requires a lock held ends in
  * _locked and says which.
  *
  * s->meta_lock serialises every change of persistent metadata (tags.json,
