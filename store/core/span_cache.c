@@ -333,22 +333,6 @@ out:
 	return ret;
 }
 
-/* The span of @toc holding @uoff (< tar_size). */
-static size_t span_of(const struct store_toc *toc, uint64_t uoff)
-{
-	size_t lo = 0, hi = toc->n_cps;	/* answer in [lo, hi) */
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (toc->cps[mid].uoff <= uoff)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 int store_cache_get(struct store_cache *c, const struct store_layer *l,
 		    uint64_t uoff, size_t len, struct store_cache_ref *ref)
 {
@@ -363,7 +347,7 @@ int store_cache_get(struct store_cache *c, const struct store_layer *l,
 	ret = cache_file_get(c, l, &f);
 	if (ret)
 		return ret;
-	sp = &f->spans[span_of(l->toc, uoff)];
+	sp = &f->spans[store_toc_span_of(l->toc, uoff)];
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		if (sp->state == SPAN_PRESENT) {
