@@ -22,6 +22,7 @@
 
 #define CHECK_FATAL
 #include "check.h"
+#include "tar_mem.h"
 #include "store_int.h"	/* white-box: the cache and struct store_layer */
 
 #define FILE_BYTES ((size_t)14 << 20)
@@ -49,12 +50,7 @@ static size_t make_tar(bool gz, unsigned char *out, size_t cap)
 		x = x * 1103515245u + 12345u;
 		data[i] = (unsigned char)('a' + (x >> 16) % 16);
 	}
-	archive_write_set_format_pax_restricted(a);
-	if (gz)
-		archive_write_add_filter_gzip(a);
-	archive_write_set_bytes_in_last_block(a, 1);
-	if (archive_write_open_memory(a, out, cap, &used) != ARCHIVE_OK)
-		abort();
+	tar_mem_open(a, gz, out, cap, &used);
 	archive_entry_set_pathname(e, "data");
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "tar_mem.h"
 #include "log.h"
 #include "store.h"
 #include "store_int.h"	/* white-box: the records' fields */
@@ -53,12 +54,7 @@ static size_t make_tar(const struct tfile *files, size_t n, bool gz, char *out,
 	struct archive *a = archive_write_new();
 	size_t used = 0;
 
-	archive_write_set_format_pax_restricted(a);
-	if (gz)
-		archive_write_add_filter_gzip(a);
-	archive_write_set_bytes_in_last_block(a, 1);
-	if (archive_write_open_memory(a, out, cap, &used) != ARCHIVE_OK)
-		abort();
+	tar_mem_open(a, gz, out, cap, &used);
 	for (size_t i = 0; i < n; i++) {
 		struct archive_entry *e = archive_entry_new();
 		size_t len = files[i].content ? strlen(files[i].content) : 0;
@@ -288,12 +284,7 @@ static unsigned char *make_big_tar(const struct pfile *files, size_t nf, bool gz
 	out = malloc(cap);
 	if (!out)
 		abort();
-	archive_write_set_format_pax_restricted(a);
-	if (gz)
-		archive_write_add_filter_gzip(a);
-	archive_write_set_bytes_in_last_block(a, 1);
-	if (archive_write_open_memory(a, out, cap, &used) != ARCHIVE_OK)
-		abort();
+	tar_mem_open(a, gz, out, cap, &used);
 	for (size_t i = 0; i < nf; i++) {
 		struct archive_entry *e = archive_entry_new();
 
