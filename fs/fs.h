@@ -9,6 +9,8 @@
  *   /by-id/<id>/config
  *   /by-id/<id>/layers/NN-sha256:<hex>   compressed layer blobs
  *   /by-id/<id>/rootfs/...      the merged filesystem
+ *   /by-id/<id>/image.tar       `docker save` of it, generated (save.h)
+ *   /by-id/<id>/oci/...         the same as an OCI image layout
  *
  * struct fs_ctx is the only mutable state shared by the FUSE worker
  * threads.  Lock order: ctx->inodes.lock is a leaf; the store's locks are
@@ -128,6 +130,14 @@ int fs_import_name(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 
 /* The images table (images.c). */
 int fs_images_table(struct fs_ctx *ctx, struct buf *out);
+
+struct store_save;
+/*
+ * fs_ns_save - the `docker save` member list (save.h) behind an image.tar
+ * node (the archive, under the image's tags now) or an oci/ node (the
+ * OCI layout); the caller frees it with store_save_free().
+ */
+int fs_ns_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out);
 
 /* The tree of an image node's rootfs, building it if needed. */
 int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node,

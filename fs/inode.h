@@ -20,6 +20,9 @@
  *   "L:<name>", "l:<name>:<i>"   its layers/ directory and layer i
  *   "r:<name>:<n>"        rootfs inode n of that image (hardlinks of the
  *                         image map to one n, hence one inode)
+ *   "a:<name>"            its image.tar (`docker save`)
+ *   "o:<name>:<n>"        its oci/ directory (0) or member n-1 of the
+ *                         image's OCI layout below it (save.h)
  *   "m:<path>"            import/ and directories below it
  *   "w:<seq>"             a file being written into import/
  * The first lookup of a key allocates the next node id; the same key
@@ -69,6 +72,8 @@ enum fs_kind {
 	FS_DANGLING_LINK,
 	FS_IMPORT_DIR,	/* import/ and directories below it */
 	FS_IMPORT_FILE,	/* a file being written into import/ */
+	FS_SAVE_TAR,	/* by-id/<name>/image.tar */
+	FS_OCI,		/* by-id/<name>/oci/ and what is below it */
 };
 
 struct fs_inode {

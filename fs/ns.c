@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "log.h"
 #include "registry.h"
+#include "save.h"
 
 #define LAYER_NAME_FMT "%02zu-%s"
 
@@ -153,11 +154,18 @@ static int lookup_image(struct fs_ctx *ctx, struct fs_inode *parent,
 		tmpl->n = 0;
 	else if (strcmp(name, "config") == 0)
 		tmpl->n = 1;
-	else if (strcmp(name, "layers") != 0 && strcmp(name, "rootfs") != 0)
+	else if (strcmp(name, "layers") != 0 && strcmp(name, "rootfs") != 0 &&
+		 strcmp(name, "image.tar") != 0 && strcmp(name, "oci") != 0)
 		return -ENOENT;
 	ret = image_child(ctx, parent, tmpl);
 	if (ret)
 		return ret;
+	if (strcmp(name, "image.tar") == 0)
+		return set_key(tmpl, FS_SAVE_TAR, "a:%s", parent->path);
+	if (strcmp(name, "oci") == 0) {
+		tmpl->n = 0;
+		return set_key(tmpl, FS_OCI, "o:%s:0", parent->path);
+	}
 	if (strcmp(name, "layers") == 0)
 		return set_key(tmpl, FS_LAYERS_DIR, "L:%s", parent->path);
 	if (strcmp(name, "rootfs") == 0) {
@@ -213,6 +221,109 @@ static int lookup_rootfs(struct fs_ctx *ctx, struct fs_inode *parent,
 	if (ret)
 		return ret;
 	return set_key(tmpl, FS_ROOTFS, "r:%s:%" PRIu32, parent->path, child);
+}
+
+int fs_ns_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out)
+{
+	if (node->kind != FS_SAVE_TAR && node->kind != FS_OCI)
+		return -EINVAL;
+	return store_save_image(ctx->store, node->id,
+				node->kind == FS_OCI ? STORE_SAVE_LAYOUT : 0, out);
+}
+
+/* The layout path of FS_OCI node @n ("" for oci/ itself, "blobs/" for a
+ * directory): NULL if @n is not a member of @sv. */
+static const char *oci_path(const struct store_save *sv, uint32_t n)
+{
+	const struct store_save_member *m;
+
+	if (n == 0)
+		return "";
+	m = store_save_member(sv, n - 1);
+	return m ? m->name : NULL;
+}
+
+/* oci/...: the members of the image's OCI layout (save.h).  The layout
+ * of an image always has the same members in the same order (only the
+ * content of index.json follows its tags), so a member's index names it. */
+static int lookup_oci(struct fs_ctx *ctx, struct fs_inode *parent,
+		      const char *name, struct fs_inode *tmpl, double *timeout)
+{
+	struct store_save *sv = NULL;
+	const char *dir;
+	char *full = NULL;
+	size_t i;
+	int ret;
+
+	*timeout = FS_TIMEOUT_IMMUTABLE;
+	ret = fs_ns_save(ctx, parent, &sv);
+	if (ret)
+		return ret;
+	dir = oci_path(sv, parent->n);
+	if (!dir || (*dir && !store_save_member(sv, parent->n - 1)->is_dir)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	if (asprintf(&full, "%s%s", dir, name) < 0) {
+		full = NULL;
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = store_save_find(sv, full, &i);
+	if (ret == -ENOENT) {
+		free(full);
+		if (asprintf(&full, "%s%s/", dir, name) < 0) {
+			full = NULL;
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = store_save_find(sv, full, &i);
+	}
+	if (ret)
+		goto out;
+	tmpl->n = (uint32_t)i + 1;
+	ret = image_child(ctx, parent, tmpl);
+	if (!ret)
+		ret = set_key(tmpl, FS_OCI, "o:%s:%u", parent->path, tmpl->n);
+out:
+	free(full);
+	store_save_free(ctx->store, sv);
+	return ret;
+}
+
+/* The entries of oci/ directory @node. */
+static int list_oci(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out)
+{
+	struct store_save *sv = NULL;
+	const char *dir;
+	size_t dl;
+	int ret;
+
+	ret = fs_ns_save(ctx, node, &sv);
+	if (ret)
+		return ret;
+	dir = oci_path(sv, node->n);
+	if (!dir || (*dir && !store_save_member(sv, node->n - 1)->is_dir)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	dl = strlen(dir);
+	for (size_t i = 0; i < store_save_n_members(sv) && !ret; i++) {
+		const struct store_save_member *m = store_save_member(sv, i);
+		const char *rest = m->name + dl;
+		size_t len = strlen(rest) - (m->is_dir ? 1 : 0);
+		char name[256];
+
+		if (strncmp(m->name, dir, dl) != 0 || !len || memchr(rest, '/', len) ||
+		    len >= sizeof(name))
+			continue;
+		memcpy(name, rest, len);
+		name[len] = '\0';
+		ret = fs_dirlist_add(out, name, m->is_dir ? S_IFDIR : S_IFREG);
+	}
+out:
+	store_save_free(ctx->store, sv);
+	return ret;
 }
 
 /* dangling/<12 hex>: a link to an image no tag names. */
@@ -275,6 +386,8 @@ int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
 		return lookup_layers(ctx, parent, name, tmpl, timeout);
 	case FS_ROOTFS:
 		return lookup_rootfs(ctx, parent, name, tmpl, timeout);
+	case FS_OCI:
+		return lookup_oci(ctx, parent, name, tmpl, timeout);
 	case FS_DANGLING:
 		return lookup_dangling(ctx, name, tmpl, timeout);
 	case FS_IMPORT_DIR:
@@ -307,6 +420,40 @@ static void stat_image_time(struct store_image *img, struct stat *st)
 		st->st_ctim = st->st_mtim;
 		st->st_atim = st->st_mtim;
 	}
+}
+
+/* stat of an image.tar or oci/ node: sizes from the member list. */
+static int stat_save(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
+		     double *timeout)
+{
+	const struct store_save_member *m = NULL;
+	struct store_save *sv = NULL;
+	int ret;
+
+	ret = fs_ns_save(ctx, node, &sv);
+	if (ret)
+		return ret;
+	if (node->kind == FS_OCI && node->n) {
+		m = store_save_member(sv, node->n - 1);
+		if (!m) {
+			ret = -ESTALE;
+			goto out;
+		}
+	}
+	if (node->kind == FS_SAVE_TAR || (m && !m->is_dir)) {
+		stat_base(ctx, node, st, S_IFREG | 0444);
+		st->st_size = (off_t)(m ? m->size : store_save_size(sv));
+		st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+		/* What follows the tags changes with them. */
+		if (!m || m->mutable)
+			*timeout = FS_TIMEOUT_TAG;
+	} else {
+		stat_base(ctx, node, st, S_IFDIR | 0555);
+	}
+	stat_image_time(node->img, st);
+out:
+	store_save_free(ctx->store, sv);
+	return ret;
 }
 
 int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
@@ -368,6 +515,10 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 		stat_base(ctx, node, st, S_IFREG | 0444);
 		stat_image_time(img, st);
 		st->st_size = (off_t)store_image_layer(img, node->n)->size;
+		break;
+	case FS_SAVE_TAR:
+	case FS_OCI:
+		ret = stat_save(ctx, node, st, timeout);
 		break;
 	case FS_ROOTFS:
 		if (node->n == 0) {
@@ -452,11 +603,15 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		return list_short_ids(ret, ids, n, S_IFDIR, out);
 	case FS_IMAGE_DIR:
 		if ((ret = fs_dirlist_add(out, "config", S_IFREG)) ||
+		    (ret = fs_dirlist_add(out, "image.tar", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "layers", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "manifest", S_IFREG)) ||
+		    (ret = fs_dirlist_add(out, "oci", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "rootfs", S_IFDIR)))
 			return ret;
 		return 0;
+	case FS_OCI:
+		return list_oci(ctx, node, out);
 	case FS_LAYERS_DIR:
 		for (size_t i = 0; i < store_image_n_layers(img) && !ret; i++) {
 			char name[128];

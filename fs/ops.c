@@ -52,7 +52,7 @@ void fs_put_node(struct fs_ctx *ctx, struct fs_inode *node)
 static bool is_image_kind(enum fs_kind k)
 {
 	return k == FS_IMAGE_DIR || k == FS_IMAGE_FILE || k == FS_LAYERS_DIR ||
-	       k == FS_LAYER || k == FS_ROOTFS;
+	       k == FS_LAYER || k == FS_ROOTFS || k == FS_SAVE_TAR || k == FS_OCI;
 }
 
 /*
@@ -375,6 +375,7 @@ void fs_file_free(struct fs_ctx *ctx, struct fs_file *f)
 	 * it is committed. */
 	if (f->im)
 		store_import_abort(f->im);
+	store_save_free(ctx->store, f->save);
 	pthread_mutex_destroy(&f->lock);
 	buf_release(&f->data);
 	fs_put_node(ctx, f->node);
@@ -400,6 +401,39 @@ static int open_rootfs(struct fs_ctx *ctx, struct fs_file *f,
 		return -EACCES;
 	fi->keep_cache = 1;
 	return store_toc_cursor_new(&f->cur);
+}
+
+/*
+ * open_save - image.tar and the files of oci/: the member list is built
+ * here, so one open reads one consistent archive even if a tag moves
+ * meanwhile.  What depends on the tags (image.tar, oci/index.json) is
+ * read past the page cache: its size may have changed since the kernel
+ * last asked, and a cached size would cut the reads short.  Blobs are
+ * immutable and cached.
+ */
+static int open_save(struct fs_ctx *ctx, struct fs_file *f,
+		     struct fuse_file_info *fi)
+{
+	const struct store_save_member *m = NULL;
+	int ret;
+
+	ret = fs_ns_save(ctx, f->node, &f->save);
+	if (ret)
+		return ret;
+	if (f->node->kind == FS_OCI) {
+		if (f->node->n == 0)
+			return -EISDIR;
+		m = store_save_member(f->save, f->node->n - 1);
+		if (!m)
+			return -ESTALE;
+		if (m->is_dir)
+			return -EISDIR;
+	}
+	if (!m || m->mutable)
+		fi->direct_io = 1;
+	else
+		fi->keep_cache = 1;
+	return 0;
 }
 
 /* Undo a successful open: the busy count it took, then the handle. */
@@ -449,6 +483,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		break;
 	case FS_ROOTFS:
 		ret = open_rootfs(ctx, f, fi);
+		break;
+	case FS_SAVE_TAR:
+	case FS_OCI:
+		ret = open_save(ctx, f, fi);
 		break;
 	case FS_IMAGES:
 		ret = fs_ns_generate(ctx, f->node, &f->data);
@@ -593,6 +631,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			return;
 		break;
 	case FS_LAYER:
+	case FS_SAVE_TAR:
+	case FS_OCI:
 		break;
 	default:
 		/* An import file (open O_RDWR) is a stream into the store
@@ -612,6 +652,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			ret = -errno;
 		else
 			got = (size_t)n;
+	} else if (f->node->kind == FS_SAVE_TAR || f->node->kind == FS_OCI) {
+		/* Under the handle's lock: release frees the member list
+		 * (it waits for the lock, see reply_slice). */
+		pthread_mutex_lock(&f->lock);
+		if (f->node->kind == FS_SAVE_TAR)
+			ret = store_save_read(ctx->store, f->save, buf, size,
+					      (uint64_t)off, &got);
+		else
+			ret = store_save_member_read(ctx->store, f->save,
+						     f->node->n - 1, buf, size,
+						     (uint64_t)off, &got);
+		pthread_mutex_unlock(&f->lock);
 	} else {
 		/* Bytes the span cache cannot hold are decompressed here:
 		 * one cursor per open file keeps sequential reads

@@ -14,6 +14,7 @@
 
 #include "fs.h"
 #include "import.h"
+#include "save.h"
 
 /* One open file: what fi->fh points at. */
 struct fs_file {
@@ -23,6 +24,7 @@ struct fs_file {
 	pthread_mutex_t lock;		/* guards cur, im, pos, done */
 	struct store_toc_cursor *cur;	/* rootfs files */
 	struct store_import *im;	/* import/ files until closed */
+	struct store_save *save;	/* image.tar, oci/ files */
 	uint64_t pos;			/* import: bytes received */
 	bool done;			/* import: finished (committed or not) */
 	int err;			/* import: the result of finishing */
