@@ -11,6 +11,7 @@
  *   /by-id/<id>/rootfs/...      the merged filesystem
  *   /by-id/<id>/image.tar       `docker save` of it, generated (save.h)
  *   /by-id/<id>/oci/...         the same as an OCI image layout
+ *   /export/NAME/ENTRY, /export/NAME.tar   several images in one archive
  *
  * struct fs_ctx is the only mutable state shared by the FUSE worker
  * threads.  Lock order: ctx->inodes.lock is a leaf; the store's locks are
@@ -102,7 +103,8 @@ int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
  * path's registry host and repository (NULL when the path is empty or
  * only a host).  Caller frees both. */
 int fs_repos_name(struct fs_ctx *ctx, const char *path, char **host, char **repo);
-/* Whether @path was made with mkdir under repos/ ('r') or import/ ('i'). */
+/* Whether @path was made with mkdir under repos/ ('r') or import/ ('i'),
+ * or is a selection or entry of export/ ('e', ns_export.c). */
 bool fs_dir_made(struct fs_ctx *ctx, char space, const char *path);
 int fs_dir_make(struct fs_ctx *ctx, char space, const char *path);
 void fs_dir_unmake(struct fs_ctx *ctx, char space, const char *path);
@@ -138,6 +140,19 @@ struct store_save;
  * OCI layout); the caller frees it with store_save_free().
  */
 int fs_ns_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out);
+
+/* export/: `docker save a b c` (ns_export.c). */
+int fs_export_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
+		     struct fs_inode *tmpl, double *timeout);
+int fs_export_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out);
+int fs_export_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
+/* The archive of export/NAME.tar's selection: -ENODATA while it is empty. */
+int fs_export_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out);
+int fs_export_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+int fs_export_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+int fs_export_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		      const char *target);
+int fs_export_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
 
 /* The tree of an image node's rootfs, building it if needed. */
 int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node,

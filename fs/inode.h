@@ -23,6 +23,8 @@
  *   "a:<name>"            its image.tar (`docker save`)
  *   "o:<name>:<n>"        its oci/ directory (0) or member n-1 of the
  *                         image's OCI layout below it (save.h)
+ *   "x", "X:<set>", "y:<set>"   export/, a selection and its archive
+ *   "z:e:<set>/<entry record>"  an image in a selection (ns_export.c)
  *   "m:<path>"            import/ and directories below it
  *   "w:<seq>"             a file being written into import/
  * The first lookup of a key allocates the next node id; the same key
@@ -74,6 +76,10 @@ enum fs_kind {
 	FS_IMPORT_FILE,	/* a file being written into import/ */
 	FS_SAVE_TAR,	/* by-id/<name>/image.tar */
 	FS_OCI,		/* by-id/<name>/oci/ and what is below it */
+	FS_EXPORT_DIR,	/* export/ */
+	FS_EXPORT_SET,	/* export/NAME/: path NAME */
+	FS_EXPORT_LINK,	/* export/NAME/ENTRY: an image chosen, id */
+	FS_EXPORT_TAR,	/* export/NAME.tar: path NAME */
 };
 
 struct fs_inode {

@@ -113,6 +113,8 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 			return -ENOMEM;
 		return set_key(tmpl, FS_IMPORT_DIR, "m:");
 	}
+	if (strcmp(name, "export") == 0)
+		return set_key(tmpl, FS_EXPORT_DIR, "x");
 	return -ENOENT;
 }
 
@@ -225,6 +227,8 @@ static int lookup_rootfs(struct fs_ctx *ctx, struct fs_inode *parent,
 
 int fs_ns_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out)
 {
+	if (node->kind == FS_EXPORT_TAR)
+		return fs_export_save(ctx, node, out);
 	if (node->kind != FS_SAVE_TAR && node->kind != FS_OCI)
 		return -EINVAL;
 	return store_save_image(ctx->store, node->id,
@@ -388,6 +392,9 @@ int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
 		return lookup_rootfs(ctx, parent, name, tmpl, timeout);
 	case FS_OCI:
 		return lookup_oci(ctx, parent, name, tmpl, timeout);
+	case FS_EXPORT_DIR:
+	case FS_EXPORT_SET:
+		return fs_export_lookup(ctx, parent, name, tmpl, timeout);
 	case FS_DANGLING:
 		return lookup_dangling(ctx, name, tmpl, timeout);
 	case FS_IMPORT_DIR:
@@ -431,6 +438,12 @@ static int stat_save(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	int ret;
 
 	ret = fs_ns_save(ctx, node, &sv);
+	if (ret == -ENODATA && node->kind == FS_EXPORT_TAR) {
+		/* nothing chosen yet: an empty file, which cannot be read */
+		*timeout = 0;
+		stat_base(ctx, node, st, S_IFREG | 0444);
+		return 0;
+	}
 	if (ret)
 		return ret;
 	if (node->kind == FS_OCI && node->n) {
@@ -440,13 +453,14 @@ static int stat_save(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 			goto out;
 		}
 	}
-	if (node->kind == FS_SAVE_TAR || (m && !m->is_dir)) {
+	if (node->kind != FS_OCI || (m && !m->is_dir)) {
 		stat_base(ctx, node, st, S_IFREG | 0444);
 		st->st_size = (off_t)(m ? m->size : store_save_size(sv));
 		st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
-		/* What follows the tags changes with them. */
+		/* What follows the tags changes with them; a selection of
+		 * export/ with every link. */
 		if (!m || m->mutable)
-			*timeout = FS_TIMEOUT_TAG;
+			*timeout = node->kind == FS_EXPORT_TAR ? 0 : FS_TIMEOUT_TAG;
 	} else {
 		stat_base(ctx, node, st, S_IFDIR | 0555);
 	}
@@ -518,7 +532,18 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 		break;
 	case FS_SAVE_TAR:
 	case FS_OCI:
+	case FS_EXPORT_TAR:
 		ret = stat_save(ctx, node, st, timeout);
+		break;
+	case FS_EXPORT_DIR:
+	case FS_EXPORT_SET:
+		*timeout = 0;
+		stat_base(ctx, node, st, S_IFDIR | 0755);
+		break;
+	case FS_EXPORT_LINK:
+		*timeout = 0;
+		stat_base(ctx, node, st, S_IFLNK | 0777);
+		st->st_size = (off_t)strlen("../../by-id/") + REGISTRY_ID_SHORT_LEN;
 		break;
 	case FS_ROOTFS:
 		if (node->n == 0) {
@@ -586,6 +611,7 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 	case FS_ROOT:
 		if ((ret = fs_dirlist_add(out, "by-id", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "dangling", S_IFDIR)) ||
+		    (ret = fs_dirlist_add(out, "export", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "images", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "import", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "repos", S_IFDIR)))
@@ -612,6 +638,9 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		return 0;
 	case FS_OCI:
 		return list_oci(ctx, node, out);
+	case FS_EXPORT_DIR:
+	case FS_EXPORT_SET:
+		return fs_export_list(ctx, node, out);
 	case FS_LAYERS_DIR:
 		for (size_t i = 0; i < store_image_n_layers(img) && !ret; i++) {
 			char name[128];
@@ -632,6 +661,8 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 		return fs_repos_readlink(ctx, node, out);
 	if (node->kind == FS_DANGLING_LINK)
 		return asprintf(out, "../by-id/%.12s", node->id) < 0 ? -ENOMEM : 0;
+	if (node->kind == FS_EXPORT_LINK)
+		return fs_export_readlink(ctx, node, out);
 	if (node->kind == FS_ROOTFS) {
 		struct store_rootfs *fs;
 		const struct store_rinode *ri;

@@ -196,6 +196,8 @@ int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 	char id[65], old[65];
 	int ret;
 
+	if (dir->kind == FS_EXPORT_SET)
+		return fs_export_symlink(ctx, dir, name, target);
 	ret = tag_place(ctx, dir, name, &host, &repo);
 	if (ret)
 		return ret;
@@ -325,6 +327,8 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 		if (!registry_hex_valid(name, REGISTRY_ID_SHORT_LEN, REGISTRY_ID_SHORT_LEN))
 			return -ENOENT;
 		return image_delete(ctx, name);
+	case FS_EXPORT_SET:
+		return fs_export_unlink(ctx, dir, name);
 	case FS_ROOT:
 	case FS_BYID:
 		return -EPERM;
@@ -361,6 +365,8 @@ int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 		fs_dirlist_release(&l);
 		free(path);
 		return ret;
+	case FS_EXPORT_DIR:
+		return fs_export_rmdir(ctx, dir, name);
 	case FS_ROOT:
 		return -EPERM;
 	default:
@@ -373,6 +379,8 @@ int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 	char *path = NULL;
 	int ret;
 
+	if (dir->kind == FS_EXPORT_DIR)
+		return fs_export_mkdir(ctx, dir, name);
 	if (dir->kind != FS_REPOS_DIR && dir->kind != FS_IMPORT_DIR)
 		return dir->kind == FS_ROOT || dir->kind == FS_BYID ? -EPERM : -EROFS;
 	/* A first component under repos/ may be a registry host. */

@@ -404,10 +404,10 @@ static int open_rootfs(struct fs_ctx *ctx, struct fs_file *f,
 }
 
 /*
- * open_save - image.tar and the files of oci/: the member list is built
- * here, so one open reads one consistent archive even if a tag moves
- * meanwhile.  What depends on the tags (image.tar, oci/index.json) is
- * read past the page cache: its size may have changed since the kernel
+ * open_save - image.tar, the files of oci/ and export/NAME.tar: the
+ * member list is built here, so one open reads one consistent archive
+ * even if a tag or a selection changes meanwhile.  What depends on them
+ * (the archives, oci/index.json) is read past the page cache: its size may have changed since the kernel
  * last asked, and a cached size would cut the reads short.  Blobs are
  * immutable and cached.
  */
@@ -486,6 +486,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		break;
 	case FS_SAVE_TAR:
 	case FS_OCI:
+	case FS_EXPORT_TAR:
 		ret = open_save(ctx, f, fi);
 		break;
 	case FS_IMAGES:
@@ -496,6 +497,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		break;
 	case FS_TAG:
 	case FS_DANGLING_LINK:
+	case FS_EXPORT_LINK:
 		/* The kernel follows links before it opens; only a caller
 		 * that asked not to follow gets here. */
 		ret = -ELOOP;
@@ -633,6 +635,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case FS_LAYER:
 	case FS_SAVE_TAR:
 	case FS_OCI:
+	case FS_EXPORT_TAR:
 		break;
 	default:
 		/* An import file (open O_RDWR) is a stream into the store
@@ -652,11 +655,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			ret = -errno;
 		else
 			got = (size_t)n;
-	} else if (f->node->kind == FS_SAVE_TAR || f->node->kind == FS_OCI) {
-		/* Under the handle's lock: release frees the member list
-		 * (it waits for the lock, see reply_slice). */
+	} else if (f->node->kind != FS_ROOTFS) {
+		/* image.tar, oci/ and export/ files, under the handle's lock:
+		 * release frees the member list (it waits for the lock, see
+		 * reply_slice). */
 		pthread_mutex_lock(&f->lock);
-		if (f->node->kind == FS_SAVE_TAR)
+		if (f->node->kind != FS_OCI)
 			ret = store_save_read(ctx->store, f->save, buf, size,
 					      (uint64_t)off, &got);
 		else

@@ -43,9 +43,9 @@ assert_eq "../../by-id/$id" "$(readlink "$T")" "busybox/latest link target"
 ls -l "$MNT/repos/busybox" | grep "latest -> ../../by-id/$id" >/dev/null || fail "ls -l repos/busybox"
 pass "latest -> ../../by-id/$id"
 
-check "image directory lists config layers manifest rootfs"
-assert_eq "config layers manifest rootfs" "$(ls "$T/" | tr '\n' ' ' | sed 's/ $//')" "ls repos/busybox/latest/"
-assert_eq "config layers manifest rootfs" "$(ls "$MNT/by-id/$id/" | tr '\n' ' ' | sed 's/ $//')" "ls by-id/$id/"
+check "image directory lists config image.tar layers manifest oci rootfs"
+assert_eq "config image.tar layers manifest oci rootfs" "$(ls "$T/" | tr '\n' ' ' | sed 's/ $//')" "ls repos/busybox/latest/"
+assert_eq "config image.tar layers manifest oci rootfs" "$(ls "$MNT/by-id/$id/" | tr '\n' ' ' | sed 's/ $//')" "ls by-id/$id/"
 ls "$MNT/by-id" | grep -x "$id" >/dev/null || fail "by-id/ does not list $id"
 full=$(remote_raw busybox:latest --config --raw | sha256sum | cut -d' ' -f1)
 [ -d "$MNT/by-id/$full/rootfs" ] || fail "full hex by-id/$full does not resolve"

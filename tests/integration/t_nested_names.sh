@@ -34,7 +34,7 @@ pass "two components"
 
 check "repos/a/b/c/1 -> ../../../../by-id/$id"
 assert_eq "../../../../by-id/$id" "$(readlink "$MNT/repos/a/b/c/1")" "a/b/c/1"
-assert_eq "config layers manifest rootfs" "$(ls "$MNT/repos/a/b/c/1/" | tr '\n' ' ' | sed 's/ $//')" "ls a/b/c/1/"
+assert_eq "config image.tar layers manifest oci rootfs" "$(ls "$MNT/repos/a/b/c/1/" | tr '\n' ' ' | sed 's/ $//')" "ls a/b/c/1/"
 pass "three components"
 
 check "repos/$R2/onlyhere/img/t1 comes from the second registry"

@@ -153,6 +153,53 @@ tar xOf "$MNT/by-id/$id/image.tar" manifest.json | jq -e '.[0].RepoTags == null'
 sk inspect "oci:$MNT/by-id/$id/oci" >/dev/null || fail "skopeo inspect oci: of an untagged image"
 pass "untagged"
 
+check "export/: several images in one archive (docker save a b c)"
+E=$MNT/export
+mkdir "$E/two" || fail "mkdir export/two"
+[ -f "$E/two.tar" ] || fail "export/two.tar missing after mkdir"
+assert_eq 0 "$(stat -c %s "$E/two.tar")" "empty selection size"
+# (the archive lists the images in the order of the entries' names)
+ln -s "$id" "$E/two/untagged" || fail "ln -s an image ID"
+ln -s "$MNT/repos/features-v2s2/latest" "$E/two/feat" || fail "ln -s an absolute tag"
+ln -s ../../repos/busybox/latest "$E/two/bb" || fail "ln -s a tag into export/two"
+assert_eq "bb feat untagged" "$(ls "$E/two" | sort | tr '\n' ' ' | sed 's/ $//')" "export/two entries"
+assert_eq "../../by-id/$(basename "$(readlink "$R/busybox/latest")")" "$(readlink "$E/two/bb")" "entry link"
+size=$(stat -c %s "$E/two.tar")
+timeout 300 cp "$E/two.tar" "$A/two.tar" || fail "cp export/two.tar"
+assert_eq "$size" "$(stat -c %s "$A/two.tar")" "export: stat size = bytes copied"
+tar xOf "$A/two.tar" manifest.json > "$A/two.manifest.json" || fail "two: manifest.json"
+assert_eq 3 "$(jq length "$A/two.manifest.json")" "export: images in manifest.json"
+assert_eq "[\"$REG_ADDR/busybox:latest\"]" "$(jq -c '.[0].RepoTags' "$A/two.manifest.json")" \
+    "export: only the linked tag is recorded"
+assert_eq "null" "$(jq -c '.[2].RepoTags' "$A/two.manifest.json")" "export: an image ID is saved untagged"
+assert_eq "$(full_id "$MNT/by-id/$id")" "$(jq -r '.[2].Config' "$A/two.manifest.json" | sed 's|.*/||')" "export: third image"
+assert_eq 1 "$(tar tf "$A/two.tar" | grep -c "^blobs/sha256/$(full_id "$R/busybox/latest")\$")" "config once"
+pm two load -i "$A/two.tar" > "$A/two.load" 2>&1 || { cat "$A/two.load"; fail "podman load export/two.tar"; }
+for t in busybox features-v2s2; do
+    assert_eq "$(full_id "$R/$t/latest")" "$(pm two inspect --format '{{.Id}}' "$REG_ADDR/$t:latest")" "export: podman ID of $t"
+done
+pm two images --format '{{.ID}}' --no-trunc | grep -q "$(full_id "$MNT/by-id/$id")" ||
+    fail "export: the untagged image was not loaded: $(pm two images --no-trunc)"
+rmdir "$E/two" 2>/dev/null && fail "rmdir of a non-empty selection succeeded"
+rm "$E/two/bb" "$E/two/feat" "$E/two/untagged" || fail "rm export entries"
+rmdir "$E/two" || fail "rmdir export/two"
+[ -e "$E/two.tar" ] && fail "export/two.tar stays after rmdir"
+pass "export: $size bytes, 3 images"
+
+check "every call on the new node kinds gets an answer; the daemon stays up"
+mkdir "$E/robust" && ln -s ../../repos/busybox/latest "$E/robust/bb" || fail "export/robust"
+B=$MNT/by-id/$(basename "$(readlink "$R/busybox/latest")")
+timeout 300 "$PY" "$LIB_DIR/ops_robust.py" "$MNT" \
+    imagetar="$B/image.tar" ocidir="$B/oci" ociblobs="$B/oci/blobs/sha256" \
+    ociindex="$B/oci/index.json" ociblob="$B/oci/blobs/sha256/$(ls "$B/oci/blobs/sha256" | head -n1)" \
+    exportdir="$E" exportset="$E/robust" exportlink="$E/robust/bb" exporttar="$E/robust.tar" \
+    > "$TEST_TMP/ops.out" 2>&1
+rc=$?
+grep -E '^(FAIL|[0-9]+ calls)' "$TEST_TMP/ops.out"
+[ "$rc" = 0 ] || { tail -n 5 "$TEST_TMP/ops.out" >&2; fail "ops_robust.py exited $rc"; }
+imgfs_alive || fail "daemon died"
+pass "ops_robust"
+
 check "the files are read-only"
 assert_eq EROFS "$("$PY" -c 'import errno,os,sys
 try: os.open(sys.argv[1], os.O_WRONLY); print("OK")
