@@ -4,6 +4,8 @@
  *
  * The tree (docs/DESIGN.md has the full picture):
  *   /images                     the `docker images` table
+ *   /images.json                the same rows as JSON
+ *   /status                     work in flight, what is local, errors
  *   /repos/NAME.../TAG          tag symlinks -> ../../by-id/<id>
  *   /by-id/<id>/manifest        exact bytes, digest-verified
  *   /by-id/<id>/config
@@ -126,8 +128,14 @@ int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
 int fs_import_name(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		   char **ref);
 
-/* The images table (images.c). */
+/* The generated files at the root, all of kind FS_IMAGES, told apart by
+ * node->n. */
+enum { FS_GEN_IMAGES, FS_GEN_IMAGES_JSON, FS_GEN_STATUS };
+/* The images table and the same rows as JSON (images.c). */
 int fs_images_table(struct fs_ctx *ctx, struct buf *out);
+int fs_images_json(struct fs_ctx *ctx, struct buf *out);
+/* The text of /status (status.c). */
+int fs_status_text(struct fs_ctx *ctx, struct buf *out);
 
 /* The tree of an image node's rootfs, building it if needed. */
 int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node,

@@ -33,6 +33,14 @@
 
 /* ---- the client (client.c, http.c, auth.c, bearer.c) ------------------ */
 
+/*
+ * registry_errno_cause - what a registry error @err (-errno, as the calls
+ * below return it) stands for, in words for a person ("registry
+ * unreachable (connection refused ...)"): the reverse of the mapping
+ * above, kept beside it.  A static string.
+ */
+const char *registry_errno_cause(int err);
+
 struct registry_opts {
 	const char *default_host;	/* NULL: "docker.io" */
 	const char *docker_config;	/* path of config.json, or NULL to use
