@@ -80,14 +80,14 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out);
 int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
 /*
- * The cap of a generated file's content (the images table), the same
+ * The cap of a generated file's content (images, images.json, status), the same
  * whether it is measured for stat or produced at open, so that the size
  * stat shows is the size a read gets.
  */
 #define FS_GENERATED_MAX ((size_t)64 << 20)
 /*
- * fs_ns_generate - the content of generated file @node (the images table)
- * into @out, which is initialised here with cap FS_GENERATED_MAX and is
+ * fs_ns_generate - the content of generated file @node (FS_GEN_*) into
+ * @out, which is initialised here with cap FS_GENERATED_MAX and is
  * the caller's to release whatever the result (-EFBIG past the cap).
  */
 int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out);

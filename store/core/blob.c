@@ -14,7 +14,9 @@
  * caller's result.  A dropped connection is resumed with a Range request
  * from the bytes already hashed, up to STORE_FETCH_TRIES attempts; bytes
  * beyond the descriptor size abort the transfer, so a hostile registry
- * cannot fill the disk.
+ * cannot fill the disk.  Every write and download shows in the store's
+ * progress table (progress.c) while it runs, and every blob that enters or
+ * leaves blobs/ is counted in the store's usage there.
  */
 #include "store_int.h"
 

@@ -205,6 +205,12 @@ pass "registry down ($e)"
 cat "$MNT/status"
 imgfs_umount
 
+check "df after a remount: the count made at open is the same"
+imgfs_mount
+df_check "after a remount"
+imgfs_umount
+pass "df after a remount"
+
 check "wrong credentials are EACCES, and status says so"
 registry_start_basic
 PUSH_CREDS="$REG_USER:$REG_PASS" push_image "$O" small small:latest
