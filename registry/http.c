@@ -66,6 +66,8 @@ int http_status_errno(long status)
 		return -EACCES;
 	case 404:
 		return -ENOENT;
+	case 408:	/* the server gave up waiting: a timeout, retried */
+		return -ETIMEDOUT;
 	case 416:
 		return -ERANGE;
 	case 429:
@@ -92,7 +94,7 @@ const char *registry_errno_cause(int err)
 	case -EHOSTUNREACH:
 		return "registry unreachable (connection refused or name not resolved)";
 	case -ETIMEDOUT:
-		return "registry timed out";
+		return "registry timed out (or HTTP 408)";
 	case -EIO:
 		return "I/O error (HTTP 5xx, broken transfer or bad data)";
 	default:

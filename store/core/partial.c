@@ -714,29 +714,3 @@ uint64_t store_partial_present(struct store *s, const char *hex)
 	}
 	return sum;
 }
-
-uint64_t store_partial_usage(struct store *s)
-{
-	int fd = openat(s->partial_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	uint64_t sum = 0;
-	DIR *dir;
-
-	if (fd < 0)
-		return 0;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return 0;
-	}
-	while ((de = readdir(dir))) {
-		struct stat st;
-
-		if (de->d_name[0] != '.' &&
-		    fstatat(s->partial_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode))
-			sum += (uint64_t)st.st_blocks * 512;
-	}
-	closedir(dir);
-	return sum;
-}

@@ -74,8 +74,10 @@ uint64_t store_file_size(int dirfd, const char *name)
 	return (uint64_t)st.st_size;
 }
 
-/* The number and total size of the regular files in @dirfd. */
-static void dir_sum(int dirfd, uint64_t *n, uint64_t *bytes)
+/* The number and total size of the regular files in @dirfd: their
+ * apparent sizes, or with @allocated the bytes of their blocks (a sparse
+ * partial blob holds only the spans fetched). */
+static void dir_sum(int dirfd, bool allocated, uint64_t *n, uint64_t *bytes)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -97,7 +99,7 @@ static void dir_sum(int dirfd, uint64_t *n, uint64_t *bytes)
 		    !S_ISREG(st.st_mode))
 			continue;
 		(*n)++;
-		*bytes += (uint64_t)st.st_size;
+		*bytes += allocated ? (uint64_t)st.st_blocks * 512 : (uint64_t)st.st_size;
 	}
 	closedir(d);
 }
@@ -111,8 +113,8 @@ int store_progress_open(struct store *s, bool lines)
 		return -ENOMEM;
 	p->lines = lines;
 	pthread_mutex_init(&p->lock, NULL);
-	dir_sum(s->blobs_fd, &p->n_blobs, &p->blob_bytes);
-	dir_sum(s->index_fd, &n_index, &p->index_bytes);
+	dir_sum(s->blobs_fd, false, &p->n_blobs, &p->blob_bytes);
+	dir_sum(s->index_fd, false, &n_index, &p->index_bytes);
 	s->prog = p;
 	return 0;
 }
@@ -160,11 +162,12 @@ int store_usage(struct store *s, uint64_t *bytes, uint64_t *files,
 		struct statvfs *fs)
 {
 	struct store_progress *p = s->prog;
-	uint64_t partial = store_partial_usage(s);
 	struct store_cache_stats cs = { 0 };
+	uint64_t partial, n_partial;
 
 	if (fstatvfs(s->root_fd, fs) < 0)
 		return -errno;
+	dir_sum(s->partial_fd, true, &n_partial, &partial);
 	if (s->cache)
 		store_cache_stats(s->cache, &cs);
 	pthread_mutex_lock(&p->lock);

@@ -199,8 +199,6 @@ void store_partial_free_all(struct store *s);
 /* Bytes of blob @hex present in its partial file: the spans verified in
  * an open partial, else what the file has allocated (0: none). */
 uint64_t store_partial_present(struct store *s, const char *hex);
-/* Bytes the files under partial/ have allocated (spans fetched). */
-uint64_t store_partial_usage(struct store *s);
 
 /* image.c */
 /* Free an image no one references any more (NULL is a no-op). */

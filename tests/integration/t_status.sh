@@ -8,7 +8,7 @@
 # space of its filesystem (`stat -f`); and a missing tag, a rate limit
 # (429), a registry that is down and wrong credentials fail with ENOENT,
 # EAGAIN, EHOSTUNREACH (EIO accepted) and EACCES, each with a row in
-# `status` saying which it was.  tests/lib/status_proxy.py sits in front of
+# `status` saying which it was.  tests/lib/range_proxy.py sits in front of
 # the registry to slow blob bodies and to answer 429.
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
@@ -16,24 +16,9 @@ need_root
 
 O=$TEST_TMP/oci
 
-# big: one gzip layer of ~8 MiB of random bytes, so that its download at
+# big: one gzip layer of 8 MiB of random bytes, so that its download at
 # 1 MiB/s lasts long enough to be seen (and to print progress lines).
-build_big() {
-    local b i
-    _umoci_layout "$O"
-    b=$(mktemp -d "$TEST_TMP/bundle.XXXXXX")
-    rmdir "$b"
-    umoci new --image "$O:big" || fail "umoci new"
-    umoci unpack --image "$O:big" "$b" >/dev/null || fail "umoci unpack"
-    mkdir -p "$b/rootfs/data"
-    for i in 1 2 3 4 5 6 7 8; do
-        head -c 1048576 /dev/urandom > "$b/rootfs/data/r$i"
-    done
-    umoci repack --image "$O:big" "$b" >/dev/null || fail "umoci repack"
-    rm -rf "$b"
-}
-
-build_big
+build_unique "$O" big 8
 build_busybox "$O" small
 registry_start
 REAL_ADDR=$REG_ADDR
@@ -47,7 +32,7 @@ log "big layer $LAYER: $LSIZE bytes"
 PPORT=$(free_port)
 PLOG=$TEST_TMP/proxy.log
 : > "$PLOG"
-"$PY" "$LIB_DIR/status_proxy.py" "$PPORT" "$REAL_ADDR" "$PLOG" 2>"$TEST_TMP/proxy.err" &
+"$PY" "$LIB_DIR/range_proxy.py" "$PPORT" "$REAL_ADDR" "$PLOG" 2>"$TEST_TMP/proxy.err" &
 PROXY_PID=$!
 _PIDS+=("$PROXY_PID")
 wait_for 20 curl -sf -o /dev/null "http://127.0.0.1:$PPORT/v2/" || fail "proxy did not start"
@@ -56,6 +41,14 @@ imgfs_mount
 
 # status_has REGEX — a line of `status` matches REGEX (extended).
 status_has() { grep -Eq -- "$1" "$MNT/status"; }
+# human BYTES — BYTES as `images` and `status` show sizes (go-units, "%.3g").
+human() {
+    "$PY" -c 'import sys
+v, u = float(sys.argv[1]), ["B", "kB", "MB", "GB"]
+i = 0
+while v >= 1000 and i < 3: v /= 1000; i += 1
+print("%.3g%s" % (v, u[i]))' "$1"
+}
 
 check "the root lists images.json and status; a fresh status is empty"
 ls "$MNT" > "$TEST_TMP/root.ls"
@@ -76,13 +69,9 @@ check "a slowed download shows in status while in flight, with its total"
 ls "$MNT/repos/big/latest/" >/dev/null || fail "pull big:latest"
 ls "$MNT/repos/small/latest/" >/dev/null || fail "pull small:latest"
 echo 1048576 > "$PLOG.slow"
-cat "$MNT/repos/big/latest/rootfs/data/r3" > "$TEST_TMP/r3" &
+cat "$MNT/repos/big/latest/rootfs/data/blob" > "$TEST_TMP/blob" &
 READER=$!
-TOTAL_H=$("$PY" -c 'import sys
-v, u = float(sys.argv[1]), ["B", "kB", "MB", "GB"]
-i = 0
-while v >= 1000 and i < 3: v /= 1000; i += 1
-print("%.3g%s" % (v, u[i]))' "$LSIZE")
+TOTAL_H=$(human "$LSIZE")
 _inflight() { status_has "^  download +sha256:${HEX:0:12} +[0-9.]+[kMG]?B +$TOTAL_H +[0-9]+ "; }
 wait_for 30 _inflight || { cat "$MNT/status"; fail "no download row for the layer in flight"; }
 grep -E "^  download +sha256:${HEX:0:12}" "$MNT/status" | head -1
@@ -128,11 +117,7 @@ for name in big small; do
     # The images row of the same tag: same ID and the same size, humanised.
     trow=$(awk -v r="$name" '$1 == r && $2 == "latest"' "$MNT/images")
     assert_eq "${id:0:12}" "$(awk '{print $3}' <<<"$trow")" "$name id in images"
-    hsize=$("$PY" -c 'import sys
-v, u = float(sys.argv[1]), ["B", "kB", "MB", "GB"]
-i = 0
-while v >= 1000 and i < 3: v /= 1000; i += 1
-print("%.3g%s" % (v, u[i]))' "$(jq -r .size <<<"$row")")
+    hsize=$(human "$(jq -r .size <<<"$row")")
     assert_eq "$hsize" "$(awk '{print $NF}' <<<"$trow")" "$name size in images vs images.json"
 done
 pass "images.json"
