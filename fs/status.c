@@ -4,9 +4,10 @@
  * transfer, span fetch, index build and write in flight, with bytes done
  * of total, rate and ETA), what of each image is local (the share of its
  * compressed layer bytes fetched, how many layers are indexed) and the
- * last errors with their causes.  The store keeps the bookkeeping
- * (progress.c); this file only lays it out, in three sections a person
- * reads and a script can grep ("in flight:", "images:", "errors").
+ * last errors with their causes, under a line with the store's size.
+ * The store keeps the bookkeeping (progress.c); this file only lays it
+ * out, in sections a person reads and a script can grep ("store:", "in
+ * flight:", "images:", "errors:").
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -150,6 +151,23 @@ static int render_errors(const struct store_status *st, struct buf *out)
 	return ret;
 }
 
+/* The store's size and room, as df shows them. */
+static int render_store(struct fs_ctx *ctx, struct buf *out)
+{
+	uint64_t bytes, files;
+	struct statvfs fs;
+	char used[32], avail[32];
+	int ret;
+
+	ret = store_usage(ctx->store, &bytes, &files, &fs);
+	if (ret)
+		return ret;
+	fs_human_size(bytes, used, sizeof(used));
+	fs_human_size((uint64_t)fs.f_bavail * fs.f_frsize, avail, sizeof(avail));
+	return buf_printf(out, "store: %s in %" PRIu64 " blobs, %s available\n\n",
+			  used, files, avail);
+}
+
 int fs_status_text(struct fs_ctx *ctx, struct buf *out)
 {
 	struct store_status st;
@@ -158,7 +176,9 @@ int fs_status_text(struct fs_ctx *ctx, struct buf *out)
 	ret = store_status_get(ctx->store, &st);
 	if (ret)
 		return ret;
-	ret = render_ops(&st, out);
+	ret = render_store(ctx, out);
+	if (!ret)
+		ret = render_ops(&st, out);
 	if (!ret)
 		ret = render_images(ctx, out);
 	if (!ret)

@@ -33,7 +33,8 @@
 
 #include "log.h"
 
-/* A transfer shorter than this never prints a progress line. */
+/* A transfer shorter than this never prints a progress line (a stream of
+ * unknown length prints once it has passed it). */
 #define PROGRESS_LINE_MIN ((uint64_t)4 << 20)
 /* Seconds between two progress lines of one transfer. */
 #define PROGRESS_LINE_EVERY 2.0
@@ -224,12 +225,17 @@ static void print_line(const struct store_op_info *i, double secs)
 	double rate = secs > 0 ? (double)i->done / secs : 0;
 	char raw[512], line[600];
 
-	snprintf(raw, sizeof(raw),
-		 "%s %.19s for %s: %.1f of %.1f MiB (%.0f%%), %.1f MiB/s, ETA %.0f s",
-		 kind_name(i->kind), i->object, i->what,
-		 (double)i->done / 1048576.0, (double)i->total / 1048576.0,
-		 100.0 * (double)i->done / (double)i->total, rate / 1048576.0,
-		 rate > 0 ? (double)(i->total - i->done) / rate : 0.0);
+	if (i->total)
+		snprintf(raw, sizeof(raw),
+			 "%s %.19s for %s: %.1f of %.1f MiB (%.0f%%), %.1f MiB/s, ETA %.0f s",
+			 kind_name(i->kind), i->object, i->what,
+			 (double)i->done / 1048576.0, (double)i->total / 1048576.0,
+			 100.0 * (double)i->done / (double)i->total, rate / 1048576.0,
+			 rate > 0 ? (double)(i->total - i->done) / rate : 0.0);
+	else	/* a stream of unknown length */
+		snprintf(raw, sizeof(raw), "%s%s%.19s for %s: %.1f MiB, %.1f MiB/s",
+			 kind_name(i->kind), i->object[0] ? " " : "", i->object,
+			 i->what, (double)i->done / 1048576.0, rate / 1048576.0);
 	/* Names come from outside: escaped like every log line. */
 	log_escape(raw, line, sizeof(line));
 	fprintf(stderr, "imgfs: progress: %s\n", line);
@@ -246,8 +252,11 @@ void store_op_set(struct store *s, struct store_op *op, uint64_t done)
 		return;
 	pthread_mutex_lock(&p->lock);
 	op->info.done = done;
-	if (p->lines && op->info.total >= PROGRESS_LINE_MIN &&
-	    done < op->info.total) {
+	/* Long transfers only: a known total above the minimum, or a stream
+	 * that has passed it. */
+	if (p->lines && (op->info.total ? op->info.total >= PROGRESS_LINE_MIN &&
+					  done < op->info.total
+					: done >= PROGRESS_LINE_MIN)) {
 		secs = secs_since(&op->start);
 		if (secs - op->last_line >= PROGRESS_LINE_EVERY) {
 			op->last_line = secs;

@@ -163,6 +163,9 @@ df_check() {
 }
 check "df on the mount: the store's bytes and its filesystem's free space"
 df_check "after the pulls"
+nblobs=$(find "$STORE/blobs/sha256" -type f | wc -l)
+grep -Eqx "store: [0-9.]+[kMGT]?B in $nblobs blobs, [0-9.]+[kMGT]?B available" <(head -1 "$MNT/status") ||
+    fail "status store line: $(head -1 "$MNT/status"), want $nblobs blobs"
 rm "$MNT/repos/small/latest" || fail "rm small:latest"
 df_check "after rmi small"
 pass "df"
