@@ -735,8 +735,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 /*
  * `df` on the mount answers "how much do my images take": used blocks are
  * the bytes the store holds, free and available blocks those of the
- * filesystem the store lives on, so Size is what the images could grow
- * to.  Counted in the store's filesystem's fragment size.
+ * filesystem the store lives on.  df shows Used as total minus free, so
+ * the total is the two added: the most the images could grow to.  The
+ * store keeps the counts (store_usage), so this walks no directory.
+ * Counted in the store's filesystem's fragment size.
  */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
