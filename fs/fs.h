@@ -4,6 +4,8 @@
  *
  * The tree (docs/DESIGN.md has the full picture):
  *   /images                     the `docker images` table
+ *   /images.json                the same rows as JSON
+ *   /status                     work in flight, what is local, errors
  *   /repos/NAME.../TAG          tag symlinks -> ../../by-id/<id>
  *   /by-id/<id>/manifest        exact bytes, digest-verified
  *   /by-id/<id>/config
@@ -81,14 +83,14 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out);
 int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
 /*
- * The cap of a generated file's content (the images table), the same
+ * The cap of a generated file's content (images, images.json, status), the same
  * whether it is measured for stat or produced at open, so that the size
  * stat shows is the size a read gets.
  */
 #define FS_GENERATED_MAX ((size_t)64 << 20)
 /*
- * fs_ns_generate - the content of generated file @node (the images table)
- * into @out, which is initialised here with cap FS_GENERATED_MAX and is
+ * fs_ns_generate - the content of generated file @node (FS_GEN_*) into
+ * @out, which is initialised here with cap FS_GENERATED_MAX and is
  * the caller's to release whatever the result (-EFBIG past the cap).
  */
 int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out);
@@ -130,8 +132,14 @@ int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
 int fs_import_name(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		   char **ref);
 
-/* The images table (images.c). */
+/* The generated files at the root, all of kind FS_IMAGES, told apart by
+ * node->n. */
+enum { FS_GEN_IMAGES, FS_GEN_IMAGES_JSON, FS_GEN_STATUS };
+/* The images table and the same rows as JSON (images.c). */
 int fs_images_table(struct fs_ctx *ctx, struct buf *out);
+int fs_images_json(struct fs_ctx *ctx, struct buf *out);
+/* The text of /status (status.c). */
+int fs_status_text(struct fs_ctx *ctx, struct buf *out);
 
 struct store_save;
 /*

@@ -284,6 +284,7 @@ int main(int argc, char *argv[])
 			.dir = store_dir,
 			.default_host = ro.default_host,
 			.cache_size = cache_size,
+			.progress_lines = cl.foreground,
 		};
 
 		if (registry_client_new(&ro, &rc)) {

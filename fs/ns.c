@@ -103,8 +103,19 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 	}
 	if (strcmp(name, "by-id") == 0)
 		return set_key(tmpl, FS_BYID, "B");
-	if (strcmp(name, "images") == 0)
+	/* The generated files share a kind; n tells which (FS_GEN_*). */
+	if (strcmp(name, "images") == 0) {
+		tmpl->n = FS_GEN_IMAGES;
 		return set_key(tmpl, FS_IMAGES, "I");
+	}
+	if (strcmp(name, "images.json") == 0) {
+		tmpl->n = FS_GEN_IMAGES_JSON;
+		return set_key(tmpl, FS_IMAGES, "I:json");
+	}
+	if (strcmp(name, "status") == 0) {
+		tmpl->n = FS_GEN_STATUS;
+		return set_key(tmpl, FS_IMAGES, "I:status");
+	}
 	if (strcmp(name, "dangling") == 0)
 		return set_key(tmpl, FS_DANGLING, "D");
 	if (strcmp(name, "import") == 0) {
@@ -613,8 +624,10 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		    (ret = fs_dirlist_add(out, "dangling", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "export", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "images", S_IFREG)) ||
+		    (ret = fs_dirlist_add(out, "images.json", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "import", S_IFDIR)) ||
-		    (ret = fs_dirlist_add(out, "repos", S_IFDIR)))
+		    (ret = fs_dirlist_add(out, "repos", S_IFDIR)) ||
+		    (ret = fs_dirlist_add(out, "status", S_IFREG)))
 			return ret;
 		return 0;
 	case FS_REPOS_DIR:
@@ -682,7 +695,16 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out)
 {
 	buf_init(out, FS_GENERATED_MAX);
-	if (node->kind == FS_IMAGES)
+	if (node->kind != FS_IMAGES)
+		return -EINVAL;
+	switch (node->n) {
+	case FS_GEN_IMAGES:
 		return fs_images_table(ctx, out);
-	return -EINVAL;
+	case FS_GEN_IMAGES_JSON:
+		return fs_images_json(ctx, out);
+	case FS_GEN_STATUS:
+		return fs_status_text(ctx, out);
+	default:
+		return -EINVAL;
+	}
 }

@@ -788,13 +788,36 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- the rest ------------------------------------------------------------ */
 
+/*
+ * `df` on the mount answers "how much do my images take": used blocks are
+ * the bytes the store holds, free and available blocks those of the
+ * filesystem the store lives on.  df shows Used as total minus free, so
+ * the total is the two added: the most the images could grow to.  The
+ * store keeps the counts (store_usage), so this walks no directory.
+ * Counted in the store's filesystem's fragment size.
+ */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct statvfs sv = { 0 };
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct statvfs sv = { 0 }, under;
+	uint64_t bytes, files, frsize;
+	int ret;
 
 	(void)ino;
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
+	ret = store_usage(ctx->store, &bytes, &files, &under);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	frsize = under.f_frsize ? under.f_frsize : 4096;
+	sv.f_bsize = under.f_bsize ? under.f_bsize : 4096;
+	sv.f_frsize = frsize;
+	sv.f_bfree = under.f_bfree;
+	sv.f_bavail = under.f_bavail;
+	sv.f_blocks = (bytes + frsize - 1) / frsize + under.f_bfree;
+	sv.f_ffree = under.f_ffree;
+	sv.f_favail = under.f_favail;
+	sv.f_files = files + under.f_ffree;
 	sv.f_namemax = 255;
 	fuse_reply_statfs(req, &sv);
 }

@@ -4,7 +4,8 @@
  * (hop_headers, hop_setopt), the redirect policy, capped body reading,
  * header capture, and the classification of a result (hop_result) with
  * the one mapping of HTTP statuses (http_status_errno) and curl errors
- * (curl_errno) to errno.
+ * (curl_errno) to errno, and back from an errno to the words that say
+ * which failure it stands for (registry_errno_cause).
  *
  * Owns: the pool of idle easy handles of a client (client->pool, under
  * client->pool_lock).  Each request takes a handle from the pool (or makes
@@ -65,6 +66,8 @@ int http_status_errno(long status)
 		return -EACCES;
 	case 404:
 		return -ENOENT;
+	case 408:	/* the server gave up waiting: a timeout, retried */
+		return -ETIMEDOUT;
 	case 416:
 		return -ERANGE;
 	case 429:
@@ -73,6 +76,30 @@ int http_status_errno(long status)
 	if (status >= 400 && status < 500)
 		return -EPROTO;
 	return -EIO;
+}
+
+const char *registry_errno_cause(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "not found in the registry (HTTP 404)";
+	case -EACCES:
+		return "access denied: bad or missing credentials (HTTP 401/403)";
+	case -EAGAIN:
+		return "rate limited by the registry (HTTP 429)";
+	case -ERANGE:
+		return "range not satisfiable (HTTP 416)";
+	case -EPROTO:
+		return "request refused by the registry (HTTP 4xx)";
+	case -EHOSTUNREACH:
+		return "registry unreachable (connection refused or name not resolved)";
+	case -ETIMEDOUT:
+		return "registry timed out (or HTTP 408)";
+	case -EIO:
+		return "I/O error (HTTP 5xx, broken transfer or bad data)";
+	default:
+		return strerror(-err);
+	}
 }
 
 static int curl_errno(CURLcode rc)

@@ -9,8 +9,8 @@
  * nothing of the store's files.  Every function returns 0 or -errno; HTTP
  * statuses are mapped to errno in one place (http_status_errno() in
  * http.c):
- *   401/403 -> -EACCES, 404 -> -ENOENT, 429 -> -EAGAIN, 416 -> -ERANGE,
- *   other 4xx -> -EPROTO, 5xx -> -EIO;
+ *   401/403 -> -EACCES, 404 -> -ENOENT, 408 -> -ETIMEDOUT, 429 -> -EAGAIN,
+ *   416 -> -ERANGE, other 4xx -> -EPROTO, 5xx -> -EIO;
  * transport errors: connection refused / unresolvable -> -EHOSTUNREACH,
  *   timeouts -> -ETIMEDOUT, others -> -EIO.
  * The failure's cause (status, registry error code, curl error) is logged
@@ -32,6 +32,14 @@
 #include "oci.h"
 
 /* ---- the client (client.c, http.c, auth.c, bearer.c) ------------------ */
+
+/*
+ * registry_errno_cause - what a registry error @err (-errno, as the calls
+ * below return it) stands for, in words for a person ("registry
+ * unreachable (connection refused ...)"): the reverse of the mapping
+ * above, kept beside it.  A static string.
+ */
+const char *registry_errno_cause(int err);
 
 struct registry_opts {
 	const char *default_host;	/* NULL: "docker.io" */

@@ -14,7 +14,9 @@
  * caller's result.  A dropped connection is resumed with a Range request
  * from the bytes already hashed, up to STORE_FETCH_TRIES attempts; bytes
  * beyond the descriptor size abort the transfer, so a hostile registry
- * cannot fill the disk.
+ * cannot fill the disk.  Every write and download shows in the store's
+ * progress table (progress.c) while it runs, and every blob that enters or
+ * leaves blobs/ is counted in the store's usage there.
  */
 #include "store_int.h"
 
@@ -31,6 +33,8 @@
 #include "log.h"
 
 struct store_blob_writer {
+	struct store *s;
+	struct store_op *op;	/* the write, in `status` */
 	int tmp_fd;		/* s->tmp_fd, for unlinking on abort */
 	int fd;
 	char name[32];		/* in tmp/ */
@@ -80,13 +84,16 @@ int store_blob_read(struct store *s, const char *digest, size_t max,
 	return file_read_capped(s->blobs_fd, hex_of(digest), max, out);
 }
 
-int store_blob_writer_new(struct store *s, struct store_blob_writer **out)
+/* A new writer whose work shows in `status` as @kind for @what. */
+static int writer_new(struct store *s, enum store_op_kind kind, const char *what,
+		      const struct registry_desc *d, struct store_blob_writer **out)
 {
 	struct store_blob_writer *w = calloc(1, sizeof(*w));
 	int ret;
 
 	if (!w)
 		return -ENOMEM;
+	w->s = s;
 	w->tmp_fd = s->tmp_fd;
 	w->fd = -1;
 	w->limit = UINT64_MAX;
@@ -110,12 +117,19 @@ int store_blob_writer_new(struct store *s, struct store_blob_writer **out)
 			goto out;
 		}
 	}
+	w->op = store_op_begin(s, kind, what, d ? d->digest : NULL,
+			       d ? (uint64_t)d->size : 0);
 	*out = w;
 	return 0;
 out:
 	EVP_MD_CTX_free(w->md);
 	free(w);
 	return ret;
+}
+
+int store_blob_writer_new(struct store *s, struct store_blob_writer **out)
+{
+	return writer_new(s, STORE_OP_WRITE, "import", NULL, out);
 }
 
 int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_t n)
@@ -136,6 +150,7 @@ int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_
 		return ret;
 	}
 	w->size += n;
+	store_op_set(w->s, w->op, w->size);
 	return 0;
 }
 
@@ -152,6 +167,7 @@ void store_blob_writer_abort(struct store_blob_writer *w)
 		close(w->fd);
 		unlinkat(w->tmp_fd, w->name, 0);
 	}
+	store_op_end(w->s, w->op);
 	EVP_MD_CTX_free(w->md);
 	free(w);
 }
@@ -169,6 +185,7 @@ static int publish(struct store *s, int dirfd, const char *name, const char *hex
 		return 0;
 	if (renameat(dirfd, name, s->blobs_fd, hex) < 0)
 		return -errno;
+	store_usage_note(s, false, store_file_size(s->blobs_fd, hex), 1);
 	ret = file_fsync_dir(s->blobs_fd);
 	return ret ? ret : 1;
 }
@@ -212,12 +229,14 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 	if (expect_size >= 0 && w->size != (uint64_t)expect_size) {
 		log_err("blob %s: size mismatch: expected %" PRId64 " bytes, got %" PRIu64,
 			expect_digest ? expect_digest : got, expect_size, w->size);
+		store_error_note(s, expect_digest ? expect_digest : got, -EIO, "size mismatch");
 		ret = -EIO;
 		goto out;
 	}
 	if (expect_digest && strcmp(expect_digest, got) != 0) {
 		log_err("blob %s: digest mismatch: expected %s, got %s (%" PRIu64 " bytes); discarded",
 			expect_digest, expect_digest, got, w->size);
+		store_error_note(s, expect_digest, -EIO, "digest mismatch");
 		ret = -EIO;
 		goto out;
 	}
@@ -237,6 +256,7 @@ out:
 	if (w->name[0])
 		unlinkat(s->tmp_fd, w->name, 0);
 	w->fd = -1;
+	store_op_end(s, w->op);
 	EVP_MD_CTX_free(w->md);
 	free(w);
 	return ret;
@@ -284,9 +304,11 @@ static int download(struct store *s, const char *host, const char *repo,
 {
 	struct store_blob_writer *w;
 	uint64_t size = (uint64_t)d->size;
+	char what[300];
 	int ret;
 
-	ret = store_blob_writer_new(s, &w);
+	snprintf(what, sizeof(what), "%s/%s", host, repo);
+	ret = writer_new(s, STORE_OP_BLOB, what, d, &w);
 	if (ret)
 		return ret;
 	w->limit = size;
@@ -314,6 +336,7 @@ static int download(struct store *s, const char *host, const char *repo,
 		ret = -EIO;
 	}
 	if (ret) {
+		store_error_note(s, d->digest, ret, NULL);
 		store_blob_writer_abort(w);
 		return ret;
 	}
@@ -413,6 +436,7 @@ int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 	if (strcmp(got, expect_digest) != 0) {
 		log_err("blob %s: digest mismatch: expected %s, got %s (%" PRIu64 " bytes); not stored",
 			expect_digest, expect_digest, got, size);
+		store_error_note(s, expect_digest, -EIO, "digest mismatch");
 		ret = -EIO;
 		goto out;
 	}
@@ -430,5 +454,20 @@ int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 out:
 	free(chunk);
 	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+int store_blob_unlink(struct store *s, const char *hex)
+{
+	uint64_t size = store_file_size(s->blobs_fd, hex);
+	uint64_t isize = store_file_size(s->index_fd, hex);
+	int ret = 0;
+
+	if (unlinkat(s->blobs_fd, hex, 0) < 0)
+		ret = -errno;
+	else
+		store_usage_note(s, false, size, -1);
+	if (unlinkat(s->index_fd, hex, 0) == 0)
+		store_usage_note(s, true, isize, -1);
 	return ret;
 }

@@ -56,6 +56,11 @@ const char *store_image_id(const struct store_image *img)
 	return img->id;
 }
 
+const char *store_image_manifest_digest(const struct store_image *img)
+{
+	return img->manifest_digest;
+}
+
 int64_t store_image_created(const struct store_image *img)
 {
 	return img->cfg.created;
@@ -590,9 +595,8 @@ static void free_blobs_locked(struct store *s, const char *what, struct htab *ca
 
 		if (htab_get(&used, e->key))
 			continue;
-		if (unlinkat(s->blobs_fd, hex, 0) == 0)
+		if (store_blob_unlink(s, hex) == 0)
 			freed++;
-		unlinkat(s->index_fd, hex, 0);
 	}
 	file_fsync_dir(s->blobs_fd);
 	file_fsync_dir(s->index_fd);

@@ -37,12 +37,18 @@ static int index_load(struct store *s, const char *hex, struct store_toc **out)
 static void index_save(struct store *s, const char *hex, const struct store_toc *toc,
 		       const char *what)
 {
+	uint64_t old = store_file_size(s->index_fd, hex);
 	struct buf b;
 	int ret;
 
 	ret = store_toc_encode(toc, &b);
 	if (!ret)
 		ret = store_write_atomic(s, s->index_fd, hex, b.data, b.len);
+	if (!ret) {
+		if (old)
+			store_usage_note(s, true, old, -1);
+		store_usage_note(s, true, b.len, 1);
+	}
 	if (ret)	/* still usable from memory; rebuilt next time */
 		log_warn("%s: layer %s: cannot save its index: %s", what,
 			 hex, strerror(-ret));
@@ -113,6 +119,7 @@ int store_layer_index(struct store *s, const struct registry_desc *d, int blob_f
 {
 	enum registry_compression comp;
 	struct store_toc *toc = NULL;
+	struct store_op *op;
 	int ret;
 
 	ret = layer_comp(d, what, &comp);
@@ -123,14 +130,18 @@ int store_layer_index(struct store *s, const struct registry_desc *d, int blob_f
 		return ret;
 	if (ret == -EINVAL)
 		log_warn("%s: layer %s: rebuilding its index", what, d->digest);
+	op = store_op_begin(s, STORE_OP_INDEX, what, d->digest, (uint64_t)d->size);
 	ret = store_toc_build(blob_fd, comp, &toc);
+	store_op_end(s, op);
 	if (ret) {
 		log_err("%s: layer %s: cannot index: %s", what, d->digest,
 			strerror(-ret));
+		store_error_note(s, d->digest, ret, "layer does not parse (cannot index)");
 		return ret;
 	}
 	ret = index_check(d, toc, comp, diff_id, what);
 	if (ret) {
+		store_error_note(s, d->digest, ret, "layer does not match its diff_id or size");
 		store_toc_free(toc);
 		return ret;
 	}

@@ -298,6 +298,8 @@ static void finish(struct store_partial *p)
 struct span_buf {
 	unsigned char *data;
 	size_t len, cap;
+	struct store *s;
+	struct store_op *op;	/* the fetch, in `status` */
 };
 
 static int span_sink(void *ctx, const void *data, size_t n)
@@ -308,6 +310,7 @@ static int span_sink(void *ctx, const void *data, size_t n)
 		return -EFBIG;
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
+	store_op_set(b->s, b->op, b->len);
 	return 0;
 }
 
@@ -343,8 +346,11 @@ static int span_read(struct store_partial *p, uint64_t from, struct span_buf *b,
 		 p->repo ? p->repo : "");
 	if (!s->reg || !p->host || !p->repo)
 		return -ENOENT;
+	b->s = s;
+	b->op = store_op_begin(s, STORE_OP_SPAN, src, p->digest, b->cap);
 	ret = registry_blob_get(s->reg, p->host, p->repo, p->digest, from, b->cap,
 				0, span_sink, b);
+	store_op_end(s, b->op);
 	if (!ret && b->len != b->cap)
 		ret = -EIO;	/* body ended early */
 	return ret;
@@ -361,6 +367,7 @@ static int span_fetch(struct store_partial *p, size_t i)
 	struct span_buf b = { .cap = (size_t)(sp->end - sp->start) };
 	unsigned char md[32];
 	char src[300] = "";
+	bool mismatch = false;
 	int ret = -EIO;
 
 	b.data = malloc(b.cap);
@@ -385,6 +392,7 @@ static int span_fetch(struct store_partial *p, size_t i)
 					") from %s: digest mismatch: index says %s, got %s; discarded",
 					p->digest, i, sp->vstart, sp->end, src, want, got);
 				ret = -EIO;
+				mismatch = true;
 				continue;
 			}
 			break;
@@ -395,6 +403,11 @@ static int span_fetch(struct store_partial *p, size_t i)
 	if (ret == -ENOENT)
 		log_err("layer %s: span %zu is not local and there is no registry to fetch it from",
 			p->digest, i);
+	if (ret)
+		store_error_note(p->s, p->digest, ret,
+				 mismatch ? "span digest mismatch" :
+				 ret == -ENOENT && (!p->s->reg || !p->host) ?
+				 "span not local, no registry" : NULL);
 	if (ret == -ENOENT || ret == -EFBIG || ret == -ERANGE)
 		ret = -EIO;	/* to a reader: the bytes cannot be had */
 	if (!ret) {
@@ -673,4 +686,31 @@ void store_partial_free_all(struct store *s)
 	     e = htab_next(&s->partials, &it, e))
 		partial_free(e->val);
 	htab_release(&s->partials);
+}
+
+uint64_t store_partial_present(struct store *s, const char *hex)
+{
+	struct store_partial *p;
+	uint64_t sum = 0;
+	struct stat st;
+
+	pthread_mutex_lock(&s->lock);
+	p = htab_get(&s->partials, hex);
+	if (p) {
+		pthread_mutex_lock(&p->lock);
+		for (size_t i = 0; i < p->n; i++)
+			if (p->state[i] == SPAN_PRESENT)
+				sum += p->spans[i].end - p->spans[i].start;
+		if (sum > p->size)
+			sum = p->size;	/* neighbouring spans overlap */
+		pthread_mutex_unlock(&p->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!p && fstatat(s->partial_fd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode)) {
+		sum = (uint64_t)st.st_blocks * 512;
+		if (sum > (uint64_t)st.st_size)
+			sum = (uint64_t)st.st_size;
+	}
+	return sum;
 }

@@ -144,6 +144,8 @@ int store_pull(struct store *s, const char *host, const char *repo,
 		goto out_name;
 	}
 	ret = pull(s, host, repo, tag, buf_str(&key), id);
+	if (ret)
+		store_error_note(s, buf_str(&key), ret, NULL);
 	if (ret == -ENOENT) {
 		store_answer_set(s, buf_str(&name), ret);
 		goto out_name;
@@ -185,6 +187,8 @@ static int remote_probe(struct store *s, const char *kind, const char *host,
 	ret = probe(s->reg, host, name);
 	if (ret == 0 || ret == -ENOENT)
 		store_answer_set(s, buf_str(&key), ret);
+	else
+		store_error_note(s, buf_str(&key), ret, NULL);
 out:
 	buf_release(&key);
 	return ret;

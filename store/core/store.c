@@ -236,6 +236,10 @@ int store_open(const struct store_opts *opts, struct store **out)
 		log_warn("store %s: unreferenced blobs not swept", opts->dir);
 	/* After the blob sweep, which takes unreferenced indexes along. */
 	store_partial_sweep(s);
+	/* After both sweeps: counts what they left. */
+	ret = store_progress_open(s, opts->progress_lines);
+	if (ret)
+		goto out;
 	*out = s;
 	ret = 0;
 out:
@@ -264,6 +268,7 @@ void store_close(struct store *s)
 		free(e->val);
 	htab_release(&s->answers);
 	store_partial_free_all(s);
+	store_progress_close(s);
 	/* Nothing can be in flight: every download holds no ref on close. */
 	htab_release(&s->inflight);
 	{

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "buf.h"
@@ -50,6 +51,8 @@ struct store_opts {
 					 * long; 0: 5 */
 	uint64_t cache_size;		/* bytes of decompressed spans kept in
 					 * cache/; 0: no cache */
+	bool progress_lines;		/* print a line to stderr every few
+					 * seconds of a long transfer (-f) */
 };
 
 /*
@@ -106,6 +109,8 @@ enum store_rootfs_state {
 
 /* The image ID: the config digest's 64 hex digits. */
 const char *store_image_id(const struct store_image *img);
+/* The digest of its manifest, "sha256:<hex>". */
+const char *store_image_manifest_digest(const struct store_image *img);
 /* The config's creation time, seconds since the epoch (0: unknown). */
 int64_t store_image_created(const struct store_image *img);
 /* The exact bytes of the manifest and of the config. */
@@ -287,5 +292,91 @@ int store_image_dangling(struct store *s, char ***ids, size_t *n);
  */
 int store_blob_remove_unreferenced(struct store *s, const char *const *digests,
 				   size_t n);
+
+/* ---- progress, errors and usage (progress.c) -------------------------- */
+
+/* What a piece of work in flight is. */
+enum store_op_kind {
+	STORE_OP_BLOB,		/* a whole blob downloaded */
+	STORE_OP_SPAN,		/* a span of a partial blob fetched */
+	STORE_OP_INDEX,		/* a layer being indexed */
+	STORE_OP_WRITE,		/* a blob written from a stream (import, load) */
+};
+
+struct store_op;
+
+/*
+ * store_op_begin - note that work of @kind on @object (a digest, or NULL)
+ * for @what (the image, tag or registry it is for) has begun: @total bytes
+ * (0: unknown).  Never fails: without memory it returns NULL, which the
+ * calls below accept and ignore.  Each begin is paired with one
+ * store_op_end().
+ */
+struct store_op *store_op_begin(struct store *s, enum store_op_kind kind,
+				const char *what, const char *object,
+				uint64_t total);
+/* @done bytes of @op are done (absolute, so a resumed transfer restarts
+ * nowhere).  With progress_lines, a long one prints a line now and then. */
+void store_op_set(struct store *s, struct store_op *op, uint64_t done);
+/* @op is over; it leaves the list of work in flight. */
+void store_op_end(struct store *s, struct store_op *op);
+
+/*
+ * store_error_note - remember a failure of work on @object (a digest, a
+ * tag...) in the ring of the last STORE_ERRORS_MAX: its errno @err and
+ * @cause (NULL: what registry_errno_cause() says of @err).  The caller
+ * logs it; this only keeps it for `status`.
+ */
+void store_error_note(struct store *s, const char *object, int err,
+		      const char *cause);
+#define STORE_ERRORS_MAX 32
+
+/* One row of work in flight, as store_status_get() copies it. */
+struct store_op_info {
+	enum store_op_kind kind;
+	char what[256];
+	char object[72];
+	uint64_t done, total;	/* total 0: unknown */
+	double secs;		/* since it began */
+};
+/* One remembered failure. */
+struct store_error_info {
+	int64_t when;		/* seconds since the epoch */
+	int err;		/* -errno */
+	char object[256];
+	char cause[256];
+};
+/* A snapshot of the work in flight (oldest first) and the last errors
+ * (oldest first). */
+struct store_status {
+	struct store_op_info *ops;
+	size_t n_ops;
+	struct store_error_info errs[STORE_ERRORS_MAX];
+	size_t n_errs;
+	uint64_t errs_total;	/* every error noted since open */
+};
+/* Fill @out (release it with store_status_release()). */
+int store_status_get(struct store *s, struct store_status *out);
+void store_status_release(struct store_status *st);
+
+/* What of an image is local. */
+struct store_image_cache {
+	uint64_t bytes;		/* compressed bytes of its layers */
+	uint64_t fetched;	/* of which are local (blobs or spans) */
+	size_t n_layers;
+	size_t n_indexed;	/* layers whose index is kept */
+};
+void store_image_cached(struct store *s, struct store_image *img,
+			struct store_image_cache *out);
+
+/*
+ * store_usage - the bytes the store holds (blobs, layer indexes, spans in
+ * partial blobs, the span cache; counted as files come and go, not by a
+ * scan of blobs/)
+ * into *@bytes, the number of blobs into *@files, and the statvfs of the
+ * filesystem the store lives on into *@fs.
+ */
+int store_usage(struct store *s, uint64_t *bytes, uint64_t *files,
+		struct statvfs *fs);
 
 #endif

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * image.c, layers.c, layer_index.c, partial.c, span_cache.c, tags.c and
- * pull.c.  It holds the layout of struct store, of an image and of a tag
+ * image.c, layers.c, layer_index.c, partial.c, progress.c, span_cache.c,
+ * tags.c and pull.c.  It holds the layout of struct store, of an image and of a tag
  * entry, and the helpers these files share; no other module sees it (it
  * is not on their include path), so they read images through the
  * accessors of store.h.
  *
  * Lock order: s->meta_lock, then s->lock, then image->lock, then the
  * leaf locks: the span cache's cache->lock (span_cache.c), a partial
- * blob's p->save_lock then p->lock (partial.c), and the registry
- * client's.  No store lock is taken while a leaf is held, and no lock is
+ * blob's p->save_lock then p->lock (partial.c), the progress table's
+ * s->prog->lock (progress.c), and the registry client's.  No store lock is taken while a leaf is held, and no lock is
  * held across the network.  A function that requires a lock held ends in
  * _locked and says which.
  *
@@ -67,6 +67,10 @@ struct store {
 	/* Decompressed spans of compressed layers (span_cache.c); NULL when
 	 * cache_size is 0.  Its own leaf lock guards it. */
 	struct store_cache *cache;
+
+	/* Work in flight, the last errors and the bytes in blobs/ and
+	 * index/ (progress.c).  Its own leaf lock, prog->lock, guards it. */
+	struct store_progress *prog;
 };
 
 struct store_layer {
@@ -139,6 +143,25 @@ int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 int store_blob_fetch(struct store *s, const char *host, const char *repo,
 		     const struct registry_desc *d);
 
+/*
+ * store_blob_unlink - remove blob @hex and its layer index, counting the
+ * bytes they held out of the store's usage.  0 when the blob was removed,
+ * else -errno of unlinking it.
+ */
+int store_blob_unlink(struct store *s, const char *hex);
+
+/* progress.c */
+/* Set up the progress table and count what blobs/ and index/ hold (at
+ * open, after the sweeps): @lines is store_opts.progress_lines. */
+int store_progress_open(struct store *s, bool lines);
+/* Free it (at close, when nothing is in flight; NULL is a no-op). */
+void store_progress_close(struct store *s);
+/* A file of @bytes entered (@sign 1) or left (-1) blobs/ (@index false)
+ * or index/ (@index true). */
+void store_usage_note(struct store *s, bool index, uint64_t bytes, int sign);
+/* The size of @name in @dirfd, 0 when it is not there. */
+uint64_t store_file_size(int dirfd, const char *name);
+
 /* layer_index.c */
 /*
  * store_layer_index_load - the kept index of layer @d, without its blob:
@@ -173,6 +196,9 @@ void store_layer_src(const struct store_layer *l, struct store_toc_src *src);
 void store_partial_sweep(struct store *s);
 /* At close: free every partial (nothing may read through them). */
 void store_partial_free_all(struct store *s);
+/* Bytes of blob @hex present in its partial file: the spans verified in
+ * an open partial, else what the file has allocated (0: none). */
+uint64_t store_partial_present(struct store *s, const char *hex);
 
 /* image.c */
 /* Free an image no one references any more (NULL is a no-op). */

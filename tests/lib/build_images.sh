@@ -173,16 +173,17 @@ build_variant() {
         fail "umoci config variant $3"
 }
 
-# build_unique DIR TAG — a small one-layer image nothing else shares.
+# build_unique DIR TAG [MIB] — a one-layer image nothing else shares, with
+# MIB (default 1) MiB of random bytes.
 build_unique() {
-    local dir=$1 tag=$2 b
+    local dir=$1 tag=$2 mib=${3:-1} b
     _umoci_layout "$dir"
     b=$(mktemp -d "$TEST_TMP/bundle.XXXXXX")
     rmdir "$b"
     umoci new --image "$dir:$tag" || fail "umoci new"
     umoci unpack --image "$dir:$tag" "$b" >/dev/null || fail "umoci unpack"
     mkdir -p "$b/rootfs/data"
-    head -c 1048576 /dev/urandom > "$b/rootfs/data/blob"
+    head -c $((mib * 1048576)) /dev/urandom > "$b/rootfs/data/blob"
     echo "unique $tag $RANDOM" > "$b/rootfs/data/small"
     umoci repack --image "$dir:$tag" "$b" >/dev/null || fail "umoci repack"
     rm -rf "$b"

@@ -13,25 +13,33 @@ as one line:
 tell whole-blob GETs from Range GETs and add up the bytes sent.  While the
 file LOG_FILE + ".corrupt" names a digest (one per line), the body of every
 GET of that blob has one byte flipped in its middle: what a broken or
-hostile registry or network would deliver.  Only for tests: loopback only,
-one upstream.
+hostile registry or network would deliver.  While LOG_FILE + ".slow" holds
+a number N, blob bodies are sent at about N bytes per second (a transfer a
+test can watch in flight); any request whose path contains a line of
+LOG_FILE + ".429" is answered 429 Too Many Requests without reaching the
+registry (a rate limit).  Only for tests: loopback only, one upstream.
 """
 import http.client
 import http.server
 import sys
 import threading
+import time
 
 LISTEN, UPSTREAM, LOG = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 CORRUPT = LOG + ".corrupt"
 lock = threading.Lock()
 
 
-def corrupted(path):
+def lines(name):
     try:
-        with open(CORRUPT) as f:
-            return any(l.strip() and l.strip() in path for l in f)
+        with open(name) as f:
+            return [l.strip() for l in f if l.strip()]
     except FileNotFoundError:
-        return False
+        return []
+
+
+def corrupted(path):
+    return any(l in path for l in lines(CORRUPT))
 
 
 def record(line):
@@ -48,6 +56,16 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
     def forward(self):
         rng = self.headers.get("Range") or "-"
+        if any(l in self.path for l in lines(LOG + ".429")):
+            record(f"{self.command} {self.path} range={rng} status=429 bytes=0")
+            body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"rate limit"}]}'
+            self.send_response(429)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return
         body = None
         n = int(self.headers.get("Content-Length") or 0)
         if n:
@@ -79,8 +97,12 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        slow = lines(LOG + ".slow") if "/blobs/" in self.path else []
+        step = 65536 if slow else max(len(data), 1)
+        for i in range(0, len(data) if self.command != "HEAD" else 0, step):
+            self.wfile.write(data[i:i + step])
+            if slow:
+                time.sleep(step / int(slow[0]))
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = forward
 
