@@ -56,6 +56,22 @@ grep -q " debug: toc: " "$TEST_TMP/log.debug" || fail "log_level=debug: no debug
 pass "warn: $(wc -l < "$TEST_TMP/log.warn") lines, info: $(wc -l < "$TEST_TMP/log.info"), debug: $(wc -l < "$TEST_TMP/log.debug")"
 unset MNT STORE
 
+check "systemd's stop: SIGTERM unmounts and exits 0, even with a relative mount point"
+mkdir -p "$TEST_TMP/mnt-term"
+(cd "$TEST_TMP" && exec "$IMGFS_BIN" -f -o "store=$TEST_TMP/store-info,registry=$REG_ADDR" mnt-term \
+    > "$TEST_TMP/term.log" 2>&1) &
+IMGFS_PID=$!
+_PIDS+=("$IMGFS_PID") _MOUNTS+=("$TEST_TMP/mnt-term")
+wait_for 30 _is_mounted "$TEST_TMP/mnt-term" || fail "no mount at mnt-term"
+assert_eq "$WANT" "$(timeout 60 cat "$TEST_TMP/mnt-term/$FILE")" "$FILE before SIGTERM"
+kill -TERM "$IMGFS_PID"
+wait_for 20 _pid_gone "$IMGFS_PID" || fail "imgfs did not exit on SIGTERM"
+rc=0; wait "$IMGFS_PID" || rc=$?
+assert_eq 0 "$rc" "exit status after SIGTERM"
+_is_mounted "$TEST_TMP/mnt-term" && fail "still mounted after SIGTERM: $(cat "$TEST_TMP/term.log")"
+[ -s "$TEST_TMP/term.log" ] && fail "SIGTERM: the daemon complained: $(cat "$TEST_TMP/term.log")"
+pass "unmounted, status 0"
+
 # -------------------------------------------- fuse.imgfs in a namespace
 check "fuse.imgfs line: mount -a -T, syslog, mount -a again, umount"
 MNT_A=$TEST_TMP/mnt-a STORE_A=$TEST_TMP/store-a
