@@ -274,8 +274,8 @@ static void put_image(void *arg, struct store_image *img)
 
 /*
  * source_apply - give SOURCE its meaning: an absolute path becomes the
- * store (when store= names one too, both must be the same directory, which
- * is checked once it exists), a word without '/' only names the mount.  A
+ * store (when store= names one too, source_is_store() must agree), a word
+ * without '/' only names the mount.  A
  * relative path is refused: it would be a store to the user and a label
  * to imgfs.  On return *@fsname is the mount's name for mount(8) and df.
  */
@@ -327,15 +327,16 @@ out:
 	return ret;
 }
 
-/* Whether SOURCE, when it named a store beside store=, is @store_dir
- * (absolute and resolved). */
-static int source_is_store(const struct imgfs_opts *o, const char *store_dir)
+/* Whether an absolute SOURCE and store= name the same directory: the same
+ * string, or two paths that resolve to one directory.  Checked before the
+ * store is created, so that a mistake creates nothing. */
+static int source_is_store(const struct imgfs_opts *o)
 {
-	char abs[PATH_MAX];
+	char a[PATH_MAX], b[PATH_MAX];
 
 	if (o->npos < 2 || o->pos[0][0] != '/' || strcmp(o->pos[0], o->store) == 0)
 		return 1;
-	return realpath(o->pos[0], abs) && strcmp(abs, store_dir) == 0;
+	return realpath(o->pos[0], a) && realpath(o->store, b) && strcmp(a, b) == 0;
 }
 
 int main(int argc, char *argv[])
@@ -397,6 +398,10 @@ int main(int argc, char *argv[])
 	log_setup(level, 0);
 	raise_nofile();
 
+	if (!source_is_store(&o)) {
+		log_err("SOURCE %s and store=%s are different stores", o.pos[0], o.store);
+		goto out;
+	}
 	if (o.store) {
 		snprintf(store_dir, sizeof(store_dir), "%s", o.store);
 	} else if (default_store(store_dir, sizeof(store_dir))) {
@@ -412,10 +417,6 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 		memcpy(store_dir, abs, sizeof(store_dir));
-	}
-	if (!source_is_store(&o, store_dir)) {
-		log_err("SOURCE %s and store=%s are different stores", o.pos[0], o.store);
-		goto out;
 	}
 	if (config_load(o.config, &cfg))
 		goto out;
