@@ -18,7 +18,7 @@
 #include <syslog.h>
 #include <time.h>
 
-/* Written once by log_setup() before threads exist; read-only afterwards. */
+/* Written by log_setup() before threads exist; read-only afterwards. */
 static enum log_level cur_level = LOG_LVL_WARN;
 static int to_syslog;
 

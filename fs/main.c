@@ -2,16 +2,25 @@
 /*
  * main.c - command line, configuration, and the FUSE session.
  *
- *   imgfs [options] MOUNTPOINT
+ *   imgfs [options] [SOURCE] MOUNTPOINT
  *
  * Owns the mount context (struct fs_ctx), the registry client and the
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
  * config=, log_level=, threads=, cache_size=) taken out before libfuse
  * sees the rest.
+ *
+ * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
+ * mount.fuse3 run `imgfs SOURCE MOUNTPOINT -o OPTS`, with the fstab words
+ * mount(8) keeps (rw, noatime, relatime, ...) in OPTS.  An absolute SOURCE
+ * is the store directory, any other word only names the mount (fsname),
+ * so both `/var/lib/imgfs` and `imgfs` make sense in the first column.
+ * Words that only mean something to mount(8) or systemd are accepted and
+ * dropped here, because libfuse refuses what it does not know.
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +48,12 @@ struct imgfs_opts {
 	int threads;
 	int show_version;
 	int show_help;
+	char *pos[2];		/* the non-option arguments: [SOURCE] MOUNTPOINT */
+	int npos;
 };
+
+/* Option keys of imgfs_opt_proc(). */
+enum { IMGFS_KEY_IGNORED = 1 };
 
 #define OPT(t, p) { t, offsetof(struct imgfs_opts, p), 1 }
 static const struct fuse_opt imgfs_opt_spec[] = {
@@ -49,13 +63,67 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("log_level=%s", log_level),
 	OPT("threads=%d", threads),
 	OPT("cache_size=%s", cache_size),
+	/* fstab words libfuse does not take: atime policies mean nothing
+	 * to a filesystem that keeps no atimes, the rest are for mount(8)
+	 * and systemd (x-* is matched in imgfs_opt_proc). */
+	FUSE_OPT_KEY("defaults", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("auto", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("noauto", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("user", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("users", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("nouser", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("owner", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("group", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("_netdev", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("nofail", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("comment=", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("diratime", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("nodiratime", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("relatime", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("norelatime", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("strictatime", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("nostrictatime", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("lazytime", IMGFS_KEY_IGNORED),
+	FUSE_OPT_KEY("nolazytime", IMGFS_KEY_IGNORED),
 	FUSE_OPT_END
 };
 
+/*
+ * imgfs_opt_proc - keep what libfuse parses next, drop the ignored fstab
+ * words, and take the non-option arguments (SOURCE, MOUNTPOINT) for
+ * main() to interpret: libfuse alone would read one only.
+ */
+static int imgfs_opt_proc(void *data, const char *arg, int key,
+			  struct fuse_args *outargs)
+{
+	struct imgfs_opts *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case IMGFS_KEY_IGNORED:
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->npos == 2) {
+			fprintf(stderr, "imgfs: too many arguments ('%s'): "
+				"[SOURCE] MOUNTPOINT (try --help)\n", arg);
+			return -1;
+		}
+		o->pos[o->npos] = strdup(arg);
+		if (!o->pos[o->npos])
+			return -1;
+		o->npos++;
+		return 0;
+	default:
+		return strncmp(arg, "x-", 2) == 0 ? 0 : 1;
+	}
+}
+
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n\n"
-	       "Mounts container images as a filesystem: repos/NAME/TAG pulls lazily.\n\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
+	       "Mounts container images as a filesystem: repos/NAME/TAG pulls lazily.\n"
+	       "SOURCE (as an fstab line gives it): an absolute path is the store,\n"
+	       "any other word only names the mount.\n\n"
 	       "imgfs options:\n"
 	       "    -o store=DIR           the image store (default /var/lib/imgfs as root,\n"
 	       "                           $XDG_DATA_HOME/imgfs otherwise)\n"
@@ -204,6 +272,73 @@ static void put_image(void *arg, struct store_image *img)
 	store_image_put(arg, img);
 }
 
+/*
+ * source_apply - give SOURCE its meaning: an absolute path becomes the
+ * store (when store= names one too, source_is_store() must agree), a word
+ * without '/' only names the mount.  A
+ * relative path is refused: it would be a store to the user and a label
+ * to imgfs.  On return *@fsname is the mount's name for mount(8) and df.
+ */
+static int source_apply(struct imgfs_opts *o, const char **fsname)
+{
+	const char *src = o->npos == 2 ? o->pos[0] : NULL;
+
+	*fsname = "imgfs";
+	if (!src || !*src)
+		return 0;
+	*fsname = src;
+	if (src[0] != '/') {
+		if (strchr(src, '/')) {
+			fprintf(stderr, "imgfs: SOURCE '%s': a store is an absolute path, "
+				"a label has no '/'\n", src);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!o->store) {
+		o->store = strdup(src);
+		if (!o->store)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * fsname_add - append "-o subtype=imgfs,fsname=@fsname" to @args, the name
+ * escaped (a label may hold ',' or '\\').
+ */
+static int fsname_add(struct fuse_args *args, const char *fsname)
+{
+	size_t n = strlen("fsname=") + strlen(fsname) + 1;
+	char *kv = malloc(n), *opts = NULL;
+	int ret = -ENOMEM;
+
+	if (!kv)
+		return -ENOMEM;
+	snprintf(kv, n, "fsname=%s", fsname);
+	if (fuse_opt_add_opt(&opts, "subtype=imgfs") ||
+	    fuse_opt_add_opt_escaped(&opts, kv) ||
+	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts))
+		goto out;
+	ret = 0;
+out:
+	free(opts);
+	free(kv);
+	return ret;
+}
+
+/* Whether an absolute SOURCE and store= name the same directory: the same
+ * string, or two paths that resolve to one directory.  Checked before the
+ * store is created, so that a mistake creates nothing. */
+static int source_is_store(const struct imgfs_opts *o)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (o->npos < 2 || o->pos[0][0] != '/' || strcmp(o->pos[0], o->store) == 0)
+		return 1;
+	return realpath(o->pos[0], a) && realpath(o->store, b) && strcmp(a, b) == 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -218,13 +353,14 @@ int main(int argc, char *argv[])
 	char store_dir[PATH_MAX];
 	enum log_level level = LOG_LVL_WARN;
 	uint64_t cache_size = IMGFS_CACHE_DEFAULT;
+	const char *fsname, *mountpoint;
 	int ret = 1, table_ok = 0;
 
 	memset(&ctx, 0, sizeof(ctx));
-	if (fuse_opt_parse(&args, &o, imgfs_opt_spec, NULL) == -1)
-		return 1;
+	if (fuse_opt_parse(&args, &o, imgfs_opt_spec, imgfs_opt_proc) == -1)
+		goto out;
 	if (fuse_parse_cmdline(&args, &cl) != 0)
-		return 1;
+		goto out;
 	if (cl.show_help) {
 		usage(argv[0]);
 		fuse_cmdline_help();
@@ -238,10 +374,14 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out;
 	}
-	if (!cl.mountpoint) {
-		fprintf(stderr, "usage: %s [options] MOUNTPOINT (try --help)\n", argv[0]);
+	if (o.npos == 0) {
+		fprintf(stderr, "usage: %s [options] [SOURCE] MOUNTPOINT (try --help)\n",
+			argv[0]);
 		goto out;
 	}
+	mountpoint = o.pos[o.npos - 1];
+	if (source_apply(&o, &fsname))
+		goto out;
 	if (o.log_level && log_level_parse(o.log_level, &level)) {
 		fprintf(stderr, "imgfs: unknown log_level '%s'\n", o.log_level);
 		goto out;
@@ -253,9 +393,15 @@ int main(int argc, char *argv[])
 	}
 	if (cl.debug)
 		level = LOG_LVL_DEBUG;
-	log_setup(level, !cl.foreground);
+	/* Standard error until the daemon detaches: a failure to start is
+	 * seen by whoever started it (a shell, mount(8)). */
+	log_setup(level, 0);
 	raise_nofile();
 
+	if (!source_is_store(&o)) {
+		log_err("SOURCE %s and store=%s are different stores", o.pos[0], o.store);
+		goto out;
+	}
 	if (o.store) {
 		snprintf(store_dir, sizeof(store_dir), "%s", o.store);
 	} else if (default_store(store_dir, sizeof(store_dir))) {
@@ -311,16 +457,17 @@ int main(int argc, char *argv[])
 	pthread_mutex_init(&ctx.dirs_lock, NULL);
 	table_ok = 1;
 	{
-		char *mp = realpath(cl.mountpoint, NULL);
+		char *mp = realpath(mountpoint, NULL);
 
 		if (!mp) {
-			log_err("mountpoint %s: %s", cl.mountpoint, strerror(errno));
+			log_err("mountpoint %s: %s", mountpoint, strerror(errno));
 			goto out;
 		}
 		ctx.mountpoint = mp;
 	}
 
-	fuse_opt_add_arg(&args, "-osubtype=imgfs,fsname=imgfs");
+	if (fsname_add(&args, fsname))
+		goto out;
 	/* A mount by root is shared with every user: permissions are the
 	 * images' own, and nothing in an image may raise privileges or
 	 * reach a device of the host. */
@@ -331,11 +478,13 @@ int main(int argc, char *argv[])
 		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
-	if (fuse_session_mount(se, cl.mountpoint) != 0)
+	if (fuse_session_mount(se, ctx.mountpoint) != 0)
 		goto out_signals;
-	log_info("mounted %s (store %s, registry %s)", cl.mountpoint, store_dir,
-		 ctx.default_host);
 	fuse_daemonize(cl.foreground);
+	if (!cl.foreground)
+		log_setup(level, 1);
+	log_info("mounted %s at %s (store %s, registry %s)", fsname, ctx.mountpoint,
+		 store_dir, ctx.default_host);
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -347,7 +496,10 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_set_idle_threads(lc, 16);
 		ret = fuse_session_loop_mt(se, lc);
 	}
-	ret = ret ? 1 : 0;
+	/* libfuse reports the signal that ended the loop; SIGTERM (systemd's
+	 * stop), SIGINT and SIGHUP are the asked-for way out, the mount is
+	 * taken down below as after an unmount. */
+	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP) ? 0 : 1;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -369,6 +521,8 @@ out:
 		registry_client_free(rc);
 	config_release(&cfg);
 	free(cl.mountpoint);
+	free(o.pos[0]);
+	free(o.pos[1]);
 	free(o.store);
 	free(o.registry);
 	free(o.config);
