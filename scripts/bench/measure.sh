@@ -430,10 +430,11 @@ bench_main() {
         rm -rf --one-file-system "$BENCH_W/oci-$img" "$BENCH_W/bundle-$img"
     done
     echo "duration	$((SECONDS - t0)) s" >> "$BENCH_CACHE_DIR/machine.tsv"
-    local out=
+    local out= chart=
     if [ "$BENCH_WRITE" = 1 ]; then
-        out=$BENCH_SRC/BENCHMARKS.md
-        [ "$BENCH_QUICK" = 1 ] && out=$BENCH_CACHE_DIR/BENCHMARKS.md
+        out=$BENCH_SRC/BENCHMARKS.md chart=docs/bench.svg
+        [ "$BENCH_QUICK" = 1 ] && out=$BENCH_CACHE_DIR/BENCHMARKS.md chart=bench.svg
+        "$PY" "$BENCH_LIB_DIR/chart.py" "$BENCH_RES" "$(dirname "$out")/$chart" || chart=
     fi
-    "$PY" "$BENCH_LIB_DIR/report.py" "$BENCH_CACHE_DIR/machine.tsv" "$BENCH_RES" ${out:+"$out"}
+    "$PY" "$BENCH_LIB_DIR/report.py" "$BENCH_CACHE_DIR/machine.tsv" "$BENCH_RES" ${out:+"$out"} ${chart:+"$chart"}
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """scripts/bench/report.py — Markdown tables from bench.sh's results.
 
-  report.py MACHINE.tsv RESULTS.tsv [OUT.md]
+  report.py MACHINE.tsv RESULTS.tsv [OUT.md [CHART]]
 
 MACHINE.tsv: "key<TAB>value" lines describing the machine and the run.
 RESULTS.tsv: "image<TAB>figure<TAB>tool<TAB>value<TAB>unit" lines.
 Prints the document; with OUT.md also writes it there. Works on a partial
 results file (an interrupted run): missing figures show as "–".
+CHART: the path of chart.py's SVG relative to OUT.md, shown under the
+introduction.
 """
 import sys
 
@@ -74,7 +76,7 @@ def fmt(v, unit):
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
+    if len(sys.argv) not in (3, 4, 5):
         sys.exit(__doc__)
     machine = []
     with open(sys.argv[1]) as f:
@@ -126,6 +128,9 @@ def main():
       "In peer cells, ×N is imgfs ÷ peer: below 1 imgfs took less time (or "
       "bytes); for MB/s and ops/s above 1 imgfs is faster." % mode)
     w("")
+    if len(sys.argv) == 5:
+        w("![imgfs ÷ peer for the figures the goals name](%s)" % sys.argv[4])
+        w("")
     w("## Machine and run")
     w("")
     w("| | |")
