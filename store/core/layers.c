@@ -210,9 +210,18 @@ int store_layer_read(const struct store_layer *l, struct store_toc_cursor *cur,
 		     void *dst, size_t len, uint64_t off, size_t *got)
 {
 	struct store_toc_src src;
+	int ret;
 
 	store_layer_src(l, &src);
-	return store_toc_read(l->toc, &src, cur, dst, len, off, got);
+	ret = store_toc_read(l->toc, &src, cur, dst, len, off, got);
+	if (ret == -E2BIG) {
+		/* a zstd frame wants a window past the cap (toc.h): only an
+		 * index kept by a build without the cap gets this far */
+		log_err("layer %s: a zstd frame needs a window larger than %u MiB: not read",
+			l->desc.digest, (1u << STORE_TOC_ZSTD_WINDOW_LOG) >> 20);
+		ret = -EIO;
+	}
+	return ret;
 }
 
 /* The layer and stream range of bytes [@off, @off + *@len) of regular

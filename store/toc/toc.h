@@ -42,6 +42,16 @@
 #include "oci.h"
 
 #define STORE_TOC_SPAN ((uint64_t)4 << 20)
+/*
+ * The largest zstd window a layer may need, as a log2: 8 MiB, what zstd's
+ * levels 1-19 use at most and the default of the Go encoder containerd
+ * and BuildKit write layers with.  Every decoder (one per open file being
+ * read, one per index build) may hold a window this large, so this bounds
+ * each at 8 MiB instead of the 128 MiB zstd itself allows.  A frame that
+ * needs more (zstd --ultra -20 and up, --long) is refused with -E2BIG,
+ * when indexing and when reading.
+ */
+#define STORE_TOC_ZSTD_WINDOW_LOG 23
 
 enum store_ftype {
 	STORE_FT_REG = 1,
@@ -108,7 +118,9 @@ struct store_toc {
  * store_toc_build - index the layer in @blob_fd (read from offset 0 to the
  * end, with pread) of compression @comp.  Hostile input is an error, never
  * a crash: paths escaping the root are rejected with -EINVAL, sizes beyond
- * the data with -EIO, more than 4M entries or 4 KiB paths with -E2BIG.
+ * the data with -EIO, more than 4M entries or 4 KiB paths, or a zstd
+ * frame whose window is larger than 2^STORE_TOC_ZSTD_WINDOW_LOG, with
+ * -E2BIG.
  */
 int store_toc_build(int blob_fd, enum registry_compression comp,
 		    struct store_toc **out);
