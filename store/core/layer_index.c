@@ -123,7 +123,7 @@ int store_layer_index(struct store *s, const struct registry_desc *d, int blob_f
 		return ret;
 	if (ret == -EINVAL)
 		log_warn("%s: layer %s: rebuilding its index", what, d->digest);
-	ret = store_toc_build(blob_fd, comp, &toc);
+	ret = store_toc_build_budget(blob_fd, comp, s->toc_budget, &toc);
 	if (ret) {
 		log_err("%s: layer %s: cannot index: %s", what, d->digest,
 			strerror(-ret));

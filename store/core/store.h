@@ -50,6 +50,9 @@ struct store_opts {
 					 * long; 0: 5 */
 	uint64_t cache_size;		/* bytes of decompressed spans kept in
 					 * cache/; 0: no cache */
+	uint64_t index_mem;		/* bytes all index builds in progress
+					 * may hold together; 0: a quarter of
+					 * RAM, within [256 MiB, 1 GiB] */
 };
 
 /*

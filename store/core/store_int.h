@@ -67,6 +67,10 @@ struct store {
 	/* Decompressed spans of compressed layers (span_cache.c); NULL when
 	 * cache_size is 0.  Its own leaf lock guards it. */
 	struct store_cache *cache;
+
+	/* Memory of index builds in progress, shared by all of them
+	 * (store/toc budget.c; its own leaf lock). */
+	struct store_toc_budget *toc_budget;
 };
 
 struct store_layer {

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1450,6 +1451,111 @@ static void zstd_window(void)
 	free(huge.p);
 }
 
+/* ---- the memory budget of builds ----------------------------------------- */
+
+#define BUDGET_ENTRIES 20000
+#define BUDGET_THREADS 4
+
+struct budget_job {
+	const char *path;
+	struct store_toc_budget *budget;
+	int rc;
+	size_t n_entries;
+};
+
+static void *budget_worker(void *arg)
+{
+	struct budget_job *j = arg;
+	struct store_toc *t = NULL;
+	int fd = open(j->path, O_RDONLY);
+
+	j->rc = fd < 0 ? -errno :
+		store_toc_build_budget(fd, REGISTRY_COMP_NONE, j->budget, &t);
+	if (!j->rc)
+		j->n_entries = t->n_entries;
+	store_toc_free(t);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/*
+ * A layer of 20000 empty files with 95-byte names (a few MiB of index):
+ * built alone its build draws some amount from a budget and gives it all
+ * back; with half that budget it is -ENOMEM, after one run alone; with
+ * one and a half times that, four builds at once all succeed (waiting
+ * for each other or running again alone) and never hold more than the
+ * budget together.
+ */
+static void budget(void)
+{
+	static const unsigned char zero[1024];
+	struct store_toc_budget_stats st;
+	struct store_toc_budget *b;
+	struct budget_job jobs[BUDGET_THREADS];
+	pthread_t th[BUDGET_THREADS];
+	struct mem m = { 0 };
+	char path[512], name[128];
+	uint64_t need;
+
+	for (int i = 0; i < BUDGET_ENTRIES; i++) {
+		snprintf(name, sizeof(name), "d%02d/%084d%07d", i % 50, 0, i);
+		ustar(&m, name, '0', 0, NULL);
+	}
+	mem_add(&m, zero, sizeof(zero));
+	snprintf(path, sizeof(path), "%s/budget.tar", tmpdir);
+	write_file(path, m.p, m.len);
+	free(m.p);
+
+	/* alone, plenty */
+	CHECK_EQ(store_toc_budget_new((uint64_t)1 << 30, &b), 0);
+	jobs[0] = (struct budget_job){ .path = path, .budget = b };
+	budget_worker(&jobs[0]);
+	CHECK_EQ(jobs[0].rc, 0);
+	CHECK_EQ(jobs[0].n_entries, BUDGET_ENTRIES);
+	store_toc_budget_stats(b, &st);
+	need = st.peak;
+	CHECK(need > (uint64_t)BUDGET_ENTRIES * 95);	/* at least the names */
+	CHECK_EQ(st.used, 0);
+	CHECK_EQ(st.failures, 0);
+	store_toc_budget_free(b);
+
+	/* half of what it needs: refused, after running again alone */
+	CHECK_EQ(store_toc_budget_new(need / 2, &b), 0);
+	jobs[0] = (struct budget_job){ .path = path, .budget = b };
+	budget_worker(&jobs[0]);
+	CHECK_EQ(jobs[0].rc, -ENOMEM);
+	store_toc_budget_stats(b, &st);
+	CHECK_EQ(st.used, 0);
+	CHECK(st.peak <= need / 2);
+	CHECK_EQ(st.exclusive, 1);
+	CHECK_EQ(st.failures, 2);
+	store_toc_budget_free(b);
+
+	/* room for one and a half: four at once */
+	CHECK_EQ(store_toc_budget_new(need * 3 / 2, &b), 0);
+	for (int i = 0; i < BUDGET_THREADS; i++) {
+		jobs[i] = (struct budget_job){ .path = path, .budget = b };
+		CHECK(pthread_create(&th[i], NULL, budget_worker, &jobs[i]) == 0);
+	}
+	for (int i = 0; i < BUDGET_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ(jobs[i].rc, 0);
+		CHECK_EQ(jobs[i].n_entries, BUDGET_ENTRIES);
+	}
+	store_toc_budget_stats(b, &st);
+	CHECK_EQ(st.used, 0);
+	CHECK(st.peak <= need * 3 / 2);
+	printf("budget: one build %llu KiB; four in %llu KiB: peak %llu KiB, %llu waits, %llu failures, %llu alone\n",
+	       (unsigned long long)(need >> 10),
+	       (unsigned long long)(st.max >> 10),
+	       (unsigned long long)(st.peak >> 10),
+	       (unsigned long long)st.waits,
+	       (unsigned long long)st.failures,
+	       (unsigned long long)st.exclusive);
+	store_toc_budget_free(b);
+}
+
 #define ZST_FRAME ((size_t)(STORE_TOC_SPAN * 7 / 10))
 
 int main(void)
@@ -1500,6 +1606,7 @@ int main(void)
 	truncated(&gz, &zs);
 	xattrs();
 	zstd_window();
+	budget();
 
 	free(tar.p);
 	free(gz.p);
