@@ -240,6 +240,9 @@ int store_open(const struct store_opts *opts, struct store **out)
 			goto out;
 		cache_fd = -1;
 	}
+	ret = store_blob_fds_init(s);
+	if (ret)
+		goto out;
 	ret = store_toc_budget_new(opts->index_mem ? opts->index_mem
 						   : index_mem_default(),
 				   &s->toc_budget);
@@ -282,6 +285,7 @@ void store_close(struct store *s)
 	htab_release(&s->answers);
 	store_partial_free_all(s);
 	store_toc_budget_free(s->toc_budget);
+	store_blob_fds_release(s);
 	/* Nothing can be in flight: every download holds no ref on close. */
 	htab_release(&s->inflight);
 	{
