@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * image.c, layers.c, layer_index.c, partial.c, span_cache.c, tags.c and
- * pull.c.  It holds the layout of struct store, of an image and of a tag
+ * fdcache.c, image.c, layers.c, layer_index.c, partial.c, span_cache.c,
+ * tags.c and pull.c.  It holds the layout of struct store, of an image and of a tag
  * entry, and the helpers these files share; no other module sees it (it
  * is not on their include path), so they read images through the
  * accessors of store.h.
