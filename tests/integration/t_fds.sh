@@ -6,7 +6,8 @@
 # daemon's descriptor count grows by fewer than 100; closing them gives the
 # descriptors back.  Then the layer descriptors of an image nobody read for
 # longer than the idle time (10 s) are closed when another image is built,
-# and reads of the idle image open them again and equal umoci unpack.
+# and reads of the idle image open them again and equal umoci unpack; the
+# same for a layer read through its partial blob (blob gone, index kept).
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
@@ -111,6 +112,26 @@ file_hashes "$F/rootfs" > "$TEST_TMP/got"
 diff "$TEST_TMP/want" "$TEST_TMP/got" >&2 || fail "features' files differ after reopening"
 pass "features reads right again ($(blob_fds "${fhex[@]}") descriptors open)"
 
+imgfs_alive || fail "daemon died"
+imgfs_umount
+
+check "a layer read through its partial blob: closed when idle, opened again"
+# blob gone, index kept: the next mount reads the top layer span by span
+PHEX=${fhex[$((${#fhex[@]} - 1))]}
+rm -f "$STORE/blobs/sha256/$PHEX"
+imgfs_mount
+# partial_fds — the daemon's descriptors of the partial blob (the
+# partial's own, and the layer's while it is open)
+partial_fds() { find "/proc/$IMGFS_PID/fd" -lname "*/partial/sha256/$PHEX" 2>/dev/null | wc -l; }
+cat "$F/rootfs/etc/hello" >/dev/null || fail "read of features/etc/hello"
+[ -e "$STORE/partial/sha256/$PHEX" ] || fail "the top layer is not read through a partial blob"
+assert_eq 2 "$(partial_fds)" "descriptors of the partial blob in use"
+sleep $((IDLE + 2))
+ls "$MNT/repos/other/latest/rootfs/data" >/dev/null || fail "other's rootfs"
+wait_for 10 test "$(partial_fds)" -eq 1 || fail "$(partial_fds) descriptors of the idle partial blob"
+file_hashes "$F/rootfs" > "$TEST_TMP/got2"
+diff "$TEST_TMP/want" "$TEST_TMP/got2" >&2 || fail "features' files differ after reopening its partial layer"
+pass "partial layer closed when idle, reopened, read right"
 imgfs_alive || fail "daemon died"
 imgfs_umount
 pass "t_fds"
