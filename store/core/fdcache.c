@@ -175,7 +175,7 @@ static void layer_fds_close_locked(struct store_image *img)
 
 /* Close the layer descriptors of every image but @except idle for
  * STORE_FDS_IDLE_SEC. */
-static void store_layer_fds_sweep(struct store *s, const struct store_image *except)
+static void fds_sweep(struct store *s, const struct store_image *except)
 {
 	struct store_image **imgs;
 	size_t n = 0, it, closed = 0, fds = 0;
@@ -244,7 +244,7 @@ int store_layer_fds_pin(struct store *s, struct store_image *img)
 	pthread_cond_broadcast(&img->cond);
 	pthread_mutex_unlock(&img->lock);
 	if (!ret)
-		store_layer_fds_sweep(s, img);
+		fds_sweep(s, img);
 	return ret;
 }
 
@@ -253,7 +253,7 @@ void store_layer_fds_opened(struct store *s, struct store_image *img)
 	pthread_mutex_lock(&img->lock);
 	img->fds_used = now_sec();
 	pthread_mutex_unlock(&img->lock);
-	store_layer_fds_sweep(s, img);
+	fds_sweep(s, img);
 }
 
 void store_layer_fds_unpin(struct store_image *img)
