@@ -7,8 +7,8 @@
  * Owns the mount context (struct fs_ctx), the registry client and the
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
- * config=, log_level=, threads=, cache_size=) taken out before libfuse
- * sees the rest.
+ * config=, log_level=, threads=, cache_size=, index_mem=, ...) taken out
+ * before libfuse sees the rest.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
  * mount.fuse3 run `imgfs SOURCE MOUNTPOINT -o OPTS`, with the fstab words
@@ -45,6 +45,7 @@ struct imgfs_opts {
 	char *config;
 	char *log_level;
 	char *cache_size;
+	char *index_mem;
 	int threads;
 	int show_version;
 	int show_help;
@@ -85,6 +86,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	FUSE_OPT_KEY("nostrictatime", IMGFS_KEY_IGNORED),
 	FUSE_OPT_KEY("lazytime", IMGFS_KEY_IGNORED),
 	FUSE_OPT_KEY("nolazytime", IMGFS_KEY_IGNORED),
+	OPT("index_mem=%s", index_mem),
 	FUSE_OPT_END
 };
 
@@ -133,7 +135,9 @@ static void usage(const char *prog)
 	       "                           -d sets debug)\n"
 	       "    -o threads=N           most worker threads (default 128)\n"
 	       "    -o cache_size=SIZE     decompressed layer bytes kept in STORE/cache,\n"
-	       "                           bytes or with K, M, G (default 4G; 0: none)\n\n",
+	       "                           bytes or with K, M, G (default 4G; 0: none)\n"
+	       "    -o index_mem=SIZE      memory all layer index builds may hold together\n"
+	       "                           (default a quarter of RAM, 256M to 1G)\n\n",
 	       prog);
 }
 
@@ -352,7 +356,7 @@ int main(int argc, char *argv[])
 	struct fs_inode *root;
 	char store_dir[PATH_MAX];
 	enum log_level level = LOG_LVL_WARN;
-	uint64_t cache_size = IMGFS_CACHE_DEFAULT;
+	uint64_t cache_size = IMGFS_CACHE_DEFAULT, index_mem = 0;
 	const char *fsname, *mountpoint;
 	int ret = 1, table_ok = 0;
 
@@ -389,6 +393,11 @@ int main(int argc, char *argv[])
 	if (o.cache_size && size_parse(o.cache_size, &cache_size)) {
 		fprintf(stderr, "imgfs: bad cache_size '%s' (bytes, or with K, M, G)\n",
 			o.cache_size);
+		goto out;
+	}
+	if (o.index_mem && (size_parse(o.index_mem, &index_mem) || !index_mem)) {
+		fprintf(stderr, "imgfs: bad index_mem '%s' (bytes, or with K, M, G)\n",
+			o.index_mem);
 		goto out;
 	}
 	if (cl.debug)
@@ -431,6 +440,7 @@ int main(int argc, char *argv[])
 			.default_host = ro.default_host,
 			.cache_size = cache_size,
 			.progress_lines = cl.foreground,
+			.index_mem = index_mem,
 		};
 
 		if (registry_client_new(&ro, &rc)) {
@@ -528,6 +538,7 @@ out:
 	free(o.config);
 	free(o.log_level);
 	free(o.cache_size);
+	free(o.index_mem);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -367,7 +367,10 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 void fs_file_free(struct fs_ctx *ctx, struct fs_file *f)
 {
-	if (f->fd >= 0)
+	/* a layer blob's descriptor is shared by all its open files */
+	if (f->fd >= 0 && f->node && f->node->kind == FS_LAYER)
+		store_image_layer_close(ctx->store, f->node->img, f->node->n);
+	else if (f->fd >= 0)
 		close(f->fd);
 	if (f->cur)
 		store_toc_cursor_free(f->cur);

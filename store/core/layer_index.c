@@ -131,7 +131,7 @@ int store_layer_index(struct store *s, const struct registry_desc *d, int blob_f
 	if (ret == -EINVAL)
 		log_warn("%s: layer %s: rebuilding its index", what, d->digest);
 	op = store_op_begin(s, STORE_OP_INDEX, what, d->digest, (uint64_t)d->size);
-	ret = store_toc_build(blob_fd, comp, &toc);
+	ret = store_toc_build_budget(blob_fd, comp, s->toc_budget, &toc);
 	store_op_end(s, op);
 	if (ret) {
 		log_err("%s: layer %s: cannot index: %s", what, d->digest,

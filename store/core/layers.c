@@ -16,6 +16,11 @@
  * Each layer that needs work gets a worker; at most STORE_BUILD_THREADS
  * run at once, the calling thread being one of them.  Indexes are saved to
  * index/sha256/<layer hex> only after the layer's diff_id checked out.
+ * Their memory comes from the store's budget of index builds (toc.h).
+ *
+ * The layer descriptors a read uses are pinned for it (fdcache.c): those
+ * of an image nobody has read for a while are closed and opened again by
+ * the next read.
  */
 #include "store_int.h"
 
@@ -203,6 +208,8 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 	}
 	pthread_cond_broadcast(&img->cond);
 	pthread_mutex_unlock(&img->lock);
+	if (!ret)
+		store_layer_fds_opened(s, img);
 	return ret;
 }
 
@@ -210,9 +217,18 @@ int store_layer_read(const struct store_layer *l, struct store_toc_cursor *cur,
 		     void *dst, size_t len, uint64_t off, size_t *got)
 {
 	struct store_toc_src src;
+	int ret;
 
 	store_layer_src(l, &src);
-	return store_toc_read(l->toc, &src, cur, dst, len, off, got);
+	ret = store_toc_read(l->toc, &src, cur, dst, len, off, got);
+	if (ret == -E2BIG) {
+		/* a zstd frame wants a window past the cap (toc.h): only an
+		 * index kept by a build without the cap gets this far */
+		log_err("layer %s: a zstd frame needs a window larger than %u MiB: not read",
+			l->desc.digest, (1u << STORE_TOC_ZSTD_WINDOW_LOG) >> 20);
+		ret = -EIO;
+	}
+	return ret;
 }
 
 /* The layer and stream range of bytes [@off, @off + *@len) of regular
@@ -253,19 +269,15 @@ static bool layer_cached(const struct store *s, const struct store_layer *l)
 	return s->cache && l->toc->comp != REGISTRY_COMP_NONE;
 }
 
-int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
-		     struct store_toc_cursor *cur, void *dst, size_t len,
-		     uint64_t off, size_t *got)
+/* store_image_read() of @len bytes at @uoff of layer @l's stream, its
+ * descriptors pinned. */
+static int image_read_pinned(struct store *s, const struct store_layer *l,
+			     uint64_t uoff, struct store_toc_cursor *cur,
+			     void *dst, size_t len, size_t *got)
 {
-	const struct store_layer *l;
-	uint64_t uoff;
 	size_t done = 0, n;
 	int ret;
 
-	*got = 0;
-	ret = file_locate(s, img, ino, off, &len, &l, &uoff);
-	if (ret || len == 0)
-		return ret;
 	while (layer_cached(s, l) && done < len) {
 		struct store_cache_ref ref;
 
@@ -291,6 +303,26 @@ int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
 	return 0;
 }
 
+int store_image_read(struct store *s, struct store_image *img, uint32_t ino,
+		     struct store_toc_cursor *cur, void *dst, size_t len,
+		     uint64_t off, size_t *got)
+{
+	const struct store_layer *l;
+	uint64_t uoff;
+	int ret;
+
+	*got = 0;
+	ret = file_locate(s, img, ino, off, &len, &l, &uoff);
+	if (ret || len == 0)
+		return ret;
+	ret = store_layer_fds_pin(s, img);
+	if (ret)
+		return ret;
+	ret = image_read_pinned(s, l, uoff, cur, dst, len, got);
+	store_layer_fds_unpin(img);
+	return ret;
+}
+
 int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
 			 size_t len, uint64_t off, struct store_read_ref *ref)
 {
@@ -309,7 +341,12 @@ int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
 		 * through its need(), which fetches them. */
 		if (l->part)
 			return -ENOBUFS;
-		/* The blob lives as long as the image the caller holds. */
+		/* The kernel reads the blob after this returns: its
+		 * descriptor stays pinned until the unref. */
+		ret = store_layer_fds_pin(s, img);
+		if (ret)
+			return ret;
+		ref->fds = img;
 		ref->fd = l->fd;
 		ref->off = uoff;
 		ref->len = len;
@@ -317,7 +354,12 @@ int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
 	}
 	if (!s->cache)
 		return -ENOBUFS;
+	/* a fill decompresses from the layer's descriptor */
+	ret = store_layer_fds_pin(s, img);
+	if (ret)
+		return ret;
 	ret = store_cache_get(s->cache, l, uoff, len, &cref);
+	store_layer_fds_unpin(img);
 	if (ret)
 		return ret;
 	ref->fd = cref.fd;
@@ -334,6 +376,9 @@ void store_image_read_unref(struct store *s, struct store_read_ref *ref)
 	if (ref->pin)
 		store_cache_put(s->cache, &cref);
 	ref->pin = NULL;
+	if (ref->fds)
+		store_layer_fds_unpin(ref->fds);
+	ref->fds = NULL;
 }
 
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
@@ -346,7 +391,13 @@ int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
 	ret = store_blob_fetch(s, img->host, img->repo, &img->layers[i].desc);
 	if (ret)
 		return ret;
-	return store_blob_open(s, img->layers[i].desc.digest, fd);
+	return store_blob_fd_get(s, img->layers[i].desc.digest, fd);
+}
+
+void store_image_layer_close(struct store *s, struct store_image *img, size_t i)
+{
+	if (i < img->n_layers)
+		store_blob_fd_put(s, img->layers[i].desc.digest);
 }
 
 /* Docker's classic size: Σ over layers of what the layer unpacks to

@@ -176,6 +176,18 @@ out:
 	return ret;
 }
 
+/* The default budget of index builds: a quarter of RAM, at least
+ * 256 MiB (a layer of a million files indexes in far less) and at most
+ * 1 GiB. */
+static uint64_t index_mem_default(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	uint64_t ram = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+	uint64_t lo = (uint64_t)256 << 20, hi = (uint64_t)1 << 30;
+
+	return ram / 4 < lo ? lo : ram / 4 > hi ? hi : ram / 4;
+}
+
 int store_open(const struct store_opts *opts, struct store **out)
 {
 	struct store *s;
@@ -228,6 +240,14 @@ int store_open(const struct store_opts *opts, struct store **out)
 			goto out;
 		cache_fd = -1;
 	}
+	ret = store_blob_fds_init(s);
+	if (ret)
+		goto out;
+	ret = store_toc_budget_new(opts->index_mem ? opts->index_mem
+						   : index_mem_default(),
+				   &s->toc_budget);
+	if (ret)
+		goto out;
 	ret = store_tags_load(s);
 	if (ret)
 		goto out;
@@ -269,6 +289,8 @@ void store_close(struct store *s)
 	htab_release(&s->answers);
 	store_partial_free_all(s);
 	store_progress_close(s);
+	store_toc_budget_free(s->toc_budget);
+	store_blob_fds_release(s);
 	/* Nothing can be in flight: every download holds no ref on close. */
 	htab_release(&s->inflight);
 	{

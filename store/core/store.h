@@ -53,6 +53,9 @@ struct store_opts {
 					 * cache/; 0: no cache */
 	bool progress_lines;		/* print a line to stderr every few
 					 * seconds of a long transfer (-f) */
+	uint64_t index_mem;		/* bytes all index builds in progress
+					 * may hold together; 0: a quarter of
+					 * RAM, within [256 MiB, 1 GiB] */
 };
 
 /*
@@ -168,6 +171,7 @@ struct store_read_ref {
 	uint64_t off;		/* where the bytes are in @fd */
 	size_t len;		/* 0: @off was at or past the end of the file */
 	void *pin;		/* the store's */
+	struct store_image *fds;	/* the store's: layer descriptors pinned */
 };
 /*
  * store_image_read_ref - where the bytes at @off of regular file @ino lie,
@@ -183,9 +187,15 @@ int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
 /* Release what store_image_read_ref() returned (after the kernel has the
  * bytes). */
 void store_image_read_unref(struct store *s, struct store_read_ref *ref);
-/* Fetch (if needed) and open layer @i's blob. */
+/*
+ * store_image_layer_open - fetch (if needed) and open layer @i's blob: *@fd
+ * is shared by every open of that blob (read it with pread only, never
+ * close it); give it back with store_image_layer_close().
+ */
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
 			   int *fd);
+/* Give back the descriptor store_image_layer_open() returned for layer @i. */
+void store_image_layer_close(struct store *s, struct store_image *img, size_t i);
 /* Uncompressed size when every layer is indexed, else compressed size. */
 uint64_t store_image_size(struct store *s, struct store_image *img);
 

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * image.c, layers.c, layer_index.c, partial.c, progress.c, span_cache.c,
- * tags.c and pull.c.  It holds the layout of struct store, of an image and of a tag
- * entry, and the helpers these files share; no other module sees it (it
- * is not on their include path), so they read images through the
- * accessors of store.h.
+ * fdcache.c, image.c, layers.c, layer_index.c, partial.c, progress.c,
+ * span_cache.c, tags.c and pull.c.  It holds the layout of struct store,
+ * of an image and of a tag entry, and the helpers these files share; no
+ * other module sees it (it is not on their include path), so they read
+ * images through the accessors of store.h.
  *
  * Lock order: s->meta_lock, then s->lock, then image->lock, then the
  * leaf locks: the span cache's cache->lock (span_cache.c), a partial
  * blob's p->save_lock then p->lock (partial.c), the progress table's
- * s->prog->lock (progress.c), and the registry client's.  No store lock is taken while a leaf is held, and no lock is
- * held across the network.  A function that requires a lock held ends in
- * _locked and says which.
+ * s->prog->lock (progress.c), the shared blob descriptors'
+ * s->blob_fds_lock (fdcache.c), and the registry client's.  No store lock
+ * is taken while a leaf is held, and no lock is held across the network.
+ * A function that requires a lock held ends in _locked and says which.
  *
  * s->meta_lock serialises every change of persistent metadata (tags.json,
  * images/<id>.json, freeing blobs) so that a read-modify-write of the tag
@@ -71,6 +72,15 @@ struct store {
 	/* Work in flight, the last errors and the bytes in blobs/ and
 	 * index/ (progress.c).  Its own leaf lock, prog->lock, guards it. */
 	struct store_progress *prog;
+	/* One shared descriptor per blob open in layers/ (fdcache.c):
+	 * hex -> struct blob_fd, guarded by the leaf blob_fds_lock. */
+	pthread_mutex_t blob_fds_lock;
+	struct htab blob_fds;
+	bool blob_fds_live;
+
+	/* Memory of index builds in progress, shared by all of them
+	 * (store/toc budget.c; its own leaf lock). */
+	struct store_toc_budget *toc_budget;
 };
 
 struct store_layer {
@@ -102,6 +112,14 @@ struct store_image {
 	enum store_rootfs_state rootfs_state;
 	int rootfs_err;
 	struct store_rootfs *rootfs;
+
+	/* Layer descriptors in use (fdcache.c), also img->lock's: reads
+	 * pinning them, whether they were closed for idleness (and are
+	 * being opened again), and when the last pin ended (CLOCK_MONOTONIC
+	 * seconds). */
+	int fd_users;
+	bool fds_closed, fds_reopening;
+	double fds_used;
 
 	int refs;			/* guarded by store->lock */
 	int busy;			/* open files/dirs; store->lock */
@@ -214,6 +232,34 @@ int store_image_resolve(struct store *s, const char *id, char full[65]);
 /* Refuse artifacts and layer types we cannot serve, naming the culprit
  * (@what) in the log: -ENOTSUP. */
 int store_manifest_check(const char *what, const struct registry_manifest *m);
+
+/* fdcache.c */
+/* An image's layer descriptors are closed after this long unpinned. */
+#define STORE_FDS_IDLE_SEC 10
+/* The table of shared blob descriptors: set up at open, closed (every
+ * descriptor with it) at close. */
+int store_blob_fds_init(struct store *s);
+void store_blob_fds_release(struct store *s);
+/*
+ * store_blob_fd_get - a read-only descriptor of complete local blob
+ * @digest, shared with every other caller that has it: read it with pread
+ * only, never close it; give it back with store_blob_fd_put(@digest).
+ * -ENOENT if not local.
+ */
+int store_blob_fd_get(struct store *s, const char *digest, int *fd);
+void store_blob_fd_put(struct store *s, const char *digest);
+/*
+ * store_layer_fds_pin - the layer descriptors (store_layer.fd) of @img,
+ * whose tree is READY, are open (opened again if they were closed for
+ * idleness) and stay so until store_layer_fds_unpin().  Every use of them
+ * after the build is between the two.  No lock may be held.
+ */
+int store_layer_fds_pin(struct store *s, struct store_image *img);
+void store_layer_fds_unpin(struct store_image *img);
+/* @img's tree was just built (its layer descriptors opened): it counts
+ * as used now, and other images idle for long have theirs closed.  No
+ * lock may be held. */
+void store_layer_fds_opened(struct store *s, struct store_image *img);
 
 /* layers.c */
 /*

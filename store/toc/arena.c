@@ -10,6 +10,9 @@
  * of the toc that grows with what the layer says (the xattr records) is
  * counted against the same cap.  A loaded
  * index adopts the whole file buffer, and its strings point into it.
+ * While an index is being built its arena also draws every block and
+ * charge from the store's budget of build memory (budget.c), and gives
+ * it back in one piece when the build ends.
  */
 #include "toc_int.h"
 
@@ -29,6 +32,9 @@ struct toc_arena {
 	struct arena_blk *head;
 	size_t total;		/* bytes of all blocks and charges */
 	size_t max;
+	struct store_toc_budget *budget;	/* NULL: none */
+	uint64_t budgeted;	/* bytes taken from it */
+	bool spent;		/* a take from it failed */
 };
 
 int toc_arena_new(size_t max, struct toc_arena **out)
@@ -57,6 +63,39 @@ void toc_arena_free(struct toc_arena *ar)
 	free(ar);
 }
 
+void toc_arena_budget(struct toc_arena *ar, struct store_toc_budget *b)
+{
+	ar->budget = b;
+	ar->budgeted = 0;
+	ar->spent = false;
+}
+
+int toc_arena_reserve(struct toc_arena *ar, size_t n)
+{
+	if (!ar->budget)
+		return 0;
+	if (toc_budget_take(ar->budget, n)) {
+		ar->spent = true;
+		return -ENOMEM;
+	}
+	ar->budgeted += n;
+	return 0;
+}
+
+bool toc_arena_budget_spent(const struct toc_arena *ar)
+{
+	return ar->spent;
+}
+
+uint64_t toc_arena_unbudget(struct toc_arena *ar)
+{
+	uint64_t held = ar->budgeted;
+
+	ar->budget = NULL;
+	ar->budgeted = 0;
+	return held;
+}
+
 static struct arena_blk *arena_grow(struct toc_arena *ar, size_t need)
 {
 	size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;
@@ -64,9 +103,16 @@ static struct arena_blk *arena_grow(struct toc_arena *ar, size_t need)
 
 	if (cap > ar->max || ar->total > ar->max - cap)
 		return NULL;
-	b = malloc(sizeof(*b) + cap);
-	if (!b)
+	if (toc_arena_reserve(ar, cap))
 		return NULL;
+	b = malloc(sizeof(*b) + cap);
+	if (!b) {
+		if (ar->budget) {
+			toc_budget_give(ar->budget, cap);
+			ar->budgeted -= cap;
+		}
+		return NULL;
+	}
 	b->used = 0;
 	b->cap = cap;
 	b->data = (unsigned char *)(b + 1);
@@ -125,8 +171,13 @@ void *toc_arena_memdup(struct toc_arena *ar, const void *p, size_t n)
 
 int toc_arena_charge(struct toc_arena *ar, size_t n)
 {
+	int rc;
+
 	if (n > ar->max || ar->total > ar->max - n)
 		return -E2BIG;
+	rc = toc_arena_reserve(ar, n);
+	if (rc)
+		return rc;
 	ar->total += n;
 	return 0;
 }

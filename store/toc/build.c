@@ -19,6 +19,9 @@
  * refused: a layer that tries to escape is not one to serve half of); a
  * non-directory named as the root itself is -EINVAL; limits (entries,
  * path length, xattr sizes, total string memory; toc_int.h) are -E2BIG.
+ * A build with a budget (budget.c) takes its arena's blocks and its
+ * arrays from it; when the budget is spent the build is -ENOMEM and
+ * store_toc_build_budget() runs it again alone.
  */
 #include "toc_int.h"
 
@@ -108,7 +111,7 @@ static int build_xattr_slot(struct build *b)
 		return -ENOMEM;
 	toc->xattrs = p;
 	rc = toc_arena_charge(toc->mem, (b->xattrs_cap - old) * sizeof(*p));
-	if (rc)
+	if (rc == -E2BIG)
 		log_err("toc: %s: xattrs beyond the index's memory cap", b->path);
 	return rc;
 }
@@ -285,9 +288,14 @@ static int build_entry(struct build *b, struct archive *a,
 		link = lbuf;
 	}
 	if (toc->n_entries == b->entries_cap) {
-		struct store_toc_entry *p = toc_grow(toc->entries, &b->entries_cap,
-						     sizeof(*p), 256);
+		size_t more = b->entries_cap ? b->entries_cap : 256;
+		struct store_toc_entry *p;
 
+		/* toc_grow doubles (or starts at 256): @more entries */
+		rc = toc_arena_reserve(toc->mem, more * sizeof(*p));
+		if (rc)
+			goto out;
+		p = toc_grow(toc->entries, &b->entries_cap, sizeof(*p), 256);
 		if (!p) {
 			rc = -ENOMEM;
 			goto out;
@@ -385,16 +393,21 @@ static int build_check(const struct store_toc *toc)
 	return 0;
 }
 
-int store_toc_build(int blob_fd, enum registry_compression comp,
-		    struct store_toc **out)
+/* One build drawing from @budget (may be NULL); *@held gets what it took
+ * from it, to give back. */
+static int build_run(int blob_fd, enum registry_compression comp,
+		     struct store_toc_budget *budget, uint64_t *held,
+		     struct store_toc **out)
 {
 	struct build *b = NULL;
 	struct store_toc *toc = NULL;
 	int rc;
 
+	*held = 0;
 	rc = toc_alloc(TOC_MAX_BUILD_MEM, &toc);
 	if (rc)
 		return rc;
+	toc_arena_budget(toc->mem, budget);
 	toc->comp = comp;
 	b = calloc(1, sizeof(*b));
 	if (!b) {
@@ -423,14 +436,54 @@ int store_toc_build(int blob_fd, enum registry_compression comp,
 		  toc->n_entries, toc->n_cps,
 		  (unsigned long long)toc->tar_size);
 	*out = toc;
-	toc = NULL;
 out:
+	/* every site that met a spent budget says -E2BIG (a full arena)
+	 * or -ENOMEM: the budget's is -ENOMEM */
+	if (rc && toc_arena_budget_spent(toc->mem))
+		rc = -ENOMEM;
+	*held = toc_arena_unbudget(toc->mem);
 	if (b) {
 		toc_scan_free(b->sc);
 		if (b->xnames_live)
 			htab_release(&b->xnames);
 	}
 	free(b);
-	store_toc_free(toc);
+	if (rc)
+		store_toc_free(toc);
+	return rc;
+}
+
+int store_toc_build(int blob_fd, enum registry_compression comp,
+		    struct store_toc **out)
+{
+	uint64_t held;
+
+	return build_run(blob_fd, comp, NULL, &held, out);
+}
+
+int store_toc_build_budget(int blob_fd, enum registry_compression comp,
+			   struct store_toc_budget *budget,
+			   struct store_toc **out)
+{
+	struct store_toc_budget_stats st;
+	uint64_t held;
+	int rc;
+
+	if (!budget)
+		return store_toc_build(blob_fd, comp, out);
+	toc_budget_enter(budget, false);
+	rc = build_run(blob_fd, comp, budget, &held, out);
+	toc_budget_leave(budget, held);
+	if (rc != -ENOMEM)
+		return rc;
+	store_toc_budget_stats(budget, &st);
+	log_warn("toc: index builds have spent their memory budget (%llu MiB): indexing this layer again, alone",
+		 (unsigned long long)(st.max >> 20));
+	toc_budget_enter(budget, true);
+	rc = build_run(blob_fd, comp, budget, &held, out);
+	toc_budget_leave(budget, held);
+	if (rc == -ENOMEM)
+		log_err("toc: this layer's index needs more than the whole memory budget of index builds (%llu MiB)",
+			(unsigned long long)(st.max >> 20));
 	return rc;
 }

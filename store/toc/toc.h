@@ -42,6 +42,16 @@
 #include "oci.h"
 
 #define STORE_TOC_SPAN ((uint64_t)4 << 20)
+/*
+ * The largest zstd window a layer may need, as a log2: 8 MiB, what zstd's
+ * levels 1-19 use at most and the default of the Go encoder containerd
+ * and BuildKit write layers with.  Every decoder (one per open file being
+ * read, one per index build) may hold a window this large, so this bounds
+ * each at 8 MiB instead of the 128 MiB zstd itself allows.  A frame that
+ * needs more (zstd --ultra -20 and up, --long) is refused with -E2BIG,
+ * when indexing and when reading.
+ */
+#define STORE_TOC_ZSTD_WINDOW_LOG 23
 
 enum store_ftype {
 	STORE_FT_REG = 1,
@@ -108,10 +118,46 @@ struct store_toc {
  * store_toc_build - index the layer in @blob_fd (read from offset 0 to the
  * end, with pread) of compression @comp.  Hostile input is an error, never
  * a crash: paths escaping the root are rejected with -EINVAL, sizes beyond
- * the data with -EIO, more than 4M entries or 4 KiB paths with -E2BIG.
+ * the data with -EIO, more than 4M entries or 4 KiB paths, or a zstd
+ * frame whose window is larger than 2^STORE_TOC_ZSTD_WINDOW_LOG, with
+ * -E2BIG.
  */
 int store_toc_build(int blob_fd, enum registry_compression comp,
 		    struct store_toc **out);
+
+/*
+ * A budget of memory shared by index builds (budget.c): what builds in
+ * progress hold together (their strings, windows and arrays) never
+ * exceeds it.  A build waits for memory while others run, and one that
+ * cannot get it is run again alone; a layer whose index needs more than
+ * the whole budget is -ENOMEM.  Any number of threads may build with one
+ * budget at once.
+ */
+struct store_toc_budget;
+struct store_toc_budget_stats {
+	uint64_t max;		/* the budget */
+	uint64_t used;		/* held by builds now */
+	uint64_t peak;		/* the most ever held at once */
+	uint64_t waits;		/* times a build waited for memory */
+	uint64_t failures;	/* times a build could not get it */
+	uint64_t exclusive;	/* builds run alone after one such failure */
+};
+/* A budget of @max bytes. */
+int store_toc_budget_new(uint64_t max, struct store_toc_budget **out);
+/* Free @b (NULL is a no-op); no build may be using it. */
+void store_toc_budget_free(struct store_toc_budget *b);
+void store_toc_budget_stats(struct store_toc_budget *b,
+			    struct store_toc_budget_stats *st);
+/*
+ * store_toc_build_budget - store_toc_build() drawing its memory from
+ * @budget (NULL: none, only the per-index cap): -ENOMEM, logged, when the
+ * index needs more than the whole budget.  What the built index holds is
+ * given back to @budget before this returns: it bounds builds, not kept
+ * indexes.
+ */
+int store_toc_build_budget(int blob_fd, enum registry_compression comp,
+			   struct store_toc_budget *budget,
+			   struct store_toc **out);
 /* The largest index file the format allows (and store_toc_decode accepts). */
 #define STORE_TOC_FILE_MAX ((size_t)4 << 30)
 

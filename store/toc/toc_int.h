@@ -55,12 +55,28 @@ char *toc_arena_strndup(struct toc_arena *ar, const char *s, size_t n);
 void *toc_arena_memdup(struct toc_arena *ar, const void *p, size_t n);
 /*
  * toc_arena_charge - count @n bytes that live outside the arena (an array
- * the toc owns) against its cap.  -E2BIG, with nothing counted, past it.
+ * the toc owns) against its cap.  -E2BIG, with nothing counted, past it;
+ * -ENOMEM when its budget (toc_arena_budget) has none to give.
  */
 int toc_arena_charge(struct toc_arena *ar, size_t n);
 /* Take ownership of @buf (malloc'd): freed with the arena.  On failure
  * @buf is freed and -ENOMEM returned. */
 int toc_arena_adopt(struct toc_arena *ar, void *buf);
+/*
+ * toc_arena_budget - from now on every block and charge of @ar is also
+ * taken from @b (NULL: none), and toc_arena_reserve() takes from it.
+ * Until toc_arena_unbudget() the arena must be used by the build that
+ * entered @b.
+ */
+void toc_arena_budget(struct toc_arena *ar, struct store_toc_budget *b);
+/* Take @n bytes of memory outside the arena (a growing array) from the
+ * arena's budget only: -ENOMEM when it has none to give. */
+int toc_arena_reserve(struct toc_arena *ar, size_t n);
+/* Whether an allocation or charge failed because the budget was spent
+ * (not because of the arena's own cap). */
+bool toc_arena_budget_spent(const struct toc_arena *ar);
+/* Detach the budget: the bytes taken from it, for toc_budget_leave(). */
+uint64_t toc_arena_unbudget(struct toc_arena *ar);
 
 /* A toc with an empty arena of cap @max and no arrays. */
 int toc_alloc(size_t max, struct store_toc **out);
@@ -70,6 +86,22 @@ int toc_alloc(size_t max, struct store_toc **out);
  * NULL, with @arr and *@cap as they were, when out of memory.
  */
 void *toc_grow(void *arr, size_t *cap, size_t size, size_t first);
+
+/* ---- memory budget of builds (budget.c) -------------------------------- */
+
+/* A build starts: it waits while an exclusive build runs or waits, and an
+ * @exclusive one waits until no other runs. */
+void toc_budget_enter(struct store_toc_budget *b, bool exclusive);
+/* The build ends, giving back the @held bytes it took. */
+void toc_budget_leave(struct store_toc_budget *b, uint64_t held);
+/*
+ * toc_budget_take - @n more bytes for a running build: waits while they
+ * do not fit and another build runs on; -ENOMEM, nothing taken, when they
+ * do not fit and no other build can give any back.
+ */
+int toc_budget_take(struct store_toc_budget *b, uint64_t n);
+/* Give back @n bytes taken (a malloc that failed after the take). */
+void toc_budget_give(struct store_toc_budget *b, uint64_t n);
 
 /* ---- compressed input (input.c) --------------------------------------- */
 

@@ -12,10 +12,17 @@
  * and count as frames.  Bytes after the last frame that do not start a
  * frame are trailing junk of the blob, not part of the stream (accepted
  * and ignored, as for gzip); a blob that ends inside a frame is -EIO.
+ *
+ * Every decoder is capped at STORE_TOC_ZSTD_WINDOW_LOG (toc.h says why):
+ * a frame whose header asks for a larger window is -E2BIG, the error of
+ * every other limit of the index, so the store's log line naming the
+ * layer says what was refused.
  */
 #include "toc_int.h"
 
 #include <errno.h>
+
+#include <zstd_errors.h>
 
 #include "log.h"
 
@@ -41,6 +48,11 @@ int toc_zst_start(struct toc_zst *z)
 		z->dctx = ZSTD_createDCtx();
 		if (!z->dctx)
 			return -ENOMEM;
+		if (ZSTD_isError(ZSTD_DCtx_setParameter(z->dctx,
+				ZSTD_d_windowLogMax, STORE_TOC_ZSTD_WINDOW_LOG))) {
+			toc_zst_end(z);
+			return -ENOMEM;
+		}
 	} else if (ZSTD_isError(ZSTD_DCtx_reset(z->dctx,
 						ZSTD_reset_session_only))) {
 		return -EIO;
@@ -100,6 +112,13 @@ int toc_zst_decode(struct toc_zst *z, struct toc_in *in, unsigned char *dst,
 		ib.pos = before_in = in->pos;
 		r = ZSTD_decompressStream(z->dctx, &ob, &ib);
 		in->pos = ib.pos;
+		if (ZSTD_isError(r) && ZSTD_getErrorCode(r) ==
+		    ZSTD_error_frameParameter_windowTooLarge) {
+			log_err("toc: zstd frame before %llu needs a window larger than %u MiB (compressed with --long or --ultra?): refused",
+				(unsigned long long)toc_in_off(in),
+				(1u << STORE_TOC_ZSTD_WINDOW_LOG) >> 20);
+			return -E2BIG;
+		}
 		if (ZSTD_isError(r)) {
 			log_err("toc: zstd data error at %llu: %s",
 				(unsigned long long)toc_in_off(in),

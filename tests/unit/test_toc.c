@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1307,6 +1308,254 @@ static void xattrs(void)
 	CHECK(!t);
 }
 
+/*
+ * zst_raw_frame - @d as one zstd frame of raw (stored) blocks whose header
+ * declares a window of 2^@wlog bytes and no content size, as zstd writes
+ * a stream of unknown size: byte 4 (frame header descriptor) 0, byte 5
+ * the window descriptor (exponent wlog - 10, mantissa 0).
+ */
+static void zst_raw_frame(struct mem *out, const unsigned char *d, size_t n,
+			  unsigned wlog)
+{
+	unsigned char h[6] = { 0x28, 0xb5, 0x2f, 0xfd, 0,
+			       (unsigned char)((wlog - 10) << 3) };
+	size_t o = 0;
+
+	mem_add(out, h, sizeof(h));
+	do {
+		size_t k = n - o < 65536 ? n - o : 65536;
+		uint32_t bh = (uint32_t)(k << 3) | (o + k == n ? 1u : 0u);
+		unsigned char b[3] = { (unsigned char)bh, (unsigned char)(bh >> 8),
+				       (unsigned char)(bh >> 16) };
+
+		mem_add(out, b, 3);
+		mem_add(out, d + o, k);
+		o += k;
+	} while (o < n);
+}
+
+/* The window log a frame's header declares (no single-segment frames). */
+static unsigned zst_window_log(const struct mem *m)
+{
+	CHECK(m->len > 6 && (m->p[4] & 0x20) == 0);
+	return 10u + (m->p[5] >> 3);
+}
+
+static int build_blob(const char *name, const struct mem *blob,
+		      enum registry_compression comp, struct store_toc **t)
+{
+	char path[512];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	write_file(path, blob->p, blob->len);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	rc = store_toc_build(fd, comp, t);
+	close(fd);
+	return rc;
+}
+
+/*
+ * zstd frames that need a window above STORE_TOC_ZSTD_WINDOW_LOG: zstd's
+ * own encoder with a 16 MiB window over a stream of unknown size, and a
+ * hand-made frame declaring 1 GiB (zstd --long=30) are refused when
+ * indexing (-E2BIG); one at the cap is indexed and read.  A read whose
+ * blob turns out to need more than its index was built from (an index
+ * kept from before the cap) is refused as well.
+ */
+static void zstd_window(void)
+{
+	static const char body[] = "window test\n";
+	struct mem tar = { 0 }, lib = { 0 }, atcap = { 0 }, huge = { 0 };
+	struct store_toc *t = NULL;
+	const struct store_toc_entry *e;
+	static const unsigned char zero[1024];
+	unsigned char fill[1000], buf[64], out[1 << 16];
+	char path[512];
+	size_t got;
+	int fd;
+
+	ustar(&tar, "f", '0', sizeof(body) - 1, NULL);
+	mem_add(&tar, body, sizeof(body) - 1);
+	pad(&tar);
+	for (int i = 0; i < 200; i++) {	/* more than one raw block */
+		char name[32];
+
+		snprintf(name, sizeof(name), "d%03d", i);
+		ustar(&tar, name, '0', sizeof(fill), NULL);
+		memset(fill, 'a' + i % 26, sizeof(fill));
+		mem_add(&tar, fill, sizeof(fill));
+		pad(&tar);
+	}
+	mem_add(&tar, zero, sizeof(zero));
+
+	/* zstd's encoder, window 2^(cap + 1), size unknown */
+	{
+		ZSTD_CCtx *cc = ZSTD_createCCtx();
+		ZSTD_inBuffer ib = { tar.p, tar.len, 0 };
+		size_t r;
+
+		CHECK(cc);
+		CHECK(!ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog,
+				STORE_TOC_ZSTD_WINDOW_LOG + 1)));
+		do {
+			ZSTD_outBuffer ob = { out, sizeof(out), 0 };
+
+			r = ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_continue);
+			CHECK(!ZSTD_isError(r));
+			mem_add(&lib, out, ob.pos);
+		} while (ib.pos < ib.size);
+		do {
+			ZSTD_outBuffer ob = { out, sizeof(out), 0 };
+
+			r = ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_end);
+			CHECK(!ZSTD_isError(r));
+			mem_add(&lib, out, ob.pos);
+		} while (r);
+		ZSTD_freeCCtx(cc);
+	}
+	CHECK_EQ(zst_window_log(&lib), STORE_TOC_ZSTD_WINDOW_LOG + 1);
+	CHECK_EQ(build_blob("win-lib.blob", &lib, REGISTRY_COMP_ZSTD, &t), -E2BIG);
+	CHECK(!t);
+
+	zst_raw_frame(&huge, tar.p, tar.len, 30);
+	CHECK_EQ(zst_window_log(&huge), 30);
+	CHECK_EQ(build_blob("win-huge.blob", &huge, REGISTRY_COMP_ZSTD, &t), -E2BIG);
+	CHECK(!t);
+
+	/* at the cap: indexed, and read back */
+	zst_raw_frame(&atcap, tar.p, tar.len, STORE_TOC_ZSTD_WINDOW_LOG);
+	CHECK_EQ(build_blob("win-cap.blob", &atcap, REGISTRY_COMP_ZSTD, &t), 0);
+	CHECK(t && (e = find(t, "f")));
+	snprintf(path, sizeof(path), "%s/win-cap.blob", tmpdir);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ(store_toc_read(t, SRC(fd), NULL, buf, e->size, e->offset, &got), 0);
+	CHECK(got == e->size && !memcmp(buf, body, got));
+	close(fd);
+
+	/* the same bytes but a window one step larger: the read refuses */
+	atcap.p[5] = (unsigned char)((STORE_TOC_ZSTD_WINDOW_LOG + 1 - 10) << 3);
+	CHECK_EQ(zst_window_log(&atcap), STORE_TOC_ZSTD_WINDOW_LOG + 1);
+	write_file(path, atcap.p, atcap.len);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ(store_toc_read(t, SRC(fd), NULL, buf, e->size, e->offset, &got),
+		 -E2BIG);
+	close(fd);
+	store_toc_free(t);
+	free(tar.p);
+	free(lib.p);
+	free(atcap.p);
+	free(huge.p);
+}
+
+/* ---- the memory budget of builds ----------------------------------------- */
+
+#define BUDGET_ENTRIES 20000
+#define BUDGET_THREADS 4
+
+struct budget_job {
+	const char *path;
+	struct store_toc_budget *budget;
+	int rc;
+	size_t n_entries;
+};
+
+static void *budget_worker(void *arg)
+{
+	struct budget_job *j = arg;
+	struct store_toc *t = NULL;
+	int fd = open(j->path, O_RDONLY);
+
+	j->rc = fd < 0 ? -errno :
+		store_toc_build_budget(fd, REGISTRY_COMP_NONE, j->budget, &t);
+	if (!j->rc)
+		j->n_entries = t->n_entries;
+	store_toc_free(t);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/*
+ * A layer of 20000 empty files with 95-byte names (a few MiB of index):
+ * built alone its build draws some amount from a budget and gives it all
+ * back; with half that budget it is -ENOMEM, after one run alone; with
+ * one and a half times that, four builds at once all succeed (waiting
+ * for each other or running again alone) and never hold more than the
+ * budget together.
+ */
+static void budget(void)
+{
+	static const unsigned char zero[1024];
+	struct store_toc_budget_stats st;
+	struct store_toc_budget *b;
+	struct budget_job jobs[BUDGET_THREADS];
+	pthread_t th[BUDGET_THREADS];
+	struct mem m = { 0 };
+	char path[512], name[128];
+	uint64_t need;
+
+	for (int i = 0; i < BUDGET_ENTRIES; i++) {
+		snprintf(name, sizeof(name), "d%02d/%084d%07d", i % 50, 0, i);
+		ustar(&m, name, '0', 0, NULL);
+	}
+	mem_add(&m, zero, sizeof(zero));
+	snprintf(path, sizeof(path), "%s/budget.tar", tmpdir);
+	write_file(path, m.p, m.len);
+	free(m.p);
+
+	/* alone, plenty */
+	CHECK_EQ(store_toc_budget_new((uint64_t)1 << 30, &b), 0);
+	jobs[0] = (struct budget_job){ .path = path, .budget = b };
+	budget_worker(&jobs[0]);
+	CHECK_EQ(jobs[0].rc, 0);
+	CHECK_EQ(jobs[0].n_entries, BUDGET_ENTRIES);
+	store_toc_budget_stats(b, &st);
+	need = st.peak;
+	CHECK(need > (uint64_t)BUDGET_ENTRIES * 95);	/* at least the names */
+	CHECK_EQ(st.used, 0);
+	CHECK_EQ(st.failures, 0);
+	store_toc_budget_free(b);
+
+	/* half of what it needs: refused, after running again alone */
+	CHECK_EQ(store_toc_budget_new(need / 2, &b), 0);
+	jobs[0] = (struct budget_job){ .path = path, .budget = b };
+	budget_worker(&jobs[0]);
+	CHECK_EQ(jobs[0].rc, -ENOMEM);
+	store_toc_budget_stats(b, &st);
+	CHECK_EQ(st.used, 0);
+	CHECK(st.peak <= need / 2);
+	CHECK_EQ(st.exclusive, 1);
+	CHECK_EQ(st.failures, 2);
+	store_toc_budget_free(b);
+
+	/* room for one and a half: four at once */
+	CHECK_EQ(store_toc_budget_new(need * 3 / 2, &b), 0);
+	for (int i = 0; i < BUDGET_THREADS; i++) {
+		jobs[i] = (struct budget_job){ .path = path, .budget = b };
+		CHECK(pthread_create(&th[i], NULL, budget_worker, &jobs[i]) == 0);
+	}
+	for (int i = 0; i < BUDGET_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ(jobs[i].rc, 0);
+		CHECK_EQ(jobs[i].n_entries, BUDGET_ENTRIES);
+	}
+	store_toc_budget_stats(b, &st);
+	CHECK_EQ(st.used, 0);
+	CHECK(st.peak <= need * 3 / 2);
+	printf("budget: one build %llu KiB; four in %llu KiB: peak %llu KiB, %llu waits, %llu failures, %llu alone\n",
+	       (unsigned long long)(need >> 10),
+	       (unsigned long long)(st.max >> 10),
+	       (unsigned long long)(st.peak >> 10),
+	       (unsigned long long)st.waits,
+	       (unsigned long long)st.failures,
+	       (unsigned long long)st.exclusive);
+	store_toc_budget_free(b);
+}
+
 #define ZST_FRAME ((size_t)(STORE_TOC_SPAN * 7 / 10))
 
 int main(void)
@@ -1356,6 +1605,8 @@ int main(void)
 	formats();
 	truncated(&gz, &zs);
 	xattrs();
+	zstd_window();
+	budget();
 
 	free(tar.p);
 	free(gz.p);
