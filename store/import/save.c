@@ -559,9 +559,11 @@ void store_save_free(struct store *s, struct store_save *sv)
 {
 	if (!sv)
 		return;
+	/* Layer descriptors are the store's, shared with layers/ files. */
 	for (size_t i = 0; i < sv->n; i++)
 		if (sv->mem[i].fd >= 0)
-			close(sv->mem[i].fd);
+			store_image_layer_close(s, sv->imgs[sv->mem[i].img].img,
+						sv->mem[i].layer);
 	for (size_t i = 0; i < sv->n_imgs; i++) {
 		free(sv->imgs[i].manifest);
 		store_image_put(s, sv->imgs[i].img);
@@ -663,8 +665,8 @@ static int save_layer_fd(struct store *s, struct store_save *sv,
 	}
 	*fd = e->fd;
 	pthread_mutex_unlock(&sv->lock);
-	if (mine >= 0)
-		close(mine);
+	if (mine >= 0)	/* another reader opened it first */
+		store_image_layer_close(s, sv->imgs[e->img].img, e->layer);
 	return 0;
 }
 
