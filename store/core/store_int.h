@@ -57,7 +57,8 @@ struct store {
 
 	pthread_mutex_t lock;		/* guards everything below */
 	struct htab images;		/* id -> struct store_image (cached) */
-	uint64_t images_gen;		/* bumped by every delete */
+	uint64_t images_gen;		/* bumped by every delete (and a source
+				 * added to an image not cached) */
 	struct htab tags;		/* "host/repo:tag" -> struct store_tagent */
 	struct htab inflight;		/* blob hex -> struct store_inflight */
 	pthread_cond_t inflight_cond;
@@ -81,15 +82,50 @@ struct store_layer {
 					 * through it (owned by the store) */
 };
 
+/*
+ * One source of an image: a manifest that names its config, and where it
+ * was pulled from (host/repo NULL: imported, nowhere to fetch from).  The
+ * same config (image id) may come with several manifests, from several
+ * registries; each lists its own layer blobs.  Immutable once made.
+ */
+struct store_src {
+	char *host, *repo;
+	char manifest_digest[72];
+	struct buf manifest;		/* exact bytes */
+	struct registry_manifest m;
+};
+
+/*
+ * Where a blob may be fetched from: host/repo of each source whose
+ * manifest lists it, in the image's order (owned strings).  @img, when
+ * set, is the image it is fetched for: a download that ends after the
+ * image was deleted is discarded.
+ */
+struct store_srcs {
+	struct { char *host, *repo; } *v;
+	size_t n;
+	struct store_image *img;
+};
+/* Append host/repo (copied) to @srcs; free what it holds. */
+int store_srcs_add(struct store_srcs *srcs, const char *host, const char *repo);
+void store_srcs_release(struct store_srcs *srcs);
+
 struct store_image {
 	char id[65];			/* config digest hex */
-	char manifest_digest[72];
+	char manifest_digest[72];	/* srcs[0]'s: the record's "manifest" */
 	struct buf manifest;		/* exact bytes */
 	struct buf config;		/* exact bytes */
 	struct registry_manifest m;
 	struct registry_config cfg;
-	char *host, *repo;		/* where its blobs come from */
-	struct store_layer *layers;	/* m.n_layers of them, bottom first */
+	/* Every source, the record's first (the one m is) at [0]; a pull
+	 * that brings another manifest of this config appends one under
+	 * store->lock, so take it to read the array (not the sources). */
+	struct store_src **srcs;
+	size_t n_srcs;
+	/* Bottom first.  A layer's desc is the first source's until
+	 * store_image_rootfs() finds its blob does not give the config's
+	 * diff_id: then it becomes the next source's layer at that index. */
+	struct store_layer *layers;
 	size_t n_layers;
 
 	/* image->lock guards rootfs_state, rootfs and rootfs_err. */
@@ -107,6 +143,10 @@ struct store_image {
 struct store_tagent {
 	char *host, *repo, *tag;
 	char id[65];
+	/* The source this tag was pulled as (src_host NULL: none of its own,
+	 * e.g. a tag made locally; it shows the image's first manifest). */
+	char *src_host, *src_repo;
+	char manifest[72];
 };
 
 /* store.c */
@@ -132,11 +172,15 @@ bool store_fetch_retryable(int err);
 int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 			   const char *expect_digest, uint64_t size);
 /*
- * store_blob_fetch - make the blob @d (from @host/@repo) local: nothing if
- * it is, else one download per digest in the process, verified against
- * the digest and size of @d.  -ENOENT offline.
+ * store_blob_fetch - make the blob @d local: nothing if it is, else
+ * downloaded from the first of @srcs that serves it, verified against the
+ * digest and size of @d (a source that fails or sends other bytes is
+ * logged and skipped).  A download in flight is shared only by callers
+ * that would fetch from the same source.  -ENOENT offline or with no
+ * source; -ENOENT also when srcs->img was deleted meanwhile (the bytes
+ * are discarded, under meta_lock, so no blob outlives its record).
  */
-int store_blob_fetch(struct store *s, const char *host, const char *repo,
+int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 		     const struct registry_desc *d);
 
 /* layer_index.c */
@@ -154,14 +198,14 @@ int store_layer_index_load(struct store *s, const struct registry_desc *d,
 struct store_partial;
 /*
  * store_partial_open - read layer @d (indexed by @toc, fetched from
- * @host/@repo, which may be NULL) through its partial blob, created
+ * @srcs, copied; the first opener's are kept) through its partial blob, created
  * empty or loaded with the spans a previous run verified.  The partial is
  * the store's (shared by every image with this layer, freed at close);
  * *@fd is a new descriptor of its file, the caller's.  -EEXIST when the
  * blob is local (read that instead), -E2BIG when a span is larger than
  * STORE_PARTIAL_SPAN_MAX.
  */
-int store_partial_open(struct store *s, const char *host, const char *repo,
+int store_partial_open(struct store *s, const struct store_srcs *srcs,
 		       const struct registry_desc *d, const struct store_toc *toc,
 		       struct store_partial **out, int *fd);
 /* The store_toc_src need() of a partial (@ctx): see toc.h. */
@@ -185,6 +229,15 @@ void store_image_free(struct store_image *img);
  * meta_lock around it and what they do with the id.
  */
 int store_image_resolve(struct store *s, const char *id, char full[65]);
+/* The sources of @img whose manifest lists blob @digest, into @out
+ * (initialised here; out->img = @img).  Takes s->lock. */
+int store_image_srcs(struct store *s, struct store_image *img, const char *digest,
+		     struct store_srcs *out);
+/* Layer @i of @img's source @k (>= 1), NULL when there is no such source;
+ * it lives as long as @img.  Takes s->lock. */
+const struct registry_desc *store_image_layer_alt(struct store *s,
+						  struct store_image *img,
+						  size_t i, size_t k);
 /* Refuse artifacts and layer types we cannot serve, naming the culprit
  * (@what) in the log: -ENOTSUP. */
 int store_manifest_check(const char *what, const struct registry_manifest *m);
@@ -243,6 +296,14 @@ void store_tags_free(struct store *s);
 /* Caller holds meta_lock (not s->lock): persist the table without tags naming @drop_id and
  * without @drop_key, then apply that in memory. */
 int store_tags_drop_locked(struct store *s, const char *drop_key, const char *drop_id);
+/*
+ * store_tag_set_source - store_tag_set() that also records the source the
+ * tag was pulled as: @src_host/@src_repo and manifest @mdigest (all NULL:
+ * none).
+ */
+int store_tag_set_source(struct store *s, const char *host, const char *repo,
+			 const char *tag, const char *id, const char *src_host,
+			 const char *src_repo, const char *mdigest);
 /* Caller holds meta_lock or s->lock: whether any tag other than @except_key
  * names @id. */
 bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key);
