@@ -194,9 +194,7 @@ static int publish_for(struct store *s, struct store_blob_writer *w, const char 
 	if (!w->owner)
 		return publish(s, s->tmp_fd, w->name, hex);
 	pthread_mutex_lock(&s->meta_lock);
-	pthread_mutex_lock(&s->lock);
-	gone = w->owner->deleted;
-	pthread_mutex_unlock(&s->lock);
+	gone = store_image_deleted(s, w->owner);
 	ret = gone ? -ECANCELED : publish(s, s->tmp_fd, w->name, hex);
 	pthread_mutex_unlock(&s->meta_lock);
 	if (gone)
@@ -411,19 +409,6 @@ out:
 	return ret;
 }
 
-/* Whether @img (may be NULL) has been deleted. */
-static bool image_gone(struct store *s, struct store_image *img)
-{
-	bool gone;
-
-	if (!img)
-		return false;
-	pthread_mutex_lock(&s->lock);
-	gone = img->deleted;
-	pthread_mutex_unlock(&s->lock);
-	return gone;
-}
-
 int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 		     const struct registry_desc *d)
 {
@@ -439,7 +424,7 @@ int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 		ret = fetch_from(s, srcs, k, d);
 		/* Another image's download, from this source, was dropped
 		 * because that image went: ours is still wanted. */
-		if (ret == -ECANCELED && !image_gone(s, srcs->img))
+		if (ret == -ECANCELED && !store_image_deleted(s, srcs->img))
 			ret = fetch_from(s, srcs, k, d);
 		if (!ret || store_blob_has(s, d->digest))
 			return 0;

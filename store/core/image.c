@@ -643,6 +643,18 @@ void store_image_put(struct store *s, struct store_image *img)
 		store_image_free(img);
 }
 
+bool store_image_deleted(struct store *s, struct store_image *img)
+{
+	bool gone;
+
+	if (!img)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	gone = img->deleted;
+	pthread_mutex_unlock(&s->lock);
+	return gone;
+}
+
 void store_image_busy(struct store *s, struct store_image *img, int delta)
 {
 	pthread_mutex_lock(&s->lock);

@@ -125,7 +125,7 @@ static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 	const struct registry_desc *alt;
 	int ret = layer_try(s, img, i);
 
-	for (size_t k = 1; ret && ret != -ENOMEM &&
+	for (size_t k = 1; ret && ret != -ENOMEM && !store_image_deleted(s, img) &&
 	     (alt = store_image_layer_alt(s, img, i, k)); k++) {
 		if (!strcmp(alt->digest, l->desc.digest))
 			continue;
@@ -134,8 +134,10 @@ static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 		if (l->fd >= 0)
 			close(l->fd);
 		l->fd = -1;
+		pthread_mutex_lock(&img->lock);	/* store_image_size() reads it */
 		l->desc = *alt;
 		l->comp = registry_layer_compression(alt->media_type);
+		pthread_mutex_unlock(&img->lock);
 		ret = layer_try(s, img, i);
 	}
 	return ret;

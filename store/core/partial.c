@@ -361,18 +361,19 @@ static int span_fetch(struct store_partial *p, size_t i)
 	struct span_buf b = { .cap = (size_t)(sp->end - sp->start) };
 	unsigned char md[32];
 	char src[300] = "";
+	size_t k = 0;
+	bool src_failed;
 	int ret = -EIO;
 
 	b.data = malloc(b.cap);
 	if (!b.data)
 		return -ENOMEM;
-	/* Each source in turn: one that fails or sends other bytes is
-	 * skipped for the next. */
-	for (size_t k = 0; k == 0 || (ret && ret != -ENOMEM && k < p->srcs.n); k++)
+	/* Source k, then the next when one fails or sends other bytes
+	 * (tries start again for it). */
 	for (int tries = 0; tries < PARTIAL_TRIES; tries++) {
-		if (tries || k)
-			log_warn("layer %s: span %zu from %s: %s; trying %s", p->digest, i,
-				 src, strerror(-ret), tries ? "again" : "the next source");
+		if (tries)
+			log_warn("layer %s: span %zu from %s: %s; trying again",
+				 p->digest, i, src, strerror(-ret));
 		ret = span_read(p, k, sp->start, &b, src, sizeof(src));
 		if (!ret) {
 			ret = sha256(b.data + (sp->vstart - sp->start),
@@ -388,12 +389,23 @@ static int span_fetch(struct store_partial *p, size_t i)
 					") from %s: digest mismatch: index says %s, got %s; discarded",
 					p->digest, i, sp->vstart, sp->end, src, want, got);
 				ret = -EIO;
+				if (k + 1 < p->srcs.n)
+					goto next_source;
 				continue;
 			}
 			break;
 		}
-		if (ret == -ENOENT || !store_fetch_retryable(ret))
+		src_failed = ret == -ENOENT || !store_fetch_retryable(ret) ||
+			     tries + 1 == PARTIAL_TRIES;
+		if (ret == -ENOMEM || (src_failed && k + 1 >= p->srcs.n))
 			break;
+		if (!src_failed)
+			continue;
+next_source:
+		log_warn("layer %s: span %zu from %s: %s; trying %s/%s", p->digest, i, src,
+			 strerror(-ret), p->srcs.v[k + 1].host, p->srcs.v[k + 1].repo);
+		k++;
+		tries = -1;
 	}
 	if (ret == -ENOENT)
 		log_err("layer %s: span %zu is not local and there is no registry to fetch it from",

@@ -238,6 +238,8 @@ int store_image_srcs(struct store *s, struct store_image *img, const char *diges
 const struct registry_desc *store_image_layer_alt(struct store *s,
 						  struct store_image *img,
 						  size_t i, size_t k);
+/* Whether @img (NULL: no) has been deleted; takes s->lock. */
+bool store_image_deleted(struct store *s, struct store_image *img);
 /* Refuse artifacts and layer types we cannot serve, naming the culprit
  * (@what) in the log: -ENOTSUP. */
 int store_manifest_check(const char *what, const struct registry_manifest *m);
