@@ -1,24 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * image.c - local images: the records images/<id>.json, the in-memory
- * cache of loaded images with their reference counts, adding and deleting
- * images, and freeing the blobs a deleted image leaves unreferenced.
+ * image.c - local images: the in-memory cache of loaded images with their
+ * reference counts, adding and deleting images (their records are
+ * record.c's), and freeing the blobs a deleted image leaves unreferenced.
  *
- * A record is {"manifest": "sha256:..", "host": .., "repo": ..,
- * "sources": [{"host", "repo", "manifest"}, ...]}: the manifest blob names
- * the config (whose hex is the id) and the layers; host/repo say where
- * missing blobs are fetched from (null for images that were imported).
- * The id is the config's digest and a config is public, so other
- * registries may serve the same config with manifests of their own:
- * each pull that brings a new (host, repo, manifest) appends it to
- * "sources" ("sources" absent: the first source only, as records were
- * before).  A blob is fetched from the sources whose manifest lists it,
- * and the rootfs is built from the first source's layers, a layer taken
- * from the next source whose layer at that index gives the config's
- * diff_id when one does not (layers.c): a registry that pulled first
- * cannot make a later source's image unreadable, nor see its fetches.
- * Everything else about an image is derived from its blobs, so a record
- * is tiny and written atomically.
+ * A record (record.c) names an image's sources: the manifests of its
+ * config, and where each came from; everything else about an image is
+ * derived from its blobs.
  *
  * Loaded images are cached in s->images (under s->lock) until deleted or
  * the store closes; a deleted image leaves the cache at once and is freed
@@ -35,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <jansson.h>
 
 #include "log.h"
 
@@ -92,93 +78,6 @@ const struct registry_desc *store_image_layer(const struct store_image *img,
 	return &img->layers[i].desc;
 }
 
-int store_srcs_add(struct store_srcs *srcs, const char *host, const char *repo)
-{
-	void *nv = realloc(srcs->v, (srcs->n + 1) * sizeof(*srcs->v));
-	char *h, *r;
-
-	if (!nv)
-		return -ENOMEM;
-	srcs->v = nv;
-	h = strdup(host);
-	r = strdup(repo);
-	if (!h || !r) {
-		free(h);
-		free(r);
-		return -ENOMEM;
-	}
-	srcs->v[srcs->n].host = h;
-	srcs->v[srcs->n].repo = r;
-	srcs->n++;
-	return 0;
-}
-
-void store_srcs_release(struct store_srcs *srcs)
-{
-	for (size_t i = 0; i < srcs->n; i++) {
-		free(srcs->v[i].host);
-		free(srcs->v[i].repo);
-	}
-	free(srcs->v);
-	srcs->v = NULL;
-	srcs->n = 0;
-}
-
-static void src_free(struct store_src *src)
-{
-	if (!src)
-		return;
-	free(src->host);
-	free(src->repo);
-	buf_release(&src->manifest);
-	registry_manifest_release(&src->m);
-	free(src);
-}
-
-/* Whether manifest @m lists blob @digest (config or layer). */
-static bool manifest_lists(const struct registry_manifest *m, const char *digest)
-{
-	if (m->config.digest && !strcmp(m->config.digest, digest))
-		return true;
-	for (size_t i = 0; i < m->n_layers; i++)
-		if (m->layers[i].digest && !strcmp(m->layers[i].digest, digest))
-			return true;
-	return false;
-}
-
-int store_image_srcs(struct store *s, struct store_image *img, const char *digest,
-		     struct store_srcs *out)
-{
-	int ret = 0;
-
-	memset(out, 0, sizeof(*out));
-	out->img = img;
-	pthread_mutex_lock(&s->lock);
-	for (size_t k = 0; !ret && k < img->n_srcs; k++) {
-		const struct store_src *src = img->srcs[k];
-
-		if (src->host && manifest_lists(&src->m, digest))
-			ret = store_srcs_add(out, src->host, src->repo);
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (ret)
-		store_srcs_release(out);
-	return ret;
-}
-
-const struct registry_desc *store_image_layer_alt(struct store *s,
-						  struct store_image *img,
-						  size_t i, size_t k)
-{
-	const struct registry_desc *d = NULL;
-
-	pthread_mutex_lock(&s->lock);
-	if (k < img->n_srcs && i < img->srcs[k]->m.n_layers)
-		d = &img->srcs[k]->m.layers[i];
-	pthread_mutex_unlock(&s->lock);
-	return d;
-}
-
 void store_image_free(struct store_image *img)
 {
 	if (!img)
@@ -192,7 +91,7 @@ void store_image_free(struct store_image *img)
 	}
 	free(img->layers);
 	for (size_t i = 0; i < img->n_srcs; i++)
-		src_free(img->srcs[i]);
+		store_src_free(img->srcs[i]);
 	free(img->srcs);
 	registry_manifest_release(&img->m);
 	registry_config_release(&img->cfg);
@@ -203,199 +102,6 @@ void store_image_free(struct store_image *img)
 	free(img);
 }
 
-/* Record name of a full id: "<hex>.json". */
-static void record_name(const char *id, char name[80])
-{
-	snprintf(name, 80, "%s.json", id);
-}
-
-/* One source as a record names it. */
-struct rec_src {
-	char *host, *repo;	/* NULL: imported */
-	char mdigest[72];
-};
-
-/* A record: v[0] is "manifest"/"host"/"repo", the rest "sources". */
-struct record {
-	struct rec_src *v;
-	size_t n;
-};
-
-static void record_release(struct record *r)
-{
-	for (size_t i = 0; i < r->n; i++) {
-		free(r->v[i].host);
-		free(r->v[i].repo);
-	}
-	free(r->v);
-	r->v = NULL;
-	r->n = 0;
-}
-
-/* Whether @r has the source @host/@repo with manifest @mdigest. */
-static bool record_has(const struct record *r, const char *host, const char *repo,
-		       const char *mdigest)
-{
-	for (size_t i = 0; i < r->n; i++) {
-		const struct rec_src *v = &r->v[i];
-
-		if (!strcmp(v->mdigest, mdigest) && !v->host == !host &&
-		    (!host || (!strcmp(v->host, host) && !strcmp(v->repo, repo))))
-			return true;
-	}
-	return false;
-}
-
-static int record_add(struct record *r, const char *host, const char *repo,
-		      const char *mdigest)
-{
-	struct rec_src *nv = realloc(r->v, (r->n + 1) * sizeof(*r->v));
-	struct rec_src *v;
-
-	if (!nv)
-		return -ENOMEM;
-	r->v = nv;
-	v = &r->v[r->n];
-	memset(v, 0, sizeof(*v));
-	snprintf(v->mdigest, sizeof(v->mdigest), "%s", mdigest);
-	if (host && (!(v->host = strdup(host)) || !(v->repo = strdup(repo)))) {
-		free(v->host);
-		return -ENOMEM;
-	}
-	r->n++;
-	return 0;
-}
-
-/* One source object of a record: -EIO when it is not well formed. */
-static int record_add_json(struct record *r, json_t *m, json_t *h, json_t *rp)
-{
-	if (!json_is_string(m) || !registry_digest_valid(json_string_value(m)))
-		return -EIO;
-	if ((h && !json_is_null(h) && !json_is_string(h)) ||
-	    (rp && !json_is_null(rp) && !json_is_string(rp)) ||
-	    (json_is_string(h) != json_is_string(rp)))
-		return -EIO;
-	return record_add(r, json_is_string(h) ? json_string_value(h) : NULL,
-			  json_string_value(rp), json_string_value(m));
-}
-
-/*
- * record_read - the sources of image @id: at least one, the first being
- * the manifest its by-id/ directory shows.  Caller releases @r.
- */
-static int record_read(struct store *s, const char *id, struct record *r)
-{
-	struct buf b;
-	char name[80];
-	json_t *root = NULL, *arr;
-	json_error_t jerr;
-	int ret;
-
-	memset(r, 0, sizeof(*r));
-	record_name(id, name);
-	ret = file_read_capped(s->images_fd, name, STORE_RECORD_MAX, &b);
-	if (ret)
-		return ret;
-	root = json_loadb(buf_str(&b), b.len, JSON_REJECT_DUPLICATES, &jerr);
-	ret = -EIO;
-	if (!root || !json_is_object(root))
-		goto bad;
-	ret = record_add_json(r, json_object_get(root, "manifest"),
-			      json_object_get(root, "host"), json_object_get(root, "repo"));
-	if (ret)
-		goto bad;
-	arr = json_object_get(root, "sources");
-	if (arr && !json_is_array(arr)) {
-		ret = -EIO;
-		goto bad;
-	}
-	for (size_t i = 0; arr && i < json_array_size(arr); i++) {
-		json_t *o = json_array_get(arr, i);
-
-		ret = json_is_object(o) && json_is_string(json_object_get(o, "host"))
-			? record_add_json(r, json_object_get(o, "manifest"),
-					  json_object_get(o, "host"),
-					  json_object_get(o, "repo"))
-			: -EIO;
-		if (ret)
-			goto bad;
-	}
-	ret = 0;
-	goto out;
-bad:
-	if (ret == -EIO)
-		log_err("store: image record images/%s is corrupt", name);
-	record_release(r);
-out:
-	json_decref(root);
-	buf_release(&b);
-	return ret;
-}
-
-/* Write @r as image @id's record (one source: the format without
- * "sources"). */
-static int record_write(struct store *s, const char *id, const struct record *r)
-{
-	json_t *o = json_pack("{s:s, s:s?, s:s?}", "manifest", r->v[0].mdigest,
-			      "host", r->v[0].host, "repo", r->v[0].repo);
-	json_t *arr = r->n > 1 ? json_array() : NULL;
-	char name[80], *js = NULL;
-	int ret = -ENOMEM;
-
-	if (!o || (r->n > 1 && (!arr || json_object_set(o, "sources", arr))))
-		goto out;
-	for (size_t i = 1; i < r->n; i++)
-		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s}",
-				"host", r->v[i].host, "repo", r->v[i].repo,
-				"manifest", r->v[i].mdigest)))
-			goto out;
-	js = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-	if (!js)
-		goto out;
-	record_name(id, name);
-	ret = store_write_atomic(s, s->images_fd, name, js, strlen(js));
-out:
-	free(js);
-	json_decref(arr);
-	json_decref(o);
-	return ret;
-}
-
-/*
- * src_load - source @v of image @id with its manifest, which must name
- * the config @id and have @n_layers layers.  Blobs in blobs/ were
- * verified when stored, so only parse and consistency are checked.
- */
-static int src_load(struct store *s, const char *id, const struct rec_src *v,
-		    size_t n_layers, struct store_src **out)
-{
-	struct store_src *src = calloc(1, sizeof(*src));
-	int ret = -ENOMEM;
-
-	if (!src)
-		return -ENOMEM;
-	buf_init(&src->manifest, BUF_MANIFEST_MAX);
-	memcpy(src->manifest_digest, v->mdigest, sizeof(src->manifest_digest));
-	if (v->host && (!(src->host = strdup(v->host)) || !(src->repo = strdup(v->repo))))
-		goto out;
-	ret = store_blob_read(s, v->mdigest, BUF_MANIFEST_MAX, &src->manifest);
-	if (!ret)
-		ret = registry_manifest_parse(src->manifest.data, src->manifest.len, &src->m);
-	if (!ret && (strcmp(src->m.config.digest + 7, id) || src->m.n_layers != n_layers))
-		ret = -EIO;
-	if (ret) {
-		log_err("image %.12s: manifest %s (from %s/%s): %s", id, v->mdigest,
-			v->host ? v->host : "(local)", v->repo ? v->repo : "",
-			strerror(-ret));
-		goto out;
-	}
-	*out = src;
-	return 0;
-out:
-	src_free(src);
-	return ret;
-}
-
 /*
  * image_load - build a struct store_image from its record and blobs.
  * Blobs in blobs/ were verified when they were stored, so only their
@@ -404,7 +110,7 @@ out:
 static int image_load(struct store *s, const char *id, struct store_image **out)
 {
 	struct store_image *img = calloc(1, sizeof(*img));
-	struct record rec = { 0 };
+	struct store_record rec = { 0 };
 	int ret;
 
 	if (!img)
@@ -414,7 +120,7 @@ static int image_load(struct store *s, const char *id, struct store_image **out)
 	buf_init(&img->manifest, BUF_MANIFEST_MAX);
 	buf_init(&img->config, STORE_CONFIG_MAX);
 	memcpy(img->id, id, 65);
-	ret = record_read(s, id, &rec);
+	ret = store_record_read(s, id, &rec);
 	if (ret)
 		goto out;
 	memcpy(img->manifest_digest, rec.v[0].mdigest, sizeof(img->manifest_digest));
@@ -462,18 +168,18 @@ static int image_load(struct store *s, const char *id, struct store_image **out)
 	}
 	for (size_t k = 0; k < rec.n; k++) {
 		/* A later source that does not load is left out, not fatal. */
-		ret = src_load(s, id, &rec.v[k], img->n_layers, &img->srcs[img->n_srcs]);
+		ret = store_src_load(s, id, &rec.v[k], img->n_layers, &img->srcs[img->n_srcs]);
 		if (ret && k == 0)
 			goto out;
 		if (!ret)
 			img->n_srcs++;
 	}
 	ret = 0;
-	record_release(&rec);
+	store_record_release(&rec);
 	*out = img;
 	return 0;
 out:
-	record_release(&rec);
+	store_record_release(&rec);
 	store_image_free(img);
 	return ret;
 }
@@ -559,7 +265,7 @@ int store_image_resolve(struct store *s, const char *id, char full[65])
 		return -ENOENT;
 	len = strlen(id);
 	if (len == 64) {
-		record_name(id, name);
+		store_record_name(id, name);
 		if (faccessat(s->images_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		memcpy(full, id, 65);
@@ -715,13 +421,13 @@ static int check_config(const char *what, const char *body, size_t len,
  * that was just added to its record.  Caller holds meta_lock.  A failure
  * only leaves the source out until the image is loaded again.
  */
-static void src_attach(struct store *s, const char *id, const struct rec_src *v,
+static void src_attach(struct store *s, const char *id, const struct store_rec_src *v,
 		       size_t n_layers)
 {
 	struct store_image *img;
 	struct store_src *src = NULL, **nv;
 
-	if (src_load(s, id, v, n_layers, &src))
+	if (store_src_load(s, id, v, n_layers, &src))
 		return;
 	pthread_mutex_lock(&s->lock);
 	img = htab_get(&s->images, id);
@@ -734,7 +440,7 @@ static void src_attach(struct store *s, const char *id, const struct rec_src *v,
 		s->images_gen++;	/* a load that read the record before: redo */
 	}
 	pthread_mutex_unlock(&s->lock);
-	src_free(src);
+	store_src_free(src);
 }
 
 int store_image_add(struct store *s, const char *manifest, size_t len,
@@ -742,7 +448,7 @@ int store_image_add(struct store *s, const char *manifest, size_t len,
 {
 	struct registry_manifest m = { 0 };
 	enum registry_doc_kind kind;
-	struct record rec = { 0 };
+	struct store_record rec = { 0 };
 	struct buf cfg;
 	char mdigest[72];
 	bool remote = host && repo;
@@ -785,18 +491,18 @@ int store_image_add(struct store *s, const char *manifest, size_t len,
 	if (ret)
 		goto unlock;
 	memcpy(id, m.config.digest + 7, 65);
-	ret = record_read(s, id, &rec);
+	ret = store_record_read(s, id, &rec);
 	if (ret == -ENOENT) {
-		ret = record_add(&rec, remote ? host : NULL, remote ? repo : NULL, mdigest);
+		ret = store_record_add(&rec, remote ? host : NULL, remote ? repo : NULL, mdigest);
 		if (!ret)
-			ret = record_write(s, id, &rec);
+			ret = store_record_write(s, id, &rec);
 		goto unlock;
 	}
-	if (ret || !remote || record_has(&rec, host, repo, mdigest))
+	if (ret || !remote || store_record_has(&rec, host, repo, mdigest))
 		goto unlock;	/* exists with this source: keep its record */
-	ret = record_add(&rec, host, repo, mdigest);
+	ret = store_record_add(&rec, host, repo, mdigest);
 	if (!ret)
-		ret = record_write(s, id, &rec);
+		ret = store_record_write(s, id, &rec);
 	if (!ret)
 		src_attach(s, id, &rec.v[rec.n - 1], m.n_layers);
 	if (!ret)
@@ -807,7 +513,7 @@ unlock:
 out:
 	registry_manifest_release(&m);
 	buf_release(&cfg);
-	record_release(&rec);
+	store_record_release(&rec);
 	return ret;
 }
 
@@ -824,10 +530,10 @@ static int set_add(struct htab *set, const char *digest)
  * into @set. */
 static int image_digests(struct store *s, const char *id, struct htab *set)
 {
-	struct record rec;
+	struct store_record rec;
 	int ret;
 
-	ret = record_read(s, id, &rec);
+	ret = store_record_read(s, id, &rec);
 	if (ret)
 		return ret;
 	for (size_t k = 0; !ret && k < rec.n; k++) {
@@ -851,7 +557,7 @@ static int image_digests(struct store *s, const char *id, struct htab *set)
 			ret = set_add(set, m.layers[i].digest);
 		registry_manifest_release(&m);
 	}
-	record_release(&rec);
+	store_record_release(&rec);
 	return ret;
 }
 
@@ -932,7 +638,7 @@ int store_image_delete_locked(struct store *s, const char *id)
 	ret = store_tags_drop_locked(s, NULL, id);
 	if (ret)
 		goto out;
-	record_name(id, name);
+	store_record_name(id, name);
 	if (unlinkat(s->images_fd, name, 0) < 0) {
 		ret = -errno;
 		goto out;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * image.c, layers.c, layer_index.c, partial.c, span_cache.c, tags.c and
+ * image.c, record.c, layers.c, layer_index.c, partial.c, span_cache.c, tags.c and
  * pull.c.  It holds the layout of struct store, of an image and of a tag
  * entry, and the helpers these files share; no other module sees it (it
  * is not on their include path), so they read images through the
@@ -229,6 +229,42 @@ void store_image_free(struct store_image *img);
  * meta_lock around it and what they do with the id.
  */
 int store_image_resolve(struct store *s, const char *id, char full[65]);
+/* record.c */
+/* One source as a record names it. */
+struct store_rec_src {
+	char *host, *repo;	/* NULL: imported */
+	char mdigest[72];
+};
+/* A record: v[0] is "manifest"/"host"/"repo", the rest "sources". */
+struct store_record {
+	struct store_rec_src *v;
+	size_t n;
+};
+/* Record file name of a full id: "<hex>.json". */
+void store_record_name(const char *id, char name[80]);
+/* The sources of image @id (at least one, the first being the manifest
+ * its by-id/ directory shows) into @r, which the caller releases.
+ * -ENOENT without a record, -EIO (logged) for a corrupt one. */
+int store_record_read(struct store *s, const char *id, struct store_record *r);
+/* Write @r (n >= 1) as image @id's record, atomically; one source is
+ * written without "sources", as records were before there could be more. */
+int store_record_write(struct store *s, const char *id, const struct store_record *r);
+/* Append a source (@host NULL: imported) to @r. */
+int store_record_add(struct store_record *r, const char *host, const char *repo,
+		     const char *mdigest);
+/* Whether @r has the source @host/@repo with manifest @mdigest. */
+bool store_record_has(const struct store_record *r, const char *host,
+		      const char *repo, const char *mdigest);
+void store_record_release(struct store_record *r);
+/*
+ * store_src_load - source @v of image @id with its manifest, which must
+ * name the config @id and have @n_layers layers (logged otherwise).
+ * Blobs in blobs/ were verified when stored, so only parse and
+ * consistency are checked.
+ */
+int store_src_load(struct store *s, const char *id, const struct store_rec_src *v,
+		   size_t n_layers, struct store_src **out);
+void store_src_free(struct store_src *src);
 /* The sources of @img whose manifest lists blob @digest, into @out
  * (initialised here; out->img = @img).  Takes s->lock. */
 int store_image_srcs(struct store *s, struct store_image *img, const char *digest,
