@@ -512,8 +512,12 @@ int store_tag_manifest(struct store *s, const char *host, const char *repo,
 		return -ENOENT;
 	if (mdigest[0]) {
 		ret = store_blob_read(s, mdigest, BUF_MANIFEST_MAX, out);
-		if (ret != -ENOENT)
-			return ret;
+		if (ret == -ENOENT) {
+			log_err("tag %s/%s:%s: its manifest %s is not in the store", host,
+				repo, tag, mdigest);
+			ret = -EIO;
+		}
+		return ret;
 	}
 	ret = store_image_get(s, id, &img);
 	if (ret)

@@ -535,6 +535,23 @@ static void test_partial(void)
 	}
 }
 
+/* Whether the file @sub (under the store) contains @needle. */
+static bool file_has(const char *sub, const char *needle)
+{
+	char path[512], text[65536];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, sub);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+	}
+	text[n] = '\0';
+	return strstr(text, needle) != NULL;
+}
+
 /*
  * Two manifests of one config (image @id, first manifest @man local) from
  * two sources: both recorded, each tag shows its own, GC keeps both, and
@@ -562,8 +579,20 @@ static struct store *test_sources(struct store *s, const char *man, const char *
 		      !strcmp(img->srcs[1]->manifest_digest, md2));
 	CHECK(!strcmp(img->manifest_digest, md1));
 	store_image_put(s, img);
+	{
+		char rec[80], orec[80];
+
+		/* A second source makes "sources"; one source keeps the old
+		 * format, which older readers understand. */
+		snprintf(rec, sizeof(rec), "images/%s.json", id);
+		snprintf(orec, sizeof(orec), "images/%s.json", other_id);
+		CHECK(file_has(rec, "\"sources\"") && file_has(rec, md2));
+		CHECK(file_has(orec, "\"manifest\"") && !file_has(orec, "\"sources\""));
+	}
 	CHECK_EQ(store_tag_set_source(s, "127.0.0.1:1", "evil/x", "t", id,
 				      "127.0.0.1:1", "evil/x", md2), 0);
+	CHECK(file_has("tags.json", md2));
+	CHECK(!file_has("tags.json", md1));	/* local tags have no source */
 	s = reopen(s);
 	CHECK_EQ(store_image_get(s, id, &img), 0);
 	CHECK_EQ(img->n_srcs, 2);
