@@ -4,7 +4,9 @@
 # and is pulled first.  The legitimate pull of X from registry A, under
 # another tag, must still read A's content; B must not see a single
 # request for A's layer; each tag keeps its own manifest (tags.json), and
-# the image record lists both sources.
+# the image record lists both sources.  Then a download held back at one
+# registry must not hold up a reader whose image gets the same layer from
+# another.
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
@@ -120,5 +122,38 @@ cmp "$MNT/repos/$A_ADDR/x/1/rootfs/data/small" "$TEST_TMP/ref/rootfs/data/small"
     fail "data/small under A's tag is not A's after a remount"
 grep -q "${GOOD#sha256:}" "$B_DIR/access.log" && fail "registry B was asked for A's layer after a remount"
 pass "still A's content"
+
+# One layer, two images (configs differ by a label), two registries: a
+# proxy in front of A holds the layer back; the reader of B's image must
+# not wait on A's download.
+check "a download held back at one source does not hold up a reader of another"
+build_unique "$O" s
+build_variant "$O" s s2
+reference_tree "$O" s "$TEST_TMP/ref-s"
+REG_ADDR=$A_ADDR push_image "$O" s s:1
+REG_ADDR=$B_ADDR push_image "$O" s2 s:2
+SL=$(REG_ADDR=$A_ADDR remote_raw s:1 --raw | jq -r '.layers[0].digest')
+SL2=$(REG_ADDR=$B_ADDR remote_raw s:2 --raw | jq -r '.layers[0].digest')
+[ -n "$SL" ] && [ "$SL" = "$SL2" ] || fail "the two images do not share their layer ($SL, $SL2)"
+PROXY_PORT=$(free_port)
+PLOG=$TEST_TMP/proxy.log
+echo "$SL" > "$PLOG.stall"
+"$PY" "$LIB_DIR/stall_proxy.py" "$PROXY_PORT" "$A_ADDR" "$PLOG" &
+_PIDS+=("$!")
+P=127.0.0.1:$PROXY_PORT
+wait_for 20 curl -fs -o /dev/null "http://$P/v2/" || fail "proxy did not start"
+readlink "$MNT/repos/$P/s/1" >/dev/null || fail "pull of $P/s:1"
+readlink "$MNT/repos/$B_ADDR/s/2" >/dev/null || fail "pull of $B_ADDR/s:2"
+(timeout 120 cat "$MNT/repos/$P/s/1/rootfs/data/small" > "$TEST_TMP/s1.out" 2>&1
+ echo $? > "$TEST_TMP/s1.rc") &
+wait_for 20 grep -q "blobs/$SL" "$PLOG" || fail "no request for the layer reached the proxy"
+timeout 20 cmp "$MNT/repos/$B_ADDR/s/2/rootfs/data/small" "$TEST_TMP/ref-s/rootfs/data/small" ||
+    fail "the reader of B's image waited on (or failed with) the download held back at A"
+[ -e "$TEST_TMP/s1.rc" ] && fail "the reader of A's image finished while its layer was held back"
+: > "$PLOG.stall"
+wait_for 60 test -e "$TEST_TMP/s1.rc" || fail "the reader of A's image did not finish"
+assert_eq 0 "$(cat "$TEST_TMP/s1.rc")" "reader of A's image"
+cmp "$TEST_TMP/s1.out" "$TEST_TMP/ref-s/rootfs/data/small" || fail "A's image read wrong bytes"
+pass "B's reader did not wait for A's held-back download"
 imgfs_umount
 echo "t_sources: all checks passed"
