@@ -17,10 +17,10 @@
  * would fetch from another source does not wait on it: what one source
  * does (stall, fail) never holds up a reader of another's image.  A
  * download for an image is renamed into blobs/ under meta_lock, and not
- * at all when the image was deleted meanwhile.  A dropped connection is resumed with a Range request
- * from the bytes already hashed, up to STORE_FETCH_TRIES attempts; bytes
- * beyond the descriptor size abort the transfer, so a hostile registry
- * cannot fill the disk.
+ * at all when the image was deleted meanwhile.  A dropped connection is
+ * resumed with a Range request from the bytes already hashed, up to
+ * STORE_FETCH_TRIES attempts; bytes beyond the descriptor size abort the
+ * transfer, so a hostile registry cannot fill the disk.
  */
 #include "store_int.h"
 

@@ -3,7 +3,7 @@
  * pull.c - `docker pull`, lazily: resolve a tag to a manifest (through an
  * index for multi-platform images), fetch and verify the config, record
  * the image and set the tag, which remembers the manifest it was pulled
- * as (its source; an image may have several, see image.c).  Layers are
+ * as (its source; an image may have several, see record.c).  Layers are
  * left for store_image_rootfs().
  *
  * Answers that a name does not exist are remembered for negative_ttl_sec

@@ -128,7 +128,7 @@ static int load_one(struct store *s, json_t *o)
 		log_warn("store: tag %s: invalid source; ignored", buf_str(&key));
 		sh = sr = sm = NULL;
 	}
-	ret = tagent_new(host, repo, tag, id, src ? sh : NULL, sr, sm, &t);
+	ret = tagent_new(host, repo, tag, id, sh, sr, sm, &t);
 	if (ret)
 		goto out;
 	ret = htab_set(&s->tags, buf_str(&key), t, &old);
