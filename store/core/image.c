@@ -443,6 +443,32 @@ static void src_attach(struct store *s, const char *id, const struct store_rec_s
 	store_src_free(src);
 }
 
+/*
+ * make_room_locked - keep @rec (image @id's record) under STORE_SOURCES_MAX
+ * sources before one is added: the oldest source after the first that no
+ * tag was pulled as leaves the record (a loaded image keeps it in memory
+ * until freed; its blobs go with the next delete or sweep).  Else -ENOSPC
+ * (logged).  Caller holds meta_lock.
+ */
+static int make_room_locked(struct store *s, const char *id, struct store_record *rec)
+{
+	if (rec->n < STORE_SOURCES_MAX)
+		return 0;
+	for (size_t k = 1; k < rec->n; k++) {
+		if (store_tags_name_source_locked(s, id, rec->v[k].mdigest))
+			continue;
+		log_info("image %.12s: %zu sources: dropping %s/%s manifest %s, which no tag names",
+			 id, rec->n, rec->v[k].host, rec->v[k].repo, rec->v[k].mdigest);
+		free(rec->v[k].host);
+		free(rec->v[k].repo);
+		memmove(&rec->v[k], &rec->v[k + 1], (rec->n - k - 1) * sizeof(rec->v[0]));
+		rec->n--;
+		return 0;
+	}
+	log_err("image %.12s: %zu sources, each named by a tag: no other is added", id, rec->n);
+	return -ENOSPC;
+}
+
 int store_image_add(struct store *s, const char *manifest, size_t len,
 		    const char *host, const char *repo, char id[65])
 {
@@ -500,7 +526,9 @@ int store_image_add(struct store *s, const char *manifest, size_t len,
 	}
 	if (ret || !remote || store_record_has(&rec, host, repo, mdigest))
 		goto unlock;	/* exists with this source: keep its record */
-	ret = store_record_add(&rec, host, repo, mdigest);
+	ret = make_room_locked(s, id, &rec);
+	if (!ret)
+		ret = store_record_add(&rec, host, repo, mdigest);
 	if (!ret)
 		ret = store_record_write(s, id, &rec);
 	if (!ret)

@@ -34,6 +34,10 @@
 #define STORE_CONFIG_MAX ((size_t)4 << 20)
 #define STORE_RECORD_MAX ((size_t)64 << 10)
 #define STORE_TAGS_MAX ((size_t)64 << 20)
+/* Sources an image record keeps (one config pulled with this many
+ * manifests): a bound on the record's size and on the sources a blob is
+ * tried from. */
+#define STORE_SOURCES_MAX 32
 #define STORE_FETCH_TRIES 3
 #define STORE_ANSWERS_MAX 4096
 #define STORE_HASH_CHUNK ((size_t)1 << 20)	/* pread size when hashing a file */
@@ -342,6 +346,9 @@ int store_tags_drop_locked(struct store *s, const char *drop_key, const char *dr
 int store_tag_set_source(struct store *s, const char *host, const char *repo,
 			 const char *tag, const char *id, const char *src_host,
 			 const char *src_repo, const char *mdigest);
+/* Caller holds meta_lock or s->lock: whether a tag of image @id was
+ * pulled as manifest @mdigest. */
+bool store_tags_name_source_locked(struct store *s, const char *id, const char *mdigest);
 /* Caller holds meta_lock or s->lock: whether any tag other than @except_key
  * names @id. */
 bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key);

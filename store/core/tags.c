@@ -262,6 +262,20 @@ int store_tags_drop_locked(struct store *s, const char *drop_key, const char *dr
 	return 0;
 }
 
+bool store_tags_name_source_locked(struct store *s, const char *id, const char *mdigest)
+{
+	size_t it;
+
+	for (struct htab_ent *e = htab_first(&s->tags, &it); e;
+	     e = htab_next(&s->tags, &it, e)) {
+		const struct store_tagent *t = e->val;
+
+		if (!strcmp(t->id, id) && !strcmp(t->manifest, mdigest))
+			return true;
+	}
+	return false;
+}
+
 bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key)
 {
 	size_t it;

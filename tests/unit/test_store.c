@@ -608,6 +608,37 @@ static struct store *test_sources(struct store *s, const char *man, const char *
 	buf_release(&b);
 	CHECK(store_blob_has(s, md2));
 
+	/* At most STORE_SOURCES_MAX sources: the oldest no tag names makes
+	 * room (t's stays); when every one is named, no more are added. */
+	{
+		char mi[4096], mdi[STORE_SOURCES_MAX + 1][72], rec[80], tag[16];
+
+		snprintf(rec, sizeof(rec), "images/%s.json", id);
+		for (int i = 0; i <= STORE_SOURCES_MAX; i++) {
+			CHECK(snprintf(mi, sizeof(mi), "{\"annotations\":{\"n\":\"%d\"},%.4000s",
+				       i, man + 1) < (int)sizeof(mi));
+			sha256_digest(mi, strlen(mi), mdi[i]);
+			CHECK_EQ(store_image_add(s, mi, strlen(mi), "127.0.0.1:1", "many/x", id2), 0);
+		}
+		CHECK(file_has(rec, md1) && file_has(rec, md2));
+		/* 2 + 33 sources for 32 places: the three oldest unnamed left. */
+		CHECK(!file_has(rec, mdi[0]) && !file_has(rec, mdi[1]) && !file_has(rec, mdi[2]));
+		CHECK(file_has(rec, mdi[3]) && file_has(rec, mdi[STORE_SOURCES_MAX]));
+		for (int i = 3; i <= STORE_SOURCES_MAX; i++) {
+			snprintf(tag, sizeof(tag), "n%d", i);
+			CHECK_EQ(store_tag_set_source(s, "127.0.0.1:1", "many/x", tag, id,
+						      "127.0.0.1:1", "many/x", mdi[i]), 0);
+		}
+		CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "other/x", id2),
+			 -ENOSPC);
+		for (int i = 3; i <= STORE_SOURCES_MAX; i++) {
+			snprintf(tag, sizeof(tag), "n%d", i);
+			CHECK_EQ(store_tag_remove(s, "127.0.0.1:1", "many/x", tag), 0);
+		}
+		CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "other/x", id2), 0);
+		CHECK(!file_has(rec, mdi[3]) && file_has(rec, mdi[4]) && file_has(rec, md2));
+	}
+
 	/* Rename: the tag now names @other_id, not @id: refused, and the
 	 * re-pointed tag (and the image only it names) stays. */
 	CHECK_EQ(store_tag_set(s, "127.0.0.1:1", "evil/x", "t", other_id), 0);
