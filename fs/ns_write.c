@@ -255,7 +255,7 @@ int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		  struct fs_inode *newdir, const char *newname, unsigned int flags)
 {
 	char *host = NULL, *repo = NULL, *nhost = NULL, *nrepo = NULL;
-	char id[65], other[65];
+	char id[65];
 	int ret;
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
@@ -282,19 +282,14 @@ int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 	if (strcmp(host, nhost) == 0 && strcmp(repo, nrepo) == 0 &&
 	    strcmp(name, newname) == 0)
 		goto out;
-	if ((flags & RENAME_NOREPLACE) &&
-	    store_tag_get(ctx->store, nhost, nrepo, newname, other) == 0) {
-		ret = -EEXIST;
-		goto out;
-	}
-	/* New name first: a crash in between leaves both names, never none. */
-	ret = store_tag_set(ctx->store, nhost, nrepo, newname, id);
-	if (!ret)
+	/* One step in the store: fails (ESTALE) if the tag was re-pointed
+	 * since it was read above, rather than removing the new target. */
+	ret = store_tag_rename(ctx->store, host, repo, name, nhost, nrepo, newname, id,
+			       flags & RENAME_NOREPLACE);
+	if (!ret) {
 		fs_dir_used(ctx, newdir->path);
-	if (!ret)
-		ret = store_tag_remove(ctx->store, host, repo, name);
-	if (!ret)
 		forget_if_empty(ctx, dir->path);
+	}
 out:
 	free(host);
 	free(repo);

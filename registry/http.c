@@ -25,7 +25,14 @@
  * FOLLOWLOCATION, which then has nothing to leak.  This holds whatever the
  * libcurl version does with custom headers, which is why it is preferred
  * over relying on libcurl's own stripping.  CURLOPT_UNRESTRICTED_AUTH is
- * never set.  CURLOPT_ACCEPT_ENCODING is never set either: a
+ * never set.  Neither plain http nor a disabled TLS check carries across a
+ * redirect: a chain that starts with either is followed here, hop by hop,
+ * each hop allowed http or an unchecked certificate only by the rules for
+ * its own host (loopback, or listed insecure), as the first URL was.  A
+ * 401 from a hop that left the origin is not answered: its challenge
+ * names a realm the registry did not choose, and answering it would send
+ * the registry's credentials there (the caller sees EACCES, logged here).
+ * CURLOPT_ACCEPT_ENCODING is never set either: a
  * Content-Encoding would change the bytes that are hashed and would hand
  * the server a decompression bomb.
  */
@@ -54,6 +61,8 @@ struct xfer {
 	struct buf errbody;	/* body of a non-2xx response, capped */
 	int err;		/* why a callback stopped the transfer */
 	bool err_over;		/* the error body hit its cap */
+	bool plain_ok;		/* this hop may use http besides https */
+	bool noverify;		/* this hop skips the TLS certificate check */
 };
 
 int http_status_errno(long status)
@@ -392,15 +401,16 @@ static void hop_headers_free(struct curl_slist *hdrs)
 
 /*
  * Every option of one hop on @h.  @follow lets libcurl follow redirects
- * itself (only when no credentials ride along, see the file comment);
- * @plain_ok allows http besides https, for the hop and its redirects.
+ * itself (only when no credentials ride along and the hop is https with
+ * the certificate checked, see the file comment); x->plain_ok allows http
+ * besides https, x->noverify an unchecked certificate.
  */
 static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		       const char *url, struct curl_slist *hdrs, bool follow,
-		       long redirs_left, bool plain_ok, char *errbuf)
+		       long redirs_left, char *errbuf)
 {
 	const struct http_req *req = x->req;
-	const char *protocols = plain_ok ? "http,https" : "https";
+	const char *protocols = x->plain_ok ? "http,https" : "https";
 	long timeout = c->timeout_sec > 0 ? c->timeout_sec : 30;
 
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -426,7 +436,7 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 	}
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-	if (req->tls_noverify) {
+	if (x->noverify) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
@@ -485,7 +495,7 @@ static int hop_result(CURL *h, struct xfer *x, const char *url, CURLcode rc,
 /* One request to @url with @auth (or none); see hop_setopt and hop_result. */
 static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 		       const char *url, const char *auth, bool follow,
-		       long redirs_left, bool plain_ok, char **location)
+		       long redirs_left, char **location)
 {
 	struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -500,13 +510,34 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 	ret = hop_headers(x->req, auth, &hdrs);
 	if (ret)
 		goto out;
-	hop_setopt(c, h, x, url, hdrs, follow, redirs_left, plain_ok, errbuf);
+	hop_setopt(c, h, x, url, hdrs, follow, redirs_left, errbuf);
 	rc = curl_easy_perform(h);
 	ret = hop_result(h, x, url, rc, errbuf, location);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 out:
 	hop_headers_free(hdrs);
+	return ret;
+}
+
+/*
+ * hop_policy - whether a redirect hop to @url may use plain http and skip
+ * the certificate check: by the rules for its own host[:port], as the
+ * first URL's host was judged (client.c), never inherited from it.
+ */
+static int hop_policy(struct registry_client *c, const char *url, struct xfer *x)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, hp[300];
+	int ret = url_origin(url, &scheme, &host, &port);
+
+	if (!ret) {
+		snprintf(hp, sizeof(hp), "%s:%s", host, port);
+		x->plain_ok = reg_host_plain_ok(c, hp);
+		x->noverify = reg_host_insecure(c, hp);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
 	return ret;
 }
 
@@ -522,20 +553,21 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	struct xfer x = { .req = req, .resp = resp };
 	const char *auth = req->auth;
 	char *url = NULL, *loc = NULL, *scheme = NULL, *host = NULL, *port = NULL;
-	bool plain_ok;
+	char *eff = NULL;
 	CURL *h;
 	int ret, hops = 0;
 
 	buf_init(&x.errbody, REG_SMALL_MAX);
-	/* Plain http is allowed for the whole chain only if the first URL is
-	 * http (a loopback or insecure registry); an https chain stays https. */
+	/* The first URL is http only for a loopback or insecure registry
+	 * (client.c chose it); its redirects are judged hop by hop. */
 	ret = url_origin(req->url, &scheme, &host, &port);
 	if (ret) {
 		log_err("registry: malformed URL");
 		memset(resp, 0, sizeof(*resp));
 		goto out_noh;
 	}
-	plain_ok = strcasecmp(scheme, "http") == 0;
+	x.plain_ok = strcasecmp(scheme, "http") == 0;
+	x.noverify = req->tls_noverify;
 	url = strdup(req->url);
 	h = pool_get(c);
 	if (!url || !h) {
@@ -546,10 +578,11 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	}
 	for (;;) {
 		/* A POST (token refresh) carries its secret in the body, so
-		 * it is never followed automatically either. */
-		ret = perform_hop(c, h, &x, url, auth, !auth && !req->form,
-				  HTTP_MAX_REDIRS - hops,
-				  plain_ok, &loc);
+		 * it is never followed automatically either; nor is a hop
+		 * whose laxer transport a redirect must not inherit. */
+		ret = perform_hop(c, h, &x, url, auth,
+				  !auth && !req->form && !x.plain_ok && !x.noverify,
+				  HTTP_MAX_REDIRS - hops, &loc);
 		if (!loc)
 			break;
 		/* Only hops not followed by libcurl come back with a Location. */
@@ -567,6 +600,24 @@ int http_do(struct registry_client *c, const struct http_req *req,
 		url = loc;
 		loc = NULL;
 		curl_easy_reset(h);
+		if (hop_policy(c, url, &x)) {
+			log_err("registry: malformed redirect URL");
+			ret = -EIO;
+			break;
+		}
+	}
+	if (resp->status == 401 &&
+	    curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
+	    !http_same_origin(eff, req->url)) {
+		char u[256], e[256];
+
+		http_url_for_log(req->url, u, sizeof(u));
+		http_url_for_log(eff, e, sizeof(e));
+		log_err("registry: GET %s was redirected to %s, which demands "
+			"authentication: not answered (the registry's credentials "
+			"are not sent to a realm it did not name)", u, e);
+		resp->status = 0;	/* logged; not a challenge of the registry */
+		ret = -EACCES;
 	}
 	free(loc);
 	pool_return(c, h);

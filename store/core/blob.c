@@ -8,15 +8,22 @@
  * downloads, its descriptor size) checked out and the data was fsynced, so
  * a file in blobs/ is always complete and never needs re-hashing.
  *
- * Downloads are single-flight per digest: the first caller registers the
- * digest in s->inflight and downloads without any lock held; later callers
- * for the same digest sleep on s->inflight_cond and all get the first
- * caller's result.  A dropped connection is resumed with a Range request
- * from the bytes already hashed, up to STORE_FETCH_TRIES attempts; bytes
- * beyond the descriptor size abort the transfer, so a hostile registry
- * cannot fill the disk.  Every write and download shows in the store's
- * progress table (progress.c) while it runs, and every blob that enters or
- * leaves blobs/ is counted in the store's usage there.
+ * A blob is fetched from the sources whose manifest lists it, in order,
+ * each that fails or sends other bytes logged and skipped.  Downloads are
+ * single-flight per digest and source: the first caller registers
+ * "<hex> <host>/<repo>" in s->inflight and downloads without any lock
+ * held; later callers for the same digest from the same source sleep on
+ * s->inflight_cond and all get the first caller's result.  A caller that
+ * would fetch from another source does not wait on it: what one source
+ * does (stall, fail) never holds up a reader of another's image.  A
+ * download for an image is renamed into blobs/ under meta_lock, and not
+ * at all when the image was deleted meanwhile.  A dropped connection is
+ * resumed with a Range request from the bytes already hashed, up to
+ * STORE_FETCH_TRIES attempts; bytes beyond the descriptor size abort the
+ * transfer, so a hostile registry cannot fill the disk.  Every write and
+ * download shows in the store's progress table (progress.c) while it runs,
+ * and every blob that enters or leaves blobs/ is counted in the store's
+ * usage there.
  */
 #include "store_int.h"
 
@@ -42,6 +49,7 @@ struct store_blob_writer {
 	uint64_t size;
 	uint64_t limit;		/* more bytes than this is -EFBIG */
 	int err;		/* sticky: the first write error */
+	struct store_image *owner;	/* NULL, or the image a download is for */
 };
 
 /* One download in progress; refs: the downloader plus each waiter. */
@@ -190,6 +198,29 @@ static int publish(struct store *s, int dirfd, const char *name, const char *hex
 	return ret ? ret : 1;
 }
 
+/*
+ * publish_for - publish() of writer @w's file, under meta_lock when it is
+ * a download for an image, so that it cannot interleave with that image's
+ * delete: the blob of an image deleted meanwhile is dropped (-ECANCELED)
+ * rather than left in blobs/ with no record naming it.
+ */
+static int publish_for(struct store *s, struct store_blob_writer *w, const char *hex)
+{
+	bool gone;
+	int ret;
+
+	if (!w->owner)
+		return publish(s, s->tmp_fd, w->name, hex);
+	pthread_mutex_lock(&s->meta_lock);
+	gone = store_image_deleted(s, w->owner);
+	ret = gone ? -ECANCELED : publish(s, s->tmp_fd, w->name, hex);
+	pthread_mutex_unlock(&s->meta_lock);
+	if (gone)
+		log_info("blob sha256:%s: image %.12s was deleted during its download; discarded",
+			 hex, w->owner->id);
+	return ret;
+}
+
 static void digest_hex(const unsigned char md[32], char out[72])
 {
 	memcpy(out, "sha256:", 7);
@@ -240,7 +271,7 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 		ret = -EIO;
 		goto out;
 	}
-	ret = publish(s, s->tmp_fd, w->name, hex_of(got));
+	ret = publish_for(s, w, hex_of(got));
 	if (ret > 0)
 		w->name[0] = '\0';	/* nothing left to unlink */
 	if (ret < 0)
@@ -249,7 +280,7 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 	if (digest)
 		memcpy(digest, got, sizeof(got));
 out:
-	if (ret && ret != -EIO && ret != -EFBIG)
+	if (ret && ret != -EIO && ret != -EFBIG && ret != -ECANCELED)
 		log_err("blob %s: cannot store: %s",
 			expect_digest ? expect_digest : "(new)", strerror(-ret));
 	close(w->fd);
@@ -300,7 +331,7 @@ bool store_fetch_retryable(int err)
  * from the bytes already written (and hashed).
  */
 static int download(struct store *s, const char *host, const char *repo,
-		    const struct registry_desc *d)
+		    const struct registry_desc *d, struct store_image *owner)
 {
 	struct store_blob_writer *w;
 	uint64_t size = (uint64_t)d->size;
@@ -312,6 +343,7 @@ static int download(struct store *s, const char *host, const char *repo,
 	if (ret)
 		return ret;
 	w->limit = size;
+	w->owner = owner;
 	for (int tries = 0; tries < STORE_FETCH_TRIES && w->size < size; tries++) {
 		uint64_t off = w->size;
 
@@ -343,22 +375,24 @@ static int download(struct store *s, const char *host, const char *repo,
 	return commit_sized(s, w, d->digest, d->size, NULL);
 }
 
-int store_blob_fetch(struct store *s, const char *host, const char *repo,
-		     const struct registry_desc *d)
+/*
+ * fetch_from - store_blob_fetch() from source @k of @srcs alone: joins a
+ * download of @d from that same source in flight, else makes one.
+ */
+static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
+		      const struct registry_desc *d)
 {
+	const char *host = srcs->v[k].host, *repo = srcs->v[k].repo;
 	struct store_inflight *f;
-	const char *hex;
+	struct buf key;
 	int ret;
 
-	if (!d->digest || !registry_digest_valid(d->digest) || d->size < 0)
-		return -EINVAL;
-	if (store_blob_has(s, d->digest))
-		return 0;
-	if (!s->reg || !host || !repo)
-		return -ENOENT;
-	hex = hex_of(d->digest);
+	buf_init(&key, 1200);
+	ret = buf_printf(&key, "%s %s/%s", hex_of(d->digest), host, repo);
+	if (ret)
+		goto out;
 	pthread_mutex_lock(&s->lock);
-	f = htab_get(&s->inflight, hex);
+	f = htab_get(&s->inflight, buf_str(&key));
 	if (f) {
 		f->refs++;
 		while (!f->done)
@@ -367,33 +401,65 @@ int store_blob_fetch(struct store *s, const char *host, const char *repo,
 		if (--f->refs == 0)
 			free(f);
 		pthread_mutex_unlock(&s->lock);
-		return ret;
+		goto out;
 	}
-	/* A download may have finished between the check above and the lock. */
+	/* A download may have finished between the caller's check and the lock. */
 	if (store_blob_has(s, d->digest)) {
 		pthread_mutex_unlock(&s->lock);
-		return 0;
+		goto out;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f || htab_set(&s->inflight, hex, f, NULL)) {
+	if (!f || htab_set(&s->inflight, buf_str(&key), f, NULL)) {
 		pthread_mutex_unlock(&s->lock);
 		free(f);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto out;
 	}
 	f->refs = 1;
 	pthread_mutex_unlock(&s->lock);
 
-	ret = download(s, host, repo, d);
+	ret = download(s, host, repo, d, srcs->img);
 
 	pthread_mutex_lock(&s->lock);
-	htab_del(&s->inflight, hex);
+	htab_del(&s->inflight, buf_str(&key));
 	f->done = true;
 	f->err = ret;
 	pthread_cond_broadcast(&s->inflight_cond);
 	if (--f->refs == 0)
 		free(f);
 	pthread_mutex_unlock(&s->lock);
+out:
+	buf_release(&key);
 	return ret;
+}
+
+int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
+		     const struct registry_desc *d)
+{
+	int ret = -ENOENT;
+
+	if (!d->digest || !registry_digest_valid(d->digest) || d->size < 0)
+		return -EINVAL;
+	if (store_blob_has(s, d->digest))
+		return 0;
+	if (!s->reg || !srcs)
+		return -ENOENT;
+	for (size_t k = 0; k < srcs->n; k++) {
+		ret = fetch_from(s, srcs, k, d);
+		/* Another image's download, from this source, was dropped
+		 * because that image went: ours is still wanted. */
+		if (ret == -ECANCELED && !store_image_deleted(s, srcs->img))
+			ret = fetch_from(s, srcs, k, d);
+		if (!ret || store_blob_has(s, d->digest))
+			return 0;
+		if (ret == -ECANCELED)
+			return -ENOENT;	/* our image was deleted */
+		if (k + 1 < srcs->n)
+			log_warn("blob %s: source %s/%s failed (%s); trying %s/%s",
+				 d->digest, srcs->v[k].host, srcs->v[k].repo,
+				 strerror(-ret), srcs->v[k + 1].host, srcs->v[k + 1].repo);
+	}
+	return ret == -ECANCELED ? -ENOENT : ret;
 }
 
 int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,

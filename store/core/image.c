@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * image.c - local images: the records images/<id>.json, the in-memory
- * cache of loaded images with their reference counts, adding and deleting
- * images, and freeing the blobs a deleted image leaves unreferenced.
+ * image.c - local images: the in-memory cache of loaded images with their
+ * reference counts, adding and deleting images (their records are
+ * record.c's), and freeing the blobs a deleted image leaves unreferenced.
  *
- * A record is {"manifest": "sha256:..", "host": .., "repo": ..}: the
- * manifest blob names the config (whose hex is the id) and the layers;
- * host/repo say where missing blobs are fetched from (null for images
- * that were imported).  Everything else about an image is derived from
- * its blobs, so a record is tiny and written atomically.
+ * A record (record.c) names an image's sources: the manifests of its
+ * config, and where each came from; everything else about an image is
+ * derived from its blobs.
  *
  * Loaded images are cached in s->images (under s->lock) until deleted or
  * the store closes; a deleted image leaves the cache at once and is freed
@@ -25,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <jansson.h>
 
 #include "log.h"
 
@@ -99,74 +95,16 @@ void store_image_free(struct store_image *img)
 		/* layers[i].desc aliases m.layers[i]: released with m. */
 	}
 	free(img->layers);
+	for (size_t i = 0; i < img->n_srcs; i++)
+		store_src_free(img->srcs[i]);
+	free(img->srcs);
 	registry_manifest_release(&img->m);
 	registry_config_release(&img->cfg);
 	buf_release(&img->manifest);
 	buf_release(&img->config);
-	free(img->host);
-	free(img->repo);
 	pthread_cond_destroy(&img->cond);
 	pthread_mutex_destroy(&img->lock);
 	free(img);
-}
-
-/* Record name of a full id: "<hex>.json". */
-static void record_name(const char *id, char name[80])
-{
-	snprintf(name, 80, "%s.json", id);
-}
-
-/*
- * record_read - the manifest digest and origin of image @id.  *host and
- * *repo are NULL for local-only images.  Caller frees the strings.
- */
-static int record_read(struct store *s, const char *id, char mdigest[72],
-		       char **host, char **repo)
-{
-	struct buf b;
-	char name[80];
-	json_t *root = NULL, *m, *h, *r;
-	json_error_t jerr;
-	int ret;
-
-	*host = *repo = NULL;
-	record_name(id, name);
-	ret = file_read_capped(s->images_fd, name, STORE_RECORD_MAX, &b);
-	if (ret)
-		return ret;
-	root = json_loadb(buf_str(&b), b.len, JSON_REJECT_DUPLICATES, &jerr);
-	ret = -EIO;
-	if (!root || !json_is_object(root))
-		goto bad;
-	m = json_object_get(root, "manifest");
-	h = json_object_get(root, "host");
-	r = json_object_get(root, "repo");
-	if (!json_is_string(m) || !registry_digest_valid(json_string_value(m)))
-		goto bad;
-	if ((h && !json_is_null(h) && !json_is_string(h)) ||
-	    (r && !json_is_null(r) && !json_is_string(r)) ||
-	    (json_is_string(h) != json_is_string(r)))
-		goto bad;
-	memcpy(mdigest, json_string_value(m), 72);
-	if (json_is_string(h)) {
-		*host = strdup(json_string_value(h));
-		*repo = strdup(json_string_value(r));
-		if (!*host || !*repo) {
-			free(*host);
-			free(*repo);
-			*host = *repo = NULL;
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	ret = 0;
-	goto out;
-bad:
-	log_err("store: image record images/%s is corrupt", name);
-out:
-	json_decref(root);
-	buf_release(&b);
-	return ret;
 }
 
 /*
@@ -177,6 +115,7 @@ out:
 static int image_load(struct store *s, const char *id, struct store_image **out)
 {
 	struct store_image *img = calloc(1, sizeof(*img));
+	struct store_record rec = { 0 };
 	int ret;
 
 	if (!img)
@@ -186,9 +125,10 @@ static int image_load(struct store *s, const char *id, struct store_image **out)
 	buf_init(&img->manifest, BUF_MANIFEST_MAX);
 	buf_init(&img->config, STORE_CONFIG_MAX);
 	memcpy(img->id, id, 65);
-	ret = record_read(s, id, img->manifest_digest, &img->host, &img->repo);
+	ret = store_record_read(s, id, &rec);
 	if (ret)
 		goto out;
+	memcpy(img->manifest_digest, rec.v[0].mdigest, sizeof(img->manifest_digest));
 	ret = store_blob_read(s, img->manifest_digest, BUF_MANIFEST_MAX, &img->manifest);
 	if (!ret)
 		ret = registry_manifest_parse(img->manifest.data, img->manifest.len, &img->m);
@@ -226,9 +166,25 @@ static int image_load(struct store *s, const char *id, struct store_image **out)
 		img->layers[i].comp = registry_layer_compression(img->m.layers[i].media_type);
 		img->layers[i].fd = -1;
 	}
+	img->srcs = calloc(rec.n, sizeof(*img->srcs));
+	if (!img->srcs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < rec.n; k++) {
+		/* A later source that does not load is left out, not fatal. */
+		ret = store_src_load(s, id, &rec.v[k], img->n_layers, &img->srcs[img->n_srcs]);
+		if (ret && k == 0)
+			goto out;
+		if (!ret)
+			img->n_srcs++;
+	}
+	ret = 0;
+	store_record_release(&rec);
 	*out = img;
 	return 0;
 out:
+	store_record_release(&rec);
 	store_image_free(img);
 	return ret;
 }
@@ -314,7 +270,7 @@ int store_image_resolve(struct store *s, const char *id, char full[65])
 		return -ENOENT;
 	len = strlen(id);
 	if (len == 64) {
-		record_name(id, name);
+		store_record_name(id, name);
 		if (faccessat(s->images_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		memcpy(full, id, 65);
@@ -398,6 +354,18 @@ void store_image_put(struct store *s, struct store_image *img)
 		store_image_free(img);
 }
 
+bool store_image_deleted(struct store *s, struct store_image *img)
+{
+	bool gone;
+
+	if (!img)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	gone = img->deleted;
+	pthread_mutex_unlock(&s->lock);
+	return gone;
+}
+
 void store_image_busy(struct store *s, struct store_image *img, int delta)
 {
 	pthread_mutex_lock(&s->lock);
@@ -453,18 +421,71 @@ static int check_config(const char *what, const char *body, size_t len,
 	return ret;
 }
 
+/*
+ * src_attach - give the cached image @id (if it is cached) the source @v
+ * that was just added to its record.  Caller holds meta_lock.  A failure
+ * only leaves the source out until the image is loaded again.
+ */
+static void src_attach(struct store *s, const char *id, const struct store_rec_src *v,
+		       size_t n_layers)
+{
+	struct store_image *img;
+	struct store_src *src = NULL, **nv;
+
+	if (store_src_load(s, id, v, n_layers, &src))
+		return;
+	pthread_mutex_lock(&s->lock);
+	img = htab_get(&s->images, id);
+	nv = img ? realloc(img->srcs, (img->n_srcs + 1) * sizeof(*nv)) : NULL;
+	if (nv) {
+		img->srcs = nv;
+		img->srcs[img->n_srcs++] = src;
+		src = NULL;
+	} else if (!img) {
+		s->images_gen++;	/* a load that read the record before: redo */
+	}
+	pthread_mutex_unlock(&s->lock);
+	store_src_free(src);
+}
+
+/*
+ * make_room_locked - keep @rec (image @id's record) under STORE_SOURCES_MAX
+ * sources before one is added: the oldest source after the first that no
+ * tag was pulled as leaves the record (a loaded image keeps it in memory
+ * until freed; its blobs go with the next delete or sweep).  Else -ENOSPC
+ * (logged).  Caller holds meta_lock.
+ */
+static int make_room_locked(struct store *s, const char *id, struct store_record *rec)
+{
+	if (rec->n < STORE_SOURCES_MAX)
+		return 0;
+	for (size_t k = 1; k < rec->n; k++) {
+		if (store_tags_name_source_locked(s, id, rec->v[k].mdigest))
+			continue;
+		log_info("image %.12s: %zu sources: dropping %s/%s manifest %s, which no tag names",
+			 id, rec->n, rec->v[k].host, rec->v[k].repo, rec->v[k].mdigest);
+		free(rec->v[k].host);
+		free(rec->v[k].repo);
+		memmove(&rec->v[k], &rec->v[k + 1], (rec->n - k - 1) * sizeof(rec->v[0]));
+		rec->n--;
+		return 0;
+	}
+	log_err("image %.12s: %zu sources, each named by a tag: no other is added", id, rec->n);
+	return -ENOSPC;
+}
+
 int store_image_add(struct store *s, const char *manifest, size_t len,
 		    const char *host, const char *repo, char id[65])
 {
 	struct registry_manifest m = { 0 };
 	enum registry_doc_kind kind;
-	struct buf cfg, rec;
-	char mdigest[72], name[80];
+	struct store_record rec = { 0 };
+	struct buf cfg;
+	char mdigest[72];
 	bool remote = host && repo;
 	int ret;
 
 	buf_init(&cfg, STORE_CONFIG_MAX);
-	buf_init(&rec, STORE_RECORD_MAX);
 	ret = registry_doc_kind_of(manifest, len, NULL, &kind);
 	if (!ret && kind != REGISTRY_DOC_MANIFEST)
 		ret = -EINVAL;
@@ -501,27 +522,31 @@ int store_image_add(struct store *s, const char *manifest, size_t len,
 	if (ret)
 		goto unlock;
 	memcpy(id, m.config.digest + 7, 65);
-	record_name(id, name);
-	if (faccessat(s->images_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		goto unlock;	/* exists: keep its record */
-	{
-		json_t *o = json_pack("{s:s, s:s?, s:s?}", "manifest", mdigest,
-				      "host", remote ? host : NULL,
-				      "repo", remote ? repo : NULL);
-		char *js = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-
-		json_decref(o);
-		ret = js ? buf_addstr(&rec, js) : -ENOMEM;
-		free(js);
+	ret = store_record_read(s, id, &rec);
+	if (ret == -ENOENT) {
+		ret = store_record_add(&rec, remote ? host : NULL, remote ? repo : NULL, mdigest);
+		if (!ret)
+			ret = store_record_write(s, id, &rec);
+		goto unlock;
 	}
+	if (ret || !remote || store_record_has(&rec, host, repo, mdigest))
+		goto unlock;	/* exists with this source: keep its record */
+	ret = make_room_locked(s, id, &rec);
 	if (!ret)
-		ret = store_write_atomic(s, s->images_fd, name, rec.data, rec.len);
+		ret = store_record_add(&rec, host, repo, mdigest);
+	if (!ret)
+		ret = store_record_write(s, id, &rec);
+	if (!ret)
+		src_attach(s, id, &rec.v[rec.n - 1], m.n_layers);
+	if (!ret)
+		log_info("image %.12s: another source: %s/%s manifest %s", id, host,
+			 repo, mdigest);
 unlock:
 	pthread_mutex_unlock(&s->meta_lock);
 out:
 	registry_manifest_release(&m);
 	buf_release(&cfg);
-	buf_release(&rec);
+	store_record_release(&rec);
 	return ret;
 }
 
@@ -534,35 +559,38 @@ static int set_add(struct htab *set, const char *digest)
 	return htab_set(set, digest, (void *)set, NULL);
 }
 
-/* Every digest image @id uses (manifest, config, layers) into @set. */
+/* Every digest image @id uses (each source's manifest, config, layers)
+ * into @set. */
 static int image_digests(struct store *s, const char *id, struct htab *set)
 {
-	struct registry_manifest m = { 0 };
-	char mdigest[72], *host, *repo;
-	struct buf mb;
+	struct store_record rec;
 	int ret;
 
-	ret = record_read(s, id, mdigest, &host, &repo);
+	ret = store_record_read(s, id, &rec);
 	if (ret)
 		return ret;
-	free(host);
-	free(repo);
-	ret = set_add(set, mdigest);
-	if (ret)
-		return ret;
-	ret = store_blob_read(s, mdigest, BUF_MANIFEST_MAX, &mb);
-	if (ret == -ENOENT)
-		return 0;	/* nothing more to find */
-	if (ret)
-		return ret;
-	ret = registry_manifest_parse(mb.data, mb.len, &m);
-	buf_release(&mb);
-	if (ret)
-		return ret;
-	ret = set_add(set, m.config.digest);
-	for (size_t i = 0; !ret && i < m.n_layers; i++)
-		ret = set_add(set, m.layers[i].digest);
-	registry_manifest_release(&m);
+	for (size_t k = 0; !ret && k < rec.n; k++) {
+		struct registry_manifest m = { 0 };
+		struct buf mb;
+
+		ret = set_add(set, rec.v[k].mdigest);
+		if (!ret)
+			ret = store_blob_read(s, rec.v[k].mdigest, BUF_MANIFEST_MAX, &mb);
+		if (ret == -ENOENT) {
+			ret = 0;	/* nothing more to find */
+			continue;
+		}
+		if (ret)
+			break;
+		ret = registry_manifest_parse(mb.data, mb.len, &m);
+		buf_release(&mb);
+		if (!ret)
+			ret = set_add(set, m.config.digest);
+		for (size_t i = 0; !ret && i < m.n_layers; i++)
+			ret = set_add(set, m.layers[i].digest);
+		registry_manifest_release(&m);
+	}
+	store_record_release(&rec);
 	return ret;
 }
 
@@ -642,7 +670,7 @@ int store_image_delete_locked(struct store *s, const char *id)
 	ret = store_tags_drop_locked(s, NULL, id);
 	if (ret)
 		goto out;
-	record_name(id, name);
+	store_record_name(id, name);
 	if (unlinkat(s->images_fd, name, 0) < 0) {
 		ret = -errno;
 		goto out;

@@ -55,6 +55,7 @@ static int layer_lazy(struct store *s, struct store_image *img, size_t i,
 {
 	struct store_layer *l = &img->layers[i];
 	struct store_partial *part;
+	struct store_srcs srcs;
 	struct store_toc *toc;
 	int ret, fd;
 
@@ -63,7 +64,10 @@ static int layer_lazy(struct store *s, struct store_image *img, size_t i,
 	ret = store_layer_index_load(s, &l->desc, img->cfg.diff_ids[i], what, &toc);
 	if (ret)
 		return ret;
-	ret = store_partial_open(s, img->host, img->repo, &l->desc, toc, &part, &fd);
+	ret = store_image_srcs(s, img, l->desc.digest, &srcs);
+	if (!ret)
+		ret = store_partial_open(s, &srcs, &l->desc, toc, &part, &fd);
+	store_srcs_release(&srcs);
 	if (ret) {
 		store_toc_free(toc);
 		return ret;
@@ -83,16 +87,20 @@ static int layer_lazy(struct store *s, struct store_image *img, size_t i,
  * fetched as reads need them; only without one is the whole blob fetched
  * (and indexed).
  */
-static int layer_prepare(struct store *s, struct store_image *img, size_t i)
+static int layer_try(struct store *s, struct store_image *img, size_t i)
 {
 	struct store_layer *l = &img->layers[i];
+	struct store_srcs srcs;
 	char what[32];
 	int ret, fd;
 
 	snprintf(what, sizeof(what), "image %.12s", img->id);
 	if (layer_lazy(s, img, i, what) == 0)
 		return 0;
-	ret = store_blob_fetch(s, img->host, img->repo, &l->desc);
+	ret = store_image_srcs(s, img, l->desc.digest, &srcs);
+	if (!ret)
+		ret = store_blob_fetch(s, &srcs, &l->desc);
+	store_srcs_release(&srcs);
 	if (ret) {
 		log_err("image %.12s: layer %s: cannot fetch: %s", img->id,
 			l->desc.digest, strerror(-ret));
@@ -106,6 +114,38 @@ static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 	}
 	return store_layer_index(s, &l->desc, l->fd, img->cfg.diff_ids[i], what,
 				 &l->toc);
+}
+
+/*
+ * layer_prepare - layer_try() the first source's layer @i, then, while it
+ * fails, the layer at index @i of each further source (another manifest
+ * of the same config: it must give the same diff_id), so that a source
+ * whose manifest names blobs that are missing or not this image's does
+ * not make the image unreadable.  The layer keeps the descriptor that
+ * worked.
+ */
+static int layer_prepare(struct store *s, struct store_image *img, size_t i)
+{
+	struct store_layer *l = &img->layers[i];
+	const struct registry_desc *alt;
+	int ret = layer_try(s, img, i);
+
+	for (size_t k = 1; ret && ret != -ENOMEM && !store_image_deleted(s, img) &&
+	     (alt = store_image_layer_alt(s, img, i, k)); k++) {
+		if (!strcmp(alt->digest, l->desc.digest))
+			continue;
+		log_warn("image %.12s: layer %zu: trying source %zu's %s", img->id, i,
+			 k, alt->digest);
+		if (l->fd >= 0)
+			close(l->fd);
+		l->fd = -1;
+		pthread_mutex_lock(&img->lock);	/* store_image_size() reads it */
+		l->desc = *alt;
+		l->comp = registry_layer_compression(alt->media_type);
+		pthread_mutex_unlock(&img->lock);
+		ret = layer_try(s, img, i);
+	}
+	return ret;
 }
 
 static void *build_worker(void *arg)
@@ -384,11 +424,15 @@ void store_image_read_unref(struct store *s, struct store_read_ref *ref)
 int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
 			   int *fd)
 {
+	struct store_srcs srcs;
 	int ret;
 
 	if (i >= img->n_layers)
 		return -EINVAL;
-	ret = store_blob_fetch(s, img->host, img->repo, &img->layers[i].desc);
+	ret = store_image_srcs(s, img, img->layers[i].desc.digest, &srcs);
+	if (!ret)
+		ret = store_blob_fetch(s, &srcs, &img->layers[i].desc);
+	store_srcs_release(&srcs);
 	if (ret)
 		return ret;
 	return store_blob_fd_get(s, img->layers[i].desc.digest, fd);

@@ -61,7 +61,7 @@ struct store_partial {
 	char digest[72];
 	const char *hex;	/* in digest */
 	char spans_name[80];	/* "<hex>.spans" */
-	char *host, *repo;	/* where spans come from; NULL: nowhere */
+	struct store_srcs srcs;	/* where spans come from, in order */
 	uint64_t size;
 	int fd;			/* the partial file, read-write */
 	struct partial_span *spans;
@@ -118,8 +118,7 @@ static void partial_free(struct store_partial *p)
 	free(p->spans);
 	free(p->state);
 	free(p->err);
-	free(p->host);
-	free(p->repo);
+	store_srcs_release(&p->srcs);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->save_lock);
@@ -315,10 +314,10 @@ static int span_sink(void *ctx, const void *data, size_t n)
 }
 
 /* Bytes [from, from + b->cap) of the blob into @b: from blobs/ when the
- * whole blob is local by now, else one Range request.  @src (for the log)
- * names where. */
-static int span_read(struct store_partial *p, uint64_t from, struct span_buf *b,
-		     char *src, size_t src_cap)
+ * whole blob is local by now, else one Range request to source @k.  @src
+ * (for the log) names where. */
+static int span_read(struct store_partial *p, size_t k, uint64_t from,
+		     struct span_buf *b, char *src, size_t src_cap)
 {
 	struct store *s = p->s;
 	int fd, ret;
@@ -342,13 +341,14 @@ static int span_read(struct store_partial *p, uint64_t from, struct span_buf *b,
 		close(fd);
 		return 0;
 	}
-	snprintf(src, src_cap, "%s/%s", p->host ? p->host : "(no registry)",
-		 p->repo ? p->repo : "");
-	if (!s->reg || !p->host || !p->repo)
+	snprintf(src, src_cap, "%s/%s", k < p->srcs.n ? p->srcs.v[k].host : "(no registry)",
+		 k < p->srcs.n ? p->srcs.v[k].repo : "");
+	if (!s->reg || k >= p->srcs.n)
 		return -ENOENT;
 	b->s = s;
 	b->op = store_op_begin(s, STORE_OP_SPAN, src, p->digest, b->cap);
-	ret = registry_blob_get(s->reg, p->host, p->repo, p->digest, from, b->cap,
+	ret = registry_blob_get(s->reg, p->srcs.v[k].host, p->srcs.v[k].repo, p->digest,
+				from, b->cap,
 				0, span_sink, b);
 	store_op_end(s, b->op);
 	if (!ret && b->len != b->cap)
@@ -368,16 +368,20 @@ static int span_fetch(struct store_partial *p, size_t i)
 	unsigned char md[32];
 	char src[300] = "";
 	bool mismatch = false;
+	size_t k = 0;
+	bool src_failed;
 	int ret = -EIO;
 
 	b.data = malloc(b.cap);
 	if (!b.data)
 		return -ENOMEM;
+	/* Source k, then the next when one fails or sends other bytes
+	 * (tries start again for it). */
 	for (int tries = 0; tries < PARTIAL_TRIES; tries++) {
 		if (tries)
 			log_warn("layer %s: span %zu from %s: %s; trying again",
 				 p->digest, i, src, strerror(-ret));
-		ret = span_read(p, sp->start, &b, src, sizeof(src));
+		ret = span_read(p, k, sp->start, &b, src, sizeof(src));
 		if (!ret) {
 			ret = sha256(b.data + (sp->vstart - sp->start),
 				     (size_t)(sp->end - sp->vstart), md);
@@ -393,12 +397,23 @@ static int span_fetch(struct store_partial *p, size_t i)
 					p->digest, i, sp->vstart, sp->end, src, want, got);
 				ret = -EIO;
 				mismatch = true;
+				if (k + 1 < p->srcs.n)
+					goto next_source;
 				continue;
 			}
 			break;
 		}
-		if (ret == -ENOENT || !store_fetch_retryable(ret))
+		src_failed = ret == -ENOENT || !store_fetch_retryable(ret) ||
+			     tries + 1 == PARTIAL_TRIES;
+		if (ret == -ENOMEM || (src_failed && k + 1 >= p->srcs.n))
 			break;
+		if (!src_failed)
+			continue;
+next_source:
+		log_warn("layer %s: span %zu from %s: %s; trying %s/%s", p->digest, i, src,
+			 strerror(-ret), p->srcs.v[k + 1].host, p->srcs.v[k + 1].repo);
+		k++;
+		tries = -1;
 	}
 	if (ret == -ENOENT)
 		log_err("layer %s: span %zu is not local and there is no registry to fetch it from",
@@ -406,7 +421,7 @@ static int span_fetch(struct store_partial *p, size_t i)
 	if (ret)
 		store_error_note(p->s, p->digest, ret,
 				 mismatch ? "span digest mismatch" :
-				 ret == -ENOENT && (!p->s->reg || !p->host) ?
+				 ret == -ENOENT && (!p->s->reg || !p->srcs.n) ?
 				 "span not local, no registry" : NULL);
 	if (ret == -ENOENT || ret == -EFBIG || ret == -ERANGE)
 		ret = -EIO;	/* to a reader: the bytes cannot be had */
@@ -535,7 +550,7 @@ void store_layer_src(const struct store_layer *l, struct store_toc_src *src)
 	src->ctx = l->part;
 }
 
-static int partial_new(struct store *s, const char *host, const char *repo,
+static int partial_new(struct store *s, const struct store_srcs *srcs,
 		       const struct registry_desc *d, const struct store_toc *toc,
 		       struct store_partial **out)
 {
@@ -553,14 +568,13 @@ static int partial_new(struct store *s, const char *host, const char *repo,
 	p->hex = p->digest + strlen(REGISTRY_DIGEST_PREFIX);
 	snprintf(p->spans_name, sizeof(p->spans_name), "%s%s", p->hex, SPANS_SUFFIX);
 	p->size = (uint64_t)d->size;
-	if ((host && !(p->host = strdup(host))) || (repo && !(p->repo = strdup(repo)))) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = spans_from_toc(p, toc);
+	ret = 0;
+	for (size_t k = 0; !ret && srcs && k < srcs->n; k++)
+		ret = store_srcs_add(&p->srcs, srcs->v[k].host, srcs->v[k].repo);
+	if (!ret)
+		ret = spans_from_toc(p, toc);
 	if (!ret)
 		ret = file_open(p);
-out:
 	if (ret) {
 		if (ret != -E2BIG)
 			log_err("layer %s: cannot open its partial blob: %s", d->digest,
@@ -572,7 +586,7 @@ out:
 	return 0;
 }
 
-int store_partial_open(struct store *s, const char *host, const char *repo,
+int store_partial_open(struct store *s, const struct store_srcs *srcs,
 		       const struct registry_desc *d, const struct store_toc *toc,
 		       struct store_partial **out, int *fd)
 {
@@ -591,7 +605,7 @@ int store_partial_open(struct store *s, const char *host, const char *repo,
 		if (store_blob_has(s, d->digest)) {
 			ret = -EEXIST;
 		} else {
-			ret = partial_new(s, host, repo, d, toc, &p);
+			ret = partial_new(s, srcs, d, toc, &p);
 			if (!ret) {
 				pthread_mutex_lock(&s->lock);
 				ret = htab_set(&s->partials, hex, p, NULL);

@@ -2,7 +2,9 @@
 /*
  * pull.c - `docker pull`, lazily: resolve a tag to a manifest (through an
  * index for multi-platform images), fetch and verify the config, record
- * the image and set the tag.  Layers are left for store_image_rootfs().
+ * the image and set the tag, which remembers the manifest it was pulled
+ * as (its source; an image may have several, see record.c).  Layers are
+ * left for store_image_rootfs().
  *
  * Answers that a name does not exist are remembered for negative_ttl_sec
  * (keyed "pull host/repo:tag" and "repo host/repo"), so that a shell's tab
@@ -78,13 +80,15 @@ out:
 }
 
 /*
- * pull - the network part of store_pull(): manifest, config, record.
- * -ENOENT only when the registry said the name or tag does not exist.
+ * pull - the network part of store_pull(): manifest, config, record; the
+ * manifest's digest into @mdigest (the tag's source).  -ENOENT only when
+ * the registry said the name or tag does not exist.
  */
 static int pull(struct store *s, const char *host, const char *repo,
-		const char *tag, const char *name, char id[65])
+		const char *tag, const char *name, char id[65], char mdigest[72])
 {
 	struct registry_manifest m = { 0 };
+	struct store_srcs src = { 0 };
 	struct buf body;
 	int ret;
 
@@ -106,18 +110,24 @@ static int pull(struct store *s, const char *host, const char *repo,
 		ret = -EIO;
 		goto out;
 	}
-	ret = store_blob_fetch(s, host, repo, &m.config);
+	ret = store_srcs_add(&src, host, repo);
+	if (!ret)
+		ret = store_blob_fetch(s, &src, &m.config);
 	if (ret) {
 		log_err("%s: cannot fetch config %s: %s", name, m.config.digest,
 			strerror(-ret));
 		ret = ret == -ENOENT ? -EIO : ret;
 		goto out;
 	}
+	ret = store_blob_add(s, body.data, body.len, mdigest);
+	if (ret)
+		goto out;
 	/* Checks the config (diff_ids) and writes the record. */
 	ret = store_image_add(s, body.data, body.len, host, repo, id);
 	if (ret == -ENOENT)
 		ret = -EIO;
 out:
+	store_srcs_release(&src);
 	registry_manifest_release(&m);
 	buf_release(&body);
 	return ret;
@@ -127,6 +137,7 @@ int store_pull(struct store *s, const char *host, const char *repo,
 	       const char *tag, char id[65])
 {
 	struct buf key, name;
+	char mdigest[72];
 	int ret, cached;
 
 	ret = store_tag_key(host, repo, tag, &key);
@@ -143,7 +154,7 @@ int store_pull(struct store *s, const char *host, const char *repo,
 		ret = cached;
 		goto out_name;
 	}
-	ret = pull(s, host, repo, tag, buf_str(&key), id);
+	ret = pull(s, host, repo, tag, buf_str(&key), id, mdigest);
 	if (ret)
 		store_error_note(s, buf_str(&key), ret, NULL);
 	if (ret == -ENOENT) {
@@ -152,7 +163,7 @@ int store_pull(struct store *s, const char *host, const char *repo,
 	}
 	if (ret)
 		goto out_name;
-	ret = store_tag_set(s, host, repo, tag, id);
+	ret = store_tag_set_source(s, host, repo, tag, id, host, repo, mdigest);
 	if (!ret)
 		log_info("%s: pulled image %.12s", buf_str(&key), id);
 out_name:

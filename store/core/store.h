@@ -264,7 +264,10 @@ int store_blob_add(struct store *s, const void *data, size_t len, char digest[72
  * store_image_add - record the image whose manifest is @manifest (stored
  * as a blob here).  Its config and layer blobs must already be local
  * unless @host/@repo name where to fetch them (pulled images).  Returns
- * the image id.  Adding an image that exists is not an error.
+ * the image id.  Adding an image that exists is not an error: a manifest
+ * from a source the record does not have yet is added to it as another
+ * source (its blobs are fetched from there too; the image's first
+ * manifest stays the one by-id/ shows).
  */
 int store_image_add(struct store *s, const char *manifest, size_t len,
 		    const char *host, const char *repo, char id[65]);
@@ -273,6 +276,25 @@ int store_image_add(struct store *s, const char *manifest, size_t len,
  * before it returns.  An image left without tags stays, dangling. */
 int store_tag_set(struct store *s, const char *host, const char *repo,
 		  const char *tag, const char *id);
+/*
+ * store_tag_rename - move tag host/repo:tag to nhost/nrepo:ntag in one
+ * step (one write of the tag table), keeping the source it was pulled
+ * as.  @expect_id is the image the caller saw the tag name: -ESTALE, and
+ * nothing changes, when the tag names another image by now (it was
+ * re-pointed meanwhile).  -ENOENT without the tag; -EEXIST when
+ * @noreplace and the new name exists.  The image is never deleted by a
+ * rename.
+ */
+int store_tag_rename(struct store *s, const char *host, const char *repo,
+		     const char *tag, const char *nhost, const char *nrepo,
+		     const char *ntag, const char *expect_id, bool noreplace);
+/*
+ * store_tag_manifest - the exact bytes of the manifest tag host/repo:tag
+ * was pulled as (its own source), or of its image's first manifest for a
+ * tag without one, into @out (initialised here).  -ENOENT without the tag.
+ */
+int store_tag_manifest(struct store *s, const char *host, const char *repo,
+		       const char *tag, struct buf *out);
 /*
  * store_tag_remove - untag; when it was the image's last tag the image is
  * deleted as store_image_delete() does (-EBUSY keeps the tag and image).

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * fdcache.c, image.c, layers.c, layer_index.c, partial.c, progress.c,
- * span_cache.c, tags.c and pull.c.  It holds the layout of struct store,
- * of an image and of a tag entry, and the helpers these files share; no
- * other module sees it (it is not on their include path), so they read
- * images through the accessors of store.h.
+ * fdcache.c, image.c, record.c, layers.c, layer_index.c, partial.c,
+ * progress.c, span_cache.c, tags.c and pull.c.  It holds the layout of
+ * struct store, of an image and of a tag entry, and the helpers these
+ * files share; no other module sees it (it is not on their include path),
+ * so they read images through the accessors of store.h.
  *
  * Lock order: s->meta_lock, then s->lock, then image->lock, then the
  * leaf locks: the span cache's cache->lock (span_cache.c), a partial
@@ -35,6 +35,10 @@
 #define STORE_CONFIG_MAX ((size_t)4 << 20)
 #define STORE_RECORD_MAX ((size_t)64 << 10)
 #define STORE_TAGS_MAX ((size_t)64 << 20)
+/* Sources an image record keeps (one config pulled with this many
+ * manifests): a bound on the record's size and on the sources a blob is
+ * tried from. */
+#define STORE_SOURCES_MAX 32
 #define STORE_FETCH_TRIES 3
 #define STORE_ANSWERS_MAX 4096
 #define STORE_HASH_CHUNK ((size_t)1 << 20)	/* pread size when hashing a file */
@@ -58,7 +62,8 @@ struct store {
 
 	pthread_mutex_t lock;		/* guards everything below */
 	struct htab images;		/* id -> struct store_image (cached) */
-	uint64_t images_gen;		/* bumped by every delete */
+	uint64_t images_gen;		/* bumped by every delete (and a source
+				 * added to an image not cached) */
 	struct htab tags;		/* "host/repo:tag" -> struct store_tagent */
 	struct htab inflight;		/* blob hex -> struct store_inflight */
 	pthread_cond_t inflight_cond;
@@ -95,15 +100,50 @@ struct store_layer {
 					 * through it (owned by the store) */
 };
 
+/*
+ * One source of an image: a manifest that names its config, and where it
+ * was pulled from (host/repo NULL: imported, nowhere to fetch from).  The
+ * same config (image id) may come with several manifests, from several
+ * registries; each lists its own layer blobs.  Immutable once made.
+ */
+struct store_src {
+	char *host, *repo;
+	char manifest_digest[72];
+	struct buf manifest;		/* exact bytes */
+	struct registry_manifest m;
+};
+
+/*
+ * Where a blob may be fetched from: host/repo of each source whose
+ * manifest lists it, in the image's order (owned strings).  @img, when
+ * set, is the image it is fetched for: a download that ends after the
+ * image was deleted is discarded.
+ */
+struct store_srcs {
+	struct { char *host, *repo; } *v;
+	size_t n;
+	struct store_image *img;
+};
+/* Append host/repo (copied) to @srcs; free what it holds. */
+int store_srcs_add(struct store_srcs *srcs, const char *host, const char *repo);
+void store_srcs_release(struct store_srcs *srcs);
+
 struct store_image {
 	char id[65];			/* config digest hex */
-	char manifest_digest[72];
+	char manifest_digest[72];	/* srcs[0]'s: the record's "manifest" */
 	struct buf manifest;		/* exact bytes */
 	struct buf config;		/* exact bytes */
 	struct registry_manifest m;
 	struct registry_config cfg;
-	char *host, *repo;		/* where its blobs come from */
-	struct store_layer *layers;	/* m.n_layers of them, bottom first */
+	/* Every source, the record's first (the one m is) at [0]; a pull
+	 * that brings another manifest of this config appends one under
+	 * store->lock, so take it to read the array (not the sources). */
+	struct store_src **srcs;
+	size_t n_srcs;
+	/* Bottom first.  A layer's desc is the first source's until
+	 * store_image_rootfs() finds its blob does not give the config's
+	 * diff_id: then it becomes the next source's layer at that index. */
+	struct store_layer *layers;
 	size_t n_layers;
 
 	/* image->lock guards rootfs_state, rootfs and rootfs_err. */
@@ -129,6 +169,10 @@ struct store_image {
 struct store_tagent {
 	char *host, *repo, *tag;
 	char id[65];
+	/* The source this tag was pulled as (src_host NULL: none of its own,
+	 * e.g. a tag made locally; it shows the image's first manifest). */
+	char *src_host, *src_repo;
+	char manifest[72];
 };
 
 /* store.c */
@@ -154,11 +198,15 @@ bool store_fetch_retryable(int err);
 int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 			   const char *expect_digest, uint64_t size);
 /*
- * store_blob_fetch - make the blob @d (from @host/@repo) local: nothing if
- * it is, else one download per digest in the process, verified against
- * the digest and size of @d.  -ENOENT offline.
+ * store_blob_fetch - make the blob @d local: nothing if it is, else
+ * downloaded from the first of @srcs that serves it, verified against the
+ * digest and size of @d (a source that fails or sends other bytes is
+ * logged and skipped).  A download in flight is shared only by callers
+ * that would fetch from the same source.  -ENOENT offline or with no
+ * source; -ENOENT also when srcs->img was deleted meanwhile (the bytes
+ * are discarded, under meta_lock, so no blob outlives its record).
  */
-int store_blob_fetch(struct store *s, const char *host, const char *repo,
+int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 		     const struct registry_desc *d);
 
 /*
@@ -195,14 +243,14 @@ int store_layer_index_load(struct store *s, const struct registry_desc *d,
 struct store_partial;
 /*
  * store_partial_open - read layer @d (indexed by @toc, fetched from
- * @host/@repo, which may be NULL) through its partial blob, created
+ * @srcs, copied; the first opener's are kept) through its partial blob, created
  * empty or loaded with the spans a previous run verified.  The partial is
  * the store's (shared by every image with this layer, freed at close);
  * *@fd is a new descriptor of its file, the caller's.  -EEXIST when the
  * blob is local (read that instead), -E2BIG when a span is larger than
  * STORE_PARTIAL_SPAN_MAX.
  */
-int store_partial_open(struct store *s, const char *host, const char *repo,
+int store_partial_open(struct store *s, const struct store_srcs *srcs,
 		       const struct registry_desc *d, const struct store_toc *toc,
 		       struct store_partial **out, int *fd);
 /* The store_toc_src need() of a partial (@ctx): see toc.h. */
@@ -229,6 +277,53 @@ void store_image_free(struct store_image *img);
  * meta_lock around it and what they do with the id.
  */
 int store_image_resolve(struct store *s, const char *id, char full[65]);
+/* record.c */
+/* One source as a record names it. */
+struct store_rec_src {
+	char *host, *repo;	/* NULL: imported */
+	char mdigest[72];
+};
+/* A record: v[0] is "manifest"/"host"/"repo", the rest "sources". */
+struct store_record {
+	struct store_rec_src *v;
+	size_t n;
+};
+/* Record file name of a full id: "<hex>.json". */
+void store_record_name(const char *id, char name[80]);
+/* The sources of image @id (at least one, the first being the manifest
+ * its by-id/ directory shows) into @r, which the caller releases.
+ * -ENOENT without a record, -EIO (logged) for a corrupt one. */
+int store_record_read(struct store *s, const char *id, struct store_record *r);
+/* Write @r (n >= 1) as image @id's record, atomically; one source is
+ * written without "sources", as records were before there could be more. */
+int store_record_write(struct store *s, const char *id, const struct store_record *r);
+/* Append a source (@host NULL: imported) to @r. */
+int store_record_add(struct store_record *r, const char *host, const char *repo,
+		     const char *mdigest);
+/* Whether @r has the source @host/@repo with manifest @mdigest. */
+bool store_record_has(const struct store_record *r, const char *host,
+		      const char *repo, const char *mdigest);
+void store_record_release(struct store_record *r);
+/*
+ * store_src_load - source @v of image @id with its manifest, which must
+ * name the config @id and have @n_layers layers (logged otherwise).
+ * Blobs in blobs/ were verified when stored, so only parse and
+ * consistency are checked.
+ */
+int store_src_load(struct store *s, const char *id, const struct store_rec_src *v,
+		   size_t n_layers, struct store_src **out);
+void store_src_free(struct store_src *src);
+/* The sources of @img whose manifest lists blob @digest, into @out
+ * (initialised here; out->img = @img).  Takes s->lock. */
+int store_image_srcs(struct store *s, struct store_image *img, const char *digest,
+		     struct store_srcs *out);
+/* Layer @i of @img's source @k (>= 1), NULL when there is no such source;
+ * it lives as long as @img.  Takes s->lock. */
+const struct registry_desc *store_image_layer_alt(struct store *s,
+						  struct store_image *img,
+						  size_t i, size_t k);
+/* Whether @img (NULL: no) has been deleted; takes s->lock. */
+bool store_image_deleted(struct store *s, struct store_image *img);
 /* Refuse artifacts and layer types we cannot serve, naming the culprit
  * (@what) in the log: -ENOTSUP. */
 int store_manifest_check(const char *what, const struct registry_manifest *m);
@@ -315,6 +410,17 @@ void store_tags_free(struct store *s);
 /* Caller holds meta_lock (not s->lock): persist the table without tags naming @drop_id and
  * without @drop_key, then apply that in memory. */
 int store_tags_drop_locked(struct store *s, const char *drop_key, const char *drop_id);
+/*
+ * store_tag_set_source - store_tag_set() that also records the source the
+ * tag was pulled as: @src_host/@src_repo and manifest @mdigest (all NULL:
+ * none).
+ */
+int store_tag_set_source(struct store *s, const char *host, const char *repo,
+			 const char *tag, const char *id, const char *src_host,
+			 const char *src_repo, const char *mdigest);
+/* Caller holds meta_lock or s->lock: whether a tag of image @id was
+ * pulled as manifest @mdigest. */
+bool store_tags_name_source_locked(struct store *s, const char *id, const char *mdigest);
 /* Caller holds meta_lock or s->lock: whether any tag other than @except_key
  * names @id. */
 bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key);

@@ -7,7 +7,13 @@
  * small, and a single file makes every change - including "drop every tag
  * of this image" - one atomic step that a crash cannot split.
  *
- * Format: {"version": 1, "tags": [{"host", "repo", "tag", "id"}, ...]}.
+ * Format: {"version": 1, "tags": [{"host", "repo", "tag", "id",
+ * "source": {"host", "repo", "manifest"}}, ...]}.  "source" is the
+ * manifest a pulled tag was pulled as, and from where: the same config
+ * (id) may be pulled from several registries, each with its own manifest,
+ * and each tag shows its own.  It is absent for tags made locally, and in
+ * files written before it existed: such a tag shows its image's first
+ * manifest.
  * In memory the table is s->tags keyed "host/repo:tag" (no component can
  * contain the separator in its position: hosts have no '/', tags no ':'),
  * read under s->lock; changes are made under s->meta_lock, persisted
@@ -34,6 +40,8 @@ static void tagent_free(struct store_tagent *t)
 	free(t->host);
 	free(t->repo);
 	free(t->tag);
+	free(t->src_host);
+	free(t->src_repo);
 	free(t);
 }
 
@@ -47,8 +55,11 @@ int store_tag_key(const char *host, const char *repo, const char *tag,
 	return buf_printf(key, "%s/%s:%s", host, repo, tag);
 }
 
+/* A new entry; @src_host, @src_repo and @mdigest are all NULL (no source
+ * of its own) or all set. */
 static int tagent_new(const char *host, const char *repo, const char *tag,
-		      const char *id, struct store_tagent **out)
+		      const char *id, const char *src_host, const char *src_repo,
+		      const char *mdigest, struct store_tagent **out)
 {
 	struct store_tagent *t = calloc(1, sizeof(*t));
 
@@ -59,7 +70,13 @@ static int tagent_new(const char *host, const char *repo, const char *tag,
 	t->tag = strdup(tag);
 	memcpy(t->id, id, 64);
 	t->id[64] = '\0';
-	if (!t->host || !t->repo || !t->tag) {
+	if (src_host) {
+		t->src_host = strdup(src_host);
+		t->src_repo = strdup(src_repo);
+		snprintf(t->manifest, sizeof(t->manifest), "%s", mdigest);
+	}
+	if (!t->host || !t->repo || !t->tag ||
+	    (src_host && (!t->src_host || !t->src_repo))) {
 		tagent_free(t);
 		return -ENOMEM;
 	}
@@ -84,6 +101,10 @@ static int load_one(struct store *s, json_t *o)
 	const char *repo = json_string_value(json_object_get(o, "repo"));
 	const char *tag = json_string_value(json_object_get(o, "tag"));
 	const char *id = json_string_value(json_object_get(o, "id"));
+	json_t *src = json_object_get(o, "source");
+	const char *sh = json_string_value(json_object_get(src, "host"));
+	const char *sr = json_string_value(json_object_get(src, "repo"));
+	const char *sm = json_string_value(json_object_get(src, "manifest"));
 	struct store_tagent *t;
 	struct buf key;
 	char name[80];
@@ -102,7 +123,12 @@ static int load_one(struct store *s, json_t *o)
 		ret = 0;
 		goto out;
 	}
-	ret = tagent_new(host, repo, tag, id, &t);
+	if (src && (!sh || !sr || !sm || !registry_host_valid(sh) ||
+		    !registry_repo_valid(sr) || !registry_digest_valid(sm))) {
+		log_warn("store: tag %s: invalid source; ignored", buf_str(&key));
+		sh = sr = sm = NULL;
+	}
+	ret = tagent_new(host, repo, tag, id, sh, sr, sm, &t);
 	if (ret)
 		goto out;
 	ret = htab_set(&s->tags, buf_str(&key), t, &old);
@@ -150,13 +176,30 @@ out:
 	return ret;
 }
 
+/* One entry of tags.json (NULL when out of memory). */
+static json_t *tagent_json(const struct store_tagent *t)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "host", t->host, "repo", t->repo,
+			      "tag", t->tag, "id", t->id);
+
+	if (o && t->src_host &&
+	    json_object_set_new(o, "source", json_pack("{s:s, s:s, s:s}",
+			"host", t->src_host, "repo", t->src_repo,
+			"manifest", t->manifest))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 /*
- * tags_save_locked - write the table, without @drop_key and tags naming
- * @drop_id, plus @add, to tags.json.  Under meta_lock: nobody else
- * changes s->tags meanwhile, so reading it needs no s->lock.
+ * tags_save_locked - write the table, without @drop_key, @drop_key2 (both
+ * may be NULL) and tags naming @drop_id, plus @add, to tags.json.  Under
+ * meta_lock: nobody else changes s->tags meanwhile, so reading it needs
+ * no s->lock.
  */
-static int tags_save_locked(struct store *s, const char *drop_key, const char *drop_id,
-		     const struct store_tagent *add)
+static int tags_save_locked(struct store *s, const char *drop_key, const char *drop_key2,
+			    const char *drop_id, const struct store_tagent *add)
 {
 	json_t *root = json_object(), *arr = json_array();
 	char *js = NULL;
@@ -174,16 +217,13 @@ static int tags_save_locked(struct store *s, const char *drop_key, const char *d
 		const struct store_tagent *t = e->val;
 
 		if ((drop_key && !strcmp(e->key, drop_key)) ||
+		    (drop_key2 && !strcmp(e->key, drop_key2)) ||
 		    (drop_id && !strcmp(t->id, drop_id)))
 			continue;
-		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}",
-				"host", t->host, "repo", t->repo, "tag", t->tag,
-				"id", t->id)))
+		if (json_array_append_new(arr, tagent_json(t)))
 			goto out;
 	}
-	if (add && json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}",
-			"host", add->host, "repo", add->repo, "tag", add->tag,
-			"id", add->id)))
+	if (add && json_array_append_new(arr, tagent_json(add)))
 		goto out;
 	js = json_dumps(root, JSON_INDENT(1));
 	if (!js)
@@ -200,7 +240,7 @@ int store_tags_drop_locked(struct store *s, const char *drop_key, const char *dr
 	size_t it;
 	int ret;
 
-	ret = tags_save_locked(s, drop_key, drop_id, NULL);
+	ret = tags_save_locked(s, drop_key, NULL, drop_id, NULL);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&s->lock);
@@ -220,6 +260,20 @@ int store_tags_drop_locked(struct store *s, const char *drop_key, const char *dr
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+bool store_tags_name_source_locked(struct store *s, const char *id, const char *mdigest)
+{
+	size_t it;
+
+	for (struct htab_ent *e = htab_first(&s->tags, &it); e;
+	     e = htab_next(&s->tags, &it, e)) {
+		const struct store_tagent *t = e->val;
+
+		if (!strcmp(t->id, id) && !strcmp(t->manifest, mdigest))
+			return true;
+	}
+	return false;
 }
 
 bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key)
@@ -317,6 +371,13 @@ out:
 int store_tag_set(struct store *s, const char *host, const char *repo,
 		  const char *tag, const char *id)
 {
+	return store_tag_set_source(s, host, repo, tag, id, NULL, NULL, NULL);
+}
+
+int store_tag_set_source(struct store *s, const char *host, const char *repo,
+			 const char *tag, const char *id, const char *src_host,
+			 const char *src_repo, const char *mdigest)
+{
 	struct store_tagent *t = NULL;
 	struct buf key;
 	char full[65];
@@ -330,10 +391,10 @@ int store_tag_set(struct store *s, const char *host, const char *repo,
 	ret = store_image_resolve(s, id, full);
 	if (ret)
 		goto out;
-	ret = tagent_new(host, repo, tag, full, &t);
+	ret = tagent_new(host, repo, tag, full, src_host, src_repo, mdigest, &t);
 	if (ret)
 		goto out;
-	ret = tags_save_locked(s, buf_str(&key), NULL, t);
+	ret = tags_save_locked(s, buf_str(&key), NULL, NULL, t);
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -376,5 +437,106 @@ int store_tag_remove(struct store *s, const char *host, const char *repo,
 out:
 	pthread_mutex_unlock(&s->meta_lock);
 	buf_release(&key);
+	return ret;
+}
+
+int store_tag_rename(struct store *s, const char *host, const char *repo,
+		     const char *tag, const char *nhost, const char *nrepo,
+		     const char *ntag, const char *expect_id, bool noreplace)
+{
+	struct store_tagent *t, *nt = NULL;
+	struct buf key, nkey;
+	void *old = NULL;
+	int ret;
+
+	ret = store_tag_key(host, repo, tag, &key);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	ret = store_tag_key(nhost, nrepo, ntag, &nkey);
+	if (ret) {
+		buf_release(&key);
+		return ret;
+	}
+	pthread_mutex_lock(&s->meta_lock);
+	/* meta_lock: no writer of s->tags but us, so it is read unlocked. */
+	t = htab_get(&s->tags, buf_str(&key));
+	if (!t) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (strcmp(t->id, expect_id) != 0) {
+		log_info("tag %s names image %.12s now, not %.12s: not renamed",
+			 buf_str(&key), t->id, expect_id);
+		ret = -ESTALE;
+		goto out;
+	}
+	if (!strcmp(buf_str(&key), buf_str(&nkey)))
+		goto out;
+	if (noreplace && htab_get(&s->tags, buf_str(&nkey))) {
+		ret = -EEXIST;
+		goto out;
+	}
+	ret = tagent_new(nhost, nrepo, ntag, t->id, t->src_host, t->src_repo,
+			 t->manifest, &nt);
+	if (ret)
+		goto out;
+	/* One write drops the old name, the new one's old entry and adds
+	 * it: a crash leaves one of the two tables, never neither name. */
+	ret = tags_save_locked(s, buf_str(&key), buf_str(&nkey), NULL, nt);
+	if (ret)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	ret = htab_set(&s->tags, buf_str(&nkey), nt, &old);
+	if (!ret) {
+		nt = NULL;
+		tagent_free(htab_del(&s->tags, buf_str(&key)));
+	}
+	pthread_mutex_unlock(&s->lock);
+	tagent_free(old);
+out:
+	pthread_mutex_unlock(&s->meta_lock);
+	tagent_free(nt);
+	buf_release(&key);
+	buf_release(&nkey);
+	return ret;
+}
+
+int store_tag_manifest(struct store *s, const char *host, const char *repo,
+		       const char *tag, struct buf *out)
+{
+	struct store_tagent *t;
+	struct store_image *img;
+	char mdigest[72] = "", id[65];
+	struct buf key;
+	int ret;
+
+	buf_init(out, BUF_MANIFEST_MAX);
+	ret = store_tag_key(host, repo, tag, &key);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	pthread_mutex_lock(&s->lock);
+	t = htab_get(&s->tags, buf_str(&key));
+	if (t) {
+		memcpy(id, t->id, sizeof(id));
+		memcpy(mdigest, t->manifest, sizeof(mdigest));
+	}
+	pthread_mutex_unlock(&s->lock);
+	buf_release(&key);
+	if (!t)
+		return -ENOENT;
+	if (mdigest[0]) {
+		ret = store_blob_read(s, mdigest, BUF_MANIFEST_MAX, out);
+		if (ret == -ENOENT) {
+			log_err("tag %s/%s:%s: its manifest %s is not in the store", host,
+				repo, tag, mdigest);
+			ret = -EIO;
+		}
+		return ret;
+	}
+	ret = store_image_get(s, id, &img);
+	if (ret)
+		return ret;
+	ret = buf_add(out, img->manifest.data, img->manifest.len);
+	store_image_put(s, img);
 	return ret;
 }

@@ -2,12 +2,19 @@
 /*
  * test_auth.c - WWW-Authenticate parsing (registry/challenge.c) and credential
  * lookup from a docker config.json (registry/creds.c), including a fake
- * docker-credential-test helper placed on PATH.
+ * docker-credential-test helper placed on PATH; and a redirect-then-challenge
+ * against three loopback HTTP servers in this process (registry/http.c):
+ * the registry's credentials must not reach the realm a redirect target
+ * names.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,9 +225,151 @@ static void test_creds(void)
 		fprintf(stderr, "cleanup of %s failed\n", dir);
 }
 
+/* ---- redirect-then-challenge ---- */
+
+enum { SRV_FRONT, SRV_TARGET, SRV_REALM, SRV_N };
+
+struct tsrv {
+	int fd;
+	int port;
+	int role;
+	int hits, auth_hits;	/* guarded by srv_lock */
+};
+
+static struct tsrv srv[SRV_N];
+static pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* One request per connection: the front redirects blobs to the target,
+ * the target challenges with the realm's URL, the realm counts requests
+ * and those with credentials.  A TLS hello (the client probing https) is
+ * closed at once. */
+static void srv_answer(struct tsrv *t, int c)
+{
+	char req[8192], resp[1024];
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < sizeof(req) - 1 && (r = read(c, req + n, sizeof(req) - 1 - n)) > 0) {
+		n += (size_t)r;
+		req[n] = '\0';
+		if (req[0] == 0x16 || strstr(req, "\r\n\r\n"))
+			break;
+	}
+	req[n] = '\0';
+	if (n == 0 || req[0] == 0x16)
+		return;
+	pthread_mutex_lock(&srv_lock);
+	t->hits++;
+	if (strcasestr(req, "\nAuthorization:"))
+		t->auth_hits++;
+	pthread_mutex_unlock(&srv_lock);
+	if (t->role == SRV_FRONT && strstr(req, "/blobs/"))
+		snprintf(resp, sizeof(resp), "HTTP/1.1 307 Temporary Redirect\r\n"
+			 "Location: http://127.0.0.1:%d/blob\r\n", srv[SRV_TARGET].port);
+	else if (t->role == SRV_TARGET)
+		snprintf(resp, sizeof(resp), "HTTP/1.1 401 Unauthorized\r\n"
+			 "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\","
+			 "service=\"evil\"\r\n", srv[SRV_REALM].port);
+	else if (t->role == SRV_REALM)
+		snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n"
+			 "Content-Type: application/json\r\n");
+	else
+		snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n");
+	{
+		const char *body = t->role == SRV_REALM ? "{\"token\":\"t\",\"expires_in\":300}" : "";
+		char all[1200];
+		int len = snprintf(all, sizeof(all), "%sContent-Length: %zu\r\n"
+				   "Connection: close\r\n\r\n%s", resp, strlen(body), body);
+
+		if (len > 0 && write(c, all, (size_t)len) < 0)
+			perror("test server write");
+	}
+}
+
+static void *srv_main(void *arg)
+{
+	struct tsrv *t = arg;
+	int c;
+
+	while ((c = accept(t->fd, NULL, NULL)) >= 0) {
+		srv_answer(t, c);
+		close(c);
+	}
+	return NULL;
+}
+
+static int srv_start(struct tsrv *t, int role, pthread_t *th)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	t->role = role;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (t->fd < 0 || bind(t->fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(t->fd, 16) || getsockname(t->fd, (struct sockaddr *)&a, &len))
+		return -1;
+	t->port = ntohs(a.sin_port);
+	return pthread_create(th, NULL, srv_main, t);
+}
+
+static int no_sink(void *ctx, const void *data, size_t n)
+{
+	(void)ctx;
+	(void)data;
+	(void)n;
+	return 0;
+}
+
+static void test_redirect_challenge(void)
+{
+	char dir[] = "/tmp/test_auth_redir.XXXXXX", cfg[256], text[512], host[64];
+	struct registry_opts o = { .timeout_sec = 5 };
+	struct registry_client *c = NULL;
+	pthread_t th[SRV_N];
+	int ret;
+
+	for (int i = 0; i < SRV_N; i++)
+		if (srv_start(&srv[i], i, &th[i])) {
+			perror("test server");
+			exit(1);
+		}
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(host, sizeof(host), "127.0.0.1:%d", srv[SRV_FRONT].port);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
+	/* imgfs:Pw-unit-93c1 for the front, the registry. */
+	snprintf(text, sizeof(text), "{\"auths\":{\"%s\":{\"auth\":\"aW1nZnM6UHctdW5pdC05M2Mx\"}}}",
+		 host);
+	write_file(cfg, text, 0600);
+	o.docker_config = cfg;
+	CHECK_EQ(registry_client_new(&o, &c), 0);
+	ret = registry_blob_get(c, host, "r", "sha256:"
+				"0000000000000000000000000000000000000000000000000000000000000000",
+				0, 0, 16, no_sink, NULL);
+	CHECKF(ret != 0, "a blob behind a hostile redirect: ret %d", ret);
+	pthread_mutex_lock(&srv_lock);
+	CHECKF(srv[SRV_TARGET].hits > 0, "the redirect target was never asked: nothing tested");
+	CHECKF(srv[SRV_REALM].auth_hits == 0, "the realm got credentials %d time(s)",
+	       srv[SRV_REALM].auth_hits);
+	CHECKF(srv[SRV_REALM].hits == 0, "the realm was asked %d time(s)", srv[SRV_REALM].hits);
+	pthread_mutex_unlock(&srv_lock);
+	registry_client_free(c);
+	for (int i = 0; i < SRV_N; i++) {
+		shutdown(srv[i].fd, SHUT_RDWR);
+		pthread_join(th[i], NULL);
+		close(srv[i].fd);
+	}
+	unlink(cfg);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_challenge();
 	test_creds();
+	test_redirect_challenge();
 	return check_done("test_auth");
 }

@@ -535,6 +535,138 @@ static void test_partial(void)
 	}
 }
 
+/* Whether the file @sub (under the store) contains @needle. */
+static bool file_has(const char *sub, const char *needle)
+{
+	char path[512], text[65536];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, sub);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+	}
+	text[n] = '\0';
+	return strstr(text, needle) != NULL;
+}
+
+/*
+ * Two manifests of one config (image @id, first manifest @man local) from
+ * two sources: both recorded, each tag shows its own, GC keeps both, and
+ * a rename checks the image it expects the tag to name.
+ */
+static struct store *test_sources(struct store *s, const char *man, const char *id,
+				  const char *other_id, char md2[72])
+{
+	char man2[4096], id2[65], md1[72], got[65];
+	struct store_image *img;
+	struct buf b;
+
+	/* The same config with another manifest (an annotation more). */
+	CHECK(snprintf(man2, sizeof(man2), "{\"annotations\":{\"src\":\"b\"},%.4000s",
+		       man + 1) < (int)sizeof(man2));
+	sha256_digest(man, strlen(man), md1);
+	sha256_digest(man2, strlen(man2), md2);
+	CHECK_EQ(store_image_get(s, id, &img), 0);	/* cached before */
+	CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "evil/x", id2), 0);
+	CHECK(!strcmp(id2, id));
+	CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "evil/x", id2), 0);
+	CHECK_EQ(img->n_srcs, 2);	/* the cached image learnt it, once */
+	if (img->n_srcs == 2)
+		CHECK(!strcmp(img->srcs[1]->host, "127.0.0.1:1") &&
+		      !strcmp(img->srcs[1]->manifest_digest, md2));
+	CHECK(!strcmp(img->manifest_digest, md1));
+	store_image_put(s, img);
+	{
+		char rec[80], orec[80];
+
+		/* A second source makes "sources"; one source keeps the old
+		 * format, which older readers understand. */
+		snprintf(rec, sizeof(rec), "images/%s.json", id);
+		snprintf(orec, sizeof(orec), "images/%s.json", other_id);
+		CHECK(file_has(rec, "\"sources\"") && file_has(rec, md2));
+		CHECK(file_has(orec, "\"manifest\"") && !file_has(orec, "\"sources\""));
+	}
+	CHECK_EQ(store_tag_set_source(s, "127.0.0.1:1", "evil/x", "t", id,
+				      "127.0.0.1:1", "evil/x", md2), 0);
+	CHECK(file_has("tags.json", md2));
+	CHECK(!file_has("tags.json", md1));	/* local tags have no source */
+	s = reopen(s);
+	CHECK_EQ(store_image_get(s, id, &img), 0);
+	CHECK_EQ(img->n_srcs, 2);
+	store_image_put(s, img);
+	/* Each tag its own manifest; a tag without a source the first. */
+	CHECK_EQ(store_tag_manifest(s, "127.0.0.1:1", "evil/x", "t", &b), 0);
+	CHECK(b.len == strlen(man2) && !memcmp(b.data, man2, b.len));
+	buf_release(&b);
+	CHECK_EQ(store_tag_manifest(s, "docker.io", "library/a", "1", &b), 0);
+	CHECK(b.len == strlen(man) && !memcmp(b.data, man, b.len));
+	buf_release(&b);
+	CHECK_EQ(store_tag_manifest(s, "docker.io", "library/a", "9", &b), -ENOENT);
+	buf_release(&b);
+	CHECK(store_blob_has(s, md2));
+
+	/* At most STORE_SOURCES_MAX sources: the oldest no tag names makes
+	 * room (t's stays); when every one is named, no more are added. */
+	{
+		char mi[4096], mdi[STORE_SOURCES_MAX + 1][72], rec[80], tag[16];
+
+		snprintf(rec, sizeof(rec), "images/%s.json", id);
+		for (int i = 0; i <= STORE_SOURCES_MAX; i++) {
+			CHECK(snprintf(mi, sizeof(mi), "{\"annotations\":{\"n\":\"%d\"},%.4000s",
+				       i, man + 1) < (int)sizeof(mi));
+			sha256_digest(mi, strlen(mi), mdi[i]);
+			CHECK_EQ(store_image_add(s, mi, strlen(mi), "127.0.0.1:1", "many/x", id2), 0);
+		}
+		CHECK(file_has(rec, md1) && file_has(rec, md2));
+		/* 2 + 33 sources for 32 places: the three oldest unnamed left. */
+		CHECK(!file_has(rec, mdi[0]) && !file_has(rec, mdi[1]) && !file_has(rec, mdi[2]));
+		CHECK(file_has(rec, mdi[3]) && file_has(rec, mdi[STORE_SOURCES_MAX]));
+		for (int i = 3; i <= STORE_SOURCES_MAX; i++) {
+			snprintf(tag, sizeof(tag), "n%d", i);
+			CHECK_EQ(store_tag_set_source(s, "127.0.0.1:1", "many/x", tag, id,
+						      "127.0.0.1:1", "many/x", mdi[i]), 0);
+		}
+		CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "other/x", id2),
+			 -ENOSPC);
+		for (int i = 3; i <= STORE_SOURCES_MAX; i++) {
+			snprintf(tag, sizeof(tag), "n%d", i);
+			CHECK_EQ(store_tag_remove(s, "127.0.0.1:1", "many/x", tag), 0);
+		}
+		CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "other/x", id2), 0);
+		CHECK(!file_has(rec, mdi[3]) && file_has(rec, mdi[4]) && file_has(rec, md2));
+	}
+
+	/* Rename: the tag now names @other_id, not @id: refused, and the
+	 * re-pointed tag (and the image only it names) stays. */
+	CHECK_EQ(store_tag_set(s, "127.0.0.1:1", "evil/x", "t", other_id), 0);
+	CHECK_EQ(store_tag_rename(s, "127.0.0.1:1", "evil/x", "t", "127.0.0.1:1",
+				  "evil/x", "u", id, false), -ESTALE);
+	CHECK_EQ(store_tag_get(s, "127.0.0.1:1", "evil/x", "t", got), 0);
+	CHECK(!strcmp(got, other_id));
+	CHECK_EQ(store_tag_get(s, "127.0.0.1:1", "evil/x", "u", got), -ENOENT);
+	/* With the right id it moves, keeping its source; noreplace holds. */
+	CHECK_EQ(store_tag_set_source(s, "127.0.0.1:1", "evil/x", "t", id,
+				      "127.0.0.1:1", "evil/x", md2), 0);
+	CHECK_EQ(store_tag_rename(s, "127.0.0.1:1", "evil/x", "t", "docker.io",
+				  "library/a", "1", id, true), -EEXIST);
+	CHECK_EQ(store_tag_rename(s, "127.0.0.1:1", "evil/x", "t", "127.0.0.1:1",
+				  "evil/x", "u", id, false), 0);
+	CHECK_EQ(store_tag_get(s, "127.0.0.1:1", "evil/x", "t", got), -ENOENT);
+	s = reopen(s);
+	CHECK_EQ(store_tag_get(s, "127.0.0.1:1", "evil/x", "u", got), 0);
+	CHECK(!strcmp(got, id));
+	CHECK_EQ(store_tag_manifest(s, "127.0.0.1:1", "evil/x", "u", &b), 0);
+	CHECK(b.len == strlen(man2) && !memcmp(b.data, man2, b.len));
+	buf_release(&b);
+	CHECK_EQ(store_tag_rename(s, "127.0.0.1:1", "evil/x", "gone", "127.0.0.1:1",
+				  "evil/x", "v", id, false), -ENOENT);
+	CHECK_EQ(store_tag_remove(s, "127.0.0.1:1", "evil/x", "u"), 0);
+	return s;
+}
+
 int main(void)
 {
 	static const struct tfile f1[] = {
@@ -553,7 +685,7 @@ int main(void)
 	struct store *s = NULL;
 	char man_a[4096], man_b[4096], man_d[4096], man_bad[4096];
 	char cfg_a[72], cfg_b[72], cfg_d[72], cfg_bad[72], mdig[72];
-	char id_a[65], id_b[65], id_d[65], id[65];
+	char id_a[65], id_b[65], id_d[65], id[65], md_a2[72];
 	struct store_tag *tags;
 	char **ids;
 	size_t n;
@@ -595,7 +727,7 @@ int main(void)
 	/* Get by full id, by prefix, by sha256:; unknown and bad ids. */
 	CHECK_EQ(store_image_get(s, id_a, &img), 0);
 	CHECK_EQ(img->n_layers, 1);
-	CHECK(!img->host && !img->repo);
+	CHECK(img->n_srcs == 1 && !img->srcs[0]->host && !img->srcs[0]->repo);
 	CHECK_EQ(img->cfg.created, 1704067200);
 	store_image_put(s, img);
 	{
@@ -639,6 +771,8 @@ int main(void)
 		CHECK(!strcmp(tags[2].id, id_a));
 	}
 	store_tag_list_free(tags, n);
+
+	s = test_sources(s, man_a, id_a, id_b, md_a2);
 
 	/* Offline pull: a local tag answers; anything else is ENOENT. */
 	CHECK_EQ(store_pull(s, "docker.io", "library/a", "1", id), 0);
@@ -694,6 +828,7 @@ int main(void)
 	CHECK_EQ(store_image_delete(s, id_a), 0);
 	CHECK_EQ(store_tag_get(s, "docker.io", "library/a", "1", id), -ENOENT);
 	CHECK(!store_blob_has(s, mdig));
+	CHECK(!store_blob_has(s, md_a2));	/* its other source's manifest */
 	CHECK(!store_blob_has(s, cfg_a));
 	CHECK(store_blob_has(s, l1.digest));
 	CHECK_EQ(store_image_delete(s, id_a), -ENOENT);
@@ -721,7 +856,8 @@ int main(void)
 		struct store_rootfs *fs;
 		int fd;
 
-		CHECK(!strcmp(img->host, "127.0.0.1:1") && !strcmp(img->repo, "x/y"));
+		CHECK(img->n_srcs == 1 && !strcmp(img->srcs[0]->host, "127.0.0.1:1") &&
+		      !strcmp(img->srcs[0]->repo, "x/y"));
 		/* Offline: the layer cannot be fetched; a retry still fails cleanly. */
 		CHECK_EQ(store_image_rootfs(s, img, &fs), -ENOENT);
 		CHECK_EQ(store_image_rootfs(s, img, &fs), -ENOENT);
