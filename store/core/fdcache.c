@@ -138,13 +138,16 @@ static int layer_reopen(struct store *s, struct store_image *img,
 			struct store_layer *l)
 {
 	struct store_partial *part;
+	struct store_srcs srcs;
 	int ret, fd;
 
 	if (l->part) {
 		/* the store keeps the partial, complete or not: this is
 		 * the same one, and the descriptor the same file */
-		ret = store_partial_open(s, img->host, img->repo, &l->desc, l->toc,
-					 &part, &fd);
+		ret = store_image_srcs(s, img, l->desc.digest, &srcs);
+		if (!ret)
+			ret = store_partial_open(s, &srcs, &l->desc, l->toc, &part, &fd);
+		store_srcs_release(&srcs);
 		if (!ret && part != l->part) {
 			close(fd);
 			ret = -EIO;
