@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -53,7 +54,16 @@ struct xfer {
 	struct buf errbody;	/* body of a non-2xx response, capped */
 	int err;		/* why a callback stopped the transfer */
 	bool err_over;		/* the error body hit its cap */
+	int64_t deadline_ms;	/* CLOCK_MONOTONIC: the request's end */
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int http_status_errno(long status)
 {
@@ -292,6 +302,25 @@ static size_t on_body(char *data, size_t sz, size_t nmemb, void *u)
 	return n;
 }
 
+/* Progress callback of a request with a stop flag: libcurl calls it
+ * about once a second even while the peer sends nothing, which is what
+ * lets a stalled transfer be abandoned at once. */
+static int on_progress(void *u, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = u;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (__atomic_load_n(x->req->stop, __ATOMIC_ACQUIRE)) {
+		x->err = -ECANCELED;
+		return 1;	/* aborts with CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
+}
+
 /* errors[0].code of a registry error body, if it is one. */
 static void parse_err_code(const struct buf *b, struct http_resp *r)
 {
@@ -367,14 +396,17 @@ static void hop_headers_free(struct curl_slist *hdrs)
  * Every option of one hop on @h.  @follow lets libcurl follow redirects
  * itself (only when no credentials ride along, see the file comment);
  * @plain_ok allows http besides https, for the hop and its redirects.
+ * The hop gets what is left of the request's deadline (@left_ms), the
+ * low-speed limit of registry.h and, with a stop flag, the progress
+ * callback that honours it.
  */
 static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		       const char *url, struct curl_slist *hdrs, bool follow,
-		       long redirs_left, bool plain_ok, char *errbuf)
+		       long redirs_left, bool plain_ok, int64_t left_ms, char *errbuf)
 {
 	const struct http_req *req = x->req;
 	const char *protocols = plain_ok ? "http,https" : "https";
-	long timeout = c->timeout_sec > 0 ? c->timeout_sec : 30;
+	long timeout = c->timeout_sec;
 
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
@@ -384,8 +416,14 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, redirs_left);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)REGISTRY_MIN_RATE);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, timeout);
+	if (req->stop) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, HTTP_USER_AGENT);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -462,6 +500,7 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 {
 	struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
+	int64_t left_ms = x->deadline_ms - now_ms();
 	CURLcode rc;
 	int ret;
 
@@ -470,10 +509,17 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 	buf_reset(&x->errbody);
 	x->err = 0;
 	x->err_over = false;
+	if (left_ms <= 0) {
+		char u[256];
+
+		http_url_for_log(url, u, sizeof(u));
+		log_err("registry: GET %s: deadline passed (redirects)", u);
+		return -ETIMEDOUT;
+	}
 	ret = hop_headers(x->req, auth, &hdrs);
 	if (ret)
 		goto out;
-	hop_setopt(c, h, x, url, hdrs, follow, redirs_left, plain_ok, errbuf);
+	hop_setopt(c, h, x, url, hdrs, follow, redirs_left, plain_ok, left_ms, errbuf);
 	rc = curl_easy_perform(h);
 	ret = hop_result(h, x, url, rc, errbuf, location);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
@@ -493,6 +539,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	    struct http_resp *resp)
 {
 	struct xfer x = { .req = req, .resp = resp };
+	long timeout = req->timeout_sec > 0 ? req->timeout_sec : c->timeout_sec;
 	const char *auth = req->auth;
 	char *url = NULL, *loc = NULL, *scheme = NULL, *host = NULL, *port = NULL;
 	bool plain_ok;
@@ -500,6 +547,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	int ret, hops = 0;
 
 	buf_init(&x.errbody, REG_SMALL_MAX);
+	x.deadline_ms = now_ms() + (int64_t)timeout * 1000;
 	/* Plain http is allowed for the whole chain only if the first URL is
 	 * http (a loopback or insecure registry); an https chain stays https. */
 	ret = url_origin(req->url, &scheme, &host, &port);

@@ -37,6 +37,7 @@ struct build {
 	size_t *todo;		/* layers that need work */
 	size_t n_todo;
 	int *errs;		/* per layer */
+	struct store_cancel *cancel;	/* the builder's, for its helpers */
 };
 
 /*
@@ -107,6 +108,7 @@ static void *build_worker(void *arg)
 {
 	struct build *b = arg;
 
+	store_cancel_enter(b->cancel);
 	for (;;) {
 		size_t k;
 
@@ -123,7 +125,7 @@ static void *build_worker(void *arg)
 static int rootfs_build(struct store *s, struct store_image *img,
 			struct store_rootfs **out)
 {
-	struct build b = { .s = s, .img = img };
+	struct build b = { .s = s, .img = img, .cancel = store_cancel_current() };
 	pthread_t th[STORE_BUILD_THREADS - 1];
 	size_t n_th = 0, n = img->n_layers;
 	struct store_toc **tocs = NULL;
@@ -173,7 +175,11 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 
 	pthread_mutex_lock(&img->lock);
 	while (img->rootfs_state == STORE_ROOTFS_BUILDING) {
-		pthread_cond_wait(&img->cond, &img->lock);
+		ret = store_wait_slice(&img->cond, &img->lock);
+		if (ret) {
+			pthread_mutex_unlock(&img->lock);
+			return ret;
+		}
 		waited = true;
 	}
 	if (img->rootfs_state == STORE_ROOTFS_READY) {
@@ -181,8 +187,9 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 		pthread_mutex_unlock(&img->lock);
 		return 0;
 	}
-	if (waited) {
-		/* The build we waited for failed: its error is ours too. */
+	if (waited && img->rootfs_err != -EINTR) {
+		/* The build we waited for failed: its error is ours too
+		 * (but not its caller's interruption: then we build). */
 		ret = img->rootfs_err;
 		pthread_mutex_unlock(&img->lock);
 		return ret;

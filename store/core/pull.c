@@ -11,6 +11,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,31 @@ out:
 }
 
 /*
+ * manifest_limits - refuse a manifest whose layers a pull must not take
+ * on: more than STORE_MAX_LAYERS of them (-EIO), or one larger than
+ * max_layer_size (-EFBIG), before anything of it is fetched.
+ */
+static int manifest_limits(struct store *s, const char *name,
+			   const struct registry_manifest *m)
+{
+	if (m->n_layers > STORE_MAX_LAYERS) {
+		log_err("%s: refused: the manifest names %zu layers (at most %d)", name,
+			m->n_layers, STORE_MAX_LAYERS);
+		return -EIO;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const struct registry_desc *l = &m->layers[i];
+
+		if (l->size < 0 || (uint64_t)l->size > s->max_layer_size) {
+			log_err("%s: refused: layer %s is %lld bytes (max_layer_size %" PRIu64 ")",
+				name, l->digest, (long long)l->size, s->max_layer_size);
+			return -EFBIG;
+		}
+	}
+	return 0;
+}
+
+/*
  * pull - the network part of store_pull(): manifest, config, record.
  * -ENOENT only when the registry said the name or tag does not exist.
  */
@@ -98,6 +124,8 @@ static int pull(struct store *s, const char *host, const char *repo,
 		goto out;
 	}
 	ret = store_manifest_check(name, &m);
+	if (!ret)
+		ret = manifest_limits(s, name, &m);
 	if (ret)
 		goto out;
 	if (m.config.size < 0 || (uint64_t)m.config.size > STORE_CONFIG_MAX) {
