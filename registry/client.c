@@ -26,7 +26,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,12 +506,16 @@ static int blob_sink(void *u, const struct http_resp *resp, const void *data, si
 	return 0;
 }
 
+/* The longest deadline a transfer gets (about 116 days, more than 16 GiB
+ * takes at REGISTRY_MIN_RATE): keeps the millisecond sums in range. */
+#define REG_DEADLINE_MAX 10000000L
+
 long registry_blob_deadline(const struct registry_client *c, uint64_t bytes)
 {
 	uint64_t extra = bytes / REGISTRY_MIN_RATE;
 
-	if (extra > (uint64_t)(LONG_MAX / 1000 - c->timeout_sec))
-		extra = (uint64_t)(LONG_MAX / 1000 - c->timeout_sec);
+	if (extra > (uint64_t)REG_DEADLINE_MAX)
+		extra = (uint64_t)REG_DEADLINE_MAX;
 	return c->timeout_sec + (long)extra;
 }
 

@@ -6,6 +6,13 @@
  * the one mapping of HTTP statuses (http_status_errno) and curl errors
  * (curl_errno) to errno.
  *
+ * Time: a request has one deadline (req->timeout_sec, else the client's
+ * timeout) for all its hops, besides the connect timeout and the
+ * low-speed limit of registry.h (REGISTRY_MIN_RATE over the client's
+ * timeout), which together bound a stalled or drip-fed peer.  A request
+ * with a stop flag polls it in the progress callback, which libcurl calls
+ * even while nothing arrives.
+ *
  * Owns: the pool of idle easy handles of a client (client->pool, under
  * client->pool_lock).  Each request takes a handle from the pool (or makes
  * one), uses it on this thread alone and gives it back after

@@ -90,8 +90,9 @@ static int layer_prepare(struct store *s, struct store_image *img, size_t i)
 		return 0;
 	ret = store_blob_fetch(s, img->host, img->repo, &l->desc);
 	if (ret) {
-		log_err("image %.12s: layer %s: cannot fetch: %s", img->id,
-			l->desc.digest, strerror(-ret));
+		if (ret != -EINTR)	/* the caller was interrupted: no fault */
+			log_err("image %.12s: layer %s: cannot fetch: %s", img->id,
+				l->desc.digest, strerror(-ret));
 		return ret;
 	}
 	if (l->fd < 0) {
