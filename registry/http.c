@@ -42,7 +42,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -61,16 +60,8 @@ struct xfer {
 	struct buf errbody;	/* body of a non-2xx response, capped */
 	int err;		/* why a callback stopped the transfer */
 	bool err_over;		/* the error body hit its cap */
-	int64_t deadline_ms;	/* CLOCK_MONOTONIC: the request's end */
+	int64_t deadline_ms;	/* reg_now_ms() at the request's end */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int http_status_errno(long status)
 {
@@ -507,7 +498,7 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 {
 	struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	int64_t left_ms = x->deadline_ms - now_ms();
+	int64_t left_ms = x->deadline_ms - reg_now_ms();
 	CURLcode rc;
 	int ret;
 
@@ -554,7 +545,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	int ret, hops = 0;
 
 	buf_init(&x.errbody, REG_SMALL_MAX);
-	x.deadline_ms = now_ms() + (int64_t)timeout * 1000;
+	x.deadline_ms = reg_now_ms() + (int64_t)timeout * 1000;
 	/* Plain http is allowed for the whole chain only if the first URL is
 	 * http (a loopback or insecure registry); an https chain stays https. */
 	ret = url_origin(req->url, &scheme, &host, &port);

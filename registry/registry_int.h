@@ -174,6 +174,11 @@ int reg_bearer_fetch(struct registry_client *c, const char *host,
 		     const struct registry_challenge *ch, const char *scope,
 		     const char *user, const char *secret, char **out, int64_t *ttl);
 
+/* ---- creds.c ---- */
+
+/* reg_now_ms - CLOCK_MONOTONIC in milliseconds, for deadlines. */
+int64_t reg_now_ms(void);
+
 /* ---- secret.c ---- */
 
 /* reg_secret_free - zero the string @s, then free it.  NULL is fine. */

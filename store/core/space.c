@@ -21,20 +21,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define STORE_USAGE_TTL_MS 1000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Bytes of the regular files in @dirfd: their size, or with @sparse
  * their allocated blocks. */
@@ -68,7 +59,7 @@ static uint64_t dir_bytes(int dirfd, bool sparse)
 static uint64_t usage(struct store *s)
 {
 	uint64_t u;
-	int64_t now = now_ms();
+	int64_t now = store_now_ms();
 	bool fresh;
 
 	pthread_mutex_lock(&s->lock);

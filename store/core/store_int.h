@@ -155,6 +155,8 @@ int store_blob_fetch(struct store *s, const char *host, const char *repo,
 		     const struct registry_desc *d);
 
 /* wait.c: bounded, interruptible waits and transfer jobs. */
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t store_now_ms(void);
 /*
  * store_wait_slice - wait on @cond (with @m held) for a short slice at
  * most, then return: 0, or -EINTR when the calling thread's cancel token

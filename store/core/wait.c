@@ -69,7 +69,7 @@ int store_wait_slice(pthread_cond_t *cond, pthread_mutex_t *m)
 	return cancelled() ? -EINTR : 0;
 }
 
-static int64_t now_ms(void)
+int64_t store_now_ms(void)
 {
 	struct timespec ts;
 
@@ -80,7 +80,7 @@ static int64_t now_ms(void)
 void store_watch_start(const struct store *s, struct store_watch *w,
 		       uint64_t bytes)
 {
-	w->t0_ms = now_ms();
+	w->t0_ms = store_now_ms();
 	w->b0 = bytes;
 	w->window_ms = (int64_t)s->timeout_sec * 1000;
 	w->need = REGISTRY_MIN_RATE * (uint64_t)s->timeout_sec;
@@ -88,7 +88,7 @@ void store_watch_start(const struct store *s, struct store_watch *w,
 
 int store_watch_check(struct store_watch *w, uint64_t bytes)
 {
-	int64_t now = now_ms();
+	int64_t now = store_now_ms();
 
 	if (now - w->t0_ms < w->window_ms)
 		return 0;
