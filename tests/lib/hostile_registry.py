@@ -24,9 +24,10 @@ other repository gets the mode (its image's name.txt holds the mode):
     many-layers  a manifest of 3000 layers (and a config with 3000 diff_ids)
 
 Adding a mode: write a class deriving from Mode that overrides
-manifests() (what each tag resolves to) and/or serve_layer() (how a
-layer blob goes out), and add it to MODES.  The handler asks the mode for
-everything it serves, so no other code changes.
+manifests() (what each tag resolves to), serve_layer() (how a layer blob
+goes out) and/or route() (any request, /v2/ included, answered its own
+way: a redirect, a challenge, a token endpoint), and add it to MODES.  The
+handler asks the mode for everything it serves, so no other code changes.
 
 Each request is logged as "METHOD PATH" to --log, so a test can see what
 reached the registry.  Only for tests: listens on loopback only.
@@ -120,6 +121,11 @@ class Mode:
         self.blobs = {self.layer_digest: self.layer, sha256(self.config): self.config}
         self.good = {"latest": make_manifest(self.config,
                                              [(self.layer_digest, len(self.layer))])}
+
+    def route(self, h, repo, kind, ref):
+        """Answer a request (GET /v2/ has repo None) before the default
+        routing and return True, or return False to leave it to that."""
+        return False
 
     def manifests(self):
         """tag -> manifest bytes."""
@@ -230,15 +236,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
 
     def route(self):
+        m = PATH_RE.match(self.path)
+        repo, kind, ref = m.group("repo", "kind", "ref") if m else (None, None, None)
+        mode = GOOD if repo == "good" else self.mode
+        if mode.route(self, repo, kind, ref):
+            return
         if self.path.rstrip("/") == "/v2":
             self.send_headers(200, 2, ctype="application/json")
             self.wfile.write(b"{}")
             return
-        m = PATH_RE.match(self.path)
         if not m:
             return self.error(404, "NOT_FOUND")
-        repo, kind, ref = m.group("repo"), m.group("kind"), m.group("ref")
-        mode = GOOD if repo == "good" else self.mode
         mans = mode.manifests()
         if kind == "tags":
             body = json.dumps({"name": repo, "tags": sorted(mans)}).encode()
