@@ -6,10 +6,13 @@
  * for compressed layers).
  *
  * One build per image at a time: img->rootfs_state BUILDING marks a build
- * in progress and other callers sleep on img->cond.  A failed build goes
- * back to NONE with rootfs_err set, so the callers that waited for it get
- * the error and the next call tries again (a registry that comes back
- * makes the read succeed).  Layers that were prepared before a failure
+ * in progress and other callers sleep on img->cond (in slices, so that an
+ * interrupted caller leaves, wait.c).  A failed build goes back to NONE
+ * with rootfs_err set, so the callers that waited for it get the error and
+ * the next call tries again (a registry that comes back makes the read
+ * succeed); when the builder's own caller was interrupted (-EINTR), a
+ * waiter builds instead.  The builder's helpers wait under its cancel
+ * token.  Layers that were prepared before a failure
  * keep their fd and toc: only the builder writes them, and readers look at
  * them only after seeing READY under img->lock.
  *
