@@ -357,9 +357,12 @@ static int sha256_digest(const void *data, size_t n, char out[REGISTRY_DIGEST_LE
 
 int registry_manifest_get(struct registry_client *c, const char *host,
 			  const char *repo, const char *ref, struct buf *body,
-			  char **media_type, char **digest)
+			  char **media_type, char **digest,
+			  const struct registry_xfer *x)
 {
-	struct http_req req = { .accept = MANIFEST_ACCEPT, .body = body };
+	struct http_req req = { .accept = MANIFEST_ACCEPT, .body = body,
+				.timeout_sec = x ? x->timeout_sec : 0,
+				.stop = x ? x->stop : NULL };
 	struct http_resp *resp;
 	char path[600], dg[REGISTRY_DIGEST_LEN + 1];
 	size_t mtn;

@@ -73,6 +73,18 @@ int registry_client_new(const struct registry_opts *opts, struct registry_client
  */
 void registry_client_free(struct registry_client *c);
 
+/*
+ * How long a request may take and who may stop it early
+ * (registry_manifest_get(), registry_blob_get(); NULL means the client's
+ * defaults).
+ */
+struct registry_xfer {
+	long timeout_sec;	/* overall deadline; 0: the client's timeout */
+	const int *stop;	/* non-NULL: the transfer ends with -ECANCELED
+				 * soon after *stop becomes non-zero (read
+				 * atomically, even while the peer is silent) */
+};
+
 /**
  * registry_manifest_get - GET /v2/<repo>/manifests/<ref> with the full
  * Accept list (Docker v2, Docker list, OCI manifest, OCI index).
@@ -85,15 +97,19 @@ void registry_client_free(struct registry_client *c);
  * @media_type: the Content-Type without parameters (NULL when the server
  *   sent none).  Caller frees.
  * @digest: the sha256 of the body, computed here.  Caller frees.
+ * @x: deadline and stop flag (struct registry_xfer); NULL: the
+ *   client's timeout.  A token request it needs gets the client's timeout.
  *
  * Return: 0; -EINVAL for a name outside the grammar; -EFBIG when the body
  * exceeds its cap; -EIO when the body's digest differs from
- * Docker-Content-Digest or from a digest @ref; the errno of the status or
- * transport otherwise (see the file comment).
+ * Docker-Content-Digest or from a digest @ref; -ECANCELED when @x->stop
+ * was set; the errno of the status or transport otherwise (see the file
+ * comment).
  */
 int registry_manifest_get(struct registry_client *c, const char *host,
 			  const char *repo, const char *ref, struct buf *body,
-			  char **media_type, char **digest);
+			  char **media_type, char **digest,
+			  const struct registry_xfer *x);
 
 /*
  * registry_sink_fn - receives the bytes of a blob in order.  A non-zero
@@ -101,16 +117,6 @@ int registry_manifest_get(struct registry_client *c, const char *host,
  */
 typedef int (*registry_sink_fn)(void *ctx, const void *data, size_t n);
 
-/*
- * How long a blob transfer may take and who may stop it early
- * (registry_blob_get(); NULL means the client's defaults).
- */
-struct registry_xfer {
-	long timeout_sec;	/* overall deadline; 0: the client's timeout */
-	const int *stop;	/* non-NULL: the transfer ends with -ECANCELED
-				 * soon after *stop becomes non-zero (read
-				 * atomically, even while the peer is silent) */
-};
 
 /**
  * registry_blob_deadline - the deadline in seconds for moving @bytes of a

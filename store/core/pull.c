@@ -25,13 +25,16 @@
 static int fetch_manifest(struct store *s, const char *host, const char *repo,
 			  const char *ref, const char *name, struct buf *body)
 {
+	struct store_cancel *cancel = store_cancel_current();
+	/* The caller's own request: its interruption may stop it at once. */
+	struct registry_xfer x = { .stop = cancel ? &cancel->fired : NULL };
 	struct registry_desc sel = { 0 };
 	enum registry_doc_kind kind;
 	char *mt = NULL, *dg = NULL;
 	int ret;
 
 	buf_init(body, BUF_MANIFEST_MAX);
-	ret = registry_manifest_get(s->reg, host, repo, ref, body, &mt, &dg);
+	ret = registry_manifest_get(s->reg, host, repo, ref, body, &mt, &dg, &x);
 	if (ret)
 		goto out;
 	ret = registry_doc_kind_of(body->data, body->len, mt, &kind);
@@ -56,7 +59,7 @@ static int fetch_manifest(struct store *s, const char *host, const char *repo,
 	mt = dg = NULL;
 	buf_release(body);
 	buf_init(body, BUF_MANIFEST_MAX);
-	ret = registry_manifest_get(s->reg, host, repo, sel.digest, body, &mt, &dg);
+	ret = registry_manifest_get(s->reg, host, repo, sel.digest, body, &mt, &dg, &x);
 	if (ret == -ENOENT) {
 		log_err("%s: the index names manifest %s, which the registry does not have",
 			name, sel.digest);
@@ -73,6 +76,8 @@ out:
 	registry_desc_release(&sel);
 	free(mt);
 	free(dg);
+	if (ret == -ECANCELED)
+		ret = -EINTR;
 	if (ret)
 		buf_release(body);
 	return ret;

@@ -10,6 +10,7 @@
 #   timeout= seconds, and `timeout 2 cat` returns at once (the interrupt
 #   reaches the daemon) while another reader of the same download keeps
 #   waiting and the daemon serves another image meanwhile;
+# - a lookup waiting on a stalled manifest is interrupted at once too;
 # - store_max= refuses a download that would grow the store past it
 #   (ENOSPC, logged); max_layer_size= refuses a pull naming a larger layer.
 . "$(dirname "$0")/../lib/common.sh"
@@ -51,7 +52,7 @@ remount() {
     imgfs_mount "$2"
 }
 
-for m in good huge overrun trickle stall many-layers; do hostile_start "$m"; done
+for m in good huge overrun trickle stall stall-manifest many-layers; do hostile_start "$m"; done
 REG_ADDR=${HOSTILE[good]}
 good_ref=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import hostile_registry as h; sys.stdout.write(h.FILES["hello.txt"].decode())' "$LIB_DIR")
 
@@ -141,6 +142,16 @@ for mode in trickle stall; do
     imgfs_alive || fail "daemon died ($mode)"
     pass "$mode: timeout 2 cat took $ms ms, the good image $ms2 ms"
 done
+
+check "a pull whose manifest stalls is interrupted at once"
+S=${HOSTILE[stall-manifest]}
+timed ms timeout 2 stat "$MNT/repos/$S/x/latest"
+assert_eq 124 "$(cat "$TEST_TMP/timed.rc")" "status of timeout 2 stat (stalled manifest)"
+[ "$ms" -lt 5000 ] || fail "timeout 2 stat took $ms ms (stalled manifest)"
+grep -q "GET /v2/x/manifests/latest" "$TEST_TMP/hostile-stall-manifest.log" ||
+    fail "the manifest was not requested"
+imgfs_alive || fail "daemon died (stalled manifest)"
+pass "stalled manifest: timeout 2 stat took $ms ms"
 
 check "store_max: a download past it fails with ENOSPC"
 remount max store_max=32K,timeout=5

@@ -21,6 +21,7 @@ other repository gets the mode (its image's name.txt holds the mode):
                  says (the real ones, then junk; Content-Length of the lot)
     trickle      the layer blob is sent one byte a second
     stall        the layer blob's headers are sent, then nothing
+    stall-manifest  a manifest's headers are sent, then nothing
     many-layers  a manifest of 3000 layers (and a config with 3000 diff_ids)
 
 Adding a mode: write a class deriving from Mode that overrides
@@ -164,6 +165,16 @@ class Stall(Mode):
         time.sleep(3600)
 
 
+class StallManifest(Mode):
+    def route(self, h, repo, kind, ref):
+        if kind != "manifests":
+            return False
+        h.send_headers(200, 4096, ctype=MT_MANIFEST)
+        h.wfile.flush()
+        time.sleep(3600)
+        return True
+
+
 class ManyLayers(Mode):
     N = 3000
 
@@ -184,6 +195,7 @@ MODES = {
     "overrun": Overrun,
     "trickle": Trickle,
     "stall": Stall,
+    "stall-manifest": StallManifest,
     "many-layers": ManyLayers,
 }
 
