@@ -407,9 +407,11 @@ static int fetch_admit(struct store *s, const char *host, const char *repo,
 }
 
 /*
- * Caller holds s->lock: start the download of @d, registered under its
- * hex in s->inflight, as a job (inline when no thread can be made).  The
- * space for it is reserved.  *@out holds a ref for the caller.
+ * Caller holds s->lock (dropped while the job starts, held again on
+ * return): start the download of @d, registered under its hex in
+ * s->inflight, as a job (inline when no thread can be made).  The caller
+ * reserved its space; the job gives it back.  *@out holds a ref for the
+ * caller.
  */
 static int fetch_start_locked(struct store *s, const char *host, const char *repo,
 			      const struct registry_desc *d, struct store_inflight **out)
