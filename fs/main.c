@@ -7,8 +7,8 @@
  * Owns the mount context (struct fs_ctx), the registry client and the
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
- * config=, log_level=, threads=, cache_size=, index_mem=, ...) taken out
- * before libfuse sees the rest.
+ * config=, log_level=, threads=, cache_size=, index_mem=, max_layer_size=,
+ * store_max=, timeout=, ...) taken out before libfuse sees the rest.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
  * mount.fuse3 run `imgfs SOURCE MOUNTPOINT -o OPTS`, with the fstab words
@@ -46,6 +46,9 @@ struct imgfs_opts {
 	char *log_level;
 	char *cache_size;
 	char *index_mem;
+	char *max_layer_size;
+	char *store_max;
+	int timeout;
 	int threads;
 	int show_version;
 	int show_help;
@@ -87,6 +90,9 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	FUSE_OPT_KEY("lazytime", IMGFS_KEY_IGNORED),
 	FUSE_OPT_KEY("nolazytime", IMGFS_KEY_IGNORED),
 	OPT("index_mem=%s", index_mem),
+	OPT("max_layer_size=%s", max_layer_size),
+	OPT("store_max=%s", store_max),
+	OPT("timeout=%d", timeout),
 	FUSE_OPT_END
 };
 
@@ -137,7 +143,13 @@ static void usage(const char *prog)
 	       "    -o cache_size=SIZE     decompressed layer bytes kept in STORE/cache,\n"
 	       "                           bytes or with K, M, G (default 4G; 0: none)\n"
 	       "    -o index_mem=SIZE      memory all layer index builds may hold together\n"
-	       "                           (default a quarter of RAM, 256M to 1G)\n\n",
+	       "                           (default a quarter of RAM, 256M to 1G)\n"
+	       "    -o max_layer_size=SIZE pulls naming a larger layer are refused\n"
+	       "                           (default 16G)\n"
+	       "    -o store_max=SIZE      downloads that would grow the store past SIZE\n"
+	       "                           fail with ENOSPC (default: no limit)\n"
+	       "    -o timeout=SECONDS     deadline of a registry request, and how long a\n"
+	       "                           read waits on a stalled download (default 60)\n\n",
 	       prog);
 }
 
@@ -346,7 +358,7 @@ static int source_is_store(const struct imgfs_opts *o)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct imgfs_opts o = { .threads = 128 };
+	struct imgfs_opts o = { .threads = 128, .timeout = (int)REGISTRY_TIMEOUT_DEFAULT };
 	struct fuse_cmdline_opts cl = { 0 };
 	struct registry_client *rc = NULL;
 	struct fuse_session *se = NULL;
@@ -357,6 +369,7 @@ int main(int argc, char *argv[])
 	char store_dir[PATH_MAX];
 	enum log_level level = LOG_LVL_WARN;
 	uint64_t cache_size = IMGFS_CACHE_DEFAULT, index_mem = 0;
+	uint64_t max_layer_size = STORE_LAYER_MAX, store_max = 0;
 	const char *fsname, *mountpoint;
 	int ret = 1, table_ok = 0;
 
@@ -400,6 +413,21 @@ int main(int argc, char *argv[])
 			o.index_mem);
 		goto out;
 	}
+	if (o.max_layer_size && (size_parse(o.max_layer_size, &max_layer_size) ||
+				 !max_layer_size)) {
+		fprintf(stderr, "imgfs: bad max_layer_size '%s' (bytes, or with K, M, G)\n",
+			o.max_layer_size);
+		goto out;
+	}
+	if (o.store_max && size_parse(o.store_max, &store_max)) {
+		fprintf(stderr, "imgfs: bad store_max '%s' (bytes, or with K, M, G)\n",
+			o.store_max);
+		goto out;
+	}
+	if (o.timeout < 1 || o.timeout > 86400) {
+		fprintf(stderr, "imgfs: bad timeout %d (seconds, 1 to 86400)\n", o.timeout);
+		goto out;
+	}
 	if (cl.debug)
 		level = LOG_LVL_DEBUG;
 	/* Standard error until the daemon detaches: a failure to start is
@@ -434,6 +462,7 @@ int main(int argc, char *argv[])
 			.default_host = o.registry ? o.registry : REGISTRY_DOCKER_HUB,
 			.insecure = cfg.insecure,
 			.ca_file = cfg.ca_file,
+			.timeout_sec = o.timeout,
 		};
 		struct store_opts so = {
 			.dir = store_dir,
@@ -441,6 +470,9 @@ int main(int argc, char *argv[])
 			.cache_size = cache_size,
 			.progress_lines = cl.foreground,
 			.index_mem = index_mem,
+			.max_layer_size = max_layer_size,
+			.store_max = store_max,
+			.timeout_sec = o.timeout,
 		};
 
 		if (registry_client_new(&ro, &rc)) {
@@ -539,6 +571,8 @@ out:
 	free(o.log_level);
 	free(o.cache_size);
 	free(o.index_mem);
+	free(o.max_layer_size);
+	free(o.store_max);
 	fuse_opt_free_args(&args);
 	return ret;
 }

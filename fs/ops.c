@@ -56,6 +56,45 @@ static bool is_image_kind(enum fs_kind k)
 }
 
 /*
+ * A request that may wait on the network (a pull, a download, a span
+ * fetch, another request's build) carries a cancel token that libfuse
+ * fires when the kernel reports the caller interrupted (Ctrl-C, `timeout
+ * 2 cat`): the store's waits then end with EINTR, and the downloads go on
+ * for whoever else waits.  intr_end() runs before the reply, which frees
+ * the request.
+ */
+struct fs_intr {
+	fuse_req_t req;
+	struct store_cancel c;
+	bool on;
+};
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	(void)req;
+	store_cancel_fire(data);
+}
+
+static void intr_begin(struct fs_intr *in, fuse_req_t req)
+{
+	in->req = req;
+	in->c.fired = 0;
+	in->on = true;
+	store_cancel_enter(&in->c);
+	fuse_req_interrupt_func(req, on_interrupt, &in->c);
+}
+
+static void intr_end(struct fs_intr *in)
+{
+	if (!in->on)
+		return;
+	in->on = false;
+	/* Under the request's lock: no interrupt runs after this. */
+	fuse_req_interrupt_func(in->req, NULL, NULL);
+	store_cancel_enter(NULL);
+}
+
+/*
  * entry_make - the entry of @name in @p as lookup answers it: on success
  * the kernel is owed one lookup of e->ino (the caller gives it back with
  * entry_unmake() if the entry never reaches the kernel).  A miss is
@@ -107,9 +146,12 @@ void fs_reply_entry(fuse_req_t req, struct fs_inode *p, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fuse_entry_param e;
+	struct fs_intr in;
 	int ret;
 
+	intr_begin(&in, req);
 	ret = entry_make(ctx, p, name, &e);
+	intr_end(&in);
 	if (ret == -ENOENT) {
 		/* A negative entry: the kernel remembers the miss for
 		 * e.entry_timeout, so tab completion does not ask again. */
@@ -225,6 +267,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct dir_handle *d = calloc(1, sizeof(*d));
+	struct fs_intr in;
 	int ret = 0;
 
 	if (!d) {
@@ -239,7 +282,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (d->node->kind == FS_ROOTFS) {
 		struct stat st;
 
+		intr_begin(&in, req);
 		ret = fs_ns_rootfs(ctx, d->node, &d->rootfs);
+		intr_end(&in);
 		if (!ret)
 			ret = store_rootfs_stat(d->rootfs, d->node->n, &st);
 		if (!ret && !S_ISDIR(st.st_mode))
@@ -451,6 +496,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = calloc(1, sizeof(*f));
+	struct fs_intr in;
 	int ret = 0;
 
 	if (!f) {
@@ -481,11 +527,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->keep_cache = 1;
 		break;
 	case FS_LAYER:
+		intr_begin(&in, req);
 		ret = store_image_layer_open(ctx->store, f->node->img, f->node->n, &f->fd);
+		intr_end(&in);
 		fi->keep_cache = 1;
 		break;
 	case FS_ROOTFS:
+		intr_begin(&in, req);
 		ret = open_rootfs(ctx, f, fi);
+		intr_end(&in);
 		break;
 	case FS_SAVE_TAR:
 	case FS_OCI:
@@ -568,12 +618,12 @@ static void reply_slice(fuse_req_t req, struct fs_file *f, const char *data,
  * would tell the kernel the file ends there.
  */
 static bool reply_refs(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
-		       size_t size, off_t off)
+		       size_t size, off_t off, struct fs_intr *in)
 {
 	struct store_read_ref refs[FS_READ_REFS];
 	struct fuse_bufvec *bv = NULL;
 	size_t n = 0, total = 0;
-	bool replied = true;
+	bool replied;
 	int ret = 0;
 
 	while (total < size && n < FS_READ_REFS) {
@@ -585,8 +635,12 @@ static bool reply_refs(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
 	}
 	if (!ret && n)
 		bv = calloc(1, sizeof(*bv) + (n - 1) * sizeof(bv->buf[0]));
-	if (ret == -ENOBUFS || (total < size && n == FS_READ_REFS) || (n && !ret && !bv)) {
-		replied = false;
+	replied = !(ret == -ENOBUFS || (total < size && n == FS_READ_REFS) ||
+		    (n && !ret && !bv));
+	if (replied)
+		intr_end(in);	/* the reply below frees @req */
+	if (!replied) {
+		/* the caller copies */
 	} else if (ret) {
 		fuse_reply_err(req, -ret);
 	} else if (!n) {
@@ -613,6 +667,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 	struct store_image *img = f->node->img;
+	struct fs_intr in = { 0 };
 	char *buf = NULL;
 	size_t got = 0;
 	int ret = 0;
@@ -632,7 +687,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_slice(req, f, f->data.data, f->data.len, size, off);
 		return;
 	case FS_ROOTFS:
-		if (reply_refs(req, ctx, f, size, off))
+		intr_begin(&in, req);
+		if (reply_refs(req, ctx, f, size, off, &in))
 			return;
 		break;
 	case FS_LAYER:
@@ -685,6 +741,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			pthread_mutex_unlock(&f->lock);
 	}
 out:
+	intr_end(&in);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else

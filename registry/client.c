@@ -135,7 +135,7 @@ int registry_client_new(const struct registry_opts *opts, struct registry_client
 	/* From here on registry_client_free() can undo a partial client. */
 	if (htab_init(&c->tokens) || htab_init(&c->creds) || htab_init(&c->schemes))
 		goto nomem;
-	c->timeout_sec = opts->timeout_sec > 0 ? opts->timeout_sec : 30;
+	c->timeout_sec = opts->timeout_sec > 0 ? opts->timeout_sec : REGISTRY_TIMEOUT_DEFAULT;
 	c->default_host = strdup(opts->default_host ? opts->default_host :
 				 REGISTRY_DOCKER_HUB);
 	if (!c->default_host)
@@ -357,9 +357,12 @@ static int sha256_digest(const void *data, size_t n, char out[REGISTRY_DIGEST_LE
 
 int registry_manifest_get(struct registry_client *c, const char *host,
 			  const char *repo, const char *ref, struct buf *body,
-			  char **media_type, char **digest)
+			  char **media_type, char **digest,
+			  const struct registry_xfer *x)
 {
-	struct http_req req = { .accept = MANIFEST_ACCEPT, .body = body };
+	struct http_req req = { .accept = MANIFEST_ACCEPT, .body = body,
+				.timeout_sec = x ? x->timeout_sec : 0,
+				.stop = x ? x->stop : NULL };
 	struct http_resp *resp;
 	char path[600], dg[REGISTRY_DIGEST_LEN + 1];
 	size_t mtn;
@@ -506,14 +509,29 @@ static int blob_sink(void *u, const struct http_resp *resp, const void *data, si
 	return 0;
 }
 
+/* The longest deadline a transfer gets (about 116 days, more than 16 GiB
+ * takes at REGISTRY_MIN_RATE): keeps the millisecond sums in range. */
+#define REG_DEADLINE_MAX 10000000L
+
+long registry_blob_deadline(const struct registry_client *c, uint64_t bytes)
+{
+	uint64_t extra = bytes / REGISTRY_MIN_RATE;
+
+	if (extra > (uint64_t)REG_DEADLINE_MAX)
+		extra = (uint64_t)REG_DEADLINE_MAX;
+	return c->timeout_sec + (long)extra;
+}
+
 int registry_blob_get(struct registry_client *c, const char *host,
 		      const char *repo, const char *digest, uint64_t offset,
 		      uint64_t length, uint64_t max_total, registry_sink_fn sink,
-		      void *ctx)
+		      void *ctx, const struct registry_xfer *x)
 {
 	struct blob_ctx b = { .host = host, .digest = digest, .offset = offset,
 			      .length = length, .sink = sink, .ctx = ctx };
-	struct http_req req = { .sink = blob_sink, .sink_ctx = &b };
+	struct http_req req = { .sink = blob_sink, .sink_ctx = &b,
+				.timeout_sec = x ? x->timeout_sec : 0,
+				.stop = x ? x->stop : NULL };
 	struct http_resp *resp;
 	char path[600], range[64];
 	int ret;

@@ -81,7 +81,7 @@ out:
 	return ret;
 }
 
-static int64_t now_ms(void)
+int64_t reg_now_ms(void)
 {
 	struct timespec ts;
 
@@ -89,12 +89,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait until @fd is readable: 0, or -ETIMEDOUT once now_ms() reaches @deadline. */
+/* Wait until @fd is readable: 0, or -ETIMEDOUT once reg_now_ms() reaches @deadline. */
 static int wait_readable(int fd, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - reg_now_ms();
 		int ret;
 
 		if (left <= 0)
@@ -111,7 +111,7 @@ static int wait_readable(int fd, int64_t deadline)
 /*
  * read_wiped - read @fd to EOF into @b, which caps it, wiping every chunk
  * off the stack: what is read may be a secret.  With a @deadline (in
- * now_ms() time; 0 for none) every read waits in poll first, so a helper
+ * reg_now_ms() time; 0 for none) every read waits in poll first, so a helper
  * that hangs costs at most until then.
  */
 static int read_wiped(int fd, struct buf *b, int64_t deadline)
@@ -237,7 +237,7 @@ static int helper_get(const char *suffix, const char *server, char **user,
 		goto out;
 	}
 	/* The helper's stdout until EOF, the cap, or the deadline. */
-	ret = read_wiped(out[0], &b, now_ms() + HELPER_TIMEOUT_MS);
+	ret = read_wiped(out[0], &b, reg_now_ms() + HELPER_TIMEOUT_MS);
 	if (ret) {
 		log_warn("registry: %s: %s", prog,
 			 ret == -EFBIG ? "output too large" : strerror(-ret));

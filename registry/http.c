@@ -7,6 +7,13 @@
  * (curl_errno) to errno, and back from an errno to the words that say
  * which failure it stands for (registry_errno_cause).
  *
+ * Time: a request has one deadline (req->timeout_sec, else the client's
+ * timeout) for all its hops, besides the connect timeout and the
+ * low-speed limit of registry.h (REGISTRY_MIN_RATE over the client's
+ * timeout), which together bound a stalled or drip-fed peer.  A request
+ * with a stop flag polls it in the progress callback, which libcurl calls
+ * even while nothing arrives.
+ *
  * Owns: the pool of idle easy handles of a client (client->pool, under
  * client->pool_lock).  Each request takes a handle from the pool (or makes
  * one), uses it on this thread alone and gives it back after
@@ -63,6 +70,7 @@ struct xfer {
 	bool err_over;		/* the error body hit its cap */
 	bool plain_ok;		/* this hop may use http besides https */
 	bool noverify;		/* this hop skips the TLS certificate check */
+	int64_t deadline_ms;	/* reg_now_ms() at the request's end */
 };
 
 int http_status_errno(long status)
@@ -328,6 +336,25 @@ static size_t on_body(char *data, size_t sz, size_t nmemb, void *u)
 	return n;
 }
 
+/* Progress callback of a request with a stop flag: libcurl calls it
+ * about once a second even while the peer sends nothing, which is what
+ * lets a stalled transfer be abandoned at once. */
+static int on_progress(void *u, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = u;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (__atomic_load_n(x->req->stop, __ATOMIC_ACQUIRE)) {
+		x->err = -ECANCELED;
+		return 1;	/* aborts with CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
+}
+
 /* errors[0].code of a registry error body, if it is one. */
 static void parse_err_code(const struct buf *b, struct http_resp *r)
 {
@@ -403,11 +430,13 @@ static void hop_headers_free(struct curl_slist *hdrs)
  * Every option of one hop on @h.  @follow lets libcurl follow redirects
  * itself (only when no credentials ride along and the hop is https with
  * the certificate checked, see the file comment); x->plain_ok allows http
- * besides https, x->noverify an unchecked certificate.
+ * besides https, x->noverify an unchecked certificate.  The hop gets what
+ * is left of the request's deadline (@left_ms), the low-speed limit of
+ * registry.h and, with a stop flag, the progress callback that honours it.
  */
 static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		       const char *url, struct curl_slist *hdrs, bool follow,
-		       long redirs_left, char *errbuf)
+		       long redirs_left, int64_t left_ms, char *errbuf)
 {
 	const struct http_req *req = x->req;
 	const char *protocols = x->plain_ok ? "http,https" : "https";
@@ -421,8 +450,14 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, redirs_left);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)REGISTRY_MIN_RATE);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, timeout);
+	if (req->stop) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, HTTP_USER_AGENT);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -499,6 +534,7 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 {
 	struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
+	int64_t left_ms = x->deadline_ms - reg_now_ms();
 	CURLcode rc;
 	int ret;
 
@@ -507,10 +543,17 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 	buf_reset(&x->errbody);
 	x->err = 0;
 	x->err_over = false;
+	if (left_ms <= 0) {
+		char u[256];
+
+		http_url_for_log(url, u, sizeof(u));
+		log_err("registry: GET %s: deadline passed (redirects)", u);
+		return -ETIMEDOUT;
+	}
 	ret = hop_headers(x->req, auth, &hdrs);
 	if (ret)
 		goto out;
-	hop_setopt(c, h, x, url, hdrs, follow, redirs_left, errbuf);
+	hop_setopt(c, h, x, url, hdrs, follow, redirs_left, left_ms, errbuf);
 	rc = curl_easy_perform(h);
 	ret = hop_result(h, x, url, rc, errbuf, location);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
@@ -551,6 +594,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	    struct http_resp *resp)
 {
 	struct xfer x = { .req = req, .resp = resp };
+	long timeout = req->timeout_sec > 0 ? req->timeout_sec : c->timeout_sec;
 	const char *auth = req->auth;
 	char *url = NULL, *loc = NULL, *scheme = NULL, *host = NULL, *port = NULL;
 	char *eff = NULL;
@@ -558,6 +602,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	int ret, hops = 0;
 
 	buf_init(&x.errbody, REG_SMALL_MAX);
+	x.deadline_ms = reg_now_ms() + (int64_t)timeout * 1000;
 	/* The first URL is http only for a loopback or insecure registry
 	 * (client.c chose it); its redirects are judged hop by hop. */
 	ret = url_origin(req->url, &scheme, &host, &port);

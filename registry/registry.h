@@ -47,8 +47,20 @@ struct registry_opts {
 					 * $DOCKER_CONFIG / ~/.docker */
 	const char *const *insecure;	/* NULL-terminated host[:port] list */
 	const char *ca_file;		/* NULL: system CAs */
-	long timeout_sec;		/* per request without progress; 0: 30 */
+	long timeout_sec;		/* deadline of a request, and the window
+					 * of the low-speed limit; 0: 60 */
 };
+
+/*
+ * Every transfer is aborted (-ETIMEDOUT) when its average speed stays
+ * below this many bytes per second for timeout_sec (a stalled or
+ * drip-fed body), and when it outlives its deadline: timeout_sec for
+ * manifests, tokens and probes; what the caller asks for blobs
+ * (registry_blob_deadline()).
+ */
+#define REGISTRY_MIN_RATE ((uint64_t)16 << 10)
+/* The timeout_sec of a client made with 0. */
+#define REGISTRY_TIMEOUT_DEFAULT 60L
 
 struct registry_client;
 
@@ -69,6 +81,18 @@ int registry_client_new(const struct registry_opts *opts, struct registry_client
  */
 void registry_client_free(struct registry_client *c);
 
+/*
+ * How long a request may take and who may stop it early
+ * (registry_manifest_get(), registry_blob_get(); NULL means the client's
+ * defaults).
+ */
+struct registry_xfer {
+	long timeout_sec;	/* overall deadline; 0: the client's timeout */
+	const int *stop;	/* non-NULL: the transfer ends with -ECANCELED
+				 * soon after *stop becomes non-zero (read
+				 * atomically, even while the peer is silent) */
+};
+
 /**
  * registry_manifest_get - GET /v2/<repo>/manifests/<ref> with the full
  * Accept list (Docker v2, Docker list, OCI manifest, OCI index).
@@ -81,21 +105,34 @@ void registry_client_free(struct registry_client *c);
  * @media_type: the Content-Type without parameters (NULL when the server
  *   sent none).  Caller frees.
  * @digest: the sha256 of the body, computed here.  Caller frees.
+ * @x: deadline and stop flag (struct registry_xfer); NULL: the
+ *   client's timeout.  A token request it needs gets the client's timeout.
  *
  * Return: 0; -EINVAL for a name outside the grammar; -EFBIG when the body
  * exceeds its cap; -EIO when the body's digest differs from
- * Docker-Content-Digest or from a digest @ref; the errno of the status or
- * transport otherwise (see the file comment).
+ * Docker-Content-Digest or from a digest @ref; -ECANCELED when @x->stop
+ * was set; the errno of the status or transport otherwise (see the file
+ * comment).
  */
 int registry_manifest_get(struct registry_client *c, const char *host,
 			  const char *repo, const char *ref, struct buf *body,
-			  char **media_type, char **digest);
+			  char **media_type, char **digest,
+			  const struct registry_xfer *x);
 
 /*
  * registry_sink_fn - receives the bytes of a blob in order.  A non-zero
  * return aborts the transfer and becomes registry_blob_get()'s result.
  */
 typedef int (*registry_sink_fn)(void *ctx, const void *data, size_t n);
+
+
+/**
+ * registry_blob_deadline - the deadline in seconds for moving @bytes of a
+ * blob: the client's timeout plus @bytes at REGISTRY_MIN_RATE, so a
+ * large layer on a slow but honest link finishes while a drip-fed one is
+ * still cut by the low-speed limit.
+ */
+long registry_blob_deadline(const struct registry_client *c, uint64_t bytes);
 
 /**
  * registry_blob_get - GET /v2/<repo>/blobs/<digest>, following redirects
@@ -110,17 +147,20 @@ typedef int (*registry_sink_fn)(void *ctx, const void *data, size_t n);
  *   (0: no limit).
  * @sink: called with every byte delivered, in order.
  * @ctx: passed to @sink.
+ * @x: deadline and stop flag of the transfer; NULL: the client's timeout.
  *
  * The digest is not verified here: only the caller sees the whole blob.
  * Return: 0; @sink's non-zero result; -EINVAL for bad names or a range
  * that overflows; -EFBIG for more bytes than @length / @max_total; -ERANGE
  * when @offset lies beyond the blob; -EIO for a 206 that does not start
- * at @offset; the errno of the status or transport otherwise.
+ * at @offset; -ETIMEDOUT past the deadline or below the low-speed limit;
+ * -ECANCELED when @x->stop was set; the errno of the status or transport
+ * otherwise.
  */
 int registry_blob_get(struct registry_client *c, const char *host,
 		      const char *repo, const char *digest, uint64_t offset,
 		      uint64_t length, uint64_t max_total, registry_sink_fn sink,
-		      void *ctx);
+		      void *ctx, const struct registry_xfer *x);
 
 /**
  * registry_repo_exists - whether @repo is a repository of @host

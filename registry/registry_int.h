@@ -75,6 +75,9 @@ struct http_req {
 	const char *range;	/* "bytes=..." or NULL */
 	bool tls_noverify;	/* host is listed insecure */
 	bool quiet;		/* caller logs transport errors itself */
+	long timeout_sec;	/* deadline of the whole request (every hop);
+				 * 0: the client's timeout */
+	const int *stop;	/* see struct registry_xfer; may be NULL */
 	struct buf *body;	/* a 2xx body goes here (capped by it) ... */
 	http_sink_fn sink;	/* ... or here */
 	void *sink_ctx;
@@ -170,6 +173,11 @@ int reg_basic_value(const char *user, const char *secret, char **out);
 int reg_bearer_fetch(struct registry_client *c, const char *host,
 		     const struct registry_challenge *ch, const char *scope,
 		     const char *user, const char *secret, char **out, int64_t *ttl);
+
+/* ---- creds.c ---- */
+
+/* reg_now_ms - CLOCK_MONOTONIC in milliseconds, for deadlines. */
+int64_t reg_now_ms(void);
 
 /* ---- secret.c ---- */
 

@@ -17,10 +17,19 @@
  * would fetch from another source does not wait on it: what one source
  * does (stall, fail) never holds up a reader of another's image.  A
  * download for an image is renamed into blobs/ under meta_lock, and not
- * at all when the image was deleted meanwhile.  A dropped connection is
- * resumed with a Range request from the bytes already hashed, up to
- * STORE_FETCH_TRIES attempts; bytes beyond the descriptor size abort the
- * transfer, so a hostile registry cannot fill the disk.  Every write and
+ * at all when the image was deleted meanwhile.
+ *
+ * A download runs as a detached job (wait.c) without any lock held; every
+ * caller, the first one included, sleeps on s->inflight_cond and gets the
+ * job's result - or gives up alone, interrupted (-EINTR) or because the
+ * transfer stalls (-EIO), while the job goes on for the others.  A dropped
+ * connection is resumed with a Range request from the bytes already
+ * hashed, up to STORE_FETCH_TRIES attempts, each with a deadline scaled to
+ * what is left (registry_blob_deadline()).  A blob larger than
+ * max_layer_size is not fetched, nor one that would take the store past
+ * store_max (space.c); bytes beyond the descriptor size abort the transfer
+ * in the sink, before they are written, so a hostile registry cannot fill
+ * the disk.  Every write and
  * download shows in the store's progress table (progress.c) while it runs,
  * and every blob that enters or leaves blobs/ is counted in the store's
  * usage there.
@@ -57,6 +66,7 @@ struct store_inflight {
 	int refs;
 	bool done;
 	int err;
+	uint64_t progress;	/* atomic: bytes written so far */
 };
 
 static const char *hex_of(const char *digest)
@@ -315,9 +325,20 @@ int store_blob_add(struct store *s, const void *data, size_t len, char digest[72
 	return store_blob_writer_commit(s, w, NULL, digest);
 }
 
+/* The writer of a download and the counter its waiters watch. */
+struct dl_sink {
+	struct store_blob_writer *w;
+	uint64_t *progress;	/* atomic: bytes written so far */
+};
+
 static int sink(void *ctx, const void *data, size_t n)
 {
-	return store_blob_writer_write(ctx, data, n);
+	struct dl_sink *d = ctx;
+	int ret = store_blob_writer_write(d->w, data, n);
+
+	if (!ret)
+		__atomic_store_n(d->progress, d->w->size, __ATOMIC_RELEASE);
+	return ret;
 }
 
 bool store_fetch_retryable(int err)
@@ -328,12 +349,16 @@ bool store_fetch_retryable(int err)
 
 /*
  * download - fetch @d into a new blob, resuming after a dropped connection
- * from the bytes already written (and hashed).
+ * from the bytes already written (and hashed).  Each attempt has the
+ * deadline of what is left (store_xfer()); the count of bytes written
+ * goes to *@progress for the readers waiting on it.
  */
 static int download(struct store *s, const char *host, const char *repo,
-		    const struct registry_desc *d, struct store_image *owner)
+		    const struct registry_desc *d, struct store_image *owner,
+		    uint64_t *progress)
 {
 	struct store_blob_writer *w;
+	struct dl_sink ds = { .progress = progress };
 	uint64_t size = (uint64_t)d->size;
 	char what[300];
 	int ret;
@@ -342,17 +367,20 @@ static int download(struct store *s, const char *host, const char *repo,
 	ret = writer_new(s, STORE_OP_BLOB, what, d, &w);
 	if (ret)
 		return ret;
+	ds.w = w;
 	w->limit = size;
 	w->owner = owner;
 	for (int tries = 0; tries < STORE_FETCH_TRIES && w->size < size; tries++) {
 		uint64_t off = w->size;
+		struct registry_xfer x;
 
 		if (tries)
 			log_warn("blob %s: transfer from %s/%s broke after %" PRIu64
 				 " of %" PRIu64 " bytes (%s); resuming", d->digest,
 				 host, repo, off, size, strerror(-ret));
+		store_xfer(s, size - off, &x);
 		ret = registry_blob_get(s->reg, host, repo, d->digest, off,
-					off ? size - off : 0, size, sink, w);
+					off ? size - off : 0, size, sink, &ds, &x);
 		if (w->err) {
 			ret = w->err;
 			break;
@@ -375,15 +403,158 @@ static int download(struct store *s, const char *host, const char *repo,
 	return commit_sized(s, w, d->digest, d->size, NULL);
 }
 
+/* One download in progress, run by fetch_job(); the waiters hold refs. */
+struct fetch_job {
+	struct store *s;
+	struct store_inflight *f;
+	char *key;		/* its name in s->inflight: "<hex> <host>/<repo>" */
+	char *host, *repo;
+	struct store_image *owner;	/* a ref, or NULL */
+	char digest[REGISTRY_DIGEST_LEN + 1];
+	struct registry_desc d;	/* digest points into the job */
+};
+
+static void fetch_job_free(struct fetch_job *j)
+{
+	free(j->key);
+	free(j->host);
+	free(j->repo);
+	free(j);
+}
+
+/* Download, publish the result to the waiters, give back the space. */
+static void fetch_run(struct fetch_job *j)
+{
+	struct store *s = j->s;
+	struct store_inflight *f = j->f;
+	int ret;
+
+	ret = download(s, j->host, j->repo, &j->d, j->owner, &f->progress);
+	pthread_mutex_lock(&s->lock);
+	htab_del(&s->inflight, j->key);
+	f->done = true;
+	f->err = ret;
+	pthread_cond_broadcast(&s->inflight_cond);
+	if (--f->refs == 0)
+		free(f);
+	pthread_mutex_unlock(&s->lock);
+	store_space_release(s, (uint64_t)j->d.size);
+	if (j->owner)
+		store_image_put(s, j->owner);
+}
+
+static void *fetch_job(void *arg)
+{
+	struct fetch_job *j = arg;
+	struct store *s = j->s;
+
+	fetch_run(j);
+	fetch_job_free(j);
+	store_job_done(s);
+	return NULL;
+}
+
+/*
+ * fetch_admit - whether @d may be downloaded at all: no larger than
+ * max_layer_size (-EFBIG) and within store_max (-ENOSPC, space reserved
+ * here, given back by fetch_run()); both logged.
+ */
+static int fetch_admit(struct store *s, const char *host, const char *repo,
+		       const struct registry_desc *d)
+{
+	if ((uint64_t)d->size > s->max_layer_size) {
+		log_err("blob %s of %s/%s: %lld bytes, more than max_layer_size (%" PRIu64
+			"); not downloaded", d->digest, host, repo, (long long)d->size,
+			s->max_layer_size);
+		return -EFBIG;
+	}
+	return store_space_reserve(s, d->digest, (uint64_t)d->size);
+}
+
+/*
+ * Caller holds s->lock (dropped while the job starts, held again on
+ * return): start the download of @d from @host/@repo for @owner (may be
+ * NULL), registered under @key in s->inflight, as a job (inline when no
+ * thread can be made).  The job holds a ref on @owner, so that it can
+ * drop the blob of an image deleted meanwhile.  The caller reserved its
+ * space; the job gives it back.  *@out holds a ref for the caller.
+ */
+static int fetch_start_locked(struct store *s, const char *key, const char *host,
+			      const char *repo, struct store_image *owner,
+			      const struct registry_desc *d, struct store_inflight **out)
+{
+	struct fetch_job *j = calloc(1, sizeof(*j));
+	struct store_inflight *f = calloc(1, sizeof(*f));
+
+	if (!j || !f || !(j->key = strdup(key)) || !(j->host = strdup(host)) ||
+	    !(j->repo = strdup(repo)) || htab_set(&s->inflight, j->key, f, NULL)) {
+		free(f);
+		if (j)
+			fetch_job_free(j);
+		return -ENOMEM;
+	}
+	j->s = s;
+	j->f = f;
+	snprintf(j->digest, sizeof(j->digest), "%s", d->digest);
+	j->d.digest = j->digest;
+	j->d.size = d->size;
+	f->refs = 2;		/* the job and the caller */
+	if (owner) {
+		owner->refs++;	/* s->lock held */
+		j->owner = owner;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (store_job_start(s, fetch_job, j)) {
+		fetch_run(j);
+		fetch_job_free(j);
+	}
+	pthread_mutex_lock(&s->lock);
+	*out = f;
+	return 0;
+}
+
+/*
+ * Caller holds s->lock and a ref on @f: wait for the download's result,
+ * giving up with -EINTR when the request is interrupted and with -EIO
+ * when the download stalls (store_watch); the download goes on.
+ */
+static int fetch_wait_locked(struct store *s, struct store_inflight *f,
+			     const struct registry_desc *d)
+{
+	struct store_watch w;
+	int ret;
+
+	store_watch_start(s, &w, __atomic_load_n(&f->progress, __ATOMIC_ACQUIRE));
+	while (!f->done) {
+		uint64_t got;
+
+		ret = store_wait_slice(&s->inflight_cond, &s->lock);
+		if (ret)
+			return ret;
+		got = __atomic_load_n(&f->progress, __ATOMIC_ACQUIRE);
+		/* Every byte is in: the job is syncing and renaming, which
+		 * the network's pace says nothing about. */
+		if (got < (uint64_t)d->size && store_watch_check(&w, got)) {
+			log_err("blob %s: less than %" PRIu64 " bytes in %ld s; this "
+				"read gives up (the download goes on)", d->digest,
+				w.need, s->timeout_sec);
+			return -EIO;
+		}
+	}
+	return f->err;
+}
+
 /*
  * fetch_from - store_blob_fetch() from source @k of @srcs alone: joins a
- * download of @d from that same source in flight, else makes one.
+ * download of @d from that same source in flight, else starts one, and
+ * waits for it.
  */
 static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
 		      const struct registry_desc *d)
 {
 	const char *host = srcs->v[k].host, *repo = srcs->v[k].repo;
 	struct store_inflight *f;
+	bool reserved = false;
 	struct buf key;
 	int ret;
 
@@ -393,41 +564,35 @@ static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
 		goto out;
 	pthread_mutex_lock(&s->lock);
 	f = htab_get(&s->inflight, buf_str(&key));
+	if (!f) {
+		/* Admitted without the lock (it may scan the store); a
+		 * download may start or end meanwhile. */
+		pthread_mutex_unlock(&s->lock);
+		ret = fetch_admit(s, host, repo, d);
+		if (ret)
+			goto out;
+		reserved = true;
+		pthread_mutex_lock(&s->lock);
+		f = htab_get(&s->inflight, buf_str(&key));
+	}
 	if (f) {
 		f->refs++;
-		while (!f->done)
-			pthread_cond_wait(&s->inflight_cond, &s->lock);
-		ret = f->err;
-		if (--f->refs == 0)
-			free(f);
-		pthread_mutex_unlock(&s->lock);
-		goto out;
+	} else if (store_blob_has(s, d->digest)) {
+		ret = 0;	/* a download ended between the check and the lock */
+		goto out_unlock;
+	} else {
+		ret = fetch_start_locked(s, buf_str(&key), host, repo, srcs->img, d, &f);
+		if (ret)
+			goto out_unlock;
+		reserved = false;	/* the job gives it back */
 	}
-	/* A download may have finished between the caller's check and the lock. */
-	if (store_blob_has(s, d->digest)) {
-		pthread_mutex_unlock(&s->lock);
-		goto out;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f || htab_set(&s->inflight, buf_str(&key), f, NULL)) {
-		pthread_mutex_unlock(&s->lock);
-		free(f);
-		ret = -ENOMEM;
-		goto out;
-	}
-	f->refs = 1;
-	pthread_mutex_unlock(&s->lock);
-
-	ret = download(s, host, repo, d, srcs->img);
-
-	pthread_mutex_lock(&s->lock);
-	htab_del(&s->inflight, buf_str(&key));
-	f->done = true;
-	f->err = ret;
-	pthread_cond_broadcast(&s->inflight_cond);
+	ret = fetch_wait_locked(s, f, d);
 	if (--f->refs == 0)
 		free(f);
+out_unlock:
 	pthread_mutex_unlock(&s->lock);
+	if (reserved)
+		store_space_release(s, (uint64_t)d->size);
 out:
 	buf_release(&key);
 	return ret;
@@ -454,6 +619,9 @@ int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 			return 0;
 		if (ret == -ECANCELED)
 			return -ENOENT;	/* our image was deleted */
+		/* Interrupted, or refused whatever the source: no other try. */
+		if (ret == -EINTR || ret == -EFBIG || ret == -ENOSPC)
+			return ret;
 		if (k + 1 < srcs->n)
 			log_warn("blob %s: source %s/%s failed (%s); trying %s/%s",
 				 d->digest, srcs->v[k].host, srcs->v[k].repo,

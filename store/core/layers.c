@@ -6,10 +6,13 @@
  * for compressed layers).
  *
  * One build per image at a time: img->rootfs_state BUILDING marks a build
- * in progress and other callers sleep on img->cond.  A failed build goes
- * back to NONE with rootfs_err set, so the callers that waited for it get
- * the error and the next call tries again (a registry that comes back
- * makes the read succeed).  Layers that were prepared before a failure
+ * in progress and other callers sleep on img->cond (in slices, so that an
+ * interrupted caller leaves, wait.c).  A failed build goes back to NONE
+ * with rootfs_err set, so the callers that waited for it get the error and
+ * the next call tries again (a registry that comes back makes the read
+ * succeed); when the builder's own caller was interrupted (-EINTR), a
+ * waiter builds instead.  The builder's helpers wait under its cancel
+ * token.  Layers that were prepared before a failure
  * keep their fd and toc: only the builder writes them, and readers look at
  * them only after seeing READY under img->lock.
  *
@@ -42,6 +45,7 @@ struct build {
 	size_t *todo;		/* layers that need work */
 	size_t n_todo;
 	int *errs;		/* per layer */
+	struct store_cancel *cancel;	/* the builder's, for its helpers */
 };
 
 /*
@@ -102,8 +106,9 @@ static int layer_try(struct store *s, struct store_image *img, size_t i)
 		ret = store_blob_fetch(s, &srcs, &l->desc);
 	store_srcs_release(&srcs);
 	if (ret) {
-		log_err("image %.12s: layer %s: cannot fetch: %s", img->id,
-			l->desc.digest, strerror(-ret));
+		if (ret != -EINTR)	/* the caller was interrupted: no fault */
+			log_err("image %.12s: layer %s: cannot fetch: %s", img->id,
+				l->desc.digest, strerror(-ret));
 		return ret;
 	}
 	if (l->fd < 0) {
@@ -152,6 +157,7 @@ static void *build_worker(void *arg)
 {
 	struct build *b = arg;
 
+	store_cancel_enter(b->cancel);
 	for (;;) {
 		size_t k;
 
@@ -168,7 +174,7 @@ static void *build_worker(void *arg)
 static int rootfs_build(struct store *s, struct store_image *img,
 			struct store_rootfs **out)
 {
-	struct build b = { .s = s, .img = img };
+	struct build b = { .s = s, .img = img, .cancel = store_cancel_current() };
 	pthread_t th[STORE_BUILD_THREADS - 1];
 	size_t n_th = 0, n = img->n_layers;
 	struct store_toc **tocs = NULL;
@@ -218,7 +224,11 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 
 	pthread_mutex_lock(&img->lock);
 	while (img->rootfs_state == STORE_ROOTFS_BUILDING) {
-		pthread_cond_wait(&img->cond, &img->lock);
+		ret = store_wait_slice(&img->cond, &img->lock);
+		if (ret) {
+			pthread_mutex_unlock(&img->lock);
+			return ret;
+		}
 		waited = true;
 	}
 	if (img->rootfs_state == STORE_ROOTFS_READY) {
@@ -226,8 +236,9 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 		pthread_mutex_unlock(&img->lock);
 		return 0;
 	}
-	if (waited) {
-		/* The build we waited for failed: its error is ours too. */
+	if (waited && img->rootfs_err != -EINTR) {
+		/* The build we waited for failed: its error is ours too
+		 * (but not its caller's interruption: then we build). */
 		ret = img->rootfs_err;
 		pthread_mutex_unlock(&img->lock);
 		return ret;

@@ -22,9 +22,12 @@
  * store closes; layers read through their own dup of its descriptor.
  * Creation is serialised by s->meta_lock (it is local I/O only, and blob
  * freeing holds the same lock).  Inside a partial, p->lock guards the span
- * states: a span is fetched by one thread at a time (state FETCHING),
- * others sleep on p->cond and share its result.  No lock is held across
- * the network.  p->save_lock orders the bitmap writes, each taken from
+ * states: a span is fetched by one job at a time (state FETCHING, a
+ * detached thread, wait.c), and every reader that needs it - the one that
+ * started it too - sleeps on p->cond and shares its result, or gives up
+ * alone when interrupted or when the fetch stalls.  No lock is held
+ * across the network.  A fetch has the deadline of its length
+ * (registry_blob_deadline()) and needs its bytes of store_max.  p->save_lock orders the bitmap writes, each taken from
  * the current states, so a later write never drops an earlier mark.
  */
 #include "store_int.h"
@@ -48,7 +51,10 @@
 #define SPANS_SUFFIX ".spans"
 #define PARTIAL_TRIES 2		/* a span that fails is tried once more */
 
-enum { SPAN_ABSENT, SPAN_FETCHING, SPAN_PRESENT };
+/* SAVING: the bytes are written and synced, the bitmap (or the whole
+ * blob) is being persisted; readers wait for PRESENT, so a read that
+ * returns has its span on record. */
+enum { SPAN_ABSENT, SPAN_FETCHING, SPAN_SAVING, SPAN_PRESENT };
 
 struct partial_span {
 	uint64_t start, end;	/* compressed bytes fetched: [start, end) */
@@ -73,6 +79,7 @@ struct store_partial {
 	pthread_cond_t cond;
 	uint8_t *state;			/* SPAN_* per span */
 	int *err;			/* result of the last failed fetch */
+	uint64_t *got;			/* atomic: bytes of a fetch so far */
 	size_t n_present;
 	int broken;			/* -EIO: the whole blob failed its check */
 	bool finishing;
@@ -119,6 +126,7 @@ static void partial_free(struct store_partial *p)
 	free(p->state);
 	free(p->err);
 	store_srcs_release(&p->srcs);
+	free(p->got);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->save_lock);
@@ -139,8 +147,9 @@ static int spans_from_toc(struct store_partial *p, const struct store_toc *toc)
 	p->spans = calloc(p->n, sizeof(*p->spans));
 	p->state = calloc(p->n, sizeof(*p->state));
 	p->err = calloc(p->n, sizeof(*p->err));
+	p->got = calloc(p->n, sizeof(*p->got));
 	ctx = EVP_MD_CTX_new();
-	if (!p->spans || !p->state || !p->err || !ctx ||
+	if (!p->spans || !p->state || !p->err || !p->got || !ctx ||
 	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
 		ret = -ENOMEM;
 		goto out;
@@ -221,7 +230,7 @@ static void spans_save(struct store_partial *p)
 	pthread_mutex_lock(&p->lock);
 	skip = p->complete || p->finishing;
 	for (size_t i = 0; i < p->n; i++)
-		if (p->state[i] == SPAN_PRESENT)
+		if (p->state[i] == SPAN_PRESENT || p->state[i] == SPAN_SAVING)
 			d[SPANS_HDR + i / 8] |= (unsigned char)(1u << (i % 8));
 	pthread_mutex_unlock(&p->lock);
 	if (!skip) {
@@ -299,6 +308,7 @@ struct span_buf {
 	size_t len, cap;
 	struct store *s;
 	struct store_op *op;	/* the fetch, in `status` */
+	uint64_t *got;		/* atomic copy of len, for the waiters */
 };
 
 static int span_sink(void *ctx, const void *data, size_t n)
@@ -310,6 +320,7 @@ static int span_sink(void *ctx, const void *data, size_t n)
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
 	store_op_set(b->s, b->op, b->len);
+	__atomic_store_n(b->got, (uint64_t)b->len, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -320,6 +331,7 @@ static int span_read(struct store_partial *p, size_t k, uint64_t from,
 		     struct span_buf *b, char *src, size_t src_cap)
 {
 	struct store *s = p->s;
+	struct registry_xfer x;
 	int fd, ret;
 
 	b->len = 0;
@@ -347,9 +359,9 @@ static int span_read(struct store_partial *p, size_t k, uint64_t from,
 		return -ENOENT;
 	b->s = s;
 	b->op = store_op_begin(s, STORE_OP_SPAN, src, p->digest, b->cap);
+	store_xfer(s, b->cap, &x);
 	ret = registry_blob_get(s->reg, p->srcs.v[k].host, p->srcs.v[k].repo, p->digest,
-				from, b->cap,
-				0, span_sink, b);
+				from, b->cap, 0, span_sink, b, &x);
 	store_op_end(s, b->op);
 	if (!ret && b->len != b->cap)
 		ret = -EIO;	/* body ended early */
@@ -364,7 +376,7 @@ static int span_read(struct store_partial *p, size_t k, uint64_t from,
 static int span_fetch(struct store_partial *p, size_t i)
 {
 	const struct partial_span *sp = &p->spans[i];
-	struct span_buf b = { .cap = (size_t)(sp->end - sp->start) };
+	struct span_buf b = { .cap = (size_t)(sp->end - sp->start), .got = &p->got[i] };
 	unsigned char md[32];
 	char src[300] = "";
 	bool mismatch = false;
@@ -487,10 +499,111 @@ static bool present_locked(const struct store_partial *p, size_t i, uint64_t off
 	return true;
 }
 
+/* One span fetch running as a job (wait.c). */
+struct span_job {
+	struct store_partial *p;
+	size_t i;
+};
+
+/*
+ * span_run - fetch span @i (in state FETCHING), publish its state to the
+ * waiters, then persist it (the bitmap, or the whole blob when it was the
+ * last span) and give back its reserved space.
+ */
+static void span_run(struct store_partial *p, size_t i)
+{
+	uint64_t len = p->spans[i].end - p->spans[i].start;
+	bool last;
+	int ret;
+
+	ret = span_fetch(p, i);
+	pthread_mutex_lock(&p->lock);
+	p->err[i] = ret;
+	if (ret) {
+		p->state[i] = SPAN_ABSENT;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		store_space_release(p->s, len);
+		return;
+	}
+	p->state[i] = SPAN_SAVING;
+	last = ++p->n_present == p->n;
+	if (last)
+		p->finishing = true;
+	pthread_mutex_unlock(&p->lock);
+	if (last)
+		finish(p);
+	else
+		spans_save(p);
+	pthread_mutex_lock(&p->lock);
+	p->state[i] = SPAN_PRESENT;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	store_space_release(p->s, len);
+}
+
+static void *span_job(void *arg)
+{
+	struct span_job *j = arg;
+	struct store *s = j->p->s;
+
+	span_run(j->p, j->i);
+	free(j);
+	store_job_done(s);
+	return NULL;
+}
+
+/*
+ * Caller holds p->lock, span @i is ABSENT: start fetching it as a job
+ * (inline when no thread can be made), its space reserved first (the lock
+ * is dropped for that: store locks come before p->lock).  0 when the span
+ * is fetching, present or failed by the time this returns; -ENOSPC (or
+ * -ENOMEM) when it could not be started.
+ */
+static int span_start_locked(struct store_partial *p, size_t i)
+{
+	uint64_t len = p->spans[i].end - p->spans[i].start;
+	struct span_job *j;
+	int ret;
+
+	pthread_mutex_unlock(&p->lock);
+	ret = store_space_reserve(p->s, p->digest, len);
+	pthread_mutex_lock(&p->lock);
+	if (ret)
+		return ret;
+	if (p->state[i] != SPAN_ABSENT || p->complete || p->broken) {
+		store_space_release(p->s, len);	/* another reader was quicker */
+		return 0;
+	}
+	j = malloc(sizeof(*j));
+	if (!j) {
+		store_space_release(p->s, len);
+		return -ENOMEM;
+	}
+	j->p = p;
+	j->i = i;
+	p->state[i] = SPAN_FETCHING;
+	__atomic_store_n(&p->got[i], 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&p->lock);
+	if (store_job_start(p->s, span_job, j)) {
+		span_run(p, i);
+		free(j);
+	}
+	pthread_mutex_lock(&p->lock);
+	return 0;
+}
+
+/*
+ * A reader of a span that is not present starts its fetch (unless one
+ * runs) and then waits for it like any other reader: it gives up alone
+ * with -EINTR when interrupted, and with -EIO when the fetch stalls
+ * (store_watch), while the fetch goes on for the others.
+ */
 int store_partial_need(void *ctx, uint64_t off, size_t *len)
 {
 	struct store_partial *p = ctx;
-	bool waited = false, last;
+	struct store_watch w;
+	bool waited = false, watching = false;
 	size_t i;
 	int ret;
 
@@ -509,35 +622,34 @@ int store_partial_need(void *ctx, uint64_t off, size_t *len)
 			ret = p->broken;
 			break;
 		}
-		if (p->state[i] == SPAN_FETCHING) {
-			waited = true;
-			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->state[i] == SPAN_FETCHING || p->state[i] == SPAN_SAVING) {
+			uint64_t got = __atomic_load_n(&p->got[i], __ATOMIC_ACQUIRE);
+
+			if (!watching)
+				store_watch_start(p->s, &w, got);
+			watching = waited = true;
+			ret = store_wait_slice(&p->cond, &p->lock);
+			if (ret)
+				break;
+			got = __atomic_load_n(&p->got[i], __ATOMIC_ACQUIRE);
+			/* Only the network is watched, not the save. */
+			if (p->state[i] == SPAN_FETCHING && store_watch_check(&w, got)) {
+				log_err("layer %s: span %zu: less than %" PRIu64 " bytes in %ld s; "
+					"this read gives up (the fetch goes on)", p->digest, i,
+					w.need, p->s->timeout_sec);
+				ret = -EIO;
+				break;
+			}
 			continue;
 		}
 		if (waited) {
 			ret = p->err[i];	/* the fetch we waited for failed */
 			break;
 		}
-		p->state[i] = SPAN_FETCHING;
-		pthread_mutex_unlock(&p->lock);
-
-		ret = span_fetch(p, i);
-
-		pthread_mutex_lock(&p->lock);
-		p->state[i] = ret ? SPAN_ABSENT : SPAN_PRESENT;
-		p->err[i] = ret;
-		last = !ret && ++p->n_present == p->n;
-		if (last)
-			p->finishing = true;
-		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
+		ret = span_start_locked(p, i);
 		if (ret)
-			return ret;
-		if (last)
-			finish(p);
-		else
-			spans_save(p);
-		pthread_mutex_lock(&p->lock);
+			break;
+		waited = true;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return ret;

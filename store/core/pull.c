@@ -13,6 +13,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,13 +27,16 @@
 static int fetch_manifest(struct store *s, const char *host, const char *repo,
 			  const char *ref, const char *name, struct buf *body)
 {
+	struct store_cancel *cancel = store_cancel_current();
+	/* The caller's own request: its interruption may stop it at once. */
+	struct registry_xfer x = { .stop = cancel ? &cancel->fired : NULL };
 	struct registry_desc sel = { 0 };
 	enum registry_doc_kind kind;
 	char *mt = NULL, *dg = NULL;
 	int ret;
 
 	buf_init(body, BUF_MANIFEST_MAX);
-	ret = registry_manifest_get(s->reg, host, repo, ref, body, &mt, &dg);
+	ret = registry_manifest_get(s->reg, host, repo, ref, body, &mt, &dg, &x);
 	if (ret)
 		goto out;
 	ret = registry_doc_kind_of(body->data, body->len, mt, &kind);
@@ -57,7 +61,7 @@ static int fetch_manifest(struct store *s, const char *host, const char *repo,
 	mt = dg = NULL;
 	buf_release(body);
 	buf_init(body, BUF_MANIFEST_MAX);
-	ret = registry_manifest_get(s->reg, host, repo, sel.digest, body, &mt, &dg);
+	ret = registry_manifest_get(s->reg, host, repo, sel.digest, body, &mt, &dg, &x);
 	if (ret == -ENOENT) {
 		log_err("%s: the index names manifest %s, which the registry does not have",
 			name, sel.digest);
@@ -74,9 +78,36 @@ out:
 	registry_desc_release(&sel);
 	free(mt);
 	free(dg);
+	if (ret == -ECANCELED)
+		ret = -EINTR;
 	if (ret)
 		buf_release(body);
 	return ret;
+}
+
+/*
+ * manifest_limits - refuse a manifest whose layers a pull must not take
+ * on: more than STORE_MAX_LAYERS of them (-EIO), or one larger than
+ * max_layer_size (-EFBIG), before anything of it is fetched.
+ */
+static int manifest_limits(struct store *s, const char *name,
+			   const struct registry_manifest *m)
+{
+	if (m->n_layers > STORE_MAX_LAYERS) {
+		log_err("%s: refused: the manifest names %zu layers (at most %d)", name,
+			m->n_layers, STORE_MAX_LAYERS);
+		return -EIO;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const struct registry_desc *l = &m->layers[i];
+
+		if (l->size < 0 || (uint64_t)l->size > s->max_layer_size) {
+			log_err("%s: refused: layer %s is %lld bytes (max_layer_size %" PRIu64 ")",
+				name, l->digest, (long long)l->size, s->max_layer_size);
+			return -EFBIG;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -102,6 +133,8 @@ static int pull(struct store *s, const char *host, const char *repo,
 		goto out;
 	}
 	ret = store_manifest_check(name, &m);
+	if (!ret)
+		ret = manifest_limits(s, name, &m);
 	if (ret)
 		goto out;
 	if (m.config.size < 0 || (uint64_t)m.config.size > STORE_CONFIG_MAX) {

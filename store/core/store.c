@@ -203,6 +203,10 @@ int store_open(const struct store_opts *opts, struct store **out)
 	pthread_mutex_init(&s->meta_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->inflight_cond, NULL);
+	pthread_cond_init(&s->jobs_cond, NULL);
+	s->max_layer_size = opts->max_layer_size ? opts->max_layer_size : STORE_LAYER_MAX;
+	s->store_max = opts->store_max;
+	s->timeout_sec = opts->timeout_sec > 0 ? opts->timeout_sec : REGISTRY_TIMEOUT_DEFAULT;
 	s->dir = strdup(opts->dir);
 	s->default_host = strdup(opts->default_host ? opts->default_host
 				 : REGISTRY_DOCKER_HUB);
@@ -276,6 +280,8 @@ void store_close(struct store *s)
 
 	if (!s)
 		return;
+	/* Transfers readers gave up on may still run: stop them first. */
+	store_jobs_drain(s);
 	for (struct htab_ent *e = htab_first(&s->images, &it); e;
 	     e = htab_next(&s->images, &it, e))
 		store_image_free(e->val);
@@ -302,6 +308,7 @@ void store_close(struct store *s)
 				close(fds[i]);
 	}
 	pthread_cond_destroy(&s->inflight_cond);
+	pthread_cond_destroy(&s->jobs_cond);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->meta_lock);
 	free(s->dir);

@@ -56,7 +56,38 @@ struct store_opts {
 	uint64_t index_mem;		/* bytes all index builds in progress
 					 * may hold together; 0: a quarter of
 					 * RAM, within [256 MiB, 1 GiB] */
+	uint64_t max_layer_size;	/* a pull whose manifest names a larger
+					 * blob is refused; 0: STORE_LAYER_MAX */
+	uint64_t store_max;		/* downloads that would grow the store
+					 * past this many bytes are refused
+					 * (-ENOSPC); 0: no limit */
+	long timeout_sec;		/* a reader waiting on a transfer gives
+					 * up (-EIO) after this long without
+					 * REGISTRY_MIN_RATE progress; 0: 60 */
 };
+
+/* The default max_layer_size: 16 GiB. */
+#define STORE_LAYER_MAX ((uint64_t)16 << 30)
+/* Most layers of one image, pulled or imported. */
+#define STORE_MAX_LAYERS 1000
+
+/*
+ * A request's cancel token.  The FUSE edge makes one per request that may
+ * wait on the network, fires it when the kernel says the caller was
+ * interrupted, and makes it current for the thread serving the request
+ * (store_cancel_enter()); every wait of the store on a download or a
+ * build polls the current token and gives up with -EINTR once it fired.
+ * The download itself goes on for whoever else waits for it.
+ */
+struct store_cancel {
+	int fired;		/* read and written atomically */
+};
+/* Make @c (NULL: none) the current token of the calling thread. */
+void store_cancel_enter(struct store_cancel *c);
+/* The calling thread's current token (NULL: none). */
+struct store_cancel *store_cancel_current(void);
+/* Fire @c: from any thread, also before or after the wait it ends. */
+void store_cancel_fire(struct store_cancel *c);
 
 /*
  * store_open - open (creating if missing) the store at @opts->dir: lays

@@ -86,6 +86,21 @@ struct store {
 	/* Memory of index builds in progress, shared by all of them
 	 * (store/toc budget.c; its own leaf lock). */
 	struct store_toc_budget *toc_budget;
+
+	/* Limits (fixed at open). */
+	uint64_t max_layer_size;
+	uint64_t store_max;		/* 0: none */
+	long timeout_sec;
+
+	/* Transfers run as detached jobs (wait.c); s->lock guards n_jobs. */
+	int n_jobs;
+	pthread_cond_t jobs_cond;
+	int closing;			/* atomic: stops every transfer */
+
+	/* store_max accounting (space.c), under s->lock. */
+	uint64_t reserved;		/* bytes of downloads in flight */
+	uint64_t usage;			/* bytes in the store at the last scan */
+	int64_t usage_ms;		/* when (CLOCK_MONOTONIC); 0: stale */
 };
 
 struct store_layer {
@@ -227,6 +242,55 @@ void store_progress_close(struct store *s);
 void store_usage_note(struct store *s, bool index, uint64_t bytes, int sign);
 /* The size of @name in @dirfd, 0 when it is not there. */
 uint64_t store_file_size(int dirfd, const char *name);
+
+/* wait.c: bounded, interruptible waits and transfer jobs. */
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t store_now_ms(void);
+/*
+ * store_wait_slice - wait on @cond (with @m held) for a short slice at
+ * most, then return: 0, or -EINTR when the calling thread's cancel token
+ * fired.  Callers loop on their own condition.
+ */
+int store_wait_slice(pthread_cond_t *cond, pthread_mutex_t *m);
+/*
+ * A reader's watch over a transfer it waits for: the reader gives up
+ * when a window of s->timeout_sec brought fewer than REGISTRY_MIN_RATE
+ * bytes a second of it (stalled, or drip-fed), whatever the transfer's
+ * own, longer deadline.
+ */
+struct store_watch {
+	int64_t t0_ms;
+	uint64_t b0;
+	int64_t window_ms;
+	uint64_t need;
+};
+void store_watch_start(const struct store *s, struct store_watch *w,
+		       uint64_t bytes);
+/* -ETIMEDOUT when the window passed with too few bytes, else 0. */
+int store_watch_check(struct store_watch *w, uint64_t bytes);
+/*
+ * store_job_start - run @fn(@arg) on a detached thread, counted so that
+ * store_close() waits for it; @fn calls store_job_done(@s) last.
+ * -errno when no thread could be made (the caller runs it inline).
+ */
+int store_job_start(struct store *s, void *(*fn)(void *), void *arg);
+void store_job_done(struct store *s);
+/* At close: stop every transfer (s->closing) and wait for the jobs. */
+void store_jobs_drain(struct store *s);
+/* What a transfer of @bytes may take, stopped by s->closing. */
+void store_xfer(const struct store *s, uint64_t bytes, struct registry_xfer *x);
+
+/* space.c: the store_max budget. */
+/*
+ * store_space_reserve - account @bytes about to be downloaded for @what
+ * (logged with the digest @digest when refused): -ENOSPC when the store's
+ * files plus the downloads in flight plus @bytes exceed store_max.  0 and
+ * nothing to release without a store_max.
+ */
+int store_space_reserve(struct store *s, const char *digest, uint64_t bytes);
+/* Give back what store_space_reserve() took, once the bytes are in the
+ * store's files (or were not written). */
+void store_space_release(struct store *s, uint64_t bytes);
 
 /* layer_index.c */
 /*

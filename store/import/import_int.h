@@ -27,7 +27,7 @@
 #define IMPORT_MAX_IMAGES 1000			/* per archive */
 #define IMPORT_MAX_TAGS 10000			/* per archive */
 #define IMPORT_MAX_FILES 100000			/* blob-like entries per archive */
-#define IMPORT_MAX_LAYERS 1000			/* per image */
+#define IMPORT_MAX_LAYERS STORE_MAX_LAYERS	/* per image, as for pulls */
 #define IMPORT_IO_CHUNK ((size_t)64 << 10)
 
 /* Room for a digest string, "sha256:" + hex and the NUL. */

@@ -348,7 +348,7 @@ static void test_redirect_challenge(void)
 	CHECK_EQ(registry_client_new(&o, &c), 0);
 	ret = registry_blob_get(c, host, "r", "sha256:"
 				"0000000000000000000000000000000000000000000000000000000000000000",
-				0, 0, 16, no_sink, NULL);
+				0, 0, 16, no_sink, NULL, NULL);
 	CHECKF(ret != 0, "a blob behind a hostile redirect: ret %d", ret);
 	pthread_mutex_lock(&srv_lock);
 	CHECKF(srv[SRV_TARGET].hits > 0, "the redirect target was never asked: nothing tested");
