@@ -7,10 +7,11 @@
  * Owns the mount context (struct fs_ctx), the registry client and the
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
- * config=, log_level=, threads=, cache_size=) taken out before libfuse
- * sees the rest.
+ * config=, log_level=, threads=, cache_size=, pull_group=) taken out
+ * before libfuse sees the rest.
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ struct imgfs_opts {
 	char *config;
 	char *log_level;
 	char *cache_size;
+	char *pull_group;
 	int threads;
 	int show_version;
 	int show_help;
@@ -49,6 +51,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("log_level=%s", log_level),
 	OPT("threads=%d", threads),
 	OPT("cache_size=%s", cache_size),
+	OPT("pull_group=%s", pull_group),
 	FUSE_OPT_END
 };
 
@@ -65,7 +68,9 @@ static void usage(const char *prog)
 	       "                           -d sets debug)\n"
 	       "    -o threads=N           most worker threads (default 128)\n"
 	       "    -o cache_size=SIZE     decompressed layer bytes kept in STORE/cache,\n"
-	       "                           bytes or with K, M, G (default 4G; 0: none)\n\n",
+	       "                           bytes or with K, M, G (default 4G; 0: none)\n"
+	       "    -o pull_group=GROUP    members of GROUP (name or number) may pull names\n"
+	       "                           that are not local, as the mounting user may\n\n",
 	       prog);
 }
 
@@ -199,6 +204,26 @@ static void raise_nofile(void)
 	}
 }
 
+/* pull_group=GROUP: a group name, or a number. */
+static int group_parse(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char buf[16384];
+	unsigned long v;
+	char *end;
+
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) == 0 && res) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (*name < '0' || *name > '9' || *end || errno || v >= (gid_t)-1)
+		return -ENOENT;
+	*gid = (gid_t)v;
+	return 0;
+}
+
 static void put_image(void *arg, struct store_image *img)
 {
 	store_image_put(arg, img);
@@ -250,6 +275,13 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "imgfs: bad cache_size '%s' (bytes, or with K, M, G)\n",
 			o.cache_size);
 		goto out;
+	}
+	if (o.pull_group) {
+		if (group_parse(o.pull_group, &ctx.pull_gid)) {
+			fprintf(stderr, "imgfs: pull_group: no group '%s'\n", o.pull_group);
+			goto out;
+		}
+		ctx.pull_group_set = true;
 	}
 	if (cl.debug)
 		level = LOG_LVL_DEBUG;
@@ -335,6 +367,12 @@ int main(int argc, char *argv[])
 	log_info("mounted %s (store %s, registry %s)", cl.mountpoint, store_dir,
 		 ctx.default_host);
 	fuse_daemonize(cl.foreground);
+	/* After the fork of fuse_daemonize: the thread must be the
+	 * daemon's. */
+	if (fs_notify_start(&ctx, se) != 0) {
+		log_err("cannot start the invalidation thread");
+		goto out_unmount;
+	}
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -348,6 +386,7 @@ int main(int argc, char *argv[])
 	}
 	ret = ret ? 1 : 0;
 out_unmount:
+	fs_notify_stop(&ctx);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -373,6 +412,7 @@ out:
 	free(o.config);
 	free(o.log_level);
 	free(o.cache_size);
+	free(o.pull_group);
 	fuse_opt_free_args(&args);
 	return ret;
 }
