@@ -20,6 +20,10 @@
  *     them to be sent, so that the change shows when the system call
  *     returns; but at most FS_TIMEOUT_TAG, after which the entries would
  *     have expired anyway, so no wait can become a deadlock.
+ * An entry is expired rather than invalidated where the kernel can
+ * (FUSE_LL_EXPIRE_ONLY): its next use asks us again, and a directory that
+ * still exists keeps its dentry (someone's working directory, say)
+ * instead of being unhashed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,6 +48,7 @@ struct fs_notifier {
 	struct notify_item *head, **tail;
 	uint64_t queued, sent;		/* items ever queued and sent */
 	bool stop;
+	bool no_expire;			/* the kernel cannot expire only */
 };
 
 static int caller_groups(void *arg, gid_t *list, int size)
@@ -71,9 +76,9 @@ static void *notify_main(void *arg)
 	for (;;) {
 		struct notify_item *it = n->head;
 
+		if (n->stop)
+			break;
 		if (!it) {
-			if (n->stop)
-				break;
 			pthread_cond_wait(&n->cond, &n->lock);
 			continue;
 		}
@@ -82,8 +87,14 @@ static void *notify_main(void *arg)
 			n->tail = &n->head;
 		pthread_mutex_unlock(&n->lock);
 		/* -ENOENT: the kernel had nothing cached there. */
-		fuse_lowlevel_notify_inval_entry(n->se, it->parent, it->name,
-						 strlen(it->name));
+		if (!n->no_expire &&
+		    fuse_lowlevel_notify_expire_entry(n->se, it->parent, it->name,
+						      strlen(it->name),
+						      FUSE_LL_EXPIRE_ONLY) == -ENOSYS)
+			n->no_expire = true;	/* only this thread reads it */
+		if (n->no_expire)
+			fuse_lowlevel_notify_inval_entry(n->se, it->parent, it->name,
+							 strlen(it->name));
 		free(it->name);
 		free(it);
 		pthread_mutex_lock(&n->lock);
@@ -123,6 +134,7 @@ int fs_notify_start(struct fs_ctx *ctx, struct fuse_session *se)
 void fs_notify_stop(struct fs_ctx *ctx)
 {
 	struct fs_notifier *n = ctx->notifier;
+	struct timespec end;
 
 	if (!n)
 		return;
@@ -130,11 +142,31 @@ void fs_notify_stop(struct fs_ctx *ctx)
 	n->stop = true;
 	pthread_cond_broadcast(&n->cond);
 	pthread_mutex_unlock(&n->lock);
-	pthread_join(n->thread, NULL);
+	ctx->notifier = NULL;
+	/*
+	 * The session has ended: nothing more is sent, what is queued is
+	 * dropped.  A notification already on its way can wait on a request
+	 * the kernel queued that nobody will read now (after a signal
+	 * ended the loop): then the thread is left behind, not waited for,
+	 * so that the unmount can go on.
+	 */
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 2;
+	if (pthread_timedjoin_np(n->thread, NULL, &end) != 0) {
+		log_warn("the invalidation thread is stuck; leaving it");
+		pthread_detach(n->thread);
+		return;
+	}
+	while (n->head) {
+		struct notify_item *it = n->head;
+
+		n->head = it->next;
+		free(it->name);
+		free(it);
+	}
 	pthread_cond_destroy(&n->cond);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
-	ctx->notifier = NULL;
 }
 
 /* The node id the kernel knows the directory of key @key by; 0 when it
