@@ -112,6 +112,14 @@ int fs_changes_image(struct fs_ctx *ctx, struct fs_changes *c, const char *id)
 		ret = fs_changes_add(c, "B", id);
 	if (!ret)
 		ret = fs_changes_add(c, "D", name);
+	/* A name longer than 12 digits: the 12 it shares with another
+	 * image stopped naming either when this one came. */
+	if (!ret && strlen(name) > REGISTRY_ID_SHORT_LEN) {
+		name[REGISTRY_ID_SHORT_LEN] = '\0';
+		ret = fs_changes_add(c, "B", name);
+		if (!ret)
+			ret = fs_changes_add(c, "D", name);
+	}
 	if (!ret)
 		ret = store_tag_list(ctx->store, &tags, &n);
 	for (size_t i = 0; i < n && !ret; i++)

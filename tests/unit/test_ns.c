@@ -326,6 +326,39 @@ static void test_unique_len(void)
 	check_unique_len(a, all, 1, 12);	/* only itself */
 }
 
+/* Whether @c lists @name in the directory of key @parent. */
+static bool has_change(const struct fs_changes *c, const char *parent,
+		       const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i].parent, parent) && !strcmp(c->v[i].name, name))
+			return true;
+	return false;
+}
+
+/* The names a tag change touches: every component of its repos/ path. */
+static void test_changes_tag(void)
+{
+	struct fs_ctx ctx = { .default_host = "docker.io" };
+	struct fs_changes c = { 0 };
+
+	CHECK_EQ(fs_changes_tag(&ctx, &c, "docker.io", "library/ubuntu", "14.04"), 0);
+	CHECK_EQ(c.n, 2);
+	CHECK(has_change(&c, "p:", "ubuntu"));
+	CHECK(has_change(&c, "p:ubuntu", "14.04"));
+	CHECK_EQ(fs_changes_tag(&ctx, &c, "127.0.0.1:5000", "a/b", "t"), 0);
+	CHECK_EQ(c.n, 6);
+	CHECK(has_change(&c, "p:", "127.0.0.1:5000"));
+	CHECK(has_change(&c, "p:127.0.0.1:5000", "a"));
+	CHECK(has_change(&c, "p:127.0.0.1:5000/a", "b"));
+	CHECK(has_change(&c, "p:127.0.0.1:5000/a/b", "t"));
+	/* Recorded once however often. */
+	CHECK_EQ(fs_changes_tag(&ctx, &c, "docker.io", "library/ubuntu", "14.04"), 0);
+	CHECK_EQ(c.n, 6);
+	fs_changes_release(&c);
+	CHECK_EQ(c.n, 0);
+}
+
 /*
  * A store with one real image (config local, its one layer remote, never
  * fetched) and a record fabricated for an ID sharing its first 13 digits:
@@ -401,6 +434,38 @@ static void test_id_resolve(void)
 	CHECK_STR(got, id);
 	CHECK_EQ(fs_id_resolve(&ctx, id, got), 0);
 
+	/* The names a change of the image touches: by-id/ and dangling/
+	 * by 14 digits and by the 12 that stopped naming it, the full ID,
+	 * its tags' paths; and an import's result names the same. */
+	{
+		struct fs_changes c = { 0 };
+		char res[256];
+
+		ctx.default_host = "docker.io";
+		CHECK_EQ(store_tag_set(ctx.store, "docker.io", "library/x", "1", id), 0);
+		CHECK_EQ(fs_changes_image(&ctx, &c, id), 0);
+		snprintf(name, sizeof(name), "%.14s", id);
+		CHECK(has_change(&c, "B", name));
+		CHECK(has_change(&c, "D", name));
+		CHECK(has_change(&c, "B", id));
+		snprintf(name, sizeof(name), "%.12s", id);
+		CHECK(has_change(&c, "B", name));
+		CHECK(has_change(&c, "p:", "x"));
+		CHECK(has_change(&c, "p:x", "1"));
+		CHECK_EQ(c.n, 7);
+		fs_changes_release(&c);
+		snprintf(res, sizeof(res), "Loaded image: x:1\n");
+		CHECK_EQ(fs_changes_import(&ctx, &c, res), 0);
+		CHECK(has_change(&c, "B", id));
+		CHECK(has_change(&c, "p:x", "1"));
+		fs_changes_release(&c);
+		snprintf(res, sizeof(res), "sha256:%s\n", id);
+		CHECK_EQ(fs_changes_import(&ctx, &c, res), 0);
+		CHECK(has_change(&c, "B", id));
+		CHECK(has_change(&c, "p:x", "1"));
+		fs_changes_release(&c);
+	}
+
 	store_close(ctx.store);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	CHECK(system(cmd) == 0);
@@ -413,6 +478,7 @@ int main(void)
 	test_target_parse();
 	test_repos();
 	test_unique_len();
+	test_changes_tag();
 	test_id_resolve();
 	return check_done("test_ns");
 }
