@@ -187,9 +187,14 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_caller *who,
 		 struct fs_inode *dir, const char *name);
 int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_caller *who,
 		struct fs_inode *dir, const char *name);
-/* The names image @id has or had (by-id/, dangling/, its tags' paths)
- * into @c: after an import or a pull added it, or before it goes. */
-int fs_changes_image(struct fs_ctx *ctx, struct fs_changes *c, const char *id);
+/*
+ * fs_changes_image - the names image @id has or had into @c: by-id/ and
+ * dangling/, and with @tags its tags' repos/ paths (after an import added
+ * it, or before it goes; not when only its tags changed, which the
+ * change records itself).
+ */
+int fs_changes_image(struct fs_ctx *ctx, struct fs_changes *c, const char *id,
+		     bool tags);
 /* The names of what an import made, from the lines of its @result
  * (store_import_finish()): each image named and its tags. */
 int fs_changes_import(struct fs_ctx *ctx, struct fs_changes *c,

@@ -406,8 +406,8 @@ int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 		if (ret == 0) {
 			/* A new image's by-id/ names may be cached as
 			 * absent (best effort: a miss lives out its cache
-			 * time). */
-			fs_changes_image(ctx, &who->changed, id);
+			 * time).  The tag's own path was just looked up. */
+			fs_changes_image(ctx, &who->changed, id, false);
 			ret = fill_tag(ctx, tmpl, dir, name, id);
 			goto out;
 		}

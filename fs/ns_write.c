@@ -86,6 +86,19 @@ static int changes_path(struct fs_changes *c, const char *path)
 	return ret;
 }
 
+/* @name in repos/ directory @dir. */
+static int changes_leaf(struct fs_changes *c, const char *dir, const char *name)
+{
+	char *key = NULL;
+	int ret;
+
+	if (asprintf(&key, "p:%s", dir) < 0)
+		return -ENOMEM;
+	ret = fs_changes_add(c, key, name);
+	free(key);
+	return ret;
+}
+
 int fs_changes_tag(struct fs_ctx *ctx, struct fs_changes *c, const char *host,
 		   const char *repo, const char *tag)
 {
@@ -98,9 +111,10 @@ int fs_changes_tag(struct fs_ctx *ctx, struct fs_changes *c, const char *host,
 	return ret;
 }
 
-int fs_changes_image(struct fs_ctx *ctx, struct fs_changes *c, const char *id)
+int fs_changes_image(struct fs_ctx *ctx, struct fs_changes *c, const char *id,
+		     bool tags)
 {
-	struct store_tag *tags = NULL;
+	struct store_tag *list = NULL;
 	char name[REGISTRY_HEX_LEN + 1];
 	size_t n = 0;
 	int ret;
@@ -120,13 +134,13 @@ int fs_changes_image(struct fs_ctx *ctx, struct fs_changes *c, const char *id)
 		if (!ret)
 			ret = fs_changes_add(c, "D", name);
 	}
-	if (!ret)
-		ret = store_tag_list(ctx->store, &tags, &n);
+	if (!ret && tags)
+		ret = store_tag_list(ctx->store, &list, &n);
 	for (size_t i = 0; i < n && !ret; i++)
-		if (!strcmp(tags[i].id, id))
-			ret = fs_changes_tag(ctx, c, tags[i].host, tags[i].repo,
-					     tags[i].tag);
-	store_tag_list_free(tags, n);
+		if (!strcmp(list[i].id, id))
+			ret = fs_changes_tag(ctx, c, list[i].host, list[i].repo,
+					     list[i].tag);
+	store_tag_list_free(list, n);
 	return ret;
 }
 
@@ -143,7 +157,7 @@ int fs_changes_import(struct fs_ctx *ctx, struct fs_changes *c,
 
 		if (h && registry_hex_span(h + 7, REGISTRY_HEX_LEN) == REGISTRY_HEX_LEN) {
 			snprintf(id, sizeof(id), "%.*s", REGISTRY_HEX_LEN, h + 7);
-			ret = fs_changes_image(ctx, c, id);
+			ret = fs_changes_image(ctx, c, id, true);
 		} else if (!strncmp(l, loaded, sizeof(loaded) - 1)) {
 			struct registry_ref r;
 			char *name = strndup(l + sizeof(loaded) - 1,
@@ -154,7 +168,7 @@ int fs_changes_import(struct fs_ctx *ctx, struct fs_changes *c,
 			if (registry_ref_parse(name, ctx->default_host, &r) == 0) {
 				if (r.tag && store_tag_get(ctx->store, r.host, r.repo,
 							   r.tag, id) == 0)
-					ret = fs_changes_image(ctx, c, id);
+					ret = fs_changes_image(ctx, c, id, true);
 				registry_ref_release(&r);
 			}
 			free(name);
@@ -243,7 +257,7 @@ static int id_of_tag(struct fs_ctx *ctx, struct fs_caller *who,
 			else
 				ret = store_pull(ctx->store, host, repo, tag, id);
 			if (!ret)	/* best effort, as tag_changed() */
-				fs_changes_image(ctx, &who->changed, id);
+				fs_changes_image(ctx, &who->changed, id, true);
 		}
 	}
 	free(host);
@@ -348,7 +362,7 @@ static int image_delete(struct fs_ctx *ctx, struct fs_caller *who,
 
 	if (ret)
 		return ret;
-	fs_changes_image(ctx, &who->changed, id);	/* best effort */
+	fs_changes_image(ctx, &who->changed, id, true);	/* best effort */
 	ret = store_image_delete(ctx->store, id);
 	if (!ret)
 		prune_made_dirs(ctx, &who->changed);
@@ -356,23 +370,36 @@ static int image_delete(struct fs_ctx *ctx, struct fs_caller *who,
 }
 
 /*
- * After tag @host/@repo:@tag was set or removed: its path, and the names
- * of the image it named before (@old, may be NULL or "") and names now
- * (@id, may be NULL), which may have become or stopped being dangling,
- * or been deleted with their last tag.
+ * After tag @host/@repo:@tag was set (@made) or removed: its name, and
+ * the names of the image it named before (@old, may be NULL or "") and
+ * names now (@id, may be NULL), which may have become or stopped being
+ * dangling, or been deleted with their last tag.  A tag made is new in a
+ * directory that exists (the kernel looked it up to get there): only its
+ * own name changed.  A tag removed can take directories above it along.
  */
-static void tag_changed(struct fs_ctx *ctx, struct fs_caller *who,
+static void tag_changed(struct fs_ctx *ctx, struct fs_caller *who, bool made,
 			const char *host, const char *repo, const char *tag,
 			const char *old, const char *id)
 {
+	struct fs_changes *c = &who->changed;
+	char *dir = NULL;
+	int ret;
+
 	/* Best effort, the change being made: a name missed here lives out
 	 * its cache time (FS_TIMEOUT_TAG) in the kernel. */
-	if (fs_changes_tag(ctx, &who->changed, host, repo, tag))
+	if (made) {
+		dir = registry_ref_familiar(host, repo, ctx->default_host);
+		ret = dir ? changes_leaf(c, dir, tag) : -ENOMEM;
+		free(dir);
+	} else {
+		ret = fs_changes_tag(ctx, c, host, repo, tag);
+	}
+	if (ret)
 		return;
-	if (old && *old && fs_changes_image(ctx, &who->changed, old))
+	if (old && *old && fs_changes_image(ctx, c, old, false))
 		return;
 	if (id && (!old || strcmp(old, id)))
-		fs_changes_image(ctx, &who->changed, id);
+		fs_changes_image(ctx, c, id, false);
 }
 
 int fs_tag_symlink(struct fs_ctx *ctx, struct fs_caller *who,
@@ -396,7 +423,7 @@ int fs_tag_symlink(struct fs_ctx *ctx, struct fs_caller *who,
 	if (!ret) {
 		fs_dir_used(ctx, dir->path);
 		log_info("tagged %.12s as repos/%s/%s", id, dir->path, name);
-		tag_changed(ctx, who, host, repo, name, NULL, id);
+		tag_changed(ctx, who, true, host, repo, name, NULL, id);
 	}
 out:
 	free(host);
@@ -422,7 +449,7 @@ int fs_tag_link(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *src,
 		ret = store_tag_set(ctx->store, host, repo, name, src->id);
 	if (!ret) {
 		fs_dir_used(ctx, dir->path);
-		tag_changed(ctx, who, host, repo, name, NULL, src->id);
+		tag_changed(ctx, who, true, host, repo, name, NULL, src->id);
 	}
 	free(host);
 	free(repo);
@@ -479,7 +506,7 @@ int fs_tag_rename(struct fs_ctx *ctx, struct fs_caller *who,
 	ret = store_tag_set(ctx->store, nhost, nrepo, newname, id);
 	if (!ret) {
 		fs_dir_used(ctx, newdir->path);
-		tag_changed(ctx, who, nhost, nrepo, newname, other, id);
+		tag_changed(ctx, who, true, nhost, nrepo, newname, other, id);
 	}
 	if (!ret)
 		ret = store_tag_remove(ctx->store, host, repo, name);
@@ -515,7 +542,7 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_caller *who,
 			forget_if_empty(ctx, &who->changed, dir->path);
 			/* The image became dangling, or went with its
 			 * last tag. */
-			tag_changed(ctx, who, host, repo, name, id, NULL);
+			tag_changed(ctx, who, false, host, repo, name, id, NULL);
 		}
 		free(host);
 		free(repo);

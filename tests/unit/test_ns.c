@@ -6,7 +6,8 @@
  * images whose IDs share 12 or more hex digits (fs.h): the shortest
  * unique prefix, and no pick for an ambiguous one (in a real store, with
  * a second record fabricated beside a real image's, since two configs
- * whose digests share 12 digits cannot be made).
+ * whose digests share 12 digits cannot be made); who may pull; which
+ * names a change lists for the kernel to drop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -326,6 +327,60 @@ static void test_unique_len(void)
 	check_unique_len(a, all, 1, 12);	/* only itself */
 }
 
+/* A caller's supplementary groups, for fs_caller_may_pull(): @arg is a
+ * 0-terminated list; its length is returned however little @size is. */
+static int fake_groups(void *arg, gid_t *list, int size)
+{
+	const gid_t *g = arg;
+	int n = 0;
+
+	for (; g[n]; n++)
+		if (n < size)
+			list[n] = g[n];
+	return n;
+}
+
+static bool may_pull(struct fs_ctx *ctx, uid_t uid, gid_t gid, gid_t *groups)
+{
+	struct fs_caller who = { .uid = uid, .gid = gid, .may_pull = -1 };
+
+	if (groups) {
+		who.groups = fake_groups;
+		who.groups_arg = groups;
+	}
+	return fs_caller_may_pull(ctx, &who);
+}
+
+/* Who may pull: the daemon's user; with pull_group its members by
+ * primary or supplementary group (however many groups they have). */
+static void test_may_pull(void)
+{
+	struct fs_ctx user = { .uid = 1000, .gid = 1000 };
+	struct fs_ctx root = { .uid = 0, .gid = 0 };
+	gid_t in[] = { 7, 8, 50, 0 }, out[] = { 7, 8, 0 };
+	gid_t many[200];
+
+	CHECK(may_pull(&user, 1000, 1000, NULL));
+	CHECK(!may_pull(&user, 0, 0, NULL));
+	CHECK(!may_pull(&user, 1001, 1000, in));
+	CHECK(may_pull(&root, 0, 0, NULL));
+	CHECK(!may_pull(&root, 65534, 65534, NULL));
+	CHECK(!may_pull(&root, 65534, 50, in));	/* no pull_group given */
+	root.pull_group_set = true;
+	root.pull_gid = 50;
+	CHECK(may_pull(&root, 65534, 50, NULL));	/* primary group */
+	CHECK(may_pull(&root, 65534, 65534, in));	/* supplementary */
+	CHECK(!may_pull(&root, 65534, 65534, out));
+	CHECK(!may_pull(&root, 65534, 65534, NULL));
+	for (size_t i = 0; i < 199; i++)
+		many[i] = (gid_t)(1000 + i);
+	many[199] = 0;
+	CHECK(!may_pull(&root, 65534, 65534, many));
+	many[150] = 50;	/* past the first guess of the list's size */
+	CHECK(may_pull(&root, 65534, 65534, many));
+	CHECK(may_pull(&root, 0, 0, NULL));
+}
+
 /* Whether @c lists @name in the directory of key @parent. */
 static bool has_change(const struct fs_changes *c, const char *parent,
 		       const char *name)
@@ -443,7 +498,11 @@ static void test_id_resolve(void)
 
 		ctx.default_host = "docker.io";
 		CHECK_EQ(store_tag_set(ctx.store, "docker.io", "library/x", "1", id), 0);
-		CHECK_EQ(fs_changes_image(&ctx, &c, id), 0);
+		CHECK_EQ(fs_changes_image(&ctx, &c, id, false), 0);
+		CHECK_EQ(c.n, 5);
+		CHECK(!has_change(&c, "p:x", "1"));
+		fs_changes_release(&c);
+		CHECK_EQ(fs_changes_image(&ctx, &c, id, true), 0);
 		snprintf(name, sizeof(name), "%.14s", id);
 		CHECK(has_change(&c, "B", name));
 		CHECK(has_change(&c, "D", name));
@@ -478,6 +537,7 @@ int main(void)
 	test_target_parse();
 	test_repos();
 	test_unique_len();
+	test_may_pull();
 	test_changes_tag();
 	test_id_resolve();
 	return check_done("test_ns");
