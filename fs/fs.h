@@ -52,7 +52,63 @@ struct fs_ctx {
 	pthread_mutex_t dirs_lock;
 	struct htab dirs;
 	uint64_t import_seq;	/* dirs_lock: names import files' inodes */
+
+	/* -o pull_group=GROUP: its members may pull as well as the daemon's
+	 * own user (fs_caller_may_pull). */
+	bool pull_group_set;
+	gid_t pull_gid;
+
+	/* The FUSE edge's sender of cache invalidations (ops_notify.c). */
+	struct fs_notifier *notifier;
 };
+
+/*
+ * A name the kernel may have cached (as present or as absent) that a
+ * change of the namespace made, removed or re-pointed: @name in the
+ * directory whose inode key is @parent ("p:<repos path>", "B", "D").
+ */
+struct fs_change {
+	char *parent;
+	char *name;
+};
+struct fs_changes {
+	struct fs_change *v;
+	size_t n, cap;
+};
+/* Record @name in @parent (a duplicate is not added again). */
+int fs_changes_add(struct fs_changes *c, const char *parent, const char *name);
+void fs_changes_release(struct fs_changes *c);
+
+/*
+ * struct fs_caller - who a request comes from, as far as the namespace
+ * cares, and what the request changed.  The FUSE edge fills it; the
+ * namespace functions below take it so that they stay FUSE-free.
+ *
+ * Pulling a name that is not local makes the daemon send a request with
+ * its user's registry credentials, so it is for the daemon's user and
+ * members of pull_group only; reading what is local is for everyone.
+ */
+struct fs_caller {
+	uid_t uid;
+	gid_t gid;		/* primary group */
+	int may_pull;		/* 1, 0, or -1: not decided yet */
+	/*
+	 * The caller's supplementary groups into @list (room for @size);
+	 * their number (more than @size: ask again with that room) or
+	 * -errno.  NULL when they cannot be known (none are counted).
+	 */
+	int (*groups)(void *arg, gid_t *list, int size);
+	void *groups_arg;
+	struct fs_changes changed;	/* names to invalidate */
+};
+
+/*
+ * fs_caller_may_pull - whether @who may make the daemon ask a registry
+ * about a name that is not local: the daemon's user, and with
+ * pull_group the group's members (primary or supplementary group).
+ * Decided once per caller (the group list is read only if needed).
+ */
+bool fs_caller_may_pull(struct fs_ctx *ctx, struct fs_caller *who);
 
 /* A directory listing made when a namespace directory is opened. */
 struct fs_dirent {
@@ -71,9 +127,12 @@ void fs_dirlist_release(struct fs_dirlist *l);
  * kind, path, id, n, and a store image reference in tmpl->img for image
  * kinds) and its kernel cache lifetime.  tmpl->key and tmpl->path are
  * heap strings the caller frees.  Looking up a tag that is not local
- * pulls it (store_pull).  -ENOENT, -ENOTDIR or the store's error.
+ * pulls it (store_pull) when @who may pull (-EACCES, and no request,
+ * otherwise); what a pull added is recorded in who->changed.  -ENOENT,
+ * -ENOTDIR, -EACCES or the store's error.
  */
-int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
+int fs_ns_lookup(struct fs_ctx *ctx, struct fs_caller *who,
+		 struct fs_inode *parent, const char *name,
 		 struct fs_inode *tmpl, double *timeout);
 void fs_ns_tmpl_release(struct fs_ctx *ctx, struct fs_inode *tmpl);
 /* stat of a node; *timeout is how long the kernel may cache it. */
@@ -96,7 +155,8 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
 int fs_ns_generate(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out);
 
 /* The repos/ view (ns_repos.c). */
-int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
+int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
+		    const char *dir, const char *name,
 		    struct fs_inode *tmpl, double *timeout);
 int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out);
 int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
@@ -118,19 +178,62 @@ int fs_dirs_used(struct fs_ctx *ctx, struct fs_dirlist *out);
 /*
  * Namespace changes (ns_write.c): docker tag, rmi, import, load.  Each
  * returns 0 or -errno and logs the cause of a failure beyond its errno.
+ * Each records in who->changed every name it made, removed or re-pointed
+ * (also when it fails part way), the kernel's cached entries of which the
+ * FUSE edge then drops.
  */
-int fs_tag_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
-		   const char *target);
-int fs_tag_link(struct fs_ctx *ctx, struct fs_inode *src, struct fs_inode *dir,
-		const char *name);
-int fs_tag_rename(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+int fs_tag_symlink(struct fs_ctx *ctx, struct fs_caller *who,
+		   struct fs_inode *dir, const char *name, const char *target);
+int fs_tag_link(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *src,
+		struct fs_inode *dir, const char *name);
+int fs_tag_rename(struct fs_ctx *ctx, struct fs_caller *who,
+		  struct fs_inode *dir, const char *name,
 		  struct fs_inode *newdir, const char *newname, unsigned int flags);
-int fs_ns_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
-int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+int fs_ns_unlink(struct fs_ctx *ctx, struct fs_caller *who,
+		 struct fs_inode *dir, const char *name);
+int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_caller *who,
+		struct fs_inode *dir, const char *name);
+/*
+ * fs_changes_image - the names image @id has or had into @c: by-id/ and
+ * dangling/, and with @tags its tags' repos/ paths (after an import added
+ * it, or before it goes; not when only its tags changed, which the
+ * change records itself).
+ */
+int fs_changes_image(struct fs_ctx *ctx, struct fs_changes *c, const char *id,
+		     bool tags);
+/* The names of what an import made, from the lines of its @result
+ * (store_import_finish()): each image named and its tags. */
+int fs_changes_import(struct fs_ctx *ctx, struct fs_changes *c,
+		      const char *result);
+/* The names of tag @host/@repo:@tag: each component of its repos/ path. */
+int fs_changes_tag(struct fs_ctx *ctx, struct fs_changes *c, const char *host,
+		   const char *repo, const char *tag);
 int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
 /* The "repo[:tag]" an import file's name stands for (NULL: untagged). */
 int fs_import_name(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		   char **ref);
+
+/*
+ * Images by name in by-id/ and dangling/ (ns.c).  An image is shown, and
+ * named in tag link targets, by the shortest prefix of its ID of at least
+ * REGISTRY_ID_SHORT_LEN hex digits that no other local image shares (as
+ * git abbreviates): two IDs that share 12 digits both get longer names
+ * instead of one name for two images.  A lookup takes any prefix of at
+ * least REGISTRY_ID_SHORT_LEN digits that names exactly one image; an
+ * ambiguous one is ENOENT, never a pick.  (The images table keeps
+ * Docker's 12-digit IMAGE ID column.)
+ *
+ * fs_id_unique_len - that prefix's length for @id among @ids (which may
+ * hold @id itself; entries equal to it are skipped).
+ */
+size_t fs_id_unique_len(const char *id, char *const *ids, size_t n);
+/* fs_id_name - the by-id/ name of local image @id into @name, among the
+ * images local now. */
+int fs_id_name(struct fs_ctx *ctx, const char *id, char name[65]);
+/* fs_id_resolve - the full ID of the one local image @name (a prefix of
+ * at least REGISTRY_ID_SHORT_LEN hex digits, or a full ID) names into
+ * @id: -ENOENT when none, or more than one, does. */
+int fs_id_resolve(struct fs_ctx *ctx, const char *name, char id[65]);
 
 /* The generated files at the root, all of kind FS_IMAGES, told apart by
  * node->n. */

@@ -6,12 +6,13 @@
  * that says what it is (ns.c, ns_repos.c and ops_write.c make them):
  *   "R"                   the root
  *   "p:<repos path>"      a directory under repos/ ("p:" is repos/ itself)
- *   "t:<repos path>/<tag>:<id>"  a tag link; the image id is part of the
+ *   "t:<repos path>/<tag>:<id>:<len>"  a tag link; the image id and the
+ *                         length of its by-id/ name (n) are part of the
  *                         key, so a tag moved to another image is another
  *                         inode and a cached readlink never shows the old
  *                         target
  *   "B", "I", "D"         by-id/, the images table, dangling/
- *   "d:<id>"              a link in dangling/
+ *   "d:<id>:<len>"        a link in dangling/ (len as for tags)
  *   "i:<name>"            an image directory under by-id/, keyed by the
  *                         name it was looked up by, so that by-id/<12 hex>
  *                         and by-id/<full hex> are two directories, never

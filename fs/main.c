@@ -8,7 +8,8 @@
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
  * config=, log_level=, threads=, cache_size=, index_mem=, max_layer_size=,
- * store_max=, timeout=, ...) taken out before libfuse sees the rest.
+ * store_max=, timeout=, pull_group=, ...) taken out before libfuse sees
+ * the rest.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
  * mount.fuse3 run `imgfs SOURCE MOUNTPOINT -o OPTS`, with the fstab words
@@ -19,6 +20,7 @@
  * dropped here, because libfuse refuses what it does not know.
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -49,6 +51,7 @@ struct imgfs_opts {
 	char *max_layer_size;
 	char *store_max;
 	int timeout;
+	char *pull_group;
 	int threads;
 	int show_version;
 	int show_help;
@@ -93,6 +96,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("max_layer_size=%s", max_layer_size),
 	OPT("store_max=%s", store_max),
 	OPT("timeout=%d", timeout),
+	OPT("pull_group=%s", pull_group),
 	FUSE_OPT_END
 };
 
@@ -149,7 +153,9 @@ static void usage(const char *prog)
 	       "    -o store_max=SIZE      downloads that would grow the store past SIZE\n"
 	       "                           fail with ENOSPC (default: no limit)\n"
 	       "    -o timeout=SECONDS     deadline of a registry request, and how long a\n"
-	       "                           read waits on a stalled download (default 60)\n\n",
+	       "                           read waits on a stalled download (default 60)\n"
+	       "    -o pull_group=GROUP    members of GROUP (name or number) may pull names\n"
+	       "                           that are not local, as the mounting user may\n\n",
 	       prog);
 }
 
@@ -281,6 +287,26 @@ static void raise_nofile(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			log_warn("cannot raise the open-file limit: %s", strerror(errno));
 	}
+}
+
+/* pull_group=GROUP: a group name, or a number. */
+static int group_parse(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char buf[16384];
+	unsigned long v;
+	char *end;
+
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) == 0 && res) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (*name < '0' || *name > '9' || *end || errno || v >= (gid_t)-1)
+		return -ENOENT;
+	*gid = (gid_t)v;
+	return 0;
 }
 
 static void put_image(void *arg, struct store_image *img)
@@ -428,6 +454,13 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "imgfs: bad timeout %d (seconds, 1 to 86400)\n", o.timeout);
 		goto out;
 	}
+	if (o.pull_group) {
+		if (group_parse(o.pull_group, &ctx.pull_gid)) {
+			fprintf(stderr, "imgfs: pull_group: no group '%s'\n", o.pull_group);
+			goto out;
+		}
+		ctx.pull_group_set = true;
+	}
 	if (cl.debug)
 		level = LOG_LVL_DEBUG;
 	/* Standard error until the daemon detaches: a failure to start is
@@ -527,6 +560,12 @@ int main(int argc, char *argv[])
 		log_setup(level, 1);
 	log_info("mounted %s at %s (store %s, registry %s)", fsname, ctx.mountpoint,
 		 store_dir, ctx.default_host);
+	/* After the fork of fuse_daemonize: the thread must be the
+	 * daemon's. */
+	if (fs_notify_start(&ctx, se) != 0) {
+		log_err("cannot start the invalidation thread");
+		goto out_unmount;
+	}
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -543,6 +582,7 @@ int main(int argc, char *argv[])
 	 * taken down below as after an unmount. */
 	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP) ? 0 : 1;
 out_unmount:
+	fs_notify_stop(&ctx);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -573,6 +613,7 @@ out:
 	free(o.index_mem);
 	free(o.max_layer_size);
 	free(o.store_max);
+	free(o.pull_group);
 	fuse_opt_free_args(&args);
 	return ret;
 }

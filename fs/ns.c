@@ -77,6 +77,66 @@ static int set_key(struct fs_inode *tmpl, enum fs_kind kind, const char *fmt, ..
 	return 0;
 }
 
+size_t fs_id_unique_len(const char *id, char *const *ids, size_t n)
+{
+	size_t len = REGISTRY_ID_SHORT_LEN;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t common = 0;
+
+		while (common < REGISTRY_HEX_LEN && id[common] &&
+		       id[common] == ids[i][common])
+			common++;
+		if (common >= REGISTRY_HEX_LEN || !id[common])
+			continue;	/* @id itself */
+		if (common + 1 > len)
+			len = common + 1;
+	}
+	return len;
+}
+
+static void ids_free(char **ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int fs_id_name(struct fs_ctx *ctx, const char *id, char name[65])
+{
+	char **ids = NULL;
+	size_t n = 0;
+	int ret = store_image_list(ctx->store, &ids, &n);
+
+	if (ret)
+		return ret;
+	snprintf(name, REGISTRY_HEX_LEN + 1, "%.*s",
+		 (int)fs_id_unique_len(id, ids, n), id);
+	ids_free(ids, n);
+	return 0;
+}
+
+int fs_id_resolve(struct fs_ctx *ctx, const char *name, char id[65])
+{
+	struct store_image *img;
+	size_t len = strlen(name);
+	int ret;
+
+	if (!registry_hex_valid(name, REGISTRY_ID_SHORT_LEN, REGISTRY_HEX_LEN))
+		return -ENOENT;
+	/* The store takes shorter prefixes too, and answers -EINVAL for
+	 * one that names several images. */
+	ret = store_image_get(ctx->store, name, &img);
+	if (ret)
+		return ret == -EINVAL ? -ENOENT : ret;
+	if (strncmp(store_image_id(img), name, len) != 0)
+		ret = -ENOENT;
+	else
+		memcpy(id, store_image_id(img), REGISTRY_HEX_LEN + 1);
+	store_image_put(ctx->store, img);
+	return ret;
+}
+
 /* A child of an image node shares the image: take another reference. */
 static int image_child(struct fs_ctx *ctx, struct fs_inode *parent,
 		       struct fs_inode *tmpl)
@@ -133,24 +193,20 @@ static int lookup_byid(struct fs_ctx *ctx, const char *name,
 		       struct fs_inode *tmpl, double *timeout)
 {
 	struct store_image *img;
-	size_t len = strlen(name);
+	char id[REGISTRY_HEX_LEN + 1];
 	int ret;
 
 	*timeout = FS_TIMEOUT_TAG;
-	/* The 12-hex short id or the full id, as `docker images` shows and
-	 * `docker inspect` accepts. */
-	if ((len != REGISTRY_ID_SHORT_LEN && len != REGISTRY_HEX_LEN) ||
-	    !registry_hex_valid(name, len, len))
-		return -ENOENT;
-	ret = store_image_get(ctx->store, name, &img);
+	/* The name by-id/ lists, the full id, or any unique prefix of at
+	 * least 12 digits, as `docker inspect` accepts. */
+	ret = fs_id_resolve(ctx, name, id);
+	if (ret)
+		return ret;
+	ret = store_image_get(ctx->store, id, &img);
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
-	if (strncmp(store_image_id(img), name, len) != 0) {
-		store_image_put(ctx->store, img);
-		return -ENOENT;
-	}
 	tmpl->img = img;
-	snprintf(tmpl->id, sizeof(tmpl->id), "%s", store_image_id(img));
+	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
 	tmpl->path = strdup(name);
 	if (!tmpl->path)
 		return -ENOMEM;
@@ -341,27 +397,37 @@ out:
 	return ret;
 }
 
-/* dangling/<12 hex>: a link to an image no tag names. */
+/* dangling/<name>: a link to an image no tag names, by its by-id/ name. */
 static int lookup_dangling(struct fs_ctx *ctx, const char *name,
 			   struct fs_inode *tmpl, double *timeout)
 {
-	char **ids = NULL;
-	size_t n = 0;
+	char **ids = NULL, **all = NULL;
+	size_t n = 0, n_all = 0;
+	char id[REGISTRY_HEX_LEN + 1];
 	int ret;
 
 	*timeout = FS_TIMEOUT_TAG;
-	ret = store_image_dangling(ctx->store, &ids, &n);
+	ret = fs_id_resolve(ctx, name, id);
 	if (ret)
 		return ret;
+	ret = store_image_dangling(ctx->store, &ids, &n);
+	if (!ret)
+		ret = store_image_list(ctx->store, &all, &n_all);
+	if (ret)
+		goto out;
 	ret = -ENOENT;
-	for (size_t i = 0; i < n; i++) {
-		if (ret == -ENOENT && strlen(name) == 12 && strncmp(ids[i], name, 12) == 0) {
-			snprintf(tmpl->id, sizeof(tmpl->id), "%s", ids[i]);
-			ret = set_key(tmpl, FS_DANGLING_LINK, "d:%s", ids[i]);
-		}
-		free(ids[i]);
+	for (size_t i = 0; i < n && ret == -ENOENT; i++) {
+		if (strcmp(ids[i], id) != 0)
+			continue;
+		snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
+		/* The link text is by-id/ and the name length (in the key:
+		 * another length is another inode, see fill_tag). */
+		tmpl->n = (uint32_t)fs_id_unique_len(id, all, n_all);
+		ret = set_key(tmpl, FS_DANGLING_LINK, "d:%s:%u", id, tmpl->n);
 	}
-	free(ids);
+out:
+	ids_free(ids, n);
+	ids_free(all, n_all);
 	return ret;
 }
 
@@ -383,7 +449,8 @@ static int lookup_import(struct fs_ctx *ctx, struct fs_inode *parent,
 	return set_key(tmpl, FS_IMPORT_DIR, "m:%s", path);
 }
 
-int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
+int fs_ns_lookup(struct fs_ctx *ctx, struct fs_caller *who,
+		 struct fs_inode *parent, const char *name,
 		 struct fs_inode *tmpl, double *timeout)
 {
 	memset(tmpl, 0, sizeof(*tmpl));
@@ -392,7 +459,7 @@ int fs_ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
 	case FS_ROOT:
 		return lookup_root(ctx, name, tmpl, timeout);
 	case FS_REPOS_DIR:
-		return fs_repos_lookup(ctx, parent->path, name, tmpl, timeout);
+		return fs_repos_lookup(ctx, who, parent->path, name, tmpl, timeout);
 	case FS_BYID:
 		return lookup_byid(ctx, name, tmpl, timeout);
 	case FS_IMAGE_DIR:
@@ -501,7 +568,7 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	case FS_DANGLING_LINK:
 		*timeout = FS_TIMEOUT_TAG;
 		stat_base(ctx, node, st, S_IFLNK | 0777);
-		st->st_size = (off_t)strlen("../by-id/") + 12;
+		st->st_size = (off_t)strlen("../by-id/") + node->n;
 		break;
 	case FS_IMPORT_FILE:
 		*timeout = 0;
@@ -554,7 +621,13 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	case FS_EXPORT_LINK:
 		*timeout = 0;
 		stat_base(ctx, node, st, S_IFLNK | 0777);
-		st->st_size = (off_t)strlen("../../by-id/") + REGISTRY_ID_SHORT_LEN;
+		{
+			char idname[65];
+
+			st->st_size = (off_t)strlen("../../by-id/") +
+				(fs_id_name(ctx, node->id, idname) ? REGISTRY_ID_SHORT_LEN
+								    : strlen(idname));
+		}
 		break;
 	case FS_ROOTFS:
 		if (node->n == 0) {
@@ -593,21 +666,23 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 }
 
 /*
- * The entries of by-id/ and dangling/: each image by its short ID.  Takes
- * @ids (the result @ret of listing them) and frees them whatever happens.
+ * The entries of by-id/ and dangling/: each of @ids by its by-id/ name
+ * among the images of @all.  Takes @ids and @all (the result @ret of
+ * listing them) and frees them whatever happens.
  */
-static int list_short_ids(int ret, char **ids, size_t n, mode_t type,
-			  struct fs_dirlist *out)
+static int list_id_names(int ret, char **ids, size_t n, char **all,
+			 size_t n_all, mode_t type, struct fs_dirlist *out)
 {
-	for (size_t i = 0; i < n; i++) {
-		char s[REGISTRY_ID_SHORT_LEN + 1];
+	for (size_t i = 0; i < n && !ret; i++) {
+		char s[REGISTRY_HEX_LEN + 1];
 
-		snprintf(s, sizeof(s), "%.*s", REGISTRY_ID_SHORT_LEN, ids[i]);
-		if (!ret)
-			ret = fs_dirlist_add(out, s, type);
-		free(ids[i]);
+		snprintf(s, sizeof(s), "%.*s",
+			 (int)fs_id_unique_len(ids[i], all, n_all), ids[i]);
+		ret = fs_dirlist_add(out, s, type);
 	}
-	free(ids);
+	if (all != ids)
+		ids_free(all, n_all);
+	ids_free(ids, n);
 	return ret;
 }
 
@@ -634,12 +709,18 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		return fs_repos_list(ctx, node->path, out);
 	case FS_IMPORT_DIR:
 		return fs_dirs_list(ctx, 'i', node->path, out);
-	case FS_DANGLING:
+	case FS_DANGLING: {
+		char **all = NULL;
+		size_t n_all = 0;
+
 		ret = store_image_dangling(ctx->store, &ids, &n);
-		return list_short_ids(ret, ids, n, S_IFLNK, out);
+		if (!ret)
+			ret = store_image_list(ctx->store, &all, &n_all);
+		return list_id_names(ret, ids, n, all, n_all, S_IFLNK, out);
+	}
 	case FS_BYID:
 		ret = store_image_list(ctx->store, &ids, &n);
-		return list_short_ids(ret, ids, n, S_IFDIR, out);
+		return list_id_names(ret, ids, n, ids, n, S_IFDIR, out);
 	case FS_IMAGE_DIR:
 		if ((ret = fs_dirlist_add(out, "config", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "image.tar", S_IFREG)) ||
@@ -673,7 +754,8 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 	if (node->kind == FS_TAG)
 		return fs_repos_readlink(ctx, node, out);
 	if (node->kind == FS_DANGLING_LINK)
-		return asprintf(out, "../by-id/%.12s", node->id) < 0 ? -ENOMEM : 0;
+		return asprintf(out, "../by-id/%.*s", (int)node->n, node->id) < 0 ?
+		       -ENOMEM : 0;
 	if (node->kind == FS_EXPORT_LINK)
 		return fs_export_readlink(ctx, node, out);
 	if (node->kind == FS_ROOTFS) {

@@ -226,11 +226,17 @@ int fs_export_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist 
 
 int fs_export_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 {
-	(void)ctx;
+	char name[65];
+	int ret;
+
 	if (node->kind != FS_EXPORT_LINK)
 		return -EINVAL;
-	/* export/NAME/ENTRY: two levels below the root */
-	return asprintf(out, "../../by-id/%.12s", node->id) < 0 ? -ENOMEM : 0;
+	/* export/NAME/ENTRY: two levels below the root, to the image's
+	 * by-id/ name (its shortest unique prefix). */
+	ret = fs_id_name(ctx, node->id, name);
+	if (ret)
+		return ret;
+	return asprintf(out, "../../by-id/%s", name) < 0 ? -ENOMEM : 0;
 }
 
 /* An entry as the archive is built from it: a copy, taken under the lock. */

@@ -25,6 +25,11 @@
  * first, and an invented directory there would swallow the new link.
  * For the same reason a registry that cannot be asked (down, no such
  * host) makes step 4 answer ENOENT rather than fail the lookup.
+ *
+ * Steps 3 and 4 send requests with the daemon's registry credentials to
+ * a host the caller names (any host, any loopback port): they are for
+ * callers fs_caller_may_pull() admits.  Anyone else gets EACCES there,
+ * before any request; steps 1 and 2 (what is local) stay open to all.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -155,6 +160,35 @@ int fs_dirs_list(struct fs_ctx *ctx, char space, const char *dir,
 	return ret;
 }
 
+bool fs_caller_may_pull(struct fs_ctx *ctx, struct fs_caller *who)
+{
+	gid_t small[64], *list = small;
+	int n, size = 64;
+
+	if (who->may_pull >= 0)
+		return who->may_pull;
+	who->may_pull = who->uid == ctx->uid ||
+			(ctx->pull_group_set && who->gid == ctx->pull_gid);
+	if (who->may_pull || !ctx->pull_group_set || !who->groups)
+		return who->may_pull;
+	n = who->groups(who->groups_arg, list, size);
+	if (n > size) {
+		/* More groups than the first guess: ask again with room. */
+		size = n;
+		list = calloc((size_t)size, sizeof(*list));
+		n = list ? who->groups(who->groups_arg, list, size) : -ENOMEM;
+	}
+	for (int i = 0; i < n && i < size; i++)
+		if (list[i] == ctx->pull_gid)
+			who->may_pull = 1;
+	if (n < 0)
+		log_info("cannot read the groups of uid %u: %s (pull refused)",
+			 (unsigned)who->uid, strerror(-n));
+	if (list != small)
+		free(list);
+	return who->may_pull;
+}
+
 /* The repos/ path of a local tag's directory: its familiar name. */
 static char *ns_tag_dir(struct fs_ctx *ctx, const struct store_tag *t)
 {
@@ -283,19 +317,28 @@ static int find_one(void *p, const char *full, const char *id)
 	return 0;
 }
 
-static int fill_tag(struct fs_inode *tmpl, const char *dir, const char *name,
-		    const char *id)
+static int fill_tag(struct fs_ctx *ctx, struct fs_inode *tmpl, const char *dir,
+		    const char *name, const char *id)
 {
 	char *path = fs_path_join(dir, name);
+	char idname[REGISTRY_HEX_LEN + 1];
+	int ret;
 
 	if (!path)
 		return -ENOMEM;
 	tmpl->kind = FS_TAG;
 	tmpl->path = path;
 	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
-	/* The key names the image too: a tag moved to another image is
-	 * another inode, so a cached readlink never shows the old target. */
-	if (asprintf(&tmpl->key, "t:%s:%s", path, id) < 0) {
+	/* The link names the image by its by-id/ name, whose length is
+	 * fixed here for the node's life. */
+	ret = fs_id_name(ctx, id, idname);
+	if (ret)
+		return ret;
+	tmpl->n = (uint32_t)strlen(idname);
+	/* The key names the image and that length too: a tag moved to
+	 * another image, or whose image's name grew, is another inode, so a
+	 * cached readlink never shows the old target. */
+	if (asprintf(&tmpl->key, "t:%s:%s:%u", path, id, tmpl->n) < 0) {
 		tmpl->key = NULL;
 		return -ENOMEM;
 	}
@@ -317,7 +360,8 @@ static int fill_dir(struct fs_inode *tmpl, const char *dir, const char *name)
 	return 0;
 }
 
-int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
+int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
+		    const char *dir, const char *name,
 		    struct fs_inode *tmpl, double *timeout)
 {
 	struct find_arg a = { .dir = dir, .name = name };
@@ -331,7 +375,7 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 	if (ret)
 		return ret;
 	if (a.found == S_IFLNK)
-		return fill_tag(tmpl, dir, name, a.id);
+		return fill_tag(ctx, tmpl, dir, name, a.id);
 	if (a.found == S_IFDIR)
 		return fill_dir(tmpl, dir, name);
 	sub = fs_path_join(dir, name);
@@ -352,9 +396,19 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 	}
 	/* Step 3: a tag of the directory's repository, pulled. */
 	if (repo && registry_tag_valid(name)) {
+		if (!fs_caller_may_pull(ctx, who)) {
+			log_info("repos/%s/%s: not local, and uid %u may not pull",
+				 dir, name, (unsigned)who->uid);
+			ret = -EACCES;
+			goto out;
+		}
 		ret = store_pull(ctx->store, host, repo, name, id);
 		if (ret == 0) {
-			ret = fill_tag(tmpl, dir, name, id);
+			/* A new image's by-id/ names may be cached as
+			 * absent (best effort: a miss lives out its cache
+			 * time).  The tag's own path was just looked up. */
+			fs_changes_image(ctx, &who->changed, id, false);
+			ret = fill_tag(ctx, tmpl, dir, name, id);
 			goto out;
 		}
 		if (ret != -ENOENT)
@@ -370,6 +424,12 @@ int fs_repos_lookup(struct fs_ctx *ctx, const char *dir, const char *name,
 
 		if (!registry_path_component_valid(name))
 			goto out;
+		if (!fs_caller_may_pull(ctx, who)) {
+			log_info("repos/%s/%s: not local, and uid %u may not ask "
+				 "the registry", dir, name, (unsigned)who->uid);
+			ret = -EACCES;
+			goto out;
+		}
 		sub = fs_path_join(dir, name);
 		if (!sub) {
 			ret = -ENOMEM;
@@ -415,7 +475,7 @@ int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 		if (*p == '/')
 			ret = buf_addstr(&t, "../");
 	if (!ret)
-		ret = buf_printf(&t, "../by-id/%.12s", node->id);
+		ret = buf_printf(&t, "../by-id/%.*s", (int)node->n, node->id);
 	if (ret) {
 		buf_release(&t);
 		return ret;

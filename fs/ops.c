@@ -100,7 +100,8 @@ static void intr_end(struct fs_intr *in)
  * entry_unmake() if the entry never reaches the kernel).  A miss is
  * -ENOENT with e->entry_timeout set for a negative entry.
  */
-static int entry_make(struct fs_ctx *ctx, struct fs_inode *p, const char *name,
+static int entry_make(struct fs_ctx *ctx, struct fs_caller *who,
+		      struct fs_inode *p, const char *name,
 		      struct fuse_entry_param *e)
 {
 	struct fs_inode *node = NULL;
@@ -110,7 +111,7 @@ static int entry_make(struct fs_ctx *ctx, struct fs_inode *p, const char *name,
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	ret = fs_ns_lookup(ctx, p, name, &tmpl, &timeout);
+	ret = fs_ns_lookup(ctx, who, p, name, &tmpl, &timeout);
 	if (ret) {
 		e->entry_timeout = timeout;
 		fs_ns_tmpl_release(ctx, &tmpl);
@@ -142,7 +143,8 @@ static void entry_unmake(struct fs_ctx *ctx, const struct fuse_entry_param *e)
 	fs_put_img(ctx, fs_inode_forget(&ctx->inodes, e->ino, 1));
 }
 
-void fs_reply_entry(fuse_req_t req, struct fs_inode *p, const char *name)
+void fs_reply_entry(fuse_req_t req, struct fs_caller *who,
+		    struct fs_inode *p, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fuse_entry_param e;
@@ -150,8 +152,12 @@ void fs_reply_entry(fuse_req_t req, struct fs_inode *p, const char *name)
 	int ret;
 
 	intr_begin(&in, req);
-	ret = entry_make(ctx, p, name, &e);
+	ret = entry_make(ctx, who, p, name, &e);
 	intr_end(&in);
+	/* A pull made names elsewhere (by-id/): they show before the
+	 * entry does.  @p's own names wait for the reply (the kernel holds
+	 * @p while it waits for it). */
+	fs_changes_before_reply(ctx, who, &p->ino, 1);
 	if (ret == -ENOENT) {
 		/* A negative entry: the kernel remembers the miss for
 		 * e.entry_timeout, so tab completion does not ask again. */
@@ -171,12 +177,15 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *p = fs_inode_get(&ctx->inodes, parent);
+	struct fs_caller who;
 
 	if (!p) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	fs_reply_entry(req, p, name);
+	fs_caller_init(&who, req);
+	fs_reply_entry(req, &who, p, name);
+	fs_changes_after_reply(ctx, &who);
 	fs_put_node(ctx, p);
 }
 
@@ -323,6 +332,8 @@ static void dir_fill(fuse_req_t req, struct dir_handle *d, size_t size,
 		     off_t off, bool plus)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
+	/* Entries of a rootfs directory: nothing to pull, nothing changes. */
+	struct fs_caller none = { .may_pull = 0 };
 	char *buf = malloc(size);
 	size_t pos = 0;
 
@@ -364,7 +375,7 @@ static void dir_fill(fuse_req_t req, struct dir_handle *d, size_t size,
 			len = fuse_add_direntry(req, buf + pos, size - pos, name,
 						&st, (off_t)(i + 1));
 		} else {
-			if (i >= 2 && d->rootfs && entry_make(ctx, d->node, name, &e) == 0) {
+			if (i >= 2 && d->rootfs && entry_make(ctx, &none, d->node, name, &e) == 0) {
 				counted = true;
 			} else {
 				memset(&e, 0, sizeof(e));
@@ -382,6 +393,7 @@ static void dir_fill(fuse_req_t req, struct dir_handle *d, size_t size,
 	}
 	fuse_reply_buf(req, buf, pos);
 	free(buf);
+	fs_changes_release(&none.changed);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -38,8 +38,28 @@ static inline struct fs_ctx *fs_ctx_of(fuse_req_t req)
 void fs_put_img(struct fs_ctx *ctx, struct store_image *img);
 void fs_put_node(struct fs_ctx *ctx, struct fs_inode *node);
 void fs_file_free(struct fs_ctx *ctx, struct fs_file *f);
-/* Look @name up in @parent and reply with the entry (counting a lookup). */
-void fs_reply_entry(fuse_req_t req, struct fs_inode *parent, const char *name);
+/* Look @name up in @parent for @who and reply with the entry (counting a
+ * lookup); what the lookup changed (a pull) is in who->changed. */
+void fs_reply_entry(fuse_req_t req, struct fs_caller *who,
+		    struct fs_inode *parent, const char *name);
+
+/* ---- ops_notify.c ---- */
+/* @who as the request @req's caller, with no changes yet. */
+void fs_caller_init(struct fs_caller *who, fuse_req_t req);
+/* Start and stop the thread that sends cache invalidations of @se. */
+int fs_notify_start(struct fs_ctx *ctx, struct fuse_session *se);
+void fs_notify_stop(struct fs_ctx *ctx);
+/*
+ * fs_changes_before_reply - have the kernel drop its entries of the names
+ * who->changed lists, except those in the @n_busy directories @busy the
+ * request holds locked: waits until they are dropped (at most
+ * FS_TIMEOUT_TAG).  Call before replying.
+ */
+void fs_changes_before_reply(struct fs_ctx *ctx, struct fs_caller *who,
+			     const fuse_ino_t *busy, size_t n_busy);
+/* After replying: the rest of who->changed, without waiting; releases
+ * who->changed. */
+void fs_changes_after_reply(struct fs_ctx *ctx, struct fs_caller *who);
 
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);

@@ -9,6 +9,10 @@
  * An import file streams into the store as it is written (store_import_*)
  * and is committed by its first flush, i.e. by close(2): the writer's
  * close returns the import's result, so `cp` fails when the import does.
+ *
+ * Each change has the kernel drop the entries it made stale
+ * (ops_notify.c): those outside the directories the request holds before
+ * the reply, so that the change shows when the system call returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,15 +28,20 @@ static void reply_ret(fuse_req_t req, int ret)
 	fuse_reply_err(req, ret < 0 ? -ret : 0);
 }
 
-/* After a namespace change that made @name in @p: its entry, or the
- * change's error. */
-static void reply_made(fuse_req_t req, int ret, struct fs_inode *p,
-		      const char *name)
+/* After a namespace change for @who that made @name in @p: its entry, or
+ * the change's error; then the kernel drops what the change made stale. */
+static void reply_made(fuse_req_t req, struct fs_caller *who, int ret,
+		       struct fs_inode *p, const char *name)
 {
-	if (ret)
+	struct fs_ctx *ctx = fs_ctx_of(req);
+
+	if (ret) {
+		fs_changes_before_reply(ctx, who, &p->ino, 1);
 		reply_ret(req, ret);
-	else
-		fs_reply_entry(req, p, name);
+	} else {
+		fs_reply_entry(req, who, p, name);
+	}
+	fs_changes_after_reply(ctx, who);
 }
 
 /* Pins the node of @ino; replies ESTALE when it is gone. */
@@ -49,26 +58,35 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *p = get_or_reply(req, parent);
+	struct fs_caller who;
 	int ret;
 
 	(void)mode;
 	if (!p)
 		return;
+	fs_caller_init(&who, req);
 	ret = fs_ns_mkdir(ctx, p, name);
-	reply_made(req, ret, p, name);
+	reply_made(req, &who, ret, p, name);
 	fs_put_node(ctx, p);
 }
 
 /* Removing a name: the same pinning and reply, another namespace call. */
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
-			int (*op)(struct fs_ctx *, struct fs_inode *, const char *))
+			int (*op)(struct fs_ctx *, struct fs_caller *,
+				  struct fs_inode *, const char *))
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *p = get_or_reply(req, parent);
+	struct fs_caller who;
+	int ret;
 
 	if (!p)
 		return;
-	reply_ret(req, op(ctx, p, name));
+	fs_caller_init(&who, req);
+	ret = op(ctx, &who, p, name);
+	fs_changes_before_reply(ctx, &who, &p->ino, 1);
+	reply_ret(req, ret);
+	fs_changes_after_reply(ctx, &who);
 	fs_put_node(ctx, p);
 }
 
@@ -87,12 +105,14 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *p = get_or_reply(req, parent);
+	struct fs_caller who;
 	int ret;
 
 	if (!p)
 		return;
-	ret = fs_tag_symlink(ctx, p, name, link);
-	reply_made(req, ret, p, name);
+	fs_caller_init(&who, req);
+	ret = fs_tag_symlink(ctx, &who, p, name, link);
+	reply_made(req, &who, ret, p, name);
 	fs_put_node(ctx, p);
 }
 
@@ -108,8 +128,11 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return;
 	p = get_or_reply(req, newparent);
 	if (p) {
-		ret = fs_tag_link(ctx, src, p, newname);
-		reply_made(req, ret, p, newname);
+		struct fs_caller who;
+
+		fs_caller_init(&who, req);
+		ret = fs_tag_link(ctx, &who, src, p, newname);
+		reply_made(req, &who, ret, p, newname);
 		fs_put_node(ctx, p);
 	}
 	fs_put_node(ctx, src);
@@ -126,7 +149,15 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	np = get_or_reply(req, newparent);
 	if (np) {
-		reply_ret(req, fs_tag_rename(ctx, p, name, np, newname, flags));
+		const fuse_ino_t held[2] = { p->ino, np->ino };
+		struct fs_caller who;
+		int ret;
+
+		fs_caller_init(&who, req);
+		ret = fs_tag_rename(ctx, &who, p, name, np, newname, flags);
+		fs_changes_before_reply(ctx, &who, held, 2);
+		reply_ret(req, ret);
+		fs_changes_after_reply(ctx, &who);
 		fs_put_node(ctx, np);
 	}
 	fs_put_node(ctx, p);
@@ -244,7 +275,9 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs_caller who;
 	struct buf result;
 	int ret = 0;
 
@@ -281,8 +314,15 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	ret = f->err;
 	pthread_mutex_unlock(&f->lock);
+	/* The images and tags it made may be cached as absent.  The
+	 * request holds no directory: all before the reply. */
+	fs_caller_init(&who, req);
+	if (result.len)
+		fs_changes_import(ctx, &who.changed, buf_str(&result));
+	fs_changes_before_reply(ctx, &who, NULL, 0);
 	buf_release(&result);
 	reply_ret(req, ret);
+	fs_changes_after_reply(ctx, &who);
 }
 
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,

@@ -2,14 +2,25 @@
 /*
  * test_ns.c - the pure rules of namespace names (fs/ns_path.h): link
  * target normalising, which targets name an image, and how a repos/ path
- * splits into registry host and repository.
+ * splits into registry host and repository; and the by-id/ names of
+ * images whose IDs share 12 or more hex digits (fs.h): the shortest
+ * unique prefix, and no pick for an ambiguous one (in a real store, with
+ * a second record fabricated beside a real image's, since two configs
+ * whose digests share 12 digits cannot be made); who may pull; which
+ * names a change lists for the kernel to drop.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "file.h"
+#include "fs.h"
 #include "ns_path.h"
+#include "registry.h"
 
 #define MNT "/mnt/images"
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -278,11 +289,256 @@ static void test_repos(void)
 	CHECK(!fs_repos_top_valid("-x.com"));
 }
 
+/* Of @id among @ids: the length fs_id_unique_len() gives is a prefix no
+ * other ID has, and one digit less (above 12) is one some other ID has. */
+static void check_unique_len(const char *id, char *const *ids, size_t n,
+			     size_t want)
+{
+	size_t len = fs_id_unique_len(id, ids, n);
+	bool shared_shorter = false;
+
+	CHECKF(len == want, "unique len of %.16s...: %zu, want %zu", id, len, want);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(ids[i], id))
+			continue;
+		CHECKF(strncmp(ids[i], id, len) != 0, "prefix %zu of %.16s is shared",
+		       len, id);
+		shared_shorter |= strncmp(ids[i], id, len - 1) == 0;
+	}
+	CHECK(len == REGISTRY_ID_SHORT_LEN || shared_shorter);
+}
+
+static void test_unique_len(void)
+{
+	/* a and b share 12 digits, a and c 20; d shares nothing. */
+	char a[] = "0123456789ab" "0000000000000000000000000000000000000000000000000000";
+	char b[] = "0123456789ab" "1000000000000000000000000000000000000000000000000000";
+	char c[] = "0123456789ab" "0000000011111111111111111111111111111111111111111111";
+	char d[] = "ffffffffffff" "0000000000000000000000000000000000000000000000000000";
+	char *all[] = { a, b, c, d };
+	char *ab[] = { a, b, d };
+
+	check_unique_len(d, all, 4, 12);
+	check_unique_len(a, ab, 3, 13);
+	check_unique_len(b, ab, 3, 13);
+	check_unique_len(a, all, 4, 21);
+	check_unique_len(c, all, 4, 21);
+	check_unique_len(b, all, 4, 13);
+	check_unique_len(a, all, 1, 12);	/* only itself */
+}
+
+/* A caller's supplementary groups, for fs_caller_may_pull(): @arg is a
+ * 0-terminated list; its length is returned however little @size is. */
+static int fake_groups(void *arg, gid_t *list, int size)
+{
+	const gid_t *g = arg;
+	int n = 0;
+
+	for (; g[n]; n++)
+		if (n < size)
+			list[n] = g[n];
+	return n;
+}
+
+static bool may_pull(struct fs_ctx *ctx, uid_t uid, gid_t gid, gid_t *groups)
+{
+	struct fs_caller who = { .uid = uid, .gid = gid, .may_pull = -1 };
+
+	if (groups) {
+		who.groups = fake_groups;
+		who.groups_arg = groups;
+	}
+	return fs_caller_may_pull(ctx, &who);
+}
+
+/* Who may pull: the daemon's user; with pull_group its members by
+ * primary or supplementary group (however many groups they have). */
+static void test_may_pull(void)
+{
+	struct fs_ctx user = { .uid = 1000, .gid = 1000 };
+	struct fs_ctx root = { .uid = 0, .gid = 0 };
+	gid_t in[] = { 7, 8, 50, 0 }, out[] = { 7, 8, 0 };
+	gid_t many[200];
+
+	CHECK(may_pull(&user, 1000, 1000, NULL));
+	CHECK(!may_pull(&user, 0, 0, NULL));
+	CHECK(!may_pull(&user, 1001, 1000, in));
+	CHECK(may_pull(&root, 0, 0, NULL));
+	CHECK(!may_pull(&root, 65534, 65534, NULL));
+	CHECK(!may_pull(&root, 65534, 50, in));	/* no pull_group given */
+	root.pull_group_set = true;
+	root.pull_gid = 50;
+	CHECK(may_pull(&root, 65534, 50, NULL));	/* primary group */
+	CHECK(may_pull(&root, 65534, 65534, in));	/* supplementary */
+	CHECK(!may_pull(&root, 65534, 65534, out));
+	CHECK(!may_pull(&root, 65534, 65534, NULL));
+	for (size_t i = 0; i < 199; i++)
+		many[i] = (gid_t)(1000 + i);
+	many[199] = 0;
+	CHECK(!may_pull(&root, 65534, 65534, many));
+	many[150] = 50;	/* past the first guess of the list's size */
+	CHECK(may_pull(&root, 65534, 65534, many));
+	CHECK(may_pull(&root, 0, 0, NULL));
+}
+
+/* Whether @c lists @name in the directory of key @parent. */
+static bool has_change(const struct fs_changes *c, const char *parent,
+		       const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i].parent, parent) && !strcmp(c->v[i].name, name))
+			return true;
+	return false;
+}
+
+/* The names a tag change touches: every component of its repos/ path. */
+static void test_changes_tag(void)
+{
+	struct fs_ctx ctx = { .default_host = "docker.io" };
+	struct fs_changes c = { 0 };
+
+	CHECK_EQ(fs_changes_tag(&ctx, &c, "docker.io", "library/ubuntu", "14.04"), 0);
+	CHECK_EQ(c.n, 2);
+	CHECK(has_change(&c, "p:", "ubuntu"));
+	CHECK(has_change(&c, "p:ubuntu", "14.04"));
+	CHECK_EQ(fs_changes_tag(&ctx, &c, "127.0.0.1:5000", "a/b", "t"), 0);
+	CHECK_EQ(c.n, 6);
+	CHECK(has_change(&c, "p:", "127.0.0.1:5000"));
+	CHECK(has_change(&c, "p:127.0.0.1:5000", "a"));
+	CHECK(has_change(&c, "p:127.0.0.1:5000/a", "b"));
+	CHECK(has_change(&c, "p:127.0.0.1:5000/a/b", "t"));
+	/* Recorded once however often. */
+	CHECK_EQ(fs_changes_tag(&ctx, &c, "docker.io", "library/ubuntu", "14.04"), 0);
+	CHECK_EQ(c.n, 6);
+	fs_changes_release(&c);
+	CHECK_EQ(c.n, 0);
+}
+
+/*
+ * A store with one real image (config local, its one layer remote, never
+ * fetched) and a record fabricated for an ID sharing its first 13 digits:
+ * 12 or 13 digits name neither, 14 name the real one, and by-id/ calls it
+ * by 14 digits.
+ */
+static void test_id_resolve(void)
+{
+	char dir[] = "/tmp/test_ns.XXXXXX";
+	struct store_opts o = { 0 };
+	struct fs_ctx ctx = { 0 };
+	char cfg[512], man[1024], cfg_digest[72], id[65], got[65], name[65];
+	char twin[65], rec[512], twin_rec[512], cmd[600];
+	const char *layer = "sha256:" "5555555555555555555555555555555555555555555555555555555555555555";
+	struct buf b;
+	int fd;
+
+	CHECK(mkdtemp(dir));
+	o.dir = dir;
+	o.default_host = "docker.io";
+	registry_platform_host(&o.platform);
+	CHECK_EQ(store_open(&o, &ctx.store), 0);
+	if (!ctx.store)
+		abort();
+	snprintf(cfg, sizeof(cfg), "{\"architecture\":\"amd64\",\"os\":\"linux\","
+		 "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", layer);
+	CHECK_EQ(store_blob_add(ctx.store, cfg, strlen(cfg), cfg_digest), 0);
+	snprintf(man, sizeof(man),
+		 "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		 "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
+		 "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"%s\",\"size\":100}]}",
+		 cfg_digest, strlen(cfg), layer);
+	CHECK_EQ(store_image_add(ctx.store, man, strlen(man), "127.0.0.1:1", "x/y", id), 0);
+	CHECK_STR(id, cfg_digest + 7);
+
+	/* Alone, it is by-id/<12 digits>, found by 12, 13 or 64. */
+	CHECK_EQ(fs_id_name(&ctx, id, name), 0);
+	CHECK_EQ(strlen(name), 12);
+	CHECK(strncmp(name, id, 12) == 0);
+	memset(got, 0, sizeof(got));
+	CHECK_EQ(fs_id_resolve(&ctx, name, got), 0);
+	CHECK_STR(got, id);
+	CHECK_EQ(fs_id_resolve(&ctx, id, got), 0);
+	CHECK_EQ(fs_id_resolve(&ctx, "0123456789a", got), -ENOENT);	/* < 12 */
+
+	/* The twin: the same 13 digits, then different ones. */
+	memcpy(twin, id, sizeof(twin));
+	for (size_t i = 13; i < 64; i++)
+		twin[i] = id[i] == '0' ? '1' : '0';
+	snprintf(rec, sizeof(rec), "%s/images/%s.json", dir, id);
+	snprintf(twin_rec, sizeof(twin_rec), "%s/images/%s.json", dir, twin);
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(file_read_capped(AT_FDCWD, rec, 1 << 20, &b), 0);
+	fd = open(twin_rec, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(file_write_all(fd, b.data, b.len), 0);
+	close(fd);
+	buf_release(&b);
+
+	CHECK_EQ(fs_id_name(&ctx, id, name), 0);
+	CHECK_EQ(strlen(name), 14);
+	CHECK(strncmp(name, id, 14) == 0);
+	CHECK_EQ(fs_id_name(&ctx, twin, name), 0);
+	CHECK_EQ(strlen(name), 14);
+	snprintf(name, sizeof(name), "%.12s", id);
+	CHECK_EQ(fs_id_resolve(&ctx, name, got), -ENOENT);	/* ambiguous */
+	snprintf(name, sizeof(name), "%.13s", id);
+	CHECK_EQ(fs_id_resolve(&ctx, name, got), -ENOENT);	/* ambiguous */
+	snprintf(name, sizeof(name), "%.14s", id);
+	memset(got, 0, sizeof(got));
+	CHECK_EQ(fs_id_resolve(&ctx, name, got), 0);
+	CHECK_STR(got, id);
+	CHECK_EQ(fs_id_resolve(&ctx, id, got), 0);
+
+	/* The names a change of the image touches: by-id/ and dangling/
+	 * by 14 digits and by the 12 that stopped naming it, the full ID,
+	 * its tags' paths; and an import's result names the same. */
+	{
+		struct fs_changes c = { 0 };
+		char res[256];
+
+		ctx.default_host = "docker.io";
+		CHECK_EQ(store_tag_set(ctx.store, "docker.io", "library/x", "1", id), 0);
+		CHECK_EQ(fs_changes_image(&ctx, &c, id, false), 0);
+		CHECK_EQ(c.n, 5);
+		CHECK(!has_change(&c, "p:x", "1"));
+		fs_changes_release(&c);
+		CHECK_EQ(fs_changes_image(&ctx, &c, id, true), 0);
+		snprintf(name, sizeof(name), "%.14s", id);
+		CHECK(has_change(&c, "B", name));
+		CHECK(has_change(&c, "D", name));
+		CHECK(has_change(&c, "B", id));
+		snprintf(name, sizeof(name), "%.12s", id);
+		CHECK(has_change(&c, "B", name));
+		CHECK(has_change(&c, "p:", "x"));
+		CHECK(has_change(&c, "p:x", "1"));
+		CHECK_EQ(c.n, 7);
+		fs_changes_release(&c);
+		snprintf(res, sizeof(res), "Loaded image: x:1\n");
+		CHECK_EQ(fs_changes_import(&ctx, &c, res), 0);
+		CHECK(has_change(&c, "B", id));
+		CHECK(has_change(&c, "p:x", "1"));
+		fs_changes_release(&c);
+		snprintf(res, sizeof(res), "sha256:%s\n", id);
+		CHECK_EQ(fs_changes_import(&ctx, &c, res), 0);
+		CHECK(has_change(&c, "B", id));
+		CHECK(has_change(&c, "p:x", "1"));
+		fs_changes_release(&c);
+	}
+
+	store_close(ctx.store);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
 	test_normalise();
 	test_target_id();
 	test_target_parse();
 	test_repos();
+	test_unique_len();
+	test_may_pull();
+	test_changes_tag();
+	test_id_resolve();
 	return check_done("test_ns");
 }
