@@ -273,7 +273,11 @@ static int file_open(struct store_partial *p)
 /*
  * finish - every span is present: the file is the blob.  Checked whole and
  * renamed into blobs/; on a mismatch (the index's span digests lie) the
- * partial is dropped and its reads fail from then on.
+ * partial is dropped and its reads fail from then on.  Called with no lock
+ * held.  The last span may arrive after every image that uses the layer
+ * was deleted (a reader still held the layer open): the blob is then
+ * freed again at once, under meta_lock like any delete, so that no blob
+ * outlives every record naming it; readers keep its open descriptor.
  */
 static void finish(struct store_partial *p)
 {
@@ -299,8 +303,12 @@ static void finish(struct store_partial *p)
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_mutex_unlock(&p->save_lock);
-	if (!ret)
+	if (!ret) {
+		const char *d = p->digest;
+
 		log_info("layer %s: complete from its spans; now a local blob", p->digest);
+		store_blob_remove_unreferenced(p->s, &d, 1);
+	}
 }
 
 struct span_buf {

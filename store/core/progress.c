@@ -159,20 +159,30 @@ void store_usage_note(struct store *s, bool index, uint64_t bytes, int sign)
 	pthread_mutex_unlock(&p->lock);
 }
 
+uint64_t store_usage_files(struct store *s)
+{
+	struct store_progress *p = s->prog;
+	uint64_t partial, n_partial, sum;
+
+	dir_sum(s->partial_fd, true, &n_partial, &partial);
+	pthread_mutex_lock(&p->lock);
+	sum = p->blob_bytes + p->index_bytes + partial;
+	pthread_mutex_unlock(&p->lock);
+	return sum;
+}
+
 int store_usage(struct store *s, uint64_t *bytes, uint64_t *files,
 		struct statvfs *fs)
 {
 	struct store_progress *p = s->prog;
 	struct store_cache_stats cs = { 0 };
-	uint64_t partial, n_partial;
 
 	if (fstatvfs(s->root_fd, fs) < 0)
 		return -errno;
-	dir_sum(s->partial_fd, true, &n_partial, &partial);
 	if (s->cache)
 		store_cache_stats(s->cache, &cs);
+	*bytes = store_usage_files(s) + cs.used;
 	pthread_mutex_lock(&p->lock);
-	*bytes = p->blob_bytes + p->index_bytes + partial + cs.used;
 	*files = p->n_blobs;
 	pthread_mutex_unlock(&p->lock);
 	return 0;

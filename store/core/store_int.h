@@ -97,10 +97,8 @@ struct store {
 	pthread_cond_t jobs_cond;
 	int closing;			/* atomic: stops every transfer */
 
-	/* store_max accounting (space.c), under s->lock. */
-	uint64_t reserved;		/* bytes of downloads in flight */
-	uint64_t usage;			/* bytes in the store at the last scan */
-	int64_t usage_ms;		/* when (CLOCK_MONOTONIC); 0: stale */
+	/* Bytes of downloads in flight, for store_max (space.c); s->lock. */
+	uint64_t reserved;
 };
 
 struct store_layer {
@@ -242,6 +240,9 @@ void store_progress_close(struct store *s);
 void store_usage_note(struct store *s, bool index, uint64_t bytes, int sign);
 /* The size of @name in @dirfd, 0 when it is not there. */
 uint64_t store_file_size(int dirfd, const char *name);
+/* Bytes in blobs/ and index/ (counted) and partial/ (allocated, scanned):
+ * what store_max bounds.  Takes prog->lock. */
+uint64_t store_usage_files(struct store *s);
 
 /* wait.c: bounded, interruptible waits and transfer jobs. */
 /* CLOCK_MONOTONIC in milliseconds. */
