@@ -1,0 +1,152 @@
+#!/bin/bash
+# t_unmount.sh — unmounting with work in flight finishes it or rolls it
+# back; nothing half-done is visible at the next mount.
+#
+# 1. An import still being written when `fusermount3 -u -z` detaches the
+#    mount: its writer still holds the file, finishes and closes it; the
+#    daemon commits the import, then exits.  The next mount has the image.
+# 2. An import whose writer dies mid-archive after the unmount: the daemon
+#    rolls it back and exits; the next mount has no such tag and nothing
+#    left in the store's tmp/.
+# 3. A layer download held back by a proxy when the mount is detached:
+#    the reader gets an error within the timeout, the daemon exits, and
+#    no partial file is taken for a blob; with the registry reachable the
+#    next mount reads the right bytes.
+# 4. SIGTERM to the daemon with a download in flight: it unmounts and
+#    exits 0 within a bounded time, the store as in 3.
+. "$(dirname "$0")/../lib/common.sh"
+. "$IMGFS_SRC/tests/lib/build_images.sh"
+need_root
+
+O=$TEST_TMP/oci
+build_busybox "$O"
+build_unique "$O" slow 4
+registry_start
+push_image "$O" busybox busybox:latest
+push_image "$O" slow slow:latest
+reference_tree "$O" slow "$TEST_TMP/ref-slow"
+slow_layer=$(remote_raw slow:latest --raw | jq -r '.layers[0].digest')
+[ -n "$slow_layer" ] || fail "no layer digest for slow"
+
+# A rootfs tarball of a few MiB, written slowly by a writer we control.
+mkdir -p "$TEST_TMP/rootfs/etc"
+echo 'NAME="unmount test"' > "$TEST_TMP/rootfs/etc/os-release"
+head -c $((3 << 20)) /dev/urandom > "$TEST_TMP/rootfs/etc/blob"
+tar -C "$TEST_TMP/rootfs" -cf "$TEST_TMP/in.tar" . || fail "tar"
+want_sum=$(sha256sum < "$TEST_TMP/rootfs/etc/blob" | cut -d' ' -f1)
+
+# slow_writer DEST GO_FILE — write in.tar's first MiB to DEST, touch
+# $STARTED, wait for GO_FILE, then write the rest and close.  Run with &:
+# the background job is the writer itself (exec), so $! can kill it.
+slow_writer() {
+    exec "$PY" - "$TEST_TMP/in.tar" "$1" "$2" <<'EOF'
+import os, sys, time
+src, dst, go = sys.argv[1:4]
+data = open(src, "rb").read()
+fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, data[:1 << 20])
+open(os.environ["STARTED"], "w").close()
+while not os.path.exists(go):
+    time.sleep(0.05)
+off = 1 << 20
+while off < len(data):
+    off += os.write(fd, data[off:off + (1 << 20)])
+os.close(fd)
+EOF
+}
+
+# wait_daemon_exit — the daemon of the current mount exits by itself
+# within 30 s, with status 0.
+wait_daemon_exit() {
+    local rc
+    wait_for 30 _pid_gone "$IMGFS_PID" || fail "the daemon did not exit after the unmount"
+    wait "$IMGFS_PID"
+    rc=$?
+    [ "$rc" = 0 ] || { tail -20 "$IMGFS_LOG"; fail "the daemon exited with $rc"; }
+}
+
+check "an import in flight at the unmount is finished"
+imgfs_mount
+STARTED=$TEST_TMP/w1.started
+export STARTED
+slow_writer "$MNT/import/finished:1" "$TEST_TMP/w1.go" &
+wpid=$!
+wait_for 20 test -e "$STARTED" || fail "the writer did not start"
+fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
+touch "$TEST_TMP/w1.go"
+wait "$wpid" || fail "the writer failed after the unmount"
+wait_daemon_exit
+imgfs_mount
+[ -L "$MNT/repos/finished/1" ] || fail "the import finished after the unmount is missing"
+got=$(sha256sum < "$MNT/repos/finished/1/rootfs/etc/blob" | cut -d' ' -f1)
+assert_eq "$got" "$want_sum" "content of the import finished after the unmount"
+pass "import finished"
+
+check "an import whose writer dies after the unmount is rolled back"
+STARTED=$TEST_TMP/w2.started
+slow_writer "$MNT/import/rolledback:1" "$TEST_TMP/never" &
+wpid=$!
+wait_for 20 test -e "$STARTED" || fail "the writer did not start"
+fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
+kill -KILL "$wpid"
+wait "$wpid" 2>/dev/null
+wait_daemon_exit
+imgfs_mount
+# (repos/rolledback itself may answer as a directory: a name not local
+# can be a namespace of the registry; the tag is what an import makes.)
+[ -e "$MNT/repos/rolledback/1" ] && fail "the half-written import is visible at the next mount"
+n_tmp=$(find "$STORE/tmp" -mindepth 1 | wc -l)
+assert_eq "$n_tmp" 0 "files in tmp/ after the next mount"
+grep -q "rolledback" "$STORE/tags.json" && fail "tags.json names the rolled-back import"
+imgfs_umount
+pass "import rolled back"
+
+# The proxy holds back slow's layer for parts 3 and 4.
+PROXY_PORT=$(free_port)
+PLOG=$TEST_TMP/proxy.log
+echo "$slow_layer" > "$PLOG.stall"
+"$PY" "$LIB_DIR/stall_proxy.py" "$PROXY_PORT" "$REG_ADDR" "$PLOG" &
+_PIDS+=("$!")
+wait_for 20 curl -fs -o /dev/null "http://127.0.0.1:$PROXY_PORT/v2/" || fail "proxy did not start"
+REAL_REG=$REG_ADDR
+slow_file=$(cd "$TEST_TMP/ref-slow/rootfs" && echo data/blob)
+no_partial_blob() {
+    local hex=${slow_layer#sha256:}
+    [ -e "$STORE/blobs/sha256/$hex" ] && fail "$1: the held-back layer is in blobs/"
+    [ -z "$(find "$STORE/tmp" -mindepth 1)" ] || fail "$1: files left in tmp/"
+}
+
+check "a download in flight at the unmount: the reader fails in time, the daemon exits"
+REG_ADDR=127.0.0.1:$PROXY_PORT
+imgfs_mount "timeout=5"
+(timeout 60 cat "$MNT/repos/slow/latest/rootfs/$slow_file" > /dev/null 2>&1
+ echo $? > "$TEST_TMP/r3.rc") &
+wait_for 20 grep -q "blobs/$slow_layer" "$PLOG" || fail "no request for the slow blob"
+fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
+wait_for 40 test -e "$TEST_TMP/r3.rc" || fail "the reader still waits 40 s after the unmount"
+[ "$(cat "$TEST_TMP/r3.rc")" != 0 ] || fail "the reader of a held-back layer succeeded"
+wait_daemon_exit
+no_partial_blob "after the unmount"
+pass "download in flight at unmount"
+
+check "SIGTERM with a download in flight: unmounted, exit 0"
+imgfs_mount "timeout=30"
+(timeout 60 cat "$MNT/repos/slow/latest/rootfs/$slow_file" > /dev/null 2>&1
+ echo $? > "$TEST_TMP/r4.rc") &
+wait_for 20 test "$(grep -c "blobs/$slow_layer" "$PLOG")" -ge 2 || fail "no second request for the slow blob"
+t0=$SECONDS
+kill -TERM "$IMGFS_PID"
+wait_daemon_exit
+log "the daemon exited $((SECONDS - t0)) s after SIGTERM"
+_is_mounted "$MNT" && fail "still mounted after SIGTERM"
+wait_for 20 test -e "$TEST_TMP/r4.rc" || fail "the reader hangs after SIGTERM"
+no_partial_blob "after SIGTERM"
+pass "SIGTERM"
+
+check "the next mount, registry reachable, reads the right bytes"
+REG_ADDR=$REAL_REG
+imgfs_mount
+got=$(sha256sum < "$MNT/repos/slow/latest/rootfs/$slow_file" | cut -d' ' -f1)
+assert_eq "$got" "$(sha256sum < "$TEST_TMP/ref-slow/rootfs/$slow_file" | cut -d' ' -f1)" "slow's file"
+imgfs_umount
+pass "clean after every unmount"
