@@ -132,7 +132,8 @@ static int imgfs_opt_proc(void *data, const char *arg, int key,
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
+	       "       %s --check STORE [--repair]\n\n"
 	       "Mounts container images as a filesystem: repos/NAME/TAG pulls lazily.\n"
 	       "SOURCE (as an fstab line gives it): an absolute path is the store,\n"
 	       "any other word only names the mount.\n\n"
@@ -156,7 +157,7 @@ static void usage(const char *prog)
 	       "                           read waits on a stalled download (default 60)\n"
 	       "    -o pull_group=GROUP    members of GROUP (name or number) may pull names\n"
 	       "                           that are not local, as the mounting user may\n\n",
-	       prog);
+	       prog, prog);
 }
 
 #define IMGFS_CACHE_DEFAULT ((uint64_t)4 << 30)
@@ -381,6 +382,48 @@ static int source_is_store(const struct imgfs_opts *o)
 	return realpath(o->pos[0], a) && realpath(o->store, b) && strcmp(a, b) == 0;
 }
 
+static void check_say(void *arg, const char *line)
+{
+	(void)arg;
+	printf("%s\n", line);
+}
+
+/*
+ * check_main - `imgfs --check STORE [--repair]`: verify the store offline
+ * (it must not be mounted: the store's lock says so).  Exit status 0 when
+ * nothing is broken, 1 when something is (after --repair: was), 2 when
+ * the store cannot be checked.
+ */
+static int check_main(int argc, char *argv[])
+{
+	struct store_opts so = { .check = true };
+	struct store *s = NULL;
+	unsigned broken = 0;
+	bool repair = argc == 4 && strcmp(argv[3], "--repair") == 0;
+	int ret;
+
+	if (argc != 3 && !repair) {
+		fprintf(stderr, "usage: %s --check STORE [--repair]\n", argv[0]);
+		return 2;
+	}
+	log_setup(LOG_LVL_ERR, 0);
+	so.dir = argv[2];
+	ret = store_open(&so, &s);
+	if (ret) {
+		fprintf(stderr, "imgfs: cannot check %s: %s\n", argv[2], strerror(-ret));
+		return 2;
+	}
+	ret = store_check(s, repair, check_say, NULL, &broken);
+	store_close(s);
+	if (ret) {
+		fprintf(stderr, "imgfs: cannot check %s: %s\n", argv[2], strerror(-ret));
+		return 2;
+	}
+	printf("%s: %u broken object(s)%s\n", argv[2], broken,
+	       broken && repair ? ", removed" : "");
+	return broken ? 1 : 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -399,6 +442,8 @@ int main(int argc, char *argv[])
 	const char *fsname, *mountpoint;
 	int ret = 1, table_ok = 0;
 
+	if (argc >= 2 && strcmp(argv[1], "--check") == 0)
+		return check_main(argc, argv);
 	memset(&ctx, 0, sizeof(ctx));
 	if (fuse_opt_parse(&args, &o, imgfs_opt_spec, imgfs_opt_proc) == -1)
 		goto out;

@@ -630,21 +630,14 @@ int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 	return ret == -ECANCELED ? -ENOENT : ret;
 }
 
-int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
-			   const char *expect_digest, uint64_t size)
+int store_fd_sha256(int fd, uint64_t size, char digest[72])
 {
-	unsigned char md[EVP_MAX_MD_SIZE], *chunk = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE], *chunk = malloc(STORE_HASH_CHUNK);
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint64_t off = 0;
-	char got[72];
 	int ret = -ENOMEM;
 
-	if (!registry_digest_valid(expect_digest)) {
-		ret = -EINVAL;
-		goto out;
-	}
-	chunk = malloc(STORE_HASH_CHUNK);
 	if (!ctx || !chunk || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		goto out;
 	while (off < size) {
@@ -666,7 +659,25 @@ int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 		ret = -EIO;
 		goto out;
 	}
-	digest_hex(md, got);
+	digest_hex(md, digest);
+	ret = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(chunk);
+	return ret;
+}
+
+int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
+			   const char *expect_digest, uint64_t size)
+{
+	char got[72];
+	int ret;
+
+	if (!registry_digest_valid(expect_digest))
+		return -EINVAL;
+	ret = store_fd_sha256(fd, size, got);
+	if (ret)
+		goto out;
 	if (strcmp(got, expect_digest) != 0) {
 		log_err("blob %s: digest mismatch: expected %s, got %s (%" PRIu64 " bytes); not stored",
 			expect_digest, expect_digest, got, size);
@@ -686,8 +697,6 @@ int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 	if (ret)
 		log_err("blob %s: cannot store: %s", expect_digest, strerror(-ret));
 out:
-	free(chunk);
-	EVP_MD_CTX_free(ctx);
 	return ret;
 }
 

@@ -233,12 +233,14 @@ int store_open(const struct store_opts *opts, struct store **out)
 	ret = open_layout(s, &cache_fd);
 	if (ret)
 		goto out;
-	clean_dir(s, s->tmp_fd, "tmp", true);
-	clean_dir(s, s->index_fd, "index/sha256", false);
-	/* A sparse file cannot tell written zeros from a hole after a crash:
-	 * the span cache starts empty. */
-	clean_dir(s, cache_fd, "cache/sha256", true);
-	if (opts->cache_size) {
+	if (!opts->check) {
+		clean_dir(s, s->tmp_fd, "tmp", true);
+		clean_dir(s, s->index_fd, "index/sha256", false);
+		/* A sparse file cannot tell written zeros from a hole after
+		 * a crash: the span cache starts empty. */
+		clean_dir(s, cache_fd, "cache/sha256", true);
+	}
+	if (opts->cache_size && !opts->check) {
 		ret = store_cache_open(cache_fd, opts->cache_size, &s->cache);
 		if (ret)
 			goto out;
@@ -256,10 +258,11 @@ int store_open(const struct store_opts *opts, struct store **out)
 	if (ret)
 		goto out;
 	/* After the records are known: blobs a crash left unreferenced. */
-	if (store_blob_sweep(s))
+	if (!opts->check && store_blob_sweep(s))
 		log_warn("store %s: unreferenced blobs not swept", opts->dir);
 	/* After the blob sweep, which takes unreferenced indexes along. */
-	store_partial_sweep(s);
+	if (!opts->check)
+		store_partial_sweep(s);
 	/* After both sweeps: counts what they left. */
 	ret = store_progress_open(s, opts->progress_lines);
 	if (ret)

@@ -53,6 +53,9 @@ struct store_opts {
 					 * cache/; 0: no cache */
 	bool progress_lines;		/* print a line to stderr every few
 					 * seconds of a long transfer (-f) */
+	bool check;			/* open for store_check(): change
+					 * nothing at open (no clean-up of
+					 * tmp/, no sweeps, no span cache) */
 	uint64_t index_mem;		/* bytes all index builds in progress
 					 * may hold together; 0: a quarter of
 					 * RAM, within [256 MiB, 1 GiB] */
@@ -344,6 +347,21 @@ int store_image_delete(struct store *s, const char *id);
 void store_image_busy(struct store *s, struct store_image *img, int delta);
 /* Ids of images no tag names (dangling), sorted. */
 int store_image_dangling(struct store *s, char ***ids, size_t *n);
+
+/* ---- checking a store offline ------------------------------------------ */
+/*
+ * store_check - verify store @s (opened with store_opts.check, which
+ * changes nothing at open): every blob's digest, every layer index's
+ * checksum and format, every image record with its manifest and config,
+ * every tag naming a record.  Each broken object is one line through
+ * @say ("broken: WHAT: WHY", objects by digest); with @repair each is
+ * removed as the daemon removes things ("repaired: ..." or "repair
+ * failed: ...").  *@broken counts what was found.  -errno only when the
+ * store cannot be read at all.
+ */
+int store_check(struct store *s, bool repair,
+		void (*say)(void *arg, const char *line), void *arg,
+		unsigned *broken);
 
 /* ---- freeing blobs --------------------------------------------------- */
 /*

@@ -97,6 +97,10 @@ struct store {
 	pthread_cond_t jobs_cond;
 	int closing;			/* atomic: stops every transfer */
 
+	/* Entries of tags.json skipped at open (invalid, or naming a
+	 * missing record): what `imgfs --check` reports.  Set at open. */
+	unsigned tags_skipped;
+
 	/* Bytes of downloads in flight, for store_max (space.c); s->lock. */
 	uint64_t reserved;
 };
@@ -210,6 +214,8 @@ bool store_fetch_retryable(int err);
  */
 int store_blob_commit_file(struct store *s, int fd, int dirfd, const char *name,
 			   const char *expect_digest, uint64_t size);
+/* The sha256 of the first @size bytes of @fd, as "sha256:<hex>". */
+int store_fd_sha256(int fd, uint64_t size, char digest[72]);
 /*
  * store_blob_fetch - make the blob @d local: nothing if it is, else
  * downloaded from the first of @srcs that serves it, verified against the

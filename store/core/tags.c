@@ -114,12 +114,14 @@ static int load_one(struct store *s, json_t *o)
 	if (!id || !registry_hex_valid(id, 64, 64) ||
 	    store_tag_key(host, repo, tag, &key)) {
 		log_warn("store: tags.json: skipping an invalid entry");
+		s->tags_skipped++;
 		return 0;
 	}
 	snprintf(name, sizeof(name), "%s.json", id);
 	if (faccessat(s->images_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		log_warn("store: tag %s names missing image %.12s; ignored",
 			 buf_str(&key), id);
+		s->tags_skipped++;
 		ret = 0;
 		goto out;
 	}
