@@ -292,6 +292,25 @@ out:
 	return ret;
 }
 
+int reg_request(struct registry_client *c, const char *host, const char *scope,
+		const char *what, const char *path, struct http_req *req,
+		struct http_resp *resp)
+{
+	return request_with_auth(c, host, scope, what, path, req, resp);
+}
+
+int reg_base_url(struct registry_client *c, const char *host, struct buf *out)
+{
+	const char *s = NULL;
+
+	if (reg_host_plain_ok(c, host)) {
+		pthread_mutex_lock(&c->lock);
+		s = htab_get(&c->schemes, host);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return buf_printf(out, "%s://%s", s ? s : "https", endpoint(host));
+}
+
 /* A request under the pull scope of @repo (see request_with_auth()). */
 static int request_pull(struct registry_client *c, const char *host, const char *repo,
 			const char *path, struct http_req *req, struct http_resp *resp)

@@ -54,7 +54,19 @@ struct xfer {
 	struct buf errbody;	/* body of a non-2xx response, capped */
 	int err;		/* why a callback stopped the transfer */
 	bool err_over;		/* the error body hit its cap */
+	uint64_t sent;		/* bytes of req->source sent this hop */
 };
+
+/* Whether @req sends a body (a form or a source): never redirected. */
+static bool req_sends(const struct http_req *req)
+{
+	return req->form || (req->method && strcmp(req->method, "HEAD") != 0);
+}
+
+static const char *req_method(const struct http_req *req)
+{
+	return req->method ? req->method : req->form ? "POST" : "GET";
+}
 
 int http_status_errno(long status)
 {
@@ -260,6 +272,7 @@ static size_t on_header(char *line, size_t sz, size_t nmemb, void *u)
 		r->status = st;
 		r->content_type[0] = r->digest[0] = r->content_range[0] = '\0';
 		r->www_auth[0] = r->retry_after[0] = '\0';
+		r->location[0] = r->upload_range[0] = '\0';
 		r->www_auth_cut = false;
 		return n;
 	}
@@ -269,6 +282,10 @@ static size_t on_header(char *line, size_t sz, size_t nmemb, void *u)
 		header_copy(r->digest, sizeof(r->digest), line + v, n - v);
 	} else if (header_is(line, n, "Content-Range", &v)) {
 		header_copy(r->content_range, sizeof(r->content_range), line + v, n - v);
+	} else if (header_is(line, n, "Location", &v)) {
+		header_copy(r->location, sizeof(r->location), line + v, n - v);
+	} else if (header_is(line, n, "Range", &v)) {
+		header_copy(r->upload_range, sizeof(r->upload_range), line + v, n - v);
 	} else if (header_is(line, n, "Retry-After", &v)) {
 		header_copy(r->retry_after, sizeof(r->retry_after), line + v, n - v);
 	} else if (header_is(line, n, "WWW-Authenticate", &v)) {
@@ -316,6 +333,27 @@ static size_t on_body(char *data, size_t sz, size_t nmemb, void *u)
 		x->err_over = true;
 		return 0;
 	}
+	return n;
+}
+
+/* The request body, from req->source; an error of it aborts the transfer. */
+static size_t on_read(char *dst, size_t sz, size_t nmemb, void *u)
+{
+	struct xfer *x = u;
+	const struct http_req *req = x->req;
+	size_t n = sz * nmemb;
+	int ret;
+
+	if (n > req->source_len - x->sent)
+		n = (size_t)(req->source_len - x->sent);
+	if (!n)
+		return 0;
+	ret = req->source(req->source_ctx, req->source_off + x->sent, dst, n);
+	if (ret) {
+		x->err = ret;
+		return CURL_READFUNC_ABORT;
+	}
+	x->sent += n;
 	return n;
 }
 
@@ -376,6 +414,19 @@ static int hop_headers(const struct http_req *req, const char *auth,
 		ret = header_add(hdrs, "Accept", req->accept);
 	if (!ret && req->range)
 		ret = header_add(hdrs, "Range", req->range);
+	if (!ret && req->content_type)
+		ret = header_add(hdrs, "Content-Type", req->content_type);
+	if (!ret && req->content_range)
+		ret = header_add(hdrs, "Content-Range", req->content_range);
+	if (!ret && req->source) {
+		/* No "Expect: 100-continue" round trip before a body. */
+		struct curl_slist *tmp = curl_slist_append(*hdrs, "Expect:");
+
+		if (tmp)
+			*hdrs = tmp;
+		else
+			ret = -ENOMEM;
+	}
 	if (!ret && auth)
 		ret = header_add(hdrs, "Authorization", auth);
 	return ret;
@@ -423,6 +474,17 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 	if (req->form) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->form);
 		curl_easy_setopt(h, CURLOPT_POSTREDIR, 0L);
+	} else if (req->method && strcmp(req->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (req->method) {
+		/* Every body, even an empty one, goes through the read
+		 * callback with its exact Content-Length. */
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)(req->source ? req->source_len : 0));
 	}
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
@@ -464,7 +526,7 @@ static int hop_result(CURL *h, struct xfer *x, const char *url, CURLcode rc,
 		x->resp->status = 0;
 		if (!req->quiet) {
 			http_url_for_log(url, u, sizeof(u));
-			log_err("registry: %s %s: %s%s%s", req->form ? "POST" : "GET", u,
+			log_err("registry: %s %s: %s%s%s", req_method(req), u,
 				curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
 		}
 		return curl_errno(rc);
@@ -497,6 +559,7 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 	buf_reset(&x->errbody);
 	x->err = 0;
 	x->err_over = false;
+	x->sent = 0;
 	ret = hop_headers(x->req, auth, &hdrs);
 	if (ret)
 		goto out;
@@ -547,17 +610,19 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	for (;;) {
 		/* A POST (token refresh) carries its secret in the body, so
 		 * it is never followed automatically either. */
-		ret = perform_hop(c, h, &x, url, auth, !auth && !req->form,
+		ret = perform_hop(c, h, &x, url, auth, !auth && !req_sends(req),
 				  HTTP_MAX_REDIRS - hops,
 				  plain_ok, &loc);
 		if (!loc)
 			break;
 		/* Only hops not followed by libcurl come back with a Location. */
-		if (++hops > HTTP_MAX_REDIRS || req->form) {
+		if (++hops > HTTP_MAX_REDIRS || req_sends(req)) {
 			char u[256];
 
 			http_url_for_log(req->url, u, sizeof(u));
-			log_err("registry: GET %s: too many redirects", u);
+			log_err("registry: %s %s: %s", req_method(req), u,
+				req_sends(req) ? "redirected, not followed" :
+				"too many redirects");
 			ret = -EIO;
 			break;
 		}
