@@ -82,6 +82,22 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_name(req, parent, name, fs_ns_rmdir);
 }
 
+/*
+ * A link into registries/ pushes: only root and the user the mount
+ * belongs to may, since it sends an image out under the mount's
+ * registry credentials.
+ */
+static int may_push(fuse_req_t req, struct fs_ctx *ctx, struct fs_inode *dir)
+{
+	const struct fuse_ctx *who = fuse_req_ctx(req);
+
+	if (dir->kind != FS_REG_DIR || who->uid == 0 || who->uid == ctx->uid)
+		return 0;
+	log_warn("push refused: uid %u is neither root nor the mount's owner",
+		 (unsigned)who->uid);
+	return -EACCES;
+}
+
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		   const char *name)
 {
@@ -91,7 +107,9 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 
 	if (!p)
 		return;
-	ret = fs_tag_symlink(ctx, p, name, link);
+	ret = may_push(req, ctx, p);
+	if (!ret)
+		ret = fs_tag_symlink(ctx, p, name, link);
 	reply_made(req, ret, p, name);
 	fs_put_node(ctx, p);
 }
@@ -108,7 +126,9 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return;
 	p = get_or_reply(req, newparent);
 	if (p) {
-		ret = fs_tag_link(ctx, src, p, newname);
+		ret = may_push(req, ctx, p);
+		if (!ret)
+			ret = fs_tag_link(ctx, src, p, newname);
 		reply_made(req, ret, p, newname);
 		fs_put_node(ctx, p);
 	}
