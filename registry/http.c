@@ -357,6 +357,17 @@ static size_t on_read(char *dst, size_t sz, size_t nmemb, void *u)
 	return n;
 }
 
+/* libcurl resends a body (a reused connection found dead) from @off. */
+static int on_seek(void *u, curl_off_t off, int origin)
+{
+	struct xfer *x = u;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->req->source_len)
+		return CURL_SEEKFUNC_FAIL;
+	x->sent = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
 /* errors[0].code of a registry error body, if it is one. */
 static void parse_err_code(const struct buf *b, struct http_resp *r)
 {
@@ -483,6 +494,8 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)(req->source ? req->source_len : 0));
 	}

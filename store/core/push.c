@@ -5,9 +5,11 @@
  * then the manifest, last, so that a failure leaves no tag behind.
  *
  * Where the bytes come from: the store's blob, fetched whole from the
- * image's pull source first when only a part (or nothing) of it is local.
- * A layer pulled from the target registry is offered as a cross-repository
- * mount from its source repository, so its bytes need not travel at all.
+ * image's pull source when only a part (or nothing) of it is local, and
+ * only once the registry asks for the bytes: a blob it has, or mounts,
+ * is never fetched.  A blob pulled from the target registry is offered as
+ * a cross-repository mount from its source repository, so its bytes need
+ * not travel at all.
  *
  * Layers that are local only uncompressed (imports, loads of `docker
  * save` archives) are gzip-compressed on the way, deterministically (no
@@ -33,15 +35,34 @@
 #define PUSH_GZIP_LEVEL 6
 #define PUSH_GZIP_CHUNK ((size_t)1 << 20)
 
-/* A blob being pushed, read from its file. */
+/* A blob being pushed, read from its file, made local at the first read. */
 struct push_fd_src {
-	int fd;
+	struct store *s;
+	const struct store_image *img;
+	const struct registry_desc *d;
+	int fd;			/* -1 until the first read */
 };
+
+static int push_fd_open(struct push_fd_src *f)
+{
+	int ret = store_blob_fetch(f->s, f->img->host, f->img->repo, f->d);
+
+	if (ret) {
+		log_err("push %.12s: blob %s is not local and cannot be fetched: %s",
+			f->img->id, f->d->digest, registry_errno_cause(ret));
+		return ret;
+	}
+	return store_blob_open(f->s, f->d->digest, &f->fd);
+}
 
 static int push_fd_read(void *ctx, uint64_t off, void *dst, size_t n)
 {
-	const struct push_fd_src *f = ctx;
+	struct push_fd_src *f = ctx;
 	char *p = dst;
+	int ret;
+
+	if (f->fd < 0 && (ret = push_fd_open(f)))
+		return ret;
 
 	while (n) {
 		ssize_t r = pread(f->fd, p, n, (off_t)off);
@@ -178,9 +199,19 @@ static const char *gzip_media_type(const char *mt)
 	return REGISTRY_MT_OCI_LAYER_GZIP;
 }
 
+/* The repository to mount @img's blobs from at @host/@repo, or NULL. */
+static const char *mount_source(const struct store_image *img, const char *host,
+				const char *repo)
+{
+	if (img->host && img->repo && strcmp(img->host, host) == 0 &&
+	    strcmp(img->repo, repo) != 0)
+		return img->repo;
+	return NULL;
+}
+
 /*
  * Push layer @i of @img to @host/@repo; when it had to be compressed,
- * *@gz is the descriptor pushed (else zeroed).  @what names the push.
+ * *@gz is the descriptor pushed (else zeroed).
  */
 static int push_layer(struct store *s, struct store_image *img, size_t i,
 		      const char *host, const char *repo, struct registry_desc *gz)
@@ -188,18 +219,17 @@ static int push_layer(struct store *s, struct store_image *img, size_t i,
 	const struct store_layer *l = &img->layers[i];
 	const struct registry_desc *d = &l->desc;
 	const char *from = NULL;
-	struct push_fd_src src = { .fd = -1 };
-	enum registry_push_how how;
+	struct push_fd_src src = { .s = s, .img = img, .fd = -1 };
 	int ret;
 
 	memset(gz, 0, sizeof(*gz));
-	ret = store_blob_fetch(s, img->host, img->repo, d);
-	if (ret) {
-		log_err("push %.12s: layer %s is not local and cannot be fetched: %s",
-			img->id, d->digest, registry_errno_cause(ret));
-		return ret;
-	}
 	if (l->comp == REGISTRY_COMP_NONE) {
+		src.d = d;
+		ret = push_fd_open(&src);
+		if (ret)
+			return ret;
+		close(src.fd);
+		src.fd = -1;
 		ret = gzip_layer(s, d, gzip_media_type(d->media_type), gz);
 		if (ret) {
 			log_err("push %.12s: compressing layer %s: %s", img->id,
@@ -207,14 +237,11 @@ static int push_layer(struct store *s, struct store_image *img, size_t i,
 			return ret;
 		}
 		d = gz;
-	} else if (img->host && img->repo && strcmp(img->host, host) == 0 &&
-		   strcmp(img->repo, repo) != 0) {
-		from = img->repo;
+	} else {
+		from = mount_source(img, host, repo);
 	}
-	ret = store_blob_open(s, d->digest, &src.fd);
-	if (!ret)
-		ret = registry_blob_push(s->reg, host, repo, d, from, push_fd_read, &src,
-					 &how);
+	src.d = d;
+	ret = registry_blob_push(s->reg, host, repo, d, from, push_fd_read, &src, NULL);
 	if (src.fd >= 0)
 		close(src.fd);
 	if (ret)
@@ -289,8 +316,9 @@ static int push_image(struct store *s, struct store_image *img, const char *host
 	for (size_t i = 0; i < img->n_layers && !ret; i++)
 		ret = push_layer(s, img, i, host, repo, &gz[i]);
 	if (!ret)
-		ret = registry_blob_push(s->reg, host, repo, &img->m.config, NULL,
-					 push_mem_read, &cfg, NULL);
+		ret = registry_blob_push(s->reg, host, repo, &img->m.config,
+					 mount_source(img, host, repo), push_mem_read,
+					 &cfg, NULL);
 	if (!ret)
 		ret = push_manifest_body(img, gz, &body, &len);
 	if (!ret) {
