@@ -44,14 +44,16 @@ id_of() { jq -r .config.digest "$1/manifest" | sed 's/^sha256://'; }
 # the layers MANIFEST lists; skopeo copies the image out whole.
 readback() {
     local addr=$1 ref=$2 id=$3 man=$4 out=$TEST_TMP/readback-${2//[\/:]/_}
-    sk inspect --tls-verify=false --raw "docker://$addr/$ref" > "$out.manifest" ||
+    local creds=()
+    [ -n "${RB_CREDS:-}" ] && creds=(--creds "$RB_CREDS")
+    sk inspect --tls-verify=false "${creds[@]}" --raw "docker://$addr/$ref" > "$out.manifest" ||
         fail "skopeo inspect $addr/$ref"
     assert_eq "sha256:$id" "$(jq -r .config.digest "$out.manifest")" "$ref: config digest (image ID)"
     assert_eq "$(jq -c '[.layers[].digest]' "$man")" "$(jq -c '[.layers[].digest]' "$out.manifest")" \
         "$ref: layer digests"
-    assert_eq "$id" "$(sk inspect --tls-verify=false --config --raw "docker://$addr/$ref" | sha256sum | cut -d' ' -f1)" \
+    assert_eq "$id" "$(sk inspect --tls-verify=false "${creds[@]}" --config --raw "docker://$addr/$ref" | sha256sum | cut -d' ' -f1)" \
         "$ref: config bytes"
-    sk copy -q --src-tls-verify=false "docker://$addr/$ref" "oci:$out.oci:x" ||
+    sk copy -q --src-tls-verify=false ${RB_CREDS:+--src-creds "$RB_CREDS"} "docker://$addr/$ref" "oci:$out.oci:x" ||
         fail "skopeo copy docker://$addr/$ref oci:"
 }
 # uploads LOG REPO — blob upload requests (POST/PATCH/PUT of uploads) of REPO.
@@ -193,8 +195,19 @@ assert_eq ENOENT "$(errno_of lstat "$G/$R3/sec/x")" "the failed push left a link
 code=$(curl -s -o /dev/null -w '%{http_code}' -u "$REG_USER:$REG_PASS" "http://$R3/v2/sec/manifests/x")
 assert_eq 404 "$code" "manifest sec:x at the registry"
 grep -q "push ${IDU:0:12} to $R3/sec:x failed" "$IMGFS_LOG" || fail "no log line naming image, registry and cause"
-docker_config "$DOCKER_CONFIG" "$REG_USER" "$REG_PASS" "$R3"
 pass "EACCES, nothing at the registry"
+
+check "a registry with Bearer tokens: the push asks for pull,push"
+unset REG_USER REG_PASS
+registry_start_token
+R4=$REG_ADDR
+docker_config "$DOCKER_CONFIG" "$REG_USER" "$REG_PASS" "$R4"
+mkdir -p "$G/$R4/tok/u1" || fail "mkdir"
+ln -s "$MNT/by-id/$IDU" "$G/$R4/tok/u1/1" || fail "push with a token"
+grep -qF '"name": "tok/u1", "actions": ["pull", "push"]' "$TEST_TMP/token/token.log" ||
+    fail "no token asked for scope repository:tok/u1:pull,push"
+RB_CREDS=$REG_USER:$REG_PASS readback "$R4" tok/u1:1 "$IDU" "$U1/manifest"
+pass "pushed with a token"
 
 imgfs_alive || fail "imgfs died"
 imgfs_umount
