@@ -18,9 +18,11 @@
  * its diff_ids (the uncompressed digests) are pushed unchanged, so the
  * image ID is the same at the registry as here.  The same bytes give the
  * same digest, so a second push finds them at the registry (HEAD) and
- * sends nothing.
+ * sends nothing; and the gzip blob made for a layer is remembered (for the
+ * life of the process, in push_gz below) so that it is not made again.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,20 @@
 
 #define PUSH_GZIP_LEVEL 6
 #define PUSH_GZIP_CHUNK ((size_t)1 << 20)
+
+/*
+ * Uncompressed layer digest -> the gzip blob made of it (struct push_gz).
+ * Process-wide: blobs are named by their content, so an answer holds in
+ * any store that has the blob, which is checked before it is used.  The
+ * table only grows (one entry per layer pushed compressed).
+ */
+struct push_gz {
+	char digest[72];
+	int64_t size;
+};
+static pthread_mutex_t push_gz_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct htab push_gz_table;
+static bool push_gz_ready;
 
 /* A blob being pushed, read from its file, made local at the first read. */
 struct push_fd_src {
@@ -191,6 +207,47 @@ out:
 	return ret;
 }
 
+/* gzip_layer(), unless the blob it would make is known and local. */
+static int gzip_layer_once(struct store *s, const struct registry_desc *d,
+			   const char *mt, struct registry_desc *out)
+{
+	struct push_gz *gz = NULL, *old = NULL;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&push_gz_lock);
+	if (!push_gz_ready && htab_init(&push_gz_table) == 0)
+		push_gz_ready = true;
+	if (push_gz_ready)
+		gz = htab_get(&push_gz_table, d->digest);
+	if (gz) {
+		out->digest = strdup(gz->digest);
+		out->size = gz->size;
+	}
+	pthread_mutex_unlock(&push_gz_lock);
+	if (out->digest && store_blob_has(s, out->digest)) {
+		out->media_type = strdup(mt);
+		if (out->media_type)
+			return 0;
+	}
+	registry_desc_release(out);
+	ret = gzip_layer(s, d, mt, out);
+	if (ret)
+		return ret;
+	log_info("layer %s gzip-compressed for push as %s", d->digest, out->digest);
+	gz = calloc(1, sizeof(*gz));
+	if (!gz)
+		return 0;	/* only the memo is lost */
+	snprintf(gz->digest, sizeof(gz->digest), "%s", out->digest);
+	gz->size = out->size;
+	pthread_mutex_lock(&push_gz_lock);
+	if (!push_gz_ready || htab_set(&push_gz_table, d->digest, gz, (void **)&old))
+		old = gz;
+	pthread_mutex_unlock(&push_gz_lock);
+	free(old);
+	return 0;
+}
+
 /* The media type of layer @mt compressed with gzip, in the same family. */
 static const char *gzip_media_type(const char *mt)
 {
@@ -230,7 +287,7 @@ static int push_layer(struct store *s, struct store_image *img, size_t i,
 			return ret;
 		close(src.fd);
 		src.fd = -1;
-		ret = gzip_layer(s, d, gzip_media_type(d->media_type), gz);
+		ret = gzip_layer_once(s, d, gzip_media_type(d->media_type), gz);
 		if (ret) {
 			log_err("push %.12s: compressing layer %s: %s", img->id,
 				d->digest, strerror(-ret));

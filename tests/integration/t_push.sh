@@ -35,7 +35,7 @@ REG_ADDR=$R1
 
 export DOCKER_CONFIG=$TEST_TMP/dockercfg
 docker_config "$DOCKER_CONFIG"
-imgfs_mount
+imgfs_mount log_level=info
 G=$MNT/registries
 
 # id_of PATH — the full image ID a tag link of the mount names.
@@ -118,7 +118,9 @@ before=$(wc -l < "$R2_LOG")
 ln -s "$MNT/by-id/${IDI:0:12}" "$G/$R2/imported/v2" || fail "second push of the imported image"
 tail -n +"$((before + 1))" "$R2_LOG" > "$TEST_TMP/second-imp.log"
 assert_eq 0 "$(uploads "$TEST_TMP/second-imp.log" imported | wc -l)" \
-    "uploads of the second push of the imported image (deterministic gzip)"
+    "uploads of the second push of the imported image"
+assert_eq 1 "$(grep -c "layer $(jq -r '.layers[0].digest' "$MNT/repos/imp/v1/manifest") gzip-compressed" "$IMGFS_LOG")" \
+    "times the imported layer was compressed for two pushes"
 pass "imported image pushed, ID kept"
 
 check "a loaded image (docker-archive), a relative link target"
@@ -208,6 +210,22 @@ grep -qF '"name": "tok/u1", "actions": ["pull", "push"]' "$TEST_TMP/token/token.
     fail "no token asked for scope repository:tok/u1:pull,push"
 RB_CREDS=$REG_USER:$REG_PASS readback "$R4" tok/u1:1 "$IDU" "$U1/manifest"
 pass "pushed with a token"
+
+check "after a remount: the remote repository is a directory, gzip gives the same blob"
+imgfs_alive || fail "imgfs died"
+imgfs_umount
+REG_ADDR=$R1
+imgfs_mount log_level=info
+[ -d "$G/$R2/imported" ] || fail "registries/$R2/imported (a repository of $R2) is not a directory"
+[ -e "$G/$R2/nosuchrepo" ] && fail "registries/$R2/nosuchrepo exists"
+before=$(wc -l < "$R2_LOG")
+ln -s "$MNT/by-id/${IDI:0:12}" "$G/$R2/imported/v3" || fail "push of the imported image after a remount"
+tail -n +"$((before + 1))" "$R2_LOG" > "$TEST_TMP/third-imp.log"
+assert_eq 1 "$(grep -c "gzip-compressed" "$IMGFS_LOG")" "compressions in the new process"
+assert_eq 0 "$(uploads "$TEST_TMP/third-imp.log" imported | wc -l)" \
+    "uploads after compressing again (deterministic gzip)"
+readback "$R2" imported:v3 "$IDI" "$TEST_TMP/imported.manifest"
+pass "same gzip blob from a new process"
 
 imgfs_alive || fail "imgfs died"
 imgfs_umount
