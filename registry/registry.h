@@ -175,8 +175,9 @@ enum registry_push_how {
  * the bytes (up to REGISTRY_PUSH_MONOLITHIC_MAX) or PATCH chunks of
  * REGISTRY_PUSH_CHUNK with Content-Range and an empty closing PUT.  A
  * transfer broken off (no HTTP answer, or 5xx) is resumed from the offset
- * the upload's status (GET of its URL, Range header) tells, or restarted
- * when the upload is gone, at most REGISTRY_PUSH_RESUMES times.  Token
+ * the upload's status (GET of its URL, Range header) tells; the upload is
+ * started over when it is gone or out of step (404, 416, or no status),
+ * at most REGISTRY_PUSH_RESUMES times in all.  Token
  * scope "repository:@repo:pull,push".  Upload URLs (Location) are
  * resolved against the registry; one on another origin gets no
  * credentials.

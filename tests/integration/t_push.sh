@@ -10,7 +10,9 @@
 #    config unchanged (the image ID survives);
 #  - a loaded image (docker-archive), with a relative link target;
 #  - a large image (chunked PATCH) whose upload is broken off midway by
-#    tests/lib/range_proxy.py: resumed, and the manifest goes last;
+#    tests/lib/range_proxy.py: resumed (or started over, when the registry
+#    got part of a chunk), and the manifest goes last; a monolithic PUT
+#    broken off, sent again;
 #  - wrong credentials: EACCES, and no tag at the registry.
 # Every pushed image is read back with `skopeo inspect` (config digest =
 # image ID, layer digests as imgfs has them) and `skopeo copy` to oci:.
@@ -180,6 +182,16 @@ assert_eq 3 "$(grep -c "^POST /v2/big2/blobs/uploads/" "$PLOG")" "uploads starte
 last=$(grep -n " /v2/big2/" "$PLOG" | tail -1)
 [[ $last == *"PUT /v2/big2/manifests/1 "* ]] || fail "the manifest was not the last request: $last"
 readback "$R2" big2:1 "$IDB" "$BIG/manifest"
+# A monolithic PUT broken off (and its resend): the status says the
+# registry holds nothing of it, and the blob is sent again.
+printf '%s\n' "PUT /v2/mono/blobs/uploads/" "PUT /v2/mono/blobs/uploads/" > "$PLOG.drop"
+mkdir -p "$G/$P/mono" || fail "mkdir"
+timeout 120 ln -s "$MNT/by-id/$IDU" "$G/$P/mono/1" || fail "push of a small image through the dropping proxy"
+[ ! -s "$PLOG.drop" ] || fail "the PUT drops were not used"
+grep -q "^GET /v2/mono/blobs/uploads/.* status=204" "$PLOG" || fail "no upload status asked after the PUT drop"
+last=$(grep -n " /v2/mono/" "$PLOG" | tail -1)
+[[ $last == *"PUT /v2/mono/manifests/1 "* ]] || fail "the manifest was not the last request: $last"
+readback "$R2" mono:1 "$IDU" "$U1/manifest"
 pass "resumed"
 
 check "wrong credentials: EACCES and no tag at the registry"
