@@ -2,7 +2,7 @@
 /*
  * client.c - the registry client object and the requests made with it:
  * manifests, blobs, repository existence and namespace existence (from
- * the catalog).
+ * the catalog); reg_request() lends push.c the same authenticated path.
  *
  * Owns: the lifetime of struct registry_client (its option copies, the
  * CURLSH and its locks; the handle pool is used by http.c, the auth

@@ -3,8 +3,8 @@
  * registry_int.h - what the files of the registry client (library
  * imgfs_registry) share and nobody else sees: the client structure, the
  * one HTTP entry point, the auth cache, the Bearer flow and the secret
- * helpers.  Included by auth.c, bearer.c, client.c, creds.c, http.c and
- * secret.c; challenge.c needs only the public registry.h, and ref.c and
+ * helpers.  Included by auth.c, bearer.c, client.c, creds.c, http.c, push.c
+ * and secret.c; challenge.c needs only the public registry.h, and ref.c and
  * manifest.c (library imgfs_oci) only oci.h.
  *
  * Names: a function shared between these files is not static and carries
