@@ -14,6 +14,7 @@
  *   /by-id/<id>/image.tar       `docker save` of it, generated (save.h)
  *   /by-id/<id>/oci/...         the same as an OCI image layout
  *   /export/NAME/ENTRY, /export/NAME.tar   several images in one archive
+ *   /registries/HOST/REPO.../TAG   a link made here pushes (ns_registries.c)
  *
  * struct fs_ctx is the only mutable state shared by the FUSE worker
  * threads.  Lock order: ctx->inodes.lock is a leaf; the store's locks are
@@ -264,6 +265,37 @@ int fs_export_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
 int fs_export_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
 		      const char *target);
 int fs_export_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+
+/* registries/ (ns_registries.c): the root's entry into @tmpl, lookups,
+ * listings and links of the view. */
+int fs_registries_root(struct fs_inode *tmpl);
+int fs_registries_lookup(struct fs_ctx *ctx, struct fs_caller *who,
+			 struct fs_inode *parent, const char *name,
+			 struct fs_inode *tmpl, double *timeout);
+int fs_registries_list(struct fs_ctx *ctx, struct fs_inode *node,
+		       struct fs_dirlist *out);
+int fs_registries_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
+int fs_registries_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+/*
+ * fs_registries_push - `docker push` of image @id to the registry and
+ * repository of registries/ directory @dir as tag @name (store_push()),
+ * blocking; on success @name is a link to by-id/<id> for the rest of the
+ * mount.  -EINVAL when @dir is not HOST/REPO... or @name not a tag;
+ * store_push()'s errors.
+ */
+int fs_registries_push(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		       const char *id);
+/* fs_registries_push() of the image a symlink @target names (a tag that
+ * is not local is pulled first, if @who may pull). */
+int fs_registries_symlink(struct fs_ctx *ctx, struct fs_caller *who,
+			  struct fs_inode *dir, const char *name, const char *target);
+/*
+ * fs_link_target_id - the image a symlink @target made in @dir names (a
+ * repos/ directory for relative targets; ns_write.c has the rules), as
+ * @who resolves it (a tag that is not local is pulled if @who may pull).
+ */
+int fs_link_target_id(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *dir,
+		      const char *target, char id[65]);
 
 /* The tree of an image node's rootfs, building it if needed. */
 int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node,

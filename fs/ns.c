@@ -186,6 +186,8 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 	}
 	if (strcmp(name, "export") == 0)
 		return set_key(tmpl, FS_EXPORT_DIR, "x");
+	if (strcmp(name, "registries") == 0)
+		return fs_registries_root(tmpl);
 	return -ENOENT;
 }
 
@@ -477,6 +479,8 @@ int fs_ns_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 		return lookup_dangling(ctx, name, tmpl, timeout);
 	case FS_IMPORT_DIR:
 		return lookup_import(ctx, parent, name, tmpl, timeout);
+	case FS_REG_DIR:
+		return fs_registries_lookup(ctx, who, parent, name, tmpl, timeout);
 	default:
 		return -ENOTDIR;
 	}
@@ -562,6 +566,7 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	case FS_REPOS_DIR:
 	case FS_DANGLING:
 	case FS_IMPORT_DIR:
+	case FS_REG_DIR:
 		*timeout = FS_TIMEOUT_TAG;
 		stat_base(ctx, node, st, S_IFDIR | 0755);
 		break;
@@ -575,9 +580,10 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 		stat_base(ctx, node, st, S_IFREG | 0644);
 		break;
 	case FS_TAG:
+	case FS_REG_TAG:
 		*timeout = FS_TIMEOUT_TAG;
 		stat_base(ctx, node, st, S_IFLNK | 0777);
-		ret = fs_repos_readlink(ctx, node, &target);
+		ret = fs_ns_readlink(ctx, node, &target);
 		if (!ret)
 			st->st_size = (off_t)strlen(target);
 		free(target);
@@ -701,6 +707,7 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		    (ret = fs_dirlist_add(out, "images", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "images.json", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "import", S_IFDIR)) ||
+		    (ret = fs_dirlist_add(out, "registries", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "repos", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "status", S_IFREG)))
 			return ret;
@@ -709,6 +716,8 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		return fs_repos_list(ctx, node->path, out);
 	case FS_IMPORT_DIR:
 		return fs_dirs_list(ctx, 'i', node->path, out);
+	case FS_REG_DIR:
+		return fs_registries_list(ctx, node, out);
 	case FS_DANGLING: {
 		char **all = NULL;
 		size_t n_all = 0;
@@ -758,6 +767,8 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 		       -ENOMEM : 0;
 	if (node->kind == FS_EXPORT_LINK)
 		return fs_export_readlink(ctx, node, out);
+	if (node->kind == FS_REG_TAG)
+		return fs_registries_readlink(ctx, node, out);
 	if (node->kind == FS_ROOTFS) {
 		struct store_rootfs *fs;
 		const struct store_rinode *ri;

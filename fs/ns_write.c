@@ -302,6 +302,12 @@ static int resolve_target(struct fs_ctx *ctx, struct fs_caller *who,
 	return ret;
 }
 
+int fs_link_target_id(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *dir,
+		      const char *target, char id[65])
+{
+	return resolve_target(ctx, who, dir, target, id);
+}
+
 /*
  * A repository directory made with mkdir goes away with its last tag, as
  * Docker has no empty repositories; so do the made parents it leaves
@@ -411,6 +417,8 @@ int fs_tag_symlink(struct fs_ctx *ctx, struct fs_caller *who,
 
 	if (dir->kind == FS_EXPORT_SET)
 		return fs_export_symlink(ctx, dir, name, target);
+	if (dir->kind == FS_REG_DIR)
+		return fs_registries_symlink(ctx, who, dir, name, target);
 	ret = tag_place(ctx, dir, name, &host, &repo);
 	if (ret)
 		return ret;
@@ -440,8 +448,11 @@ int fs_tag_link(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *src,
 	char old[65];
 	int ret;
 
-	if (src->kind != FS_TAG && src->kind != FS_DANGLING_LINK)
+	if (src->kind != FS_TAG && src->kind != FS_DANGLING_LINK &&
+	    !(src->kind == FS_REG_TAG && dir->kind == FS_REG_DIR))
 		return -EPERM;
+	if (dir->kind == FS_REG_DIR)
+		return fs_registries_push(ctx, dir, name, src->id);
 	ret = tag_place(ctx, dir, name, &host, &repo);
 	if (ret)
 		return ret;
@@ -600,6 +611,8 @@ int fs_ns_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name)
 
 	if (dir->kind == FS_EXPORT_DIR)
 		return fs_export_mkdir(ctx, dir, name);
+	if (dir->kind == FS_REG_DIR)
+		return fs_registries_mkdir(ctx, dir, name);
 	if (dir->kind != FS_REPOS_DIR && dir->kind != FS_IMPORT_DIR)
 		return dir->kind == FS_ROOT || dir->kind == FS_BYID ? -EPERM : -EROFS;
 	/* A first component under repos/ may be a registry host. */

@@ -100,6 +100,20 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_name(req, parent, name, fs_ns_rmdir);
 }
 
+/*
+ * A link into registries/ pushes: it sends an image out under the mount's
+ * registry credentials to a host the caller names, as a pull does, so the
+ * same users may (root, the mount's owner, members of the pull group).
+ */
+static int may_push(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *dir)
+{
+	if (dir->kind != FS_REG_DIR || who->uid == 0 || fs_caller_may_pull(ctx, who))
+		return 0;
+	log_warn("push refused: uid %u is neither root, the mount's owner nor in the pull group",
+		 (unsigned)who->uid);
+	return -EACCES;
+}
+
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		   const char *name)
 {
@@ -111,7 +125,9 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	if (!p)
 		return;
 	fs_caller_init(&who, req);
-	ret = fs_tag_symlink(ctx, &who, p, name, link);
+	ret = may_push(ctx, &who, p);
+	if (!ret)
+		ret = fs_tag_symlink(ctx, &who, p, name, link);
 	reply_made(req, &who, ret, p, name);
 	fs_put_node(ctx, p);
 }
@@ -131,7 +147,9 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		struct fs_caller who;
 
 		fs_caller_init(&who, req);
-		ret = fs_tag_link(ctx, &who, src, p, newname);
+		ret = may_push(ctx, &who, p);
+		if (!ret)
+			ret = fs_tag_link(ctx, &who, src, p, newname);
 		reply_made(req, &who, ret, p, newname);
 		fs_put_node(ctx, p);
 	}

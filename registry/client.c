@@ -2,7 +2,7 @@
 /*
  * client.c - the registry client object and the requests made with it:
  * manifests, blobs, repository existence and namespace existence (from
- * the catalog).
+ * the catalog); reg_request() lends push.c the same authenticated path.
  *
  * Owns: the lifetime of struct registry_client (its option copies, the
  * CURLSH and its locks; the handle pool is used by http.c, the auth
@@ -290,6 +290,25 @@ out:
 	req->auth = NULL;
 	reg_secret_free(auth);
 	return ret;
+}
+
+int reg_request(struct registry_client *c, const char *host, const char *scope,
+		const char *what, const char *path, struct http_req *req,
+		struct http_resp *resp)
+{
+	return request_with_auth(c, host, scope, what, path, req, resp);
+}
+
+int reg_base_url(struct registry_client *c, const char *host, struct buf *out)
+{
+	const char *s = NULL;
+
+	if (reg_host_plain_ok(c, host)) {
+		pthread_mutex_lock(&c->lock);
+		s = htab_get(&c->schemes, host);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return buf_printf(out, "%s://%s", s ? s : "https", endpoint(host));
 }
 
 /* A request under the pull scope of @repo (see request_with_auth()). */

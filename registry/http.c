@@ -71,7 +71,19 @@ struct xfer {
 	bool plain_ok;		/* this hop may use http besides https */
 	bool noverify;		/* this hop skips the TLS certificate check */
 	int64_t deadline_ms;	/* reg_now_ms() at the request's end */
+	uint64_t sent;		/* bytes of req->source sent this hop */
 };
+
+/* Whether @req sends a body (a form or a source): never redirected. */
+static bool req_sends(const struct http_req *req)
+{
+	return req->form || (req->method && strcmp(req->method, "HEAD") != 0);
+}
+
+static const char *req_method(const struct http_req *req)
+{
+	return req->method ? req->method : req->form ? "POST" : "GET";
+}
 
 int http_status_errno(long status)
 {
@@ -277,6 +289,7 @@ static size_t on_header(char *line, size_t sz, size_t nmemb, void *u)
 		r->status = st;
 		r->content_type[0] = r->digest[0] = r->content_range[0] = '\0';
 		r->www_auth[0] = r->retry_after[0] = '\0';
+		r->location[0] = r->upload_range[0] = '\0';
 		r->www_auth_cut = false;
 		return n;
 	}
@@ -286,6 +299,10 @@ static size_t on_header(char *line, size_t sz, size_t nmemb, void *u)
 		header_copy(r->digest, sizeof(r->digest), line + v, n - v);
 	} else if (header_is(line, n, "Content-Range", &v)) {
 		header_copy(r->content_range, sizeof(r->content_range), line + v, n - v);
+	} else if (header_is(line, n, "Location", &v)) {
+		header_copy(r->location, sizeof(r->location), line + v, n - v);
+	} else if (header_is(line, n, "Range", &v)) {
+		header_copy(r->upload_range, sizeof(r->upload_range), line + v, n - v);
 	} else if (header_is(line, n, "Retry-After", &v)) {
 		header_copy(r->retry_after, sizeof(r->retry_after), line + v, n - v);
 	} else if (header_is(line, n, "WWW-Authenticate", &v)) {
@@ -355,6 +372,38 @@ static int on_progress(void *u, curl_off_t dltotal, curl_off_t dlnow,
 	return 0;
 }
 
+/* The request body, from req->source; an error of it aborts the transfer. */
+static size_t on_read(char *dst, size_t sz, size_t nmemb, void *u)
+{
+	struct xfer *x = u;
+	const struct http_req *req = x->req;
+	size_t n = sz * nmemb;
+	int ret;
+
+	if (n > req->source_len - x->sent)
+		n = (size_t)(req->source_len - x->sent);
+	if (!n)
+		return 0;
+	ret = req->source(req->source_ctx, req->source_off + x->sent, dst, n);
+	if (ret) {
+		x->err = ret;
+		return CURL_READFUNC_ABORT;
+	}
+	x->sent += n;
+	return n;
+}
+
+/* libcurl resends a body (a reused connection found dead) from @off. */
+static int on_seek(void *u, curl_off_t off, int origin)
+{
+	struct xfer *x = u;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->req->source_len)
+		return CURL_SEEKFUNC_FAIL;
+	x->sent = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
 /* errors[0].code of a registry error body, if it is one. */
 static void parse_err_code(const struct buf *b, struct http_resp *r)
 {
@@ -412,6 +461,19 @@ static int hop_headers(const struct http_req *req, const char *auth,
 		ret = header_add(hdrs, "Accept", req->accept);
 	if (!ret && req->range)
 		ret = header_add(hdrs, "Range", req->range);
+	if (!ret && req->content_type)
+		ret = header_add(hdrs, "Content-Type", req->content_type);
+	if (!ret && req->content_range)
+		ret = header_add(hdrs, "Content-Range", req->content_range);
+	if (!ret && req->source) {
+		/* No "Expect: 100-continue" round trip before a body. */
+		struct curl_slist *tmp = curl_slist_append(*hdrs, "Expect:");
+
+		if (tmp)
+			*hdrs = tmp;
+		else
+			ret = -ENOMEM;
+	}
 	if (!ret && auth)
 		ret = header_add(hdrs, "Authorization", auth);
 	return ret;
@@ -468,6 +530,19 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 	if (req->form) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->form);
 		curl_easy_setopt(h, CURLOPT_POSTREDIR, 0L);
+	} else if (req->method && strcmp(req->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (req->method) {
+		/* Every body, even an empty one, goes through the read
+		 * callback with its exact Content-Length. */
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)(req->source ? req->source_len : 0));
 	}
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
@@ -509,7 +584,7 @@ static int hop_result(CURL *h, struct xfer *x, const char *url, CURLcode rc,
 		x->resp->status = 0;
 		if (!req->quiet) {
 			http_url_for_log(url, u, sizeof(u));
-			log_err("registry: %s %s: %s%s%s", req->form ? "POST" : "GET", u,
+			log_err("registry: %s %s: %s%s%s", req_method(req), u,
 				curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
 		}
 		return curl_errno(rc);
@@ -550,6 +625,7 @@ static int perform_hop(struct registry_client *c, CURL *h, struct xfer *x,
 		log_err("registry: GET %s: deadline passed (redirects)", u);
 		return -ETIMEDOUT;
 	}
+	x->sent = 0;
 	ret = hop_headers(x->req, auth, &hdrs);
 	if (ret)
 		goto out;
@@ -626,16 +702,18 @@ int http_do(struct registry_client *c, const struct http_req *req,
 		 * it is never followed automatically either; nor is a hop
 		 * whose laxer transport a redirect must not inherit. */
 		ret = perform_hop(c, h, &x, url, auth,
-				  !auth && !req->form && !x.plain_ok && !x.noverify,
+				  !auth && !req_sends(req) && !x.plain_ok && !x.noverify,
 				  HTTP_MAX_REDIRS - hops, &loc);
 		if (!loc)
 			break;
 		/* Only hops not followed by libcurl come back with a Location. */
-		if (++hops > HTTP_MAX_REDIRS || req->form) {
+		if (++hops > HTTP_MAX_REDIRS || req_sends(req)) {
 			char u[256];
 
 			http_url_for_log(req->url, u, sizeof(u));
-			log_err("registry: GET %s: too many redirects", u);
+			log_err("registry: %s %s: %s", req_method(req), u,
+				req_sends(req) ? "redirected, not followed" :
+				"too many redirects");
 			ret = -EIO;
 			break;
 		}

@@ -184,6 +184,83 @@ int registry_repo_exists(struct registry_client *c, const char *host,
 int registry_namespace_exists(struct registry_client *c, const char *host,
 			      const char *prefix);
 
+/* ---- pushing (push.c) -------------------------------------------------- */
+
+/*
+ * registry_source_fn - fills @dst with exactly @n bytes of the blob being
+ * pushed, from offset @off (any offset, any order: an upload is resumed
+ * from where the registry says it stands).  0 or -errno, which aborts the
+ * push and becomes its result.
+ */
+typedef int (*registry_source_fn)(void *ctx, uint64_t off, void *dst, size_t n);
+
+/* Blobs up to this size go in one PUT; larger ones in PATCH chunks. */
+#define REGISTRY_PUSH_MONOLITHIC_MAX ((uint64_t)64 << 20)
+#define REGISTRY_PUSH_CHUNK ((uint64_t)16 << 20)
+/* Uploads restarted or resumed after a broken transfer, per blob. */
+#define REGISTRY_PUSH_RESUMES 4
+
+/* How a blob came to be in the target repository. */
+enum registry_push_how {
+	REGISTRY_PUSH_EXISTED,	/* HEAD found it: nothing sent */
+	REGISTRY_PUSH_MOUNTED,	/* cross-repository mount (201) */
+	REGISTRY_PUSH_UPLOADED,	/* its bytes were sent */
+};
+
+/**
+ * registry_blob_push - make blob @d present in @host/@repo: HEAD first
+ * (nothing sent when the registry has it), else POST an upload (with
+ * ?mount=<digest>&from=@mount_from when @mount_from is not NULL, which a
+ * registry answers 201 when it could mount), then one PUT ?digest= with
+ * the bytes (up to REGISTRY_PUSH_MONOLITHIC_MAX) or PATCH chunks of
+ * REGISTRY_PUSH_CHUNK with Content-Range and an empty closing PUT.  A
+ * transfer broken off (no HTTP answer, or 5xx) is resumed from the offset
+ * the upload's status (GET of its URL, Range header) tells; the upload is
+ * started over when it is gone or out of step (404, 416, or no status),
+ * at most REGISTRY_PUSH_RESUMES times in all.  Token
+ * scope "repository:@repo:pull,push".  Upload URLs (Location) are
+ * resolved against the registry; one on another origin gets no
+ * credentials.
+ * @src, @ctx: the blob's bytes (d->size of them).
+ * @how: what it took (may be NULL).
+ * Return: 0; -EINVAL for bad names; -EIO when the registry answered
+ * without a usable Location or refused the digest; the errno of the
+ * status or transport otherwise (registry.h's mapping), logged.
+ */
+int registry_blob_push(struct registry_client *c, const char *host,
+		       const char *repo, const struct registry_desc *d,
+		       const char *mount_from, registry_source_fn src, void *ctx,
+		       enum registry_push_how *how);
+
+/**
+ * registry_manifest_push - PUT /v2/@repo/manifests/@tag of the @len bytes
+ * at @body, Content-Type @media_type; every blob it names must be pushed
+ * first (the registry refuses it otherwise).
+ * Return: 0 when accepted (2xx); else as registry_blob_push().
+ */
+int registry_manifest_push(struct registry_client *c, const char *host,
+			   const char *repo, const char *tag, const void *body,
+			   size_t len, const char *media_type);
+
+/**
+ * registry_push_location - resolve the Location @loc a registry answered
+ * (absolute, or relative to @base, "scheme://host[:port]") into @out, with
+ * "digest=@digest" added to its query when @digest is not NULL.  Public
+ * for unit tests.
+ * Return: 0; -EINVAL for an empty or malformed location (or a scheme
+ * other than http/https); -ENOMEM or -EFBIG from @out.
+ */
+int registry_push_location(const char *base, const char *loc, const char *digest,
+			   struct buf *out);
+
+/**
+ * registry_push_content_range - the Content-Range value of a PATCH of @len
+ * (> 0) bytes at @off: "<first>-<last>", inclusive, as the distribution
+ * spec has it (no "bytes " unit).  Public for unit tests.
+ * Return: 0; -EINVAL for @len 0 or an overflow; -ENOSPC when @outsz is short.
+ */
+int registry_push_content_range(uint64_t off, uint64_t len, char *out, size_t outsz);
+
 /* ---- WWW-Authenticate (challenge.c), public for unit tests ------------ */
 
 struct registry_challenge {

@@ -3,8 +3,8 @@
  * registry_int.h - what the files of the registry client (library
  * imgfs_registry) share and nobody else sees: the client structure, the
  * one HTTP entry point, the auth cache, the Bearer flow and the secret
- * helpers.  Included by auth.c, bearer.c, client.c, creds.c, http.c and
- * secret.c; challenge.c needs only the public registry.h, and ref.c and
+ * helpers.  Included by auth.c, bearer.c, client.c, creds.c, http.c, push.c
+ * and secret.c; challenge.c needs only the public registry.h, and ref.c and
  * manifest.c (library imgfs_oci) only oci.h.
  *
  * Names: a function shared between these files is not static and carries
@@ -70,6 +70,14 @@ typedef int (*http_sink_fn)(void *ctx, const struct http_resp *resp,
 struct http_req {
 	const char *url;
 	const char *form;	/* non-NULL: POST this urlencoded body */
+	const char *method;	/* NULL: GET (POST with @form); "HEAD", or
+				 * "POST", "PUT", "PATCH" sending @source */
+	registry_source_fn source;	/* the request body ... */
+	void *source_ctx;
+	uint64_t source_off;	/* ... from this offset of the source ... */
+	uint64_t source_len;	/* ... this many bytes (0: empty body) */
+	const char *content_type;	/* of the request body, or NULL */
+	const char *content_range;	/* "start-end" of a PATCH, or NULL */
 	const char *accept;	/* Accept header value or NULL */
 	const char *auth;	/* Authorization value (secret) or NULL */
 	const char *range;	/* "bytes=..." or NULL */
@@ -93,11 +101,14 @@ struct http_resp {
 	bool www_auth_cut;	/* the challenge did not fit: unusable */
 	char retry_after[32];
 	char err_code[48];	/* errors[0].code of an error body */
+	char location[4096];	/* Location (uploads); "" when cut */
+	char upload_range[64];	/* Range of an upload's status: "0-<last>" */
 };
 
 /*
- * http_do - perform @req (GET, or POST of req->form), following redirects
- * by the policy of http.c.
+ * http_do - perform @req (GET, POST of req->form, or req->method),
+ * following redirects by the policy of http.c; a request that sends a
+ * body (form or source) follows none: a 3xx is -EIO.
  * Return: 0 for a 2xx response whose body was fully delivered (or stopped
  * by the sink with HTTP_SINK_STOP); else the errno of the status
  * (http_status_errno(), resp->status set), of the transport (status 0),
@@ -124,6 +135,19 @@ bool http_same_origin(const char *a, const char *b);
 int http_escape(struct buf *b, const char *s);
 
 /* ---- client.c ---- */
+
+/*
+ * reg_request - a request to @host/@path (path and query, no leading '/')
+ * under token @scope, with the cached Authorization or, after a 401, new
+ * credentials (one retry); the scheme that answered for @host.  @what
+ * names the object in logs.  Returns what http_do() returns;
+ * resp->status is 0 when the failure has been logged already.
+ */
+int reg_request(struct registry_client *c, const char *host, const char *scope,
+		const char *what, const char *path, struct http_req *req,
+		struct http_resp *resp);
+/* reg_base_url - "scheme://endpoint" that serves @host, onto @out. */
+int reg_base_url(struct registry_client *c, const char *host, struct buf *out);
 
 /* Whether @host may be reached over plain HTTP (loopback or insecure). */
 bool reg_host_plain_ok(const struct registry_client *c, const char *host);

@@ -201,6 +201,7 @@ int store_open(const struct store_opts *opts, struct store **out)
 	s->root_fd = s->blobs_fd = s->index_fd = s->images_fd = s->tmp_fd = -1;
 	s->partial_fd = -1;
 	pthread_mutex_init(&s->meta_lock, NULL);
+	pthread_mutex_init(&s->push_gz_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->inflight_cond, NULL);
 	pthread_cond_init(&s->jobs_cond, NULL);
@@ -228,6 +229,8 @@ int store_open(const struct store_opts *opts, struct store **out)
 		ret = htab_init(&s->answers);
 	if (!ret)
 		ret = htab_init(&s->partials);
+	if (!ret)
+		ret = htab_init(&s->push_gz);
 	if (ret)
 		goto out;
 	ret = open_layout(s, &cache_fd);
@@ -296,6 +299,11 @@ void store_close(struct store *s)
 	     e = htab_next(&s->answers, &it, e))
 		free(e->val);
 	htab_release(&s->answers);
+	for (struct htab_ent *e = htab_first(&s->push_gz, &it); e;
+	     e = htab_next(&s->push_gz, &it, e))
+		free(e->val);
+	htab_release(&s->push_gz);
+	pthread_mutex_destroy(&s->push_gz_lock);
 	store_partial_free_all(s);
 	store_progress_close(s);
 	store_toc_budget_free(s->toc_budget);

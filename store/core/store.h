@@ -267,6 +267,21 @@ int store_remote_repo_exists(struct store *s, const char *host, const char *repo
 int store_remote_namespace_exists(struct store *s, const char *host,
 				  const char *prefix);
 
+/*
+ * store_push - `docker push` of local image @id (full hex or unique
+ * prefix) to @host as @repo:@tag (push.c): each layer and the config made
+ * present at the registry (layers not local are fetched whole from the
+ * image's source first; uncompressed layers are pushed gzip-compressed,
+ * kept as blobs of the store), then the manifest, only after every blob
+ * is there.  Blocks until the registry has accepted the manifest.
+ * Return: 0; -EINVAL for a name outside the reference grammar; -ENOENT
+ * when there is no such image; -EACCES when the registry refused the
+ * credentials (401/403); -EIO for any other failure (logged with the
+ * image, the registry and the cause).
+ */
+int store_push(struct store *s, const char *id, const char *host, const char *repo,
+	       const char *tag);
+
 /* ---- writing: tags, deletion, new images (local image management) ----- */
 
 /*

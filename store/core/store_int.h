@@ -101,8 +101,21 @@ struct store {
 	 * missing record): what `imgfs --check` reports.  Set at open. */
 	unsigned tags_skipped;
 
+	/* Uncompressed layer digest -> the gzip blob a push made of it
+	 * (struct push_gz, push.c), so that it is not made again; guarded
+	 * by the leaf push_gz_lock.  Only grows, one entry per layer pushed
+	 * compressed. */
+	pthread_mutex_t push_gz_lock;
+	struct htab push_gz;
+
 	/* Bytes of downloads in flight, for store_max (space.c); s->lock. */
 	uint64_t reserved;
+};
+
+/* A gzip blob made of an uncompressed layer by a push (push.c). */
+struct push_gz {
+	char digest[72];
+	int64_t size;
 };
 
 struct store_layer {

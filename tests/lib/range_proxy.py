@@ -17,7 +17,14 @@ hostile registry or network would deliver.  While LOG_FILE + ".slow" holds
 a number N, blob bodies are sent at about N bytes per second (a transfer a
 test can watch in flight); any request whose path contains a line of
 LOG_FILE + ".429" is answered 429 Too Many Requests without reaching the
-registry (a rate limit).  Only for tests: loopback only, one upstream.
+registry (a rate limit).  A line "[+][N ]TEXT" of LOG_FILE + ".drop"
+breaks off the N-th (default: first) request whose "METHOD PATH" contains
+TEXT, once: its body is read and its connection closed without an answer
+(logged with status=dropped); with "+", the first half of the body is
+forwarded first (a PATCH's Content-Range cut to match), as when a
+connection breaks after the registry got part of the bytes.  Location headers naming the upstream are
+rewritten to name the proxy, so uploads keep coming through it.  Only for
+tests: loopback only, one upstream.
 """
 import http.client
 import http.server
@@ -36,6 +43,28 @@ def lines(name):
             return [l.strip() for l in f if l.strip()]
     except FileNotFoundError:
         return []
+
+
+def take_drop(req):
+    """None, or whether to forward half of @req's body before dropping
+    it; the line that said so is counted down, and removed when used."""
+    with lock:
+        ls = lines(LOG + ".drop")
+        for i, l in enumerate(ls):
+            half = l.startswith("+")
+            rest = l[1:] if half else l
+            word = rest.split(" ", 1)
+            n, text = (int(word[0]), word[1]) if word[0].isdigit() else (1, rest)
+            if text not in req:
+                continue
+            if n > 1:
+                ls[i] = ("+" if half else "") + "%d %s" % (n - 1, text)
+            else:
+                del ls[i]
+            with open(LOG + ".drop", "w") as f:
+                f.write("".join(x + "\n" for x in ls))
+            return half if n == 1 else None
+    return None
 
 
 def corrupted(path):
@@ -70,10 +99,26 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             body = self.rfile.read(n)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        headers["Host"] = UPSTREAM
+        drop = take_drop(f"{self.command} {self.path}")
+        if drop is not None:
+            half = (body or b"")[:n // 2] if drop else b""
+            headers["Content-Length"] = str(len(half))
+            cr = self.headers.get("Content-Range")
+            if cr and half:
+                start = int(cr.split("-")[0])
+                headers["Content-Range"] = f"{start}-{start + len(half) - 1}"
+            if half:
+                conn = http.client.HTTPConnection(UPSTREAM, timeout=60)
+                conn.request(self.command, self.path, body=half, headers=headers)
+                conn.getresponse().read()
+                conn.close()
+            record(f"{self.command} {self.path} range={rng} status=dropped bytes={len(half)}")
+            self.close_connection = True
+            return
         try:
             conn = http.client.HTTPConnection(UPSTREAM, timeout=60)
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-            headers["Host"] = UPSTREAM
             conn.request(self.command, self.path, body=body, headers=headers)
             r = conn.getresponse()
             status, rheaders, data = r.status, r.getheaders(), r.read()
@@ -93,6 +138,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         record(f"{self.command} {self.path} range={rng} status={status} bytes={sent}")
         self.send_response(status)
         for k, v in rheaders:
+            if k.lower() == "location":
+                v = v.replace("//" + UPSTREAM + "/", "//127.0.0.1:%d/" % LISTEN)
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
