@@ -169,7 +169,7 @@ if [ -e "$FUSE_CONF" ]; then
 else
     : > "$TEST_TMP/fuse.conf.absent"
 fi
-echo user_allow_other >> "$FUSE_CONF" || fail "adding user_allow_other to $FUSE_CONF"
+printf '\nuser_allow_other\n' >> "$FUSE_CONF" || fail "adding user_allow_other to $FUSE_CONF"
 if ! "${AS_MOUNTER[@]}" test -r /dev/fuse -a -w /dev/fuse; then
     FUSE_DEV_MODE=$(stat -c %a /dev/fuse)
     chmod o+rw /dev/fuse || fail "chmod o+rw /dev/fuse"
