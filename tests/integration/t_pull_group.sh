@@ -41,7 +41,22 @@ restore_fuse_conf() {
 # containers; Debian makes it 0666) the test opens it, and restores it.
 FUSE_DEV_MODE=
 restore_fuse_dev() { [ -z "$FUSE_DEV_MODE" ] || chmod "$FUSE_DEV_MODE" /dev/fuse; }
-trap 'rc=$?; restore_fuse_conf; restore_fuse_dev; userdel "$MU" 2>/dev/null; userdel "$U" 2>/dev/null;
+# userdel refuses a user whose process still runs: the user's daemon
+# (the mount at mmnt, once started) is stopped first.
+stop_mounter() {
+    local MU_PID
+    [ "${MNT:-}" = "$TEST_TMP/mmnt" ] && [ -n "${IMGFS_PID:-}" ] || return 0
+    MU_PID=$IMGFS_PID
+    _is_mounted "$TEST_TMP/mmnt" &&
+        { timeout 10 fusermount3 -u "$TEST_TMP/mmnt" 2>/dev/null ||
+          { _fuse_abort "$TEST_TMP/mmnt"; timeout 10 fusermount3 -u -z "$TEST_TMP/mmnt"; }; }
+    mu_runs() { [ "$(stat -c %U "/proc/$MU_PID" 2>/dev/null)" = "$MU" ]; }
+    mu_runs || return 0         # gone (its pid may be another's by now)
+    kill -TERM "$MU_PID" 2>/dev/null
+    wait_for 10 _pid_gone "$MU_PID" || { mu_runs && kill -KILL "$MU_PID" 2>/dev/null; }
+    wait_for 5 _pid_gone "$MU_PID"
+}
+trap 'rc=$?; restore_fuse_conf; restore_fuse_dev; stop_mounter; userdel "$MU" 2>/dev/null; userdel "$U" 2>/dev/null;
       groupdel "$G" 2>/dev/null; (exit $rc); cleanup' EXIT
 groupadd "$G" || fail "groupadd $G"
 useradd -M -N -g nogroup -G "$G" -d /nonexistent -s /usr/sbin/nologin "$U" ||
