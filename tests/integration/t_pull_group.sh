@@ -12,14 +12,52 @@
 #   - once root has pulled an image, nobody reads its files (layers fetched
 #     lazily by nobody's reads) and its tag; a further tag of it that is
 #     not local is still EACCES.
+# Then a mount by an ordinary user (-o allow_other, which needs
+# user_allow_other in /etc/fuse.conf: added for the test, the original
+# restored byte for byte on exit; /dev/fuse opened to others if it is
+# not, its mode restored on exit), whose own ~/.docker/config.json holds
+# the registry's credentials: nobody and root get EACCES for a tag that is
+# not local and the registry sees no request; the mounting user pulls;
+# then nobody reads the pulled image's files.
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
 
-# A group and a user that exist only for this test, removed on exit.
+# A group and users that exist only for this test, removed on exit; the
+# original /etc/fuse.conf (or its absence) comes back on exit.
 G=imgfspg$$
 U=imgfspu$$
-trap 'rc=$?; userdel "$U" 2>/dev/null; groupdel "$G" 2>/dev/null; (exit $rc); cleanup' EXIT
+MU=imgfsmu$$
+FUSE_CONF=/etc/fuse.conf
+FUSE_CONF_SAVE=$TEST_TMP/fuse.conf.orig
+restore_fuse_conf() {
+    if [ -f "$FUSE_CONF_SAVE" ]; then
+        cat "$FUSE_CONF_SAVE" > "$FUSE_CONF"
+    elif [ -e "$TEST_TMP/fuse.conf.absent" ]; then
+        rm -f "$FUSE_CONF"
+    fi
+}
+# libfuse opens /dev/fuse as the mounting user; where it is 0600 (some
+# containers; Debian makes it 0666) the test opens it, and restores it.
+FUSE_DEV_MODE=
+restore_fuse_dev() { [ -z "$FUSE_DEV_MODE" ] || chmod "$FUSE_DEV_MODE" /dev/fuse; }
+# userdel refuses a user whose process still runs: the user's daemon
+# (the mount at mmnt, once started) is stopped first.
+stop_mounter() {
+    local MU_PID
+    [ "${MNT:-}" = "$TEST_TMP/mmnt" ] && [ -n "${IMGFS_PID:-}" ] || return 0
+    MU_PID=$IMGFS_PID
+    _is_mounted "$TEST_TMP/mmnt" &&
+        { timeout 10 fusermount3 -u "$TEST_TMP/mmnt" 2>/dev/null ||
+          { _fuse_abort "$TEST_TMP/mmnt"; timeout 10 fusermount3 -u -z "$TEST_TMP/mmnt"; }; }
+    mu_runs() { [ "$(stat -c %U "/proc/$MU_PID" 2>/dev/null)" = "$MU" ]; }
+    mu_runs || return 0         # gone (its pid may be another's by now)
+    kill -TERM "$MU_PID" 2>/dev/null
+    wait_for 10 _pid_gone "$MU_PID" || { mu_runs && kill -KILL "$MU_PID" 2>/dev/null; }
+    wait_for 5 _pid_gone "$MU_PID"
+}
+trap 'rc=$?; restore_fuse_conf; restore_fuse_dev; stop_mounter; userdel "$MU" 2>/dev/null; userdel "$U" 2>/dev/null;
+      groupdel "$G" 2>/dev/null; (exit $rc); cleanup' EXIT
 groupadd "$G" || fail "groupadd $G"
 useradd -M -N -g nogroup -G "$G" -d /nonexistent -s /usr/sbin/nologin "$U" ||
     fail "useradd $U"
@@ -27,6 +65,7 @@ useradd -M -N -g nogroup -G "$G" -d /nonexistent -s /usr/sbin/nologin "$U" ||
 AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 AS_MEMBER=(setpriv --reuid="$U" --regid=nogroup --init-groups)
 AS_PRIMARY=(setpriv --reuid=nobody --regid="$G" --clear-groups)
+AS_ROOT=(env)
 as_nobody() { "${AS_NOBODY[@]}" "$@"; }
 
 # errno.py OP PATH — errno_of (common.sh) as a script another user can run.
@@ -45,7 +84,7 @@ except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)))
 EOF
 chmod 644 "$TEST_TMP/errno.py"
-# errno_as nobody|member|primary OP PATH
+# errno_as nobody|member|primary|root|mounter OP PATH
 errno_as() {
     local -n as=AS_${1^^}
     shift
@@ -135,5 +174,67 @@ assert_eq 0 "$(requests_since "$mark" /v2/private/other/manifests/)" "manifest r
 pass "nobody reads what is local, pulls nothing"
 
 imgfs_alive || fail "daemon died"
+imgfs_umount
+
+check "a mount by an ordinary user: only that user pulls"
+useradd -M -N -g nogroup -d "$TEST_TMP/mhome" -s /usr/sbin/nologin "$MU" || fail "useradd $MU"
+AS_MOUNTER=(setpriv --reuid="$MU" --regid=nogroup --init-groups)
+if [ -e "$FUSE_CONF" ]; then
+    cp "$FUSE_CONF" "$FUSE_CONF_SAVE" || fail "saving $FUSE_CONF"
+else
+    : > "$TEST_TMP/fuse.conf.absent"
+fi
+printf '\nuser_allow_other\n' >> "$FUSE_CONF" || fail "adding user_allow_other to $FUSE_CONF"
+if ! "${AS_MOUNTER[@]}" test -r /dev/fuse -a -w /dev/fuse; then
+    FUSE_DEV_MODE=$(stat -c %a /dev/fuse)
+    chmod o+rw /dev/fuse || fail "chmod o+rw /dev/fuse"
+fi
+# The user's own home, docker config, store and mount point; root's
+# DOCKER_CONFIG is not passed on, so the credentials can only be the user's.
+mkdir -p "$TEST_TMP/mhome/.docker" "$TEST_TMP/mstore" "$TEST_TMP/mmnt"
+docker_config "$TEST_TMP/mhome/.docker" "$REG_USER" "$REG_PASS"
+chmod 600 "$TEST_TMP/mhome/.docker/config.json"
+chown -R "$MU:nogroup" "$TEST_TMP/mhome" "$TEST_TMP/mstore" "$TEST_TMP/mmnt"
+chmod 700 "$TEST_TMP/mhome" "$TEST_TMP/mstore"
+# imgfs_mount runs $IMGFS_BIN; this one execs the daemon as the user (the
+# pid stays the daemon's, for imgfs_umount).
+cat > "$TEST_TMP/as-mounter.sh" <<WRAP
+#!/bin/sh
+exec ${AS_MOUNTER[*]} env -u DOCKER_CONFIG HOME=$TEST_TMP/mhome "$IMGFS_BIN" "\$@"
+WRAP
+chmod 755 "$TEST_TMP/as-mounter.sh"
+REAL_BIN=$IMGFS_BIN IMGFS_BIN=$TEST_TMP/as-mounter.sh MNT=$TEST_TMP/mmnt STORE=$TEST_TMP/mstore
+imgfs_mount allow_other
+IMGFS_BIN=$REAL_BIN
+R=$MNT/repos
+assert_eq "$MU" "$(ps -o user= -p "$IMGFS_PID")" "user the daemon runs as"
+assert_eq "$MU" "$(stat -c %U "$STORE")" "owner of the user's store"
+
+mark=$(wc -l < "$ACC")
+assert_eq OK "$(errno_as nobody listdir "$R")" "nobody lists the user's repos/"
+assert_eq EACCES "$(errno_as nobody stat "$R/private/img/latest")" "nobody: a tag not local"
+assert_eq EACCES "$(errno_as nobody stat "$R/private/other")" "nobody: repository probe"
+assert_eq EACCES "$(errno_as root stat "$R/private/img/v2")" "root: a tag not local"
+sleep 0.5
+assert_eq 0 "$(requests_since "$mark" /v2/)" "registry requests caused by nobody and root"
+assert_eq "" "$(ls -A "$MNT/by-id")" "by-id/ after the lookups of others"
+
+mark=$(wc -l < "$ACC")
+assert_eq OK "$(errno_as mounter stat "$R/private/other/latest")" "the mounting user pulls"
+[ "$(requests_since "$mark" /v2/private/other/manifests/latest)" -ge 1 ] ||
+    fail "the mounting user's lookup sent no manifest request"
+[ -d "$MNT/by-id/$(basename "$(readlink "$R/private/other/latest")")" ] ||
+    fail "the mounting user's pull: by-id/ entry missing"
+T=$R/private/other/latest
+assert_eq "$(cat "$TEST_TMP/ref2/rootfs/data/small")" "$(as_nobody cat "$T/rootfs/data/small")" \
+    "data/small read by nobody"
+got=$(as_nobody sha256sum < "$T/rootfs/data/blob" | cut -d' ' -f1) || fail "nobody cannot read data/blob"
+assert_eq "$(sha256sum < "$TEST_TMP/ref2/rootfs/data/blob" | cut -d' ' -f1)" "$got" "data/blob read by nobody"
+mark=$(wc -l < "$ACC")
+assert_eq EACCES "$(errno_as nobody stat "$R/private/other/v3")" "nobody: another tag, not local"
+sleep 0.5
+assert_eq 0 "$(requests_since "$mark" /v2/private/other/manifests/)" "manifest requests caused by nobody"
+imgfs_alive || fail "the user's daemon died"
+pass "the user's mount: only the user pulls, all read what is local"
 imgfs_umount
 echo "t_pull_group: all checks passed"

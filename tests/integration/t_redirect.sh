@@ -1,50 +1,56 @@
 #!/bin/bash
 # t_redirect.sh — redirect-then-challenge, and plain http across a
-# redirect.  tests/lib/hostile_redirect.py fronts a real registry for which
-# $DOCKER_CONFIG holds credentials, and redirects layer downloads to
-# another loopback host:port that answers 401 with a Bearer realm of its
-# own (a token server that records whether it got credentials).  The
-# daemon must not answer that challenge: the realm receives nothing, the
-# read fails cleanly, the daemon lives.  Then a layer is redirected to
-# plain http on a host that is neither loopback nor listed insecure: the
-# daemon must not connect there at all.
+# redirect, served by tests/lib/hostile_registry.py.  The registry demands
+# Basic credentials that $DOCKER_CONFIG holds for it.
+#   - mode redirect-challenge: a layer download is redirected to another
+#     loopback host:port that answers 401 with a Bearer realm of its own (a
+#     token server that records whether it got credentials).  The daemon
+#     must not answer that challenge: the realm receives nothing, the read
+#     fails cleanly, the daemon lives.
+#   - mode redirect-far: a layer is redirected to plain http on a host that
+#     is neither loopback nor listed insecure: the daemon must not connect
+#     there at all.
 . "$(dirname "$0")/../lib/common.sh"
-. "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
 
-O=$TEST_TMP/oci
-build_unique "$O" one
-build_unique "$O" two
-registry_start
-push_image "$O" one r/one:1
-push_image "$O" two r/two:1
+HUSER=imgfsuser HPASS=Pw-redirect-5d1e
+# hostile_start MODE [ARGS...] — start hostile_registry.py in MODE on a
+# free port; sets H (its address) and HLOG (its request log).
+hostile_start() {
+    local mode=$1 port
+    shift
+    port=$(free_port)
+    H=127.0.0.1:$port HLOG=$TEST_TMP/hostile-$mode.log
+    : > "$HLOG"
+    "$PY" "$LIB_DIR/hostile_registry.py" --listen "$H" --mode "$mode" --log "$HLOG" \
+        --auth "$HUSER:$HPASS" "$@" >>"$TEST_TMP/hostile-$mode.err" 2>&1 &
+    _PIDS+=("$!")
+    wait_for 20 _registry_up "$H" ||
+        { cat "$TEST_TMP/hostile-$mode.err" >&2; fail "hostile_registry.py ($mode) did not start"; }
+    log "hostile registry ($mode) at $H"
+}
 
-FRONT_PORT=$(free_port) TARGET_PORT=$(free_port) REALM_PORT=$(free_port)
-HLOG=$TEST_TMP/hostile.log
-: > "$HLOG"
-"$PY" "$LIB_DIR/hostile_redirect.py" "$FRONT_PORT" "$REG_ADDR" "$TARGET_PORT" "$REALM_PORT" \
-    "$HLOG" >>"$TEST_TMP/hostile.err" 2>&1 &
-_PIDS+=("$!")
-FRONT=127.0.0.1:$FRONT_PORT
-wait_for 20 curl -sf -o /dev/null "http://$FRONT/v2/" ||
-    { cat "$TEST_TMP/hostile.err" >&2; fail "hostile_redirect.py did not start"; }
-
+hostile_start redirect-challenge
+FRONT=$H FLOG=$HLOG
 export DOCKER_CONFIG=$TEST_TMP/dc
-docker_config "$DOCKER_CONFIG" imgfsuser Pw-redirect-5d1e "$FRONT"
+docker_config "$DOCKER_CONFIG" "$HUSER" "$HPASS" "$FRONT"
 REG_ADDR=$FRONT
 imgfs_mount
 
 check "a redirected layer download that is challenged sends no credentials"
-readlink "$MNT/repos/$FRONT/r/one/1" >/dev/null || fail "pull of $FRONT/r/one:1"
-e=$(errno_of read "$MNT/repos/$FRONT/r/one/1/rootfs/data/small")
+readlink "$MNT/repos/$FRONT/r/one/latest" >/dev/null || fail "pull of $FRONT/r/one:latest"
+grep -q "^GET /v2/r/one/manifests/latest .* auth=yes" "$FLOG" ||
+    fail "the daemon sent no credentials to the registry itself: nothing tested"
+e=$(errno_of read "$MNT/repos/$FRONT/r/one/latest/rootfs/hello.txt")
 [ "$e" != OK ] || fail "reading a layer behind a hostile redirect succeeded"
 log "read failed with $e"
-cat "$HLOG"
-grep -q "^target GET /blob/" "$HLOG" || fail "the redirect target was never asked: nothing tested"
-if grep -q "^realm .* auth=yes" "$HLOG"; then
+cat "$FLOG"
+grep -q "^target GET /blob/" "$FLOG" || fail "the redirect target was never asked: nothing tested"
+grep -q "^target .* auth=yes" "$FLOG" && fail "the registry's credentials went to the redirect target"
+if grep -q "^realm .* auth=yes" "$FLOG"; then
     fail "the registry's credentials went to the realm the redirect target named"
 fi
-grep -q "^realm " "$HLOG" && fail "the daemon asked the redirect target's realm for a token"
+grep -q "^realm " "$FLOG" && fail "the daemon asked the redirect target's realm for a token"
 grep -q "redirected to .*demands authentication" "$IMGFS_LOG" ||
     fail "no log line about the refused challenge"
 imgfs_alive || fail "daemon died"
@@ -64,11 +70,13 @@ else
     _PIDS+=("$!")
     wait_for 20 curl -s -o /dev/null "http://$IP:$FAR_PORT/" || fail "far listener did not start"
     : > "$TEST_TMP/far.log"
-    readlink "$MNT/repos/$FRONT/r/two/1" >/dev/null || fail "pull of $FRONT/r/two:1"
-    L=$(jq -r '.layers[0].digest' "$MNT/repos/$FRONT/r/two/1/manifest") || fail "manifest of r/two"
-    printf '%s\n%s\n' "$IP:$FAR_PORT" "$L" > "$HLOG.far"
-    e=$(errno_of read "$MNT/repos/$FRONT/r/two/1/rootfs/data/small")
+    hostile_start redirect-far --far "$IP:$FAR_PORT"
+    docker_config "$DOCKER_CONFIG" "$HUSER" "$HPASS" "$H"
+    readlink "$MNT/repos/$H/r/two/latest" >/dev/null || fail "pull of $H/r/two:latest"
+    e=$(errno_of read "$MNT/repos/$H/r/two/latest/rootfs/hello.txt")
     [ "$e" != OK ] || fail "reading a layer redirected to plain http elsewhere succeeded"
+    cat "$HLOG"
+    grep -q "^GET /v2/r/two/blobs/" "$HLOG" || fail "no layer request reached the registry: nothing tested"
     grep -q "GET /blob/" "$TEST_TMP/far.log" &&
         fail "the daemon fetched over plain http from $IP, which is not loopback nor insecure"
     imgfs_alive || fail "daemon died"

@@ -2,6 +2,7 @@
 """hostile_registry.py -- a loopback registry that misbehaves on purpose.
 
     hostile_registry.py --listen 127.0.0.1:PORT --mode MODE [--log FILE]
+                        [--auth USER:PASS] [--config FILE] [--far HOST:PORT]
 
 Speaks just enough of the distribution API for imgfs: GET /v2/, GET and
 HEAD of manifests (by tag or digest) and blobs (with Range),
@@ -23,6 +24,24 @@ other repository gets the mode (its image's name.txt holds the mode):
     stall        the layer blob's headers are sent, then nothing
     stall-manifest  a manifest's headers are sent, then nothing
     many-layers  a manifest of 3000 layers (and a config with 3000 diff_ids)
+    poison       a real image's config (--config FILE, its bytes as they
+                 are) in a manifest of this registry's own: as many layers
+                 as the config has diff_ids, each a valid tar.gz of its own
+                 whose digest matches its descriptor, none of whose diff_ids
+                 matches the config's
+    redirect-challenge
+                 a GET or HEAD of a layer blob is answered 307 to a second
+                 listener (the target, on a port of its own) that answers
+                 every request 401 'Bearer realm=' a third listener (the
+                 realm, a token server handing out a useless token); both
+                 log as "target ..." / "realm ..." with auth=yes|no
+    redirect-far a GET or HEAD of a layer blob is answered 307 to
+                 http://FAR/blob/DIGEST (--far HOST:PORT: a listener of the
+                 test's, e.g. on an address that is not loopback)
+
+--auth USER:PASS makes every request to the registry itself (not to the
+target or realm) without those Basic credentials get 401 with a Basic
+challenge, so that the daemon holds and uses credentials for it.
 
 Adding a mode: write a class deriving from Mode that overrides
 manifests() (what each tag resolves to), serve_layer() (how a layer blob
@@ -30,10 +49,12 @@ goes out) and/or route() (any request, /v2/ included, answered its own
 way: a redirect, a challenge, a token endpoint), and add it to MODES.  The
 handler asks the mode for everything it serves, so no other code changes.
 
-Each request is logged as "METHOD PATH" to --log, so a test can see what
-reached the registry.  Only for tests: listens on loopback only.
+Each request is logged as "METHOD PATH range=R auth=yes|no" to --log
+(the target's and the realm's prefixed by their name), so a test can see
+what reached which listener.  Only for tests: listens on loopback only.
 """
 import argparse
+import base64
 import gzip
 import hashlib
 import http.server
@@ -189,6 +210,51 @@ class ManyLayers(Mode):
         return self.many
 
 
+class Poison(Mode):
+    def __init__(self, image):
+        super().__init__(image)
+        with open(OPTS.config, "rb") as f:
+            config = f.read()
+        n = len(json.loads(config)["rootfs"]["diff_ids"])
+        layers = []
+        for i in range(n):
+            gz, _ = make_layer(f"{image}{i}")
+            self.blobs[sha256(gz)] = gz
+            layers.append((sha256(gz), len(gz)))
+        self.blobs[sha256(config)] = config
+        self.poisoned = {"latest": make_manifest(config, layers)}
+
+    def manifests(self):
+        return self.poisoned
+
+
+def layer_request(mode, kind, ref):
+    """A blob request for anything but an image config this mode serves."""
+    return kind == "blobs" and ref in mode.blobs and ref != sha256(mode.config)
+
+
+class RedirectChallenge(Mode):
+    def __init__(self, image):
+        super().__init__(image)
+        realm = serve_aside(Realm)
+        Target.realm = f"http://127.0.0.1:{realm}/token"
+        self.target = f"127.0.0.1:{serve_aside(Target)}"
+
+    def route(self, h, repo, kind, ref):
+        if not layer_request(self, kind, ref):
+            return False
+        h.reply(307, headers=[("Location", f"http://{self.target}/blob/{ref}")])
+        return True
+
+
+class RedirectFar(Mode):
+    def route(self, h, repo, kind, ref):
+        if not layer_request(self, kind, ref):
+            return False
+        h.reply(307, headers=[("Location", f"http://{OPTS.far}/blob/{ref}")])
+        return True
+
+
 MODES = {
     "good": Mode,
     "huge": Huge,
@@ -197,6 +263,9 @@ MODES = {
     "stall": Stall,
     "stall-manifest": StallManifest,
     "many-layers": ManyLayers,
+    "poison": Poison,
+    "redirect-challenge": RedirectChallenge,
+    "redirect-far": RedirectFar,
 }
 
 PATH_RE = re.compile(r"^/v2/(?P<repo>[a-z0-9._/-]+?)/(?P<kind>manifests|blobs|tags)/(?P<ref>[^/?]+)")
@@ -206,15 +275,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     mode = None         # set by main()
     log_file = None
+    auth = None         # the Authorization header --auth demands
     log_lock = threading.Lock()
 
     def log_message(self, *a):
         pass
 
-    def record(self):
+    def record(self, who=""):
+        auth = "yes" if self.headers.get("Authorization") else "no"
         if self.log_file:
-            with self.log_lock, open(self.log_file, "a") as f:
-                f.write(f"{self.command} {self.path} range={self.headers.get('Range')}\n")
+            with Handler.log_lock, open(self.log_file, "a") as f:
+                f.write(f"{who}{self.command} {self.path} "
+                        f"range={self.headers.get('Range')} auth={auth}\n")
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def send_headers(self, status, length, start=0, total=None,
                      ctype="application/octet-stream", digest=None):
@@ -251,6 +332,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         m = PATH_RE.match(self.path)
         repo, kind, ref = m.group("repo", "kind", "ref") if m else (None, None, None)
         mode = GOOD if repo == "good" else self.mode
+        if self.auth and self.headers.get("Authorization") != self.auth:
+            return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', [
+                ("WWW-Authenticate", 'Basic realm="hostile"'),
+                ("Content-Type", "application/json")])
         if mode.route(self, repo, kind, ref):
             return
         if self.path.rstrip("/") == "/v2":
@@ -297,22 +382,64 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
+class Target(Handler):
+    """The redirect target: a challenge naming a realm of its own."""
+    realm = None
+
+    def answer(self):
+        self.record("target ")
+        self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', [
+            ("WWW-Authenticate", f'Bearer realm="{self.realm}",service="evil",scope="x"'),
+            ("Content-Type", "application/json")])
+
+    do_GET = do_HEAD = do_POST = answer
+
+
+class Realm(Handler):
+    """The target's token server: records whether it got credentials."""
+
+    def answer(self):
+        self.record("realm ")
+        self.reply(200, b'{"token":"useless","expires_in":300}',
+                   [("Content-Type", "application/json")])
+
+    do_GET = do_HEAD = do_POST = answer
+
+
+def serve_aside(handler):
+    """Serve @handler on a free loopback port in a thread; return the port."""
+    srv = Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv.server_address[1]
+
+
 GOOD = None
+OPTS = None
 
 
 def main(argv):
-    global GOOD
+    global GOOD, OPTS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--listen", required=True, help="127.0.0.1:PORT")
     ap.add_argument("--mode", required=True, choices=sorted(MODES))
     ap.add_argument("--log", help="append each request here")
+    ap.add_argument("--auth", help="USER:PASS the registry demands (Basic)")
+    ap.add_argument("--config", help="poison: the real image config to serve")
+    ap.add_argument("--far", help="redirect-far: HOST:PORT layer blobs go to")
     a = ap.parse_args(argv)
     host, port = a.listen.rsplit(":", 1)
     if host not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("hostile_registry: loopback only")
+    if a.mode == "poison" and not a.config:
+        sys.exit("hostile_registry: poison needs --config FILE")
+    if a.mode == "redirect-far" and not a.far:
+        sys.exit("hostile_registry: redirect-far needs --far HOST:PORT")
+    OPTS = a
     GOOD = Mode("good")
-    Handler.mode = MODES[a.mode](a.mode)
     Handler.log_file = a.log
+    if a.auth:
+        Handler.auth = "Basic " + base64.b64encode(a.auth.encode()).decode()
+    Handler.mode = MODES[a.mode](a.mode)
     srv = Server((host, int(port)), Handler)
     srv.serve_forever()
 
