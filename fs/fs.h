@@ -37,6 +37,8 @@
 #define FS_TIMEOUT_TAG 1.0
 #define FS_TIMEOUT_NEGATIVE 1.0
 
+struct fs_open;
+
 struct fs_ctx {
 	struct store *store;
 	const char *default_host;
@@ -61,6 +63,13 @@ struct fs_ctx {
 
 	/* The FUSE edge's sender of cache invalidations (ops_notify.c). */
 	struct fs_notifier *notifier;
+
+	/* Every handle the kernel holds (files and directories, ops.c), so
+	 * that those whose release never comes (a lazily unmounted file
+	 * still open when the connection ends) are released at exit:
+	 * imports roll back, nothing leaks.  open_lock is a leaf. */
+	pthread_mutex_t open_lock;
+	struct fs_open *open;
 };
 
 /*

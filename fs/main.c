@@ -575,6 +575,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	pthread_mutex_init(&ctx.dirs_lock, NULL);
+	pthread_mutex_init(&ctx.open_lock, NULL);
 	table_ok = 1;
 	{
 		char *mp = realpath(mountpoint, NULL);
@@ -637,9 +638,14 @@ out:
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
 	if (table_ok) {
+		/* Handles whose release never came (files of a lazily
+		 * unmounted mount, open when the connection ended): an
+		 * import among them is rolled back. */
+		fs_open_release_all(&ctx);
 		fs_inode_table_release(&ctx.inodes, put_image, ctx.store);
 		htab_release(&ctx.dirs);
 		pthread_mutex_destroy(&ctx.dirs_lock);
+		pthread_mutex_destroy(&ctx.open_lock);
 	}
 	free((char *)ctx.mountpoint);
 	if (ctx.store)

@@ -252,13 +252,42 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 /* ---- directories ------------------------------------------------------ */
 
 struct dir_handle {
+	struct fs_open link;		/* first */
 	struct fs_inode *node;		/* pinned */
 	struct fs_dirlist list;		/* namespace directories */
 	struct store_rootfs *rootfs;	/* rootfs directories */
 };
 
+void fs_open_track(struct fs_ctx *ctx, struct fs_open *o)
+{
+	pthread_mutex_lock(&ctx->open_lock);
+	o->prev = NULL;
+	o->next = ctx->open;
+	if (ctx->open)
+		ctx->open->prev = o;
+	ctx->open = o;
+	o->tracked = true;
+	pthread_mutex_unlock(&ctx->open_lock);
+}
+
+static void open_untrack(struct fs_ctx *ctx, struct fs_open *o)
+{
+	pthread_mutex_lock(&ctx->open_lock);
+	if (o->tracked) {
+		if (o->prev)
+			o->prev->next = o->next;
+		else
+			ctx->open = o->next;
+		if (o->next)
+			o->next->prev = o->prev;
+		o->tracked = false;
+	}
+	pthread_mutex_unlock(&ctx->open_lock);
+}
+
 static void dir_handle_free(struct fs_ctx *ctx, struct dir_handle *d)
 {
+	open_untrack(ctx, &d->link);
 	fs_dirlist_release(&d->list);
 	fs_put_node(ctx, d->node);
 	free(d);
@@ -310,6 +339,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (is_image_kind(d->node->kind))
 		store_image_busy(ctx->store, d->node->img, 1);
 	fi->fh = (uintptr_t)d;
+	d->link.dir = true;
+	fs_open_track(ctx, &d->link);
 	/* A reply the kernel refuses (the connection was aborted while we
 	 * worked) leaves it without the handle: no releasedir will come. */
 	if (fuse_reply_open(req, fi) != 0)
@@ -424,6 +455,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 void fs_file_free(struct fs_ctx *ctx, struct fs_file *f)
 {
+	open_untrack(ctx, &f->link);
 	/* a layer blob's descriptor is shared by all its open files */
 	if (f->fd >= 0 && f->node && f->node->kind == FS_LAYER)
 		store_image_layer_close(ctx->store, f->node->img, f->node->n);
@@ -504,6 +536,24 @@ static void file_close(struct fs_ctx *ctx, struct fs_file *f)
 	fs_file_free(ctx, f);
 }
 
+void fs_open_release_all(struct fs_ctx *ctx)
+{
+	for (;;) {
+		struct fs_open *o;
+
+		pthread_mutex_lock(&ctx->open_lock);
+		o = ctx->open;
+		pthread_mutex_unlock(&ctx->open_lock);
+		if (!o)
+			break;
+		/* Each close untracks its handle. */
+		if (o->dir)
+			dir_handle_close(ctx, (struct dir_handle *)o);
+		else
+			file_close(ctx, (struct fs_file *)o);
+	}
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
@@ -579,6 +629,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (is_image_kind(f->node->kind))
 		store_image_busy(ctx->store, f->node->img, 1);
 	fi->fh = (uintptr_t)f;
+	fs_open_track(ctx, &f->link);
 	/* A refused reply leaves the kernel without the handle: no release
 	 * will come for it (see op_opendir). */
 	if (fuse_reply_open(req, fi) != 0)

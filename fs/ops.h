@@ -17,7 +17,15 @@
 #include "save.h"
 
 /* One open file: what fi->fh points at. */
+/* A handle's place in ctx->open (ops.c); first in every handle. */
+struct fs_open {
+	struct fs_open *prev, *next;
+	bool tracked;
+	bool dir;			/* a struct dir_handle, else fs_file */
+};
+
 struct fs_file {
+	struct fs_open link;		/* first */
 	struct fs_inode *node;		/* pinned */
 	int fd;				/* layer blob, or -1 */
 	struct buf data;		/* generated content */
@@ -38,6 +46,10 @@ static inline struct fs_ctx *fs_ctx_of(fuse_req_t req)
 void fs_put_img(struct fs_ctx *ctx, struct store_image *img);
 void fs_put_node(struct fs_ctx *ctx, struct fs_inode *node);
 void fs_file_free(struct fs_ctx *ctx, struct fs_file *f);
+/* Put @o in ctx->open (a handle about to be given to the kernel). */
+void fs_open_track(struct fs_ctx *ctx, struct fs_open *o);
+/* At exit, after the session ended: release every handle left. */
+void fs_open_release_all(struct fs_ctx *ctx);
 /* Look @name up in @parent for @who and reply with the entry (counting a
  * lookup); what the lookup changed (a pull) is in who->changed. */
 void fs_reply_entry(fuse_req_t req, struct fs_caller *who,

@@ -242,6 +242,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.entry_timeout = 0;
 	fi->direct_io = 1;
 	fi->fh = (uintptr_t)f;
+	fs_open_track(ctx, &f->link);
 	/* A refused reply hands over neither the lookup nor the handle:
 	 * drop both, and the import with the handle. */
 	if (fuse_reply_create(req, &e, fi) != 0) {
