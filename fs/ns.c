@@ -242,8 +242,15 @@ static int lookup_byid(struct fs_ctx *ctx, const char *name,
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
 	tmpl->img = img;
-	if (at && (ret = variant_source(ctx, tmpl, &src)))
-		return ret;
+	/* A variant is looked up again at every path walk: its name is
+	 * not one a change of the image lists for the kernel to drop
+	 * (fs_changes_image() cannot know the sources of an image gone). */
+	if (at) {
+		*timeout = 0;
+		ret = variant_source(ctx, tmpl, &src);
+		if (ret)
+			return ret;
+	}
 	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
 	tmpl->path = strdup(name);
 	if (!tmpl->path)
