@@ -26,6 +26,10 @@
  * For the same reason a registry that cannot be asked (down, no such
  * host) makes step 4 answer ENOENT rather than fail the lookup.
  *
+ * A tag links to ../../by-id/<name>, or to by-id/<name>@<hex> when it
+ * was pulled as a manifest of its image other than the first (ns.c), so
+ * that each tag shows its own manifest.
+ *
  * Steps 3 and 4 send requests with the daemon's registry credentials to
  * a host the caller names (any host, any loopback port): they are for
  * callers fs_caller_may_pull() admits.  Anyone else gets EACCES there,
