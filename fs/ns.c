@@ -223,8 +223,13 @@ static int lookup_byid(struct fs_ctx *ctx, const char *name,
 	int ret;
 
 	*timeout = FS_TIMEOUT_TAG;
-	/* <name>@<hex>: a manifest variant, by its digest's full hex. */
+	/* <name>@<hex>: a manifest variant, by its digest's full hex.  It
+	 * is looked up again at every path walk, found or not: its name is
+	 * not one a change of the image lists for the kernel to drop
+	 * (fs_changes_image() cannot know the sources of an image gone,
+	 * nor of one a pull is adding). */
 	if (at) {
+		*timeout = 0;
 		if ((size_t)(at - name) > REGISTRY_HEX_LEN ||
 		    !registry_hex_valid(at + 1, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN))
 			return -ENOENT;
@@ -242,15 +247,8 @@ static int lookup_byid(struct fs_ctx *ctx, const char *name,
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
 	tmpl->img = img;
-	/* A variant is looked up again at every path walk: its name is
-	 * not one a change of the image lists for the kernel to drop
-	 * (fs_changes_image() cannot know the sources of an image gone). */
-	if (at) {
-		*timeout = 0;
-		ret = variant_source(ctx, tmpl, &src);
-		if (ret)
-			return ret;
-	}
+	if (at && (ret = variant_source(ctx, tmpl, &src)))
+		return ret;
 	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
 	tmpl->path = strdup(name);
 	if (!tmpl->path)
@@ -725,7 +723,7 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	case FS_IMAGE_FILE:
 		stat_base(ctx, node, st, S_IFREG | 0444);
 		stat_image_time(img, st);
-		if (*node->mhex) {
+		if (node->n == 0 && *node->mhex) {
 			struct buf b;
 
 			buf_init(&b, BUF_MANIFEST_MAX);
