@@ -254,19 +254,6 @@ struct store_save;
  */
 int fs_ns_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out);
 
-/* export/: `docker save a b c` (ns_export.c). */
-int fs_export_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
-		     struct fs_inode *tmpl, double *timeout);
-int fs_export_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out);
-int fs_export_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
-/* The archive of export/NAME.tar's selection: -ENODATA while it is empty. */
-int fs_export_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out);
-int fs_export_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
-int fs_export_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
-int fs_export_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
-		      const char *target);
-int fs_export_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
-
 /*
  * fs_ns_image_file - the bytes of manifest or config node @node appended
  * to @out: a manifest variant's (by-id/<name>@<hex>) manifest is its
@@ -280,6 +267,19 @@ int fs_ns_image_file(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out)
  */
 int fs_ns_layer_open(struct fs_ctx *ctx, struct fs_inode *node, int *fd);
 void fs_ns_layer_close(struct fs_ctx *ctx, struct fs_inode *node);
+
+/* export/: `docker save a b c` (ns_export.c). */
+int fs_export_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
+		     struct fs_inode *tmpl, double *timeout);
+int fs_export_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out);
+int fs_export_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
+/* The archive of export/NAME.tar's selection: -ENODATA while it is empty. */
+int fs_export_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out);
+int fs_export_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+int fs_export_rmdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
+int fs_export_symlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name,
+		      const char *target);
+int fs_export_unlink(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
 
 /* The tree of an image node's rootfs, building it if needed. */
 int fs_ns_rootfs(struct fs_ctx *ctx, struct fs_inode *node,
