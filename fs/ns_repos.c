@@ -382,6 +382,31 @@ static int fill_tag(struct fs_ctx *ctx, struct fs_inode *tmpl, const char *dir,
 	return 0;
 }
 
+/*
+ * The manifest tag host/repo:tag was pulled as into @mdigest ("" when it
+ * has none of its own, or names another image than @id by now).  By name,
+ * not by repos/ path: a tag of the default registry is reached by its
+ * familiar path and by one with the host.
+ */
+static int tag_manifest(struct fs_ctx *ctx, const char *host, const char *repo,
+			const char *tag, const char *id, char mdigest[72])
+{
+	struct store_tag *tags = NULL;
+	size_t n = 0;
+	int ret;
+
+	mdigest[0] = '\0';
+	ret = store_tag_list(ctx->store, &tags, &n);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(tags[i].host, host) && !strcmp(tags[i].repo, repo) &&
+		    !strcmp(tags[i].tag, tag) && !strcmp(tags[i].id, id))
+			memcpy(mdigest, tags[i].manifest, sizeof(tags[i].manifest));
+	store_tag_list_free(tags, n);
+	return 0;
+}
+
 static int fill_dir(struct fs_inode *tmpl, const char *dir, const char *name)
 {
 	char *path = fs_path_join(dir, name);
@@ -445,13 +470,9 @@ int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 			 * absent (best effort: a miss lives out its cache
 			 * time).  The tag's own path was just looked up. */
 			fs_changes_image(ctx, &who->changed, id, false);
-			/* The tag as the pull recorded it, with its source. */
-			a.found = 0;
-			ret = for_each_tag(ctx, find_one, &a);
+			ret = tag_manifest(ctx, host, repo, name, id, a.manifest);
 			if (!ret)
-				ret = fill_tag(ctx, tmpl, dir, name, id,
-					       a.found == S_IFLNK &&
-					       !strcmp(a.id, id) ? a.manifest : "");
+				ret = fill_tag(ctx, tmpl, dir, name, id, a.manifest);
 			goto out;
 		}
 		if (ret != -ENOENT)

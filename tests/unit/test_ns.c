@@ -666,7 +666,37 @@ static void test_variant(void)
 	snprintf(want, sizeof(want), "../../by-id/%s", name);
 	CHECK_STR(target, want);
 	free(target);
+	target = NULL;
 	fs_changes_release(&who.changed);
+
+	/* With its registry the default, the tag is reached by its familiar
+	 * path and by the one with the host (step 3: the pull finds it
+	 * local): both link to the variant. */
+	ctx.default_host = "127.0.0.1:2";
+	who.may_pull = 1;
+	CHECK_EQ(htab_init(&ctx.dirs), 0);	/* no directory made with mkdir */
+	pthread_mutex_init(&ctx.dirs_lock, NULL);
+	memset(&x, 0, sizeof(x));
+	CHECK_EQ(fs_repos_lookup(&ctx, &who, "evil/y", "1", &x, &to), 0);
+	CHECK_EQ(fs_repos_readlink(&ctx, &x, &target), 0);
+	snprintf(want, sizeof(want), "../../../by-id/%s", vname);
+	CHECK_STR(target, want);
+	free(target);
+	target = NULL;
+	fs_ns_tmpl_release(&ctx, &x);
+	memset(&x, 0, sizeof(x));
+	CHECK_EQ(fs_repos_lookup(&ctx, &who, "127.0.0.1:2/evil/y", "1", &x, &to), 0);
+	CHECK_EQ(fs_repos_readlink(&ctx, &x, &target), 0);
+	snprintf(want, sizeof(want), "../../../../by-id/%s", vname);
+	CHECK_STR(target, want);
+	free(target);
+	fs_ns_tmpl_release(&ctx, &x);
+	fs_changes_release(&who.changed);
+	htab_release(&ctx.dirs);
+	pthread_mutex_destroy(&ctx.dirs_lock);
+	ctx.default_host = "docker.io";
+	who.may_pull = 0;
+	memset(&x, 0, sizeof(x));
 
 	/* The variant: its own manifest and layers, the image's config;
 	 * no image.tar or oci/; looked up again at every walk. */
