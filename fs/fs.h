@@ -6,13 +6,15 @@
  *   /images                     the `docker images` table
  *   /images.json                the same rows as JSON
  *   /status                     work in flight, what is local, errors
- *   /repos/NAME.../TAG          tag symlinks -> ../../by-id/<id>
+ *   /repos/NAME.../TAG          tag symlinks -> ../../by-id/<id>, or
+ *                               <id>@<hex>: the manifest it was pulled as
  *   /by-id/<id>/manifest        exact bytes, digest-verified
  *   /by-id/<id>/config
  *   /by-id/<id>/layers/NN-sha256:<hex>   compressed layer blobs
  *   /by-id/<id>/rootfs/...      the merged filesystem
  *   /by-id/<id>/image.tar       `docker save` of it, generated (save.h)
  *   /by-id/<id>/oci/...         the same as an OCI image layout
+ *   /by-id/<id>@<hex>/...       another manifest of the image (not listed)
  *   /export/NAME/ENTRY, /export/NAME.tar   several images in one archive
  *   /registries/HOST/REPO.../TAG   a link made here pushes (ns_registries.c)
  *
@@ -261,6 +263,20 @@ struct store_save;
  * OCI layout); the caller frees it with store_save_free().
  */
 int fs_ns_save(struct fs_ctx *ctx, struct fs_inode *node, struct store_save **out);
+
+/*
+ * fs_ns_image_file - the bytes of manifest or config node @node appended
+ * to @out: a manifest variant's (by-id/<name>@<hex>) manifest is its
+ * source's, -ENOENT once the image's record no longer names it.
+ */
+int fs_ns_image_file(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out);
+/*
+ * fs_ns_layer_open - fetch (if needed) and open the blob of layers/ node
+ * @node (of the manifest its image node shows): a shared descriptor,
+ * given back with fs_ns_layer_close(), as store_image_layer_open() says.
+ */
+int fs_ns_layer_open(struct fs_ctx *ctx, struct fs_inode *node, int *fd);
+void fs_ns_layer_close(struct fs_ctx *ctx, struct fs_inode *node);
 
 /* export/: `docker save a b c` (ns_export.c). */
 int fs_export_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,

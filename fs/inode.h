@@ -6,9 +6,11 @@
  * that says what it is (ns.c, ns_repos.c and ops_write.c make them):
  *   "R"                   the root
  *   "p:<repos path>"      a directory under repos/ ("p:" is repos/ itself)
- *   "t:<repos path>/<tag>:<id>:<len>"  a tag link; the image id and the
- *                         length of its by-id/ name (n) are part of the
- *                         key, so a tag moved to another image is another
+ *   "t:<repos path>/<tag>:<id>[@<hex>]:<len>"  a tag link; the image
+ *                         id, the manifest variant it links to (mhex, when
+ *                         not the image's first) and the length of its
+ *                         by-id/ name (n) are part of the key, so a tag
+ *                         moved to another image or manifest is another
  *                         inode and a cached readlink never shows the old
  *                         target
  *   "B", "I", "D"         by-id/, the images table, dangling/
@@ -16,7 +18,9 @@
  *   "i:<name>"            an image directory under by-id/, keyed by the
  *                         name it was looked up by, so that by-id/<12 hex>
  *                         and by-id/<full hex> are two directories, never
- *                         one directory with two parents
+ *                         one directory with two parents; the name of
+ *                         a manifest variant, "<name>@<hex>", keys it and
+ *                         everything below it apart from the image's
  *   "f:<name>:<n>"        its manifest (0) or config (1)
  *   "L:<name>", "l:<name>:<i>"   its layers/ directory and layer i
  *   "r:<name>:<n>"        rootfs inode n of that image (hardlinks of the
@@ -94,6 +98,10 @@ struct fs_inode {
 	char *key;		/* owned */
 	char *path;		/* kind-specific: repos path, image name... */
 	char id[65];		/* image id for image kinds and tags */
+	/* The hex of the manifest digest an image node (by-id/<name>@<hex>)
+	 * or a tag link shows, when it is not the image's first: "" for
+	 * the image's own. */
+	char mhex[65];
 	uint32_t n;		/* rootfs inode, layer index, file selector */
 	struct store_image *img;	/* a reference, for image kinds */
 };

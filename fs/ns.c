@@ -6,6 +6,17 @@
  * Image nodes hold a store image reference (tmpl->img), taken here at
  * lookup and released when the kernel forgets the node, so an image's
  * merged tree stays in memory exactly as long as the kernel may use it.
+ *
+ * Manifest variants.  One image (one config) may have several manifests,
+ * one per source (store_image_source()), and a tag shows the one it was
+ * pulled as: its link names by-id/<name>@<hex>, <hex> the full hex of
+ * that manifest's digest, when it is not the image's first.  by-id/ does
+ * not list these; a lookup finds one only while the image's record names
+ * that source.  Its manifest and layers/ are the source's; config and
+ * rootfs/ are the image's (the rootfs is what the config's diff_ids say,
+ * whichever source's blobs give them).  It has no image.tar or oci/:
+ * those are generated from the image's first manifest (save.h), and
+ * showing them under a tag of another would mix the two.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -137,7 +148,8 @@ int fs_id_resolve(struct fs_ctx *ctx, const char *name, char id[65])
 	return ret;
 }
 
-/* A child of an image node shares the image: take another reference. */
+/* A child of an image node shares the image (and its manifest
+ * variant): take another reference. */
 static int image_child(struct fs_ctx *ctx, struct fs_inode *parent,
 		       struct fs_inode *tmpl)
 {
@@ -146,6 +158,7 @@ static int image_child(struct fs_ctx *ctx, struct fs_inode *parent,
 	if (ret)
 		return ret == -ENOENT ? -ESTALE : ret;
 	snprintf(tmpl->id, sizeof(tmpl->id), "%s", parent->id);
+	memcpy(tmpl->mhex, parent->mhex, sizeof(tmpl->mhex));
 	tmpl->path = strdup(parent->path);
 	return tmpl->path ? 0 : -ENOMEM;
 }
@@ -191,23 +204,53 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 	return -ENOENT;
 }
 
+/* The source of the manifest variant image node @node shows, into @src:
+ * -ENOENT when the image's record no longer names it. */
+static int variant_source(struct fs_ctx *ctx, const struct fs_inode *node,
+			  struct store_image_source *src)
+{
+	char digest[REGISTRY_DIGEST_LEN + 1];
+
+	snprintf(digest, sizeof(digest), REGISTRY_DIGEST_PREFIX "%s", node->mhex);
+	return store_image_source(ctx->store, node->img, digest, src);
+}
+
 static int lookup_byid(struct fs_ctx *ctx, const char *name,
 		       struct fs_inode *tmpl, double *timeout)
 {
+	struct store_image_source src;
 	struct store_image *img;
-	char id[REGISTRY_HEX_LEN + 1];
+	char id[REGISTRY_HEX_LEN + 1], idname[REGISTRY_HEX_LEN + 1];
+	const char *at = strchr(name, '@');
 	int ret;
 
 	*timeout = FS_TIMEOUT_TAG;
+	/* <name>@<hex>: a manifest variant, by its digest's full hex.  It
+	 * is looked up again at every path walk, found or not: its name is
+	 * not one a change of the image lists for the kernel to drop
+	 * (fs_changes_image() cannot know the sources of an image gone,
+	 * nor of one a pull is adding). */
+	if (at) {
+		*timeout = 0;
+		if ((size_t)(at - name) > REGISTRY_HEX_LEN ||
+		    !registry_hex_valid(at + 1, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN))
+			return -ENOENT;
+		snprintf(idname, sizeof(idname), "%.*s", (int)(at - name), name);
+		snprintf(tmpl->mhex, sizeof(tmpl->mhex), "%s", at + 1);
+	} else {
+		snprintf(idname, sizeof(idname), "%s", name);
+	}
 	/* The name by-id/ lists, the full id, or any unique prefix of at
 	 * least 12 digits, as `docker inspect` accepts. */
-	ret = fs_id_resolve(ctx, name, id);
+	ret = fs_id_resolve(ctx, idname, id);
 	if (ret)
 		return ret;
 	ret = store_image_get(ctx->store, id, &img);
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
 	tmpl->img = img;
+	if (at && (ret = variant_source(ctx, tmpl, &src)))
+		return ret;
 	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
 	tmpl->path = strdup(name);
 	if (!tmpl->path)
@@ -226,7 +269,8 @@ static int lookup_image(struct fs_ctx *ctx, struct fs_inode *parent,
 	else if (strcmp(name, "config") == 0)
 		tmpl->n = 1;
 	else if (strcmp(name, "layers") != 0 && strcmp(name, "rootfs") != 0 &&
-		 strcmp(name, "image.tar") != 0 && strcmp(name, "oci") != 0)
+		 ((strcmp(name, "image.tar") != 0 && strcmp(name, "oci") != 0) ||
+		  *parent->mhex))
 		return -ENOENT;
 	ret = image_child(ctx, parent, tmpl);
 	if (ret)
@@ -246,17 +290,95 @@ static int lookup_image(struct fs_ctx *ctx, struct fs_inode *parent,
 	return set_key(tmpl, FS_IMAGE_FILE, "f:%s:%u", parent->path, tmpl->n);
 }
 
+/* The layers of the manifest an image node shows: the image's (as its
+ * rootfs build settles them), or a variant's source's own. */
+struct node_layers {
+	struct store_image *img;
+	const struct registry_desc *v;	/* the variant's; NULL: the image's */
+	size_t n;
+};
+
+static int node_layers(struct fs_ctx *ctx, const struct fs_inode *node,
+		       struct node_layers *out)
+{
+	struct store_image_source src;
+	int ret;
+
+	out->img = node->img;
+	out->v = NULL;
+	out->n = store_image_n_layers(node->img);
+	if (!*node->mhex)
+		return 0;
+	ret = variant_source(ctx, node, &src);
+	if (ret)
+		return ret;
+	out->v = src.m->layers;
+	out->n = src.m->n_layers;
+	return 0;
+}
+
+static const struct registry_desc *node_layer(const struct node_layers *l, size_t i)
+{
+	return l->v ? &l->v[i] : store_image_layer(l->img, i);
+}
+
+int fs_ns_image_file(struct fs_ctx *ctx, struct fs_inode *node, struct buf *out)
+{
+	struct store_image_source src;
+	const struct buf *b;
+	int ret;
+
+	if (node->kind != FS_IMAGE_FILE)
+		return -EINVAL;
+	if (node->n == 0 && *node->mhex) {
+		ret = variant_source(ctx, node, &src);
+		if (ret)
+			return ret;
+		b = src.manifest;
+	} else {
+		b = node->n == 0 ? store_image_manifest(node->img)
+				 : store_image_config(node->img);
+	}
+	return buf_add(out, b->data, b->len);
+}
+
+int fs_ns_layer_open(struct fs_ctx *ctx, struct fs_inode *node, int *fd)
+{
+	char digest[REGISTRY_DIGEST_LEN + 1];
+
+	if (!*node->mhex)
+		return store_image_layer_open(ctx->store, node->img, node->n, fd);
+	snprintf(digest, sizeof(digest), REGISTRY_DIGEST_PREFIX "%s", node->mhex);
+	return store_image_source_layer_open(ctx->store, node->img, digest,
+					     node->n, fd);
+}
+
+void fs_ns_layer_close(struct fs_ctx *ctx, struct fs_inode *node)
+{
+	char digest[REGISTRY_DIGEST_LEN + 1];
+
+	if (!*node->mhex) {
+		store_image_layer_close(ctx->store, node->img, node->n);
+		return;
+	}
+	snprintf(digest, sizeof(digest), REGISTRY_DIGEST_PREFIX "%s", node->mhex);
+	store_image_source_layer_close(ctx->store, node->img, digest, node->n);
+}
+
 static int lookup_layers(struct fs_ctx *ctx, struct fs_inode *parent,
 			 const char *name, struct fs_inode *tmpl, double *timeout)
 {
-	struct store_image *img = parent->img;
+	struct node_layers l;
+	int ret;
 
 	*timeout = FS_TIMEOUT_IMMUTABLE;
-	for (size_t i = 0; i < store_image_n_layers(img); i++) {
+	ret = node_layers(ctx, parent, &l);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < l.n; i++) {
 		char want[128];
-		int ret;
 
-		snprintf(want, sizeof(want), LAYER_NAME_FMT, i, store_image_layer(img, i)->digest);
+		snprintf(want, sizeof(want), LAYER_NAME_FMT, i, node_layer(&l, i)->digest);
 		if (strcmp(want, name) != 0)
 			continue;
 		tmpl->n = (uint32_t)i;
@@ -607,13 +729,29 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 	case FS_IMAGE_FILE:
 		stat_base(ctx, node, st, S_IFREG | 0444);
 		stat_image_time(img, st);
+		if (node->n == 0 && *node->mhex) {
+			struct buf b;
+
+			buf_init(&b, BUF_MANIFEST_MAX);
+			ret = fs_ns_image_file(ctx, node, &b);
+			st->st_size = (off_t)b.len;
+			buf_release(&b);
+			break;
+		}
 		st->st_size = (off_t)(node->n == 0 ? store_image_manifest(img)->len : store_image_config(img)->len);
 		break;
-	case FS_LAYER:
+	case FS_LAYER: {
+		struct node_layers l;
+
 		stat_base(ctx, node, st, S_IFREG | 0444);
 		stat_image_time(img, st);
-		st->st_size = (off_t)store_image_layer(img, node->n)->size;
+		ret = node_layers(ctx, node, &l);
+		if (!ret && node->n >= l.n)
+			ret = -ESTALE;
+		if (!ret)
+			st->st_size = (off_t)node_layer(&l, node->n)->size;
 		break;
+	}
 	case FS_SAVE_TAR:
 	case FS_OCI:
 	case FS_EXPORT_TAR:
@@ -694,7 +832,6 @@ static int list_id_names(int ret, char **ids, size_t n, char **all,
 
 int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out)
 {
-	struct store_image *img = node->img;
 	char **ids = NULL;
 	size_t n = 0;
 	int ret = 0;
@@ -731,11 +868,12 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		ret = store_image_list(ctx->store, &ids, &n);
 		return list_id_names(ret, ids, n, ids, n, S_IFDIR, out);
 	case FS_IMAGE_DIR:
+		/* A manifest variant has no image.tar or oci/ (see above). */
 		if ((ret = fs_dirlist_add(out, "config", S_IFREG)) ||
-		    (ret = fs_dirlist_add(out, "image.tar", S_IFREG)) ||
+		    (!*node->mhex && (ret = fs_dirlist_add(out, "image.tar", S_IFREG))) ||
 		    (ret = fs_dirlist_add(out, "layers", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "manifest", S_IFREG)) ||
-		    (ret = fs_dirlist_add(out, "oci", S_IFDIR)) ||
+		    (!*node->mhex && (ret = fs_dirlist_add(out, "oci", S_IFDIR))) ||
 		    (ret = fs_dirlist_add(out, "rootfs", S_IFDIR)))
 			return ret;
 		return 0;
@@ -744,15 +882,19 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 	case FS_EXPORT_DIR:
 	case FS_EXPORT_SET:
 		return fs_export_list(ctx, node, out);
-	case FS_LAYERS_DIR:
-		for (size_t i = 0; i < store_image_n_layers(img) && !ret; i++) {
+	case FS_LAYERS_DIR: {
+		struct node_layers l;
+
+		ret = node_layers(ctx, node, &l);
+		for (size_t i = 0; !ret && i < l.n; i++) {
 			char name[128];
 
 			snprintf(name, sizeof(name), LAYER_NAME_FMT, i,
-				 store_image_layer(img, i)->digest);
+				 node_layer(&l, i)->digest);
 			ret = fs_dirlist_add(out, name, S_IFREG);
 		}
 		return ret;
+	}
 	default:
 		return -ENOTDIR;
 	}

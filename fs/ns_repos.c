@@ -26,6 +26,10 @@
  * For the same reason a registry that cannot be asked (down, no such
  * host) makes step 4 answer ENOENT rather than fail the lookup.
  *
+ * A tag links to ../../by-id/<name>, or to by-id/<name>@<hex> when it
+ * was pulled as a manifest of its image other than the first (ns.c), so
+ * that each tag shows its own manifest.
+ *
  * Steps 3 and 4 send requests with the daemon's registry credentials to
  * a host the caller names (any host, any loopback port): they are for
  * callers fs_caller_may_pull() admits.  Anyone else gets EACCES there,
@@ -221,9 +225,11 @@ static int below(const char *dir, const char *full, const char **child,
 	return 0;
 }
 
-/* Visits every local tag as "dir/tag" with its id. */
+/* Visits every local tag as "dir/tag" with its id and the manifest it
+ * was pulled as ("" for none of its own). */
 static int for_each_tag(struct fs_ctx *ctx,
-			int (*fn)(void *arg, const char *full, const char *id),
+			int (*fn)(void *arg, const char *full, const char *id,
+				  const char *mdigest),
 			void *arg)
 {
 	struct store_tag *tags = NULL;
@@ -237,7 +243,7 @@ static int for_each_tag(struct fs_ctx *ctx,
 		char *dir = ns_tag_dir(ctx, &tags[i]);
 		char *full = dir ? fs_path_join(dir, tags[i].tag) : NULL;
 
-		ret = full ? fn(arg, full, tags[i].id) : -ENOMEM;
+		ret = full ? fn(arg, full, tags[i].id, tags[i].manifest) : -ENOMEM;
 		free(full);
 		free(dir);
 	}
@@ -250,7 +256,8 @@ struct list_arg {
 	struct fs_dirlist *out;
 };
 
-static int list_one(void *p, const char *full, const char *id)
+static int list_one(void *p, const char *full, const char *id,
+		    const char *mdigest)
 {
 	struct list_arg *a = p;
 	const char *child;
@@ -259,6 +266,7 @@ static int list_one(void *p, const char *full, const char *id)
 	char name[256];
 
 	(void)id;
+	(void)mdigest;
 	if (below(a->dir, full, &child, &len, &is_tag) || len >= sizeof(name))
 		return 0;
 	memcpy(name, child, len);
@@ -295,9 +303,11 @@ struct find_arg {
 	const char *name;
 	int found;		/* 0 none, S_IFDIR, S_IFLNK */
 	char id[65];
+	char manifest[72];
 };
 
-static int find_one(void *p, const char *full, const char *id)
+static int find_one(void *p, const char *full, const char *id,
+		    const char *mdigest)
 {
 	struct find_arg *a = p;
 	const char *child;
@@ -311,14 +321,38 @@ static int find_one(void *p, const char *full, const char *id)
 	if (is_tag) {
 		a->found = S_IFLNK;
 		snprintf(a->id, sizeof(a->id), "%s", id);
+		snprintf(a->manifest, sizeof(a->manifest), "%s", mdigest);
 	} else if (!a->found) {
 		a->found = S_IFDIR;
 	}
 	return 0;
 }
 
+/*
+ * The manifest variant tag link @tmpl to image @id shows: the hex of
+ * @mdigest (the manifest the tag was pulled as) when that is a source of
+ * the image other than its first, else "" (the image's own directory).
+ */
+static void tag_variant(struct fs_ctx *ctx, struct fs_inode *tmpl,
+			const char *id, const char *mdigest)
+{
+	struct store_image_source src;
+	struct store_image *img;
+
+	if (!registry_digest_valid(mdigest) || store_image_get(ctx->store, id, &img))
+		return;
+	/* A source that is gone (or did not load) is not linked to: the
+	 * link would dangle, and the image's own manifest is the best
+	 * there is. */
+	if (strcmp(mdigest, store_image_manifest_digest(img)) != 0 &&
+	    !store_image_source(ctx->store, img, mdigest, &src))
+		snprintf(tmpl->mhex, sizeof(tmpl->mhex), "%s",
+			 mdigest + strlen(REGISTRY_DIGEST_PREFIX));
+	store_image_put(ctx->store, img);
+}
+
 static int fill_tag(struct fs_ctx *ctx, struct fs_inode *tmpl, const char *dir,
-		    const char *name, const char *id)
+		    const char *name, const char *id, const char *mdigest)
 {
 	char *path = fs_path_join(dir, name);
 	char idname[REGISTRY_HEX_LEN + 1];
@@ -330,18 +364,46 @@ static int fill_tag(struct fs_ctx *ctx, struct fs_inode *tmpl, const char *dir,
 	tmpl->path = path;
 	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
 	/* The link names the image by its by-id/ name, whose length is
-	 * fixed here for the node's life. */
+	 * fixed here for the node's life, and the tag's own manifest. */
 	ret = fs_id_name(ctx, id, idname);
 	if (ret)
 		return ret;
 	tmpl->n = (uint32_t)strlen(idname);
-	/* The key names the image and that length too: a tag moved to
-	 * another image, or whose image's name grew, is another inode, so a
-	 * cached readlink never shows the old target. */
-	if (asprintf(&tmpl->key, "t:%s:%s:%u", path, id, tmpl->n) < 0) {
+	tag_variant(ctx, tmpl, id, mdigest);
+	/* The key names the image, the variant and that length too: a tag
+	 * moved to another image or manifest, or whose image's name grew,
+	 * is another inode, so a cached readlink never shows the old
+	 * target. */
+	if (asprintf(&tmpl->key, "t:%s:%s%s%s:%u", path, id, *tmpl->mhex ? "@" : "",
+		     tmpl->mhex, tmpl->n) < 0) {
 		tmpl->key = NULL;
 		return -ENOMEM;
 	}
+	return 0;
+}
+
+/*
+ * The manifest tag host/repo:tag was pulled as into @mdigest ("" when it
+ * has none of its own, or names another image than @id by now).  By name,
+ * not by repos/ path: a tag of the default registry is reached by its
+ * familiar path and by one with the host.
+ */
+static int tag_manifest(struct fs_ctx *ctx, const char *host, const char *repo,
+			const char *tag, const char *id, char mdigest[72])
+{
+	struct store_tag *tags = NULL;
+	size_t n = 0;
+	int ret;
+
+	mdigest[0] = '\0';
+	ret = store_tag_list(ctx->store, &tags, &n);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(tags[i].host, host) && !strcmp(tags[i].repo, repo) &&
+		    !strcmp(tags[i].tag, tag) && !strcmp(tags[i].id, id))
+			memcpy(mdigest, tags[i].manifest, sizeof(tags[i].manifest));
+	store_tag_list_free(tags, n);
 	return 0;
 }
 
@@ -375,7 +437,7 @@ int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 	if (ret)
 		return ret;
 	if (a.found == S_IFLNK)
-		return fill_tag(ctx, tmpl, dir, name, a.id);
+		return fill_tag(ctx, tmpl, dir, name, a.id, a.manifest);
 	if (a.found == S_IFDIR)
 		return fill_dir(tmpl, dir, name);
 	sub = fs_path_join(dir, name);
@@ -408,7 +470,9 @@ int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 			 * absent (best effort: a miss lives out its cache
 			 * time).  The tag's own path was just looked up. */
 			fs_changes_image(ctx, &who->changed, id, false);
-			ret = fill_tag(ctx, tmpl, dir, name, id);
+			ret = tag_manifest(ctx, host, repo, name, id, a.manifest);
+			if (!ret)
+				ret = fill_tag(ctx, tmpl, dir, name, id, a.manifest);
 			goto out;
 		}
 		if (ret != -ENOENT)
@@ -461,7 +525,8 @@ out:
 	return ret;
 }
 
-/* Depth of the directory holding tag @path, for the symlink's "../"s. */
+/* ../../by-id/<name>, or <name>@<hex> for a tag of a manifest not the
+ * image's first: one "../" per component of the tag's directory. */
 int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 {
 	struct buf t;
@@ -475,7 +540,8 @@ int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 		if (*p == '/')
 			ret = buf_addstr(&t, "../");
 	if (!ret)
-		ret = buf_printf(&t, "../by-id/%.*s", (int)node->n, node->id);
+		ret = buf_printf(&t, "../by-id/%.*s%s%s", (int)node->n, node->id,
+				 *node->mhex ? "@" : "", node->mhex);
 	if (ret) {
 		buf_release(&t);
 		return ret;

@@ -458,7 +458,7 @@ void fs_file_free(struct fs_ctx *ctx, struct fs_file *f)
 	open_untrack(ctx, &f->link);
 	/* a layer blob's descriptor is shared by all its open files */
 	if (f->fd >= 0 && f->node && f->node->kind == FS_LAYER)
-		store_image_layer_close(ctx->store, f->node->img, f->node->n);
+		fs_ns_layer_close(ctx, f->node);
 	else if (f->fd >= 0)
 		close(f->fd);
 	if (f->cur)
@@ -586,11 +586,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	switch (f->node->kind) {
 	case FS_IMAGE_FILE:
+		ret = fs_ns_image_file(ctx, f->node, &f->data);
 		fi->keep_cache = 1;
 		break;
 	case FS_LAYER:
 		intr_begin(&in, req);
-		ret = store_image_layer_open(ctx->store, f->node->img, f->node->n, &f->fd);
+		ret = fs_ns_layer_open(ctx, f->node, &f->fd);
 		intr_end(&in);
 		fi->keep_cache = 1;
 		break;
@@ -737,14 +738,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	switch (f->node->kind) {
-	case FS_IMAGE_FILE: {
-		const struct buf *b = f->node->n == 0 ? store_image_manifest(img)
-						      : store_image_config(img);
-
-		pthread_mutex_lock(&f->lock);
-		reply_slice(req, f, b->data, b->len, size, off);
-		return;
-	}
+	case FS_IMAGE_FILE:	/* its bytes, copied at open */
 	case FS_IMAGES:
 		pthread_mutex_lock(&f->lock);
 		reply_slice(req, f, f->data.data, f->data.len, size, off);

@@ -17,6 +17,8 @@
  * from the next source whose layer at that index gives the config's
  * diff_id when one does not (layers.c): a registry that pulled first
  * cannot make a later source's image unreadable, nor see its fetches.
+ * Each source's manifest and layers are shown as they are under the tags
+ * pulled as it (store_image_source(), fs/ns.c's by-id/<name>@<hex>).
  * Everything else about an image is derived from its blobs, so a record
  * is tiny and written atomically.
  */
@@ -116,6 +118,85 @@ const struct registry_desc *store_image_layer_alt(struct store *s,
 		d = &img->srcs[k]->m.layers[i];
 	pthread_mutex_unlock(&s->lock);
 	return d;
+}
+
+/* @img's source with manifest @mdigest, NULL if none.  Caller holds
+ * s->lock (the array grows under it; a source itself never changes). */
+static const struct store_src *src_find_locked(const struct store_image *img,
+					       const char *mdigest)
+{
+	for (size_t k = 0; k < img->n_srcs; k++)
+		if (!strcmp(img->srcs[k]->manifest_digest, mdigest))
+			return img->srcs[k];
+	return NULL;
+}
+
+int store_image_source(struct store *s, struct store_image *img,
+		       const char *mdigest, struct store_image_source *out)
+{
+	const struct store_src *src;
+	struct store_record r;
+	bool named = false;
+	int ret;
+
+	/* The record, not the image in memory, says what the sources are:
+	 * one dropped from it stays loaded until the image is freed. */
+	ret = store_record_read(s, img->id, &r);
+	if (ret)
+		return ret == -EIO ? ret : -ENOENT;
+	for (size_t i = 0; i < r.n && !named; i++)
+		named = !strcmp(r.v[i].mdigest, mdigest);
+	store_record_release(&r);
+	if (!named)
+		return -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	src = img->deleted ? NULL : src_find_locked(img, mdigest);
+	pthread_mutex_unlock(&s->lock);
+	if (!src)
+		return -ENOENT;
+	out->digest = src->manifest_digest;
+	out->host = src->host;
+	out->repo = src->repo;
+	out->manifest = &src->manifest;
+	out->m = &src->m;
+	return 0;
+}
+
+int store_image_source_layer_open(struct store *s, struct store_image *img,
+				  const char *mdigest, size_t i, int *fd)
+{
+	struct store_image_source src;
+	const struct registry_desc *d;
+	struct store_srcs srcs;
+	int ret;
+
+	ret = store_image_source(s, img, mdigest, &src);
+	if (ret)
+		return ret;
+	if (i >= src.m->n_layers)
+		return -ENOENT;
+	d = &src.m->layers[i];
+	ret = store_image_srcs(s, img, d->digest, &srcs);
+	if (!ret)
+		ret = store_blob_fetch(s, &srcs, d);
+	store_srcs_release(&srcs);
+	if (ret)
+		return ret;
+	return store_blob_fd_get(s, d->digest, fd);
+}
+
+void store_image_source_layer_close(struct store *s, struct store_image *img,
+				    const char *mdigest, size_t i)
+{
+	const struct store_src *src;
+
+	/* In memory only: the source may have left the record since the
+	 * open, but not the image, which the caller still holds. */
+	pthread_mutex_lock(&s->lock);
+	src = src_find_locked(img, mdigest);
+	pthread_mutex_unlock(&s->lock);
+	if (src && i < src->m.n_layers)
+		store_blob_fd_put(s, src->m.layers[i].digest);
 }
 
 /* Record name of a full id: "<hex>.json". */

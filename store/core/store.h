@@ -230,6 +230,38 @@ int store_image_layer_open(struct store *s, struct store_image *img, size_t i,
 			   int *fd);
 /* Give back the descriptor store_image_layer_open() returned for layer @i. */
 void store_image_layer_close(struct store *s, struct store_image *img, size_t i);
+/*
+ * One manifest of an image.  The image ID is the config's digest, and a
+ * config is public, so several registries may serve it, each with a
+ * manifest of its own (its own layer blobs): every pull that brings a
+ * manifest the image does not have adds a source; the first is the one
+ * store_image_manifest() returns.  The pointers are valid as long as the
+ * image reference they were taken under (a source never changes).
+ */
+struct store_image_source {
+	const char *digest;			/* "sha256:<hex>" */
+	const char *host, *repo;		/* NULL: imported */
+	const struct buf *manifest;		/* exact bytes */
+	const struct registry_manifest *m;	/* parsed: config, layers */
+};
+/*
+ * store_image_source - @img's source whose manifest digest is @mdigest
+ * into @out.  -ENOENT when the image's record does not name it (never a
+ * source, or dropped from the record since), when it did not load, or
+ * when the image was deleted.  Reads the record: not for every read.
+ */
+int store_image_source(struct store *s, struct store_image *img,
+		       const char *mdigest, struct store_image_source *out);
+/*
+ * store_image_source_layer_open - store_image_layer_open() for layer @i of
+ * source @mdigest's manifest (fetched from the sources that list it);
+ * -ENOENT without that source or layer.  Give the descriptor back with
+ * store_image_source_layer_close() (same @mdigest and @i).
+ */
+int store_image_source_layer_open(struct store *s, struct store_image *img,
+				  const char *mdigest, size_t i, int *fd);
+void store_image_source_layer_close(struct store *s, struct store_image *img,
+				    const char *mdigest, size_t i);
 /* Uncompressed size when every layer is indexed, else compressed size. */
 uint64_t store_image_size(struct store *s, struct store_image *img);
 
@@ -240,6 +272,8 @@ struct store_tag {
 	char *repo;	/* as the registry names it: "library/ubuntu" */
 	char *tag;
 	char id[65];
+	char manifest[72];	/* the manifest it was pulled as ("": none
+				 * of its own; it shows the image's first) */
 };
 
 /* Every local tag, sorted by host, repo, tag. */

@@ -351,6 +351,7 @@ int store_tag_list(struct store *s, struct store_tag **tags, size_t *n)
 		v[k].repo = strdup(t->repo);
 		v[k].tag = strdup(t->tag);
 		memcpy(v[k].id, t->id, 65);
+		memcpy(v[k].manifest, t->manifest, sizeof(v[k].manifest));
 		k++;
 		if (!v[k - 1].host || !v[k - 1].repo || !v[k - 1].tag) {
 			ret = -ENOMEM;

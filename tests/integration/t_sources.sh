@@ -4,7 +4,10 @@
 # and is pulled first.  The legitimate pull of X from registry A, under
 # another tag, must still read A's content; B must not see a single
 # request for A's layer; each tag keeps its own manifest (tags.json), and
-# the image record lists both sources.  Then a download held back at one
+# the image record lists both sources.  Each tag shows its own manifest:
+# B's tag (the image's first manifest) links to by-id/<id>, A's to the
+# variant by-id/<id>@<A's manifest hex>, whose manifest and layers/ are
+# A's, and which goes with the image.  Then a download held back at one
 # registry must not hold up a reader whose image gets the same layer from
 # another.
 . "$(dirname "$0")/../lib/common.sh"
@@ -75,13 +78,40 @@ log "A's manifest $MD_A (layer $GOOD), B's manifest $MD_B (layer $BAD)"
 pass "B serves X's config under its own manifest"
 
 imgfs_mount
-check "B's tag is pulled first, then A's: one image"
+check "B's tag is pulled first, then A's: one image, each tag its own manifest"
 LB=$(readlink "$MNT/repos/$B_ADDR/evil/x/1") || fail "pull of $B_ADDR/evil/x:1"
 LA=$(readlink "$MNT/repos/$A_ADDR/x/1") || fail "pull of $A_ADDR/x:1"
-[ "$(basename "$LA")" = "$(basename "$LB")" ] ||
-    fail "the two tags name different images ($LA, $LB): B did not serve X's config"
-ID=$(basename "$LA")
-pass "both tags name image $ID"
+ID=$(basename "$LB")
+[ "$(basename "$LA")" = "$ID@${MD_A#sha256:}" ] ||
+    fail "A's tag links to $LA, not to image $ID's variant of A's manifest $MD_A (B's tag: $LB)"
+case $ID in *@*) fail "B's tag (the image's first manifest) links to a variant: $LB" ;; esac
+assert_eq "$LA" "../../../by-id/$ID@${MD_A#sha256:}" "A's tag's link"
+for t in "$A_ADDR/x/1" "$B_ADDR/evil/x/1"; do
+    assert_eq "$(readlink "$MNT/repos/$t" | wc -c | awk '{print $1 - 1}')" \
+        "$(stat -c %s "$MNT/repos/$t")" "link size in stat of repos/$t"
+done
+pass "both tags name image $ID; A's links to $(basename "$LA")"
+
+check "each tag's manifest is its own, byte for byte; layers/ lists its own layers"
+MT=application/vnd.oci.image.manifest.v1+json
+curl -fsS -H "Accept: $MT" "http://$A_ADDR/v2/x/manifests/1" > "$TEST_TMP/man_a" || fail "A's manifest"
+curl -fsS -H "Accept: $MT" "http://$B_ADDR/v2/evil/x/manifests/1" > "$TEST_TMP/man_b" || fail "B's manifest"
+cmp "$MNT/repos/$A_ADDR/x/1/manifest" "$TEST_TMP/man_a" || fail "repos/A's tag/manifest is not A's manifest"
+cmp "$MNT/repos/$B_ADDR/evil/x/1/manifest" "$TEST_TMP/man_b" || fail "repos/B's tag/manifest is not B's manifest"
+assert_eq "sha256:$(sha256sum < "$MNT/repos/$A_ADDR/x/1/manifest" | cut -d' ' -f1)" "$MD_A" "digest of A's tag's manifest"
+assert_eq "sha256:$(sha256sum < "$MNT/repos/$B_ADDR/evil/x/1/manifest" | cut -d' ' -f1)" "$MD_B" "digest of B's tag's manifest"
+assert_eq "$(stat -c %s "$MNT/repos/$A_ADDR/x/1/manifest")" "$(stat -c %s "$TEST_TMP/man_a")" "stat size of A's manifest"
+assert_eq "$(ls "$MNT/repos/$A_ADDR/x/1/layers/")" "00-$GOOD" "layers/ under A's tag"
+assert_eq "$(ls "$MNT/repos/$B_ADDR/evil/x/1/layers/")" "00-$BAD" "layers/ under B's tag"
+cmp "$MNT/repos/$A_ADDR/x/1/config" "$MNT/by-id/$ID/config" || fail "A's tag's config is not the image's"
+assert_eq "$(ls "$MNT/repos/$A_ADDR/x/1/")" "$(printf 'config\nlayers\nmanifest\nrootfs')" \
+    "entries of the variant (no image.tar or oci/: they follow the first manifest)"
+ls "$MNT/by-id/" | grep -q @ && fail "by-id/ lists a variant: $(ls "$MNT/by-id/")"
+[ -d "$MNT/by-id/$ID@${MD_B#sha256:}" ] || fail "by-id/$ID@<B's manifest hex> (a source) is not found"
+OTHER=$(printf '%s' "other" | sha256sum | cut -d' ' -f1)
+[ -e "$MNT/by-id/$ID@$OTHER" ] && fail "by-id/$ID@<a digest no source has> exists"
+[ -e "$MNT/by-id/$ID@${MD_A#sha256:}x" ] && fail "by-id/ takes a malformed variant name"
+pass "A's tag: A's manifest and layer $GOOD; B's tag: B's manifest and layer $BAD"
 
 check "A's tag reads A's content"
 B_MARK=$(wc -l < "$B_DIR/access.log")
@@ -91,6 +121,11 @@ cmp "$MNT/repos/$A_ADDR/x/1/rootfs/data/blob" "$TEST_TMP/ref/rootfs/data/blob" |
     fail "data/blob under A's tag is not A's"
 imgfs_alive || fail "daemon died"
 pass "A's content, though B's manifest came first"
+
+check "A's tag's layer file is A's blob"
+assert_eq "sha256:$(sha256sum < "$MNT/repos/$A_ADDR/x/1/layers/00-$GOOD" | cut -d' ' -f1)" "$GOOD" \
+    "digest of the layer file under A's tag"
+pass "layers/00-$GOOD reads $GOOD"
 
 check "B saw no request for A's layer"
 tail -n +"$((B_MARK + 1))" "$B_DIR/access.log" > "$TEST_TMP/b.after.log"
@@ -121,7 +156,15 @@ imgfs_mount
 cmp "$MNT/repos/$A_ADDR/x/1/rootfs/data/small" "$TEST_TMP/ref/rootfs/data/small" ||
     fail "data/small under A's tag is not A's after a remount"
 grep -q "${GOOD#sha256:}" "$B_DIR/access.log" && fail "registry B was asked for A's layer after a remount"
-pass "still A's content"
+assert_eq "$(readlink "$MNT/repos/$A_ADDR/x/1")" "$LA" "A's tag's link after a remount"
+cmp "$MNT/repos/$A_ADDR/x/1/manifest" "$TEST_TMP/man_a" || fail "A's tag's manifest after a remount"
+pass "still A's content and A's manifest"
+
+check "the variant goes with its image"
+rm "$MNT/repos/$A_ADDR/x/1" "$MNT/repos/$B_ADDR/evil/x/1" || fail "removing both tags"
+[ -e "$MNT/by-id/$ID" ] && fail "image $ID is still there without tags"
+[ -e "$MNT/by-id/$ID@${MD_A#sha256:}" ] && fail "by-id/$ID@<A's manifest hex> outlives its image"
+pass "by-id/$ID@... is gone with the image"
 
 # One layer, two images (configs differ by a label), two registries: a
 # proxy in front of A holds the layer back; the reader of B's image must

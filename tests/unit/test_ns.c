@@ -7,7 +7,9 @@
  * unique prefix, and no pick for an ambiguous one (in a real store, with
  * a second record fabricated beside a real image's, since two configs
  * whose digests share 12 digits cannot be made); who may pull; which
- * names a change lists for the kernel to drop.
+ * names a change lists for the kernel to drop; the manifest variants of
+ * an image with two sources (by-id/<name>@<hex>) and the tag links to
+ * them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -530,6 +532,258 @@ static void test_id_resolve(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* A manifest of config @cfg_digest (@cfg_len bytes) with one layer. */
+static void variant_manifest(char *out, size_t cap, const char *cfg_digest,
+			     size_t cfg_len, const char *layer, int size)
+{
+	snprintf(out, cap,
+		 "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		 "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
+		 "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"%s\",\"size\":%d}]}",
+		 cfg_digest, cfg_len, layer, size);
+}
+
+/* Lookup of @name in @parent into @out (released by the caller). */
+static int ns_lookup(struct fs_ctx *ctx, struct fs_inode *parent, const char *name,
+		     struct fs_inode *out, double *timeout)
+{
+	struct fs_caller who = { .may_pull = 0 };
+	int ret = fs_ns_lookup(ctx, &who, parent, name, out, timeout);
+
+	fs_changes_release(&who.changed);
+	return ret;
+}
+
+/* Whether listing @node gives exactly the names in @want (NULL-ended). */
+static bool lists(struct fs_ctx *ctx, struct fs_inode *node, const char *const *want)
+{
+	struct fs_dirlist l = { 0 };
+	size_t n = 0;
+	bool ok = fs_ns_list(ctx, node, &l) == 0;
+
+	for (; want[n]; n++) {
+		bool found = false;
+
+		for (size_t i = 0; i < l.n; i++)
+			found = found || !strcmp(l.ents[i].name, want[n]);
+		ok = ok && found;
+	}
+	ok = ok && l.n == n;
+	fs_dirlist_release(&l);
+	return ok;
+}
+
+/*
+ * One image (config local, layers remote) with two manifests from two
+ * registries, and tags.json as pulls of each leave it, plus a tag made
+ * locally: the first manifest's tag and the local one link to
+ * by-id/<name>, the other's to by-id/<name>@<its hex>, whose manifest
+ * and layers/ are its own and whose config is the image's; by-id/
+ * does not list it; a digest no source has, or a malformed one, is
+ * ENOENT; after the image is deleted, so is the variant.
+ */
+static void test_variant(void)
+{
+	char dir[] = "/tmp/test_ns.XXXXXX";
+	const char *l1 = "sha256:" "5555555555555555555555555555555555555555555555555555555555555555";
+	const char *l2 = "sha256:" "6666666666666666666666666666666666666666666666666666666666666666";
+	struct store_opts o = { 0 };
+	struct fs_ctx ctx = { 0 };
+	struct fs_caller who = { .may_pull = 0 };
+	struct fs_inode byid = { .kind = FS_BYID, .key = "B" };
+	struct fs_inode t1 = { 0 }, t2 = { 0 }, t3 = { 0 }, v = { 0 }, base = { 0 };
+	struct fs_inode vman = { 0 }, bman = { 0 }, vcfg = { 0 }, vlay = { 0 };
+	struct fs_inode vl = { 0 }, x = { 0 };
+	char cfg[512], man1[1024], man2[1024], cfg_digest[72], md1[72], md2[72];
+	char id[65], id2[65], name[65], vname[160], want[200], path[300], js[2048];
+	char *target = NULL, cmd[600];
+	double to;
+	struct stat st;
+	struct buf b;
+	int fd;
+
+	CHECK(mkdtemp(dir));
+	o.dir = dir;
+	o.default_host = "docker.io";
+	registry_platform_host(&o.platform);
+	CHECK_EQ(store_open(&o, &ctx.store), 0);
+	if (!ctx.store)
+		abort();
+	ctx.default_host = "docker.io";
+	snprintf(cfg, sizeof(cfg), "{\"architecture\":\"amd64\",\"os\":\"linux\","
+		 "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", l1);
+	CHECK_EQ(store_blob_add(ctx.store, cfg, strlen(cfg), cfg_digest), 0);
+	variant_manifest(man1, sizeof(man1), cfg_digest, strlen(cfg), l1, 100);
+	variant_manifest(man2, sizeof(man2), cfg_digest, strlen(cfg), l2, 200);
+	CHECK_EQ(store_image_add(ctx.store, man1, strlen(man1), "127.0.0.1:1", "x/y", id), 0);
+	CHECK_EQ(store_image_add(ctx.store, man2, strlen(man2), "127.0.0.1:2", "evil/y", id2), 0);
+	CHECK_STR(id2, id);
+	CHECK_EQ(store_blob_add(ctx.store, man1, strlen(man1), md1), 0);
+	CHECK_EQ(store_blob_add(ctx.store, man2, strlen(man2), md2), 0);
+	store_close(ctx.store);
+
+	/* The tags as pulls of each manifest and a local tag leave them. */
+	snprintf(js, sizeof(js),
+		 "{\"version\":1,\"tags\":["
+		 "{\"host\":\"127.0.0.1:1\",\"repo\":\"x/y\",\"tag\":\"1\",\"id\":\"%s\","
+		 "\"source\":{\"host\":\"127.0.0.1:1\",\"repo\":\"x/y\",\"manifest\":\"%s\"}},"
+		 "{\"host\":\"127.0.0.1:2\",\"repo\":\"evil/y\",\"tag\":\"1\",\"id\":\"%s\","
+		 "\"source\":{\"host\":\"127.0.0.1:2\",\"repo\":\"evil/y\",\"manifest\":\"%s\"}},"
+		 "{\"host\":\"docker.io\",\"repo\":\"library/z\",\"tag\":\"1\",\"id\":\"%s\"}]}",
+		 id, md1, id, md2, id);
+	snprintf(path, sizeof(path), "%s/tags.json", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(file_write_all(fd, js, strlen(js)), 0);
+	close(fd);
+	CHECK_EQ(store_open(&o, &ctx.store), 0);
+	if (!ctx.store)
+		abort();
+	CHECK_EQ(fs_id_name(&ctx, id, name), 0);
+	snprintf(vname, sizeof(vname), "%s@%s", name, md2 + 7);
+
+	/* The links: the first manifest's and the local tag's by name, the
+	 * other's to its variant; stat's size is the link's length. */
+	CHECK_EQ(fs_repos_lookup(&ctx, &who, "127.0.0.1:1/x/y", "1", &t1, &to), 0);
+	CHECK_EQ(fs_repos_readlink(&ctx, &t1, &target), 0);
+	snprintf(want, sizeof(want), "../../../../by-id/%s", name);
+	CHECK_STR(target, want);
+	free(target);
+	target = NULL;
+	CHECK_EQ(fs_repos_lookup(&ctx, &who, "127.0.0.1:2/evil/y", "1", &t2, &to), 0);
+	CHECK_EQ(fs_repos_readlink(&ctx, &t2, &target), 0);
+	snprintf(want, sizeof(want), "../../../../by-id/%s", vname);
+	CHECK_STR(target, want);
+	CHECK_EQ(fs_ns_stat(&ctx, &t2, &st, &to), 0);
+	CHECK_EQ((size_t)st.st_size, target ? strlen(target) : 0);
+	free(target);
+	target = NULL;
+	CHECK(t1.key && t2.key && strcmp(t1.key, t2.key) != 0 && strchr(t2.key, '@') &&
+	      !strchr(t1.key, '@'));
+	CHECK_EQ(fs_repos_lookup(&ctx, &who, "z", "1", &t3, &to), 0);
+	CHECK_EQ(fs_repos_readlink(&ctx, &t3, &target), 0);
+	snprintf(want, sizeof(want), "../../by-id/%s", name);
+	CHECK_STR(target, want);
+	free(target);
+	target = NULL;
+	fs_changes_release(&who.changed);
+
+	/* With its registry the default, the tag is reached by its familiar
+	 * path and by the one with the host (step 3: the pull finds it
+	 * local): both link to the variant. */
+	ctx.default_host = "127.0.0.1:2";
+	who.may_pull = 1;
+	CHECK_EQ(htab_init(&ctx.dirs), 0);	/* no directory made with mkdir */
+	pthread_mutex_init(&ctx.dirs_lock, NULL);
+	memset(&x, 0, sizeof(x));
+	CHECK_EQ(fs_repos_lookup(&ctx, &who, "evil/y", "1", &x, &to), 0);
+	CHECK_EQ(fs_repos_readlink(&ctx, &x, &target), 0);
+	snprintf(want, sizeof(want), "../../../by-id/%s", vname);
+	CHECK_STR(target, want);
+	free(target);
+	target = NULL;
+	fs_ns_tmpl_release(&ctx, &x);
+	memset(&x, 0, sizeof(x));
+	CHECK_EQ(fs_repos_lookup(&ctx, &who, "127.0.0.1:2/evil/y", "1", &x, &to), 0);
+	CHECK_EQ(fs_repos_readlink(&ctx, &x, &target), 0);
+	snprintf(want, sizeof(want), "../../../../by-id/%s", vname);
+	CHECK_STR(target, want);
+	free(target);
+	fs_ns_tmpl_release(&ctx, &x);
+	fs_changes_release(&who.changed);
+	htab_release(&ctx.dirs);
+	pthread_mutex_destroy(&ctx.dirs_lock);
+	ctx.default_host = "docker.io";
+	who.may_pull = 0;
+	memset(&x, 0, sizeof(x));
+
+	/* The variant: its own manifest and layers, the image's config;
+	 * no image.tar or oci/; looked up again at every walk. */
+	CHECK_EQ(ns_lookup(&ctx, &byid, vname, &v, &to), 0);
+	CHECK_EQ(v.kind, FS_IMAGE_DIR);
+	CHECK(to == 0);
+	CHECK_EQ(ns_lookup(&ctx, &byid, name, &base, &to), 0);
+	CHECK(v.key && base.key && strcmp(v.key, base.key) != 0);
+	CHECK(lists(&ctx, &v, (const char *const[]){ "config", "layers", "manifest",
+						     "rootfs", NULL }));
+	CHECK(lists(&ctx, &base, (const char *const[]){ "config", "image.tar", "layers",
+							"manifest", "oci", "rootfs", NULL }));
+	CHECK_EQ(ns_lookup(&ctx, &v, "image.tar", &x, &to), -ENOENT);
+	fs_ns_tmpl_release(&ctx, &x);
+	CHECK_EQ(ns_lookup(&ctx, &v, "oci", &x, &to), -ENOENT);
+	fs_ns_tmpl_release(&ctx, &x);
+	CHECK_EQ(ns_lookup(&ctx, &v, "manifest", &vman, &to), 0);
+	CHECK_EQ(ns_lookup(&ctx, &base, "manifest", &bman, &to), 0);
+	CHECK(vman.key && bman.key && strcmp(vman.key, bman.key) != 0);
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(fs_ns_image_file(&ctx, &vman, &b), 0);
+	CHECK(b.len == strlen(man2) && !memcmp(b.data, man2, b.len));
+	buf_release(&b);
+	CHECK_EQ(fs_ns_stat(&ctx, &vman, &st, &to), 0);
+	CHECK_EQ((size_t)st.st_size, strlen(man2));
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(fs_ns_image_file(&ctx, &bman, &b), 0);
+	CHECK(b.len == strlen(man1) && !memcmp(b.data, man1, b.len));
+	buf_release(&b);
+	CHECK_EQ(ns_lookup(&ctx, &v, "config", &vcfg, &to), 0);
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(fs_ns_image_file(&ctx, &vcfg, &b), 0);
+	CHECK(b.len == strlen(cfg) && !memcmp(b.data, cfg, b.len));
+	buf_release(&b);
+	CHECK_EQ(ns_lookup(&ctx, &v, "layers", &vlay, &to), 0);
+	snprintf(want, sizeof(want), "00-%s", l2);
+	CHECK(lists(&ctx, &vlay, (const char *const[]){ want, NULL }));
+	CHECK_EQ(ns_lookup(&ctx, &vlay, want, &vl, &to), 0);
+	CHECK_EQ(fs_ns_stat(&ctx, &vl, &st, &to), 0);
+	CHECK_EQ(st.st_size, 200);
+	snprintf(want, sizeof(want), "00-%s", l1);
+	CHECK_EQ(ns_lookup(&ctx, &vlay, want, &x, &to), -ENOENT);
+	fs_ns_tmpl_release(&ctx, &x);
+
+	/* The first manifest's variant is there too (any source is); a
+	 * digest no source has, a short or upper-case one, is not. */
+	snprintf(want, sizeof(want), "%s@%s", name, md1 + 7);
+	CHECK_EQ(ns_lookup(&ctx, &byid, want, &x, &to), 0);
+	fs_ns_tmpl_release(&ctx, &x);
+	snprintf(want, sizeof(want), "%s@%s", name, HEX64);
+	CHECK_EQ(ns_lookup(&ctx, &byid, want, &x, &to), -ENOENT);
+	CHECK(to == 0);	/* a pull may add it: not cached as absent */
+	fs_ns_tmpl_release(&ctx, &x);
+	snprintf(want, sizeof(want), "%s@%.63s", name, md2 + 7);
+	CHECK_EQ(ns_lookup(&ctx, &byid, want, &x, &to), -ENOENT);
+	fs_ns_tmpl_release(&ctx, &x);
+	snprintf(want, sizeof(want), "%s@%s", name, md2 + 7);
+	for (char *p = strchr(want, '@'); *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	CHECK_EQ(ns_lookup(&ctx, &byid, want, &x, &to), -ENOENT);
+	fs_ns_tmpl_release(&ctx, &x);
+	CHECK(lists(&ctx, &byid, (const char *const[]){ name, NULL }));
+
+	/* Deleted: the variant is not found, nor is its manifest read. */
+	CHECK_EQ(store_image_delete(ctx.store, id), 0);
+	CHECK_EQ(ns_lookup(&ctx, &byid, vname, &x, &to), -ENOENT);
+	fs_ns_tmpl_release(&ctx, &x);
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(fs_ns_image_file(&ctx, &vman, &b), -ENOENT);
+	buf_release(&b);
+
+	fs_ns_tmpl_release(&ctx, &t1);
+	fs_ns_tmpl_release(&ctx, &t2);
+	fs_ns_tmpl_release(&ctx, &t3);
+	fs_ns_tmpl_release(&ctx, &v);
+	fs_ns_tmpl_release(&ctx, &base);
+	fs_ns_tmpl_release(&ctx, &vman);
+	fs_ns_tmpl_release(&ctx, &bman);
+	fs_ns_tmpl_release(&ctx, &vcfg);
+	fs_ns_tmpl_release(&ctx, &vlay);
+	fs_ns_tmpl_release(&ctx, &vl);
+	store_close(ctx.store);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
 	test_normalise();
@@ -540,5 +794,6 @@ int main(void)
 	test_may_pull();
 	test_changes_tag();
 	test_id_resolve();
+	test_variant();
 	return check_done("test_ns");
 }

@@ -554,8 +554,9 @@ static bool file_has(const char *sub, const char *needle)
 
 /*
  * Two manifests of one config (image @id, first manifest @man local) from
- * two sources: both recorded, each tag shows its own, GC keeps both, and
- * a rename checks the image it expects the tag to name.
+ * two sources: both recorded, each tag shows its own, each found by its
+ * digest (store_image_source) until it leaves the record, GC keeps both,
+ * and a rename checks the image it expects the tag to name.
  */
 static struct store *test_sources(struct store *s, const char *man, const char *id,
 				  const char *other_id, char md2[72])
@@ -608,6 +609,49 @@ static struct store *test_sources(struct store *s, const char *man, const char *
 	buf_release(&b);
 	CHECK(store_blob_has(s, md2));
 
+	/* Each source by its manifest digest: bytes, origin, layers. */
+	{
+		struct store_image_source src;
+		struct store_tag *tags;
+		char none[72];
+		size_t n;
+		int fd = -1;
+
+		CHECK_EQ(store_image_get(s, id, &img), 0);
+		memset(&src, 0, sizeof(src));
+		CHECK_EQ(store_image_source(s, img, md2, &src), 0);
+		CHECK(src.manifest && src.manifest->len == strlen(man2) &&
+		      !memcmp(src.manifest->data, man2, strlen(man2)));
+		CHECK(src.digest && !strcmp(src.digest, md2));
+		CHECK(src.host && !strcmp(src.host, "127.0.0.1:1") &&
+		      src.repo && !strcmp(src.repo, "evil/x"));
+		CHECK(src.m && src.m->n_layers == store_image_n_layers(img));
+		memset(&src, 0, sizeof(src));
+		CHECK_EQ(store_image_source(s, img, md1, &src), 0);
+		CHECK(src.manifest && src.manifest->len == strlen(man) &&
+		      !memcmp(src.manifest->data, man, strlen(man)));
+		sha256_digest("none", 4, none);
+		CHECK_EQ(store_image_source(s, img, none, &src), -ENOENT);
+		/* Its layer, local already, by the source's manifest. */
+		CHECK_EQ(store_image_source_layer_open(s, img, md2, 0, &fd), 0);
+		CHECK(fd >= 0);
+		if (fd >= 0)
+			store_image_source_layer_close(s, img, md2, 0);
+		CHECK_EQ(store_image_source_layer_open(s, img, md2,
+						       store_image_n_layers(img), &fd), -ENOENT);
+		CHECK_EQ(store_image_source_layer_open(s, img, none, 0, &fd), -ENOENT);
+		store_image_put(s, img);
+		/* The tag list says what each tag was pulled as. */
+		CHECK_EQ(store_tag_list(s, &tags, &n), 0);
+		for (size_t i = 0; i < n; i++) {
+			if (!strcmp(tags[i].repo, "evil/x") && !strcmp(tags[i].tag, "t"))
+				CHECK_STR(tags[i].manifest, md2);
+			else if (!strcmp(tags[i].repo, "library/a"))
+				CHECK_STR(tags[i].manifest, "");
+		}
+		store_tag_list_free(tags, n);
+	}
+
 	/* At most STORE_SOURCES_MAX sources: the oldest no tag names makes
 	 * room (t's stays); when every one is named, no more are added. */
 	{
@@ -637,6 +681,17 @@ static struct store *test_sources(struct store *s, const char *man, const char *
 		}
 		CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "other/x", id2), 0);
 		CHECK(!file_has(rec, mdi[3]) && file_has(rec, mdi[4]) && file_has(rec, md2));
+		/* A source dropped from the record is not found, though the
+		 * loaded image keeps it in memory. */
+		CHECK_EQ(store_image_get(s, id, &img), 0);
+		{
+			struct store_image_source src;
+
+			CHECK_EQ(store_image_source(s, img, mdi[0], &src), -ENOENT);
+			CHECK_EQ(store_image_source(s, img, mdi[3], &src), -ENOENT);
+			CHECK_EQ(store_image_source(s, img, mdi[4], &src), 0);
+		}
+		store_image_put(s, img);
 	}
 
 	/* Rename: the tag now names @other_id, not @id: refused, and the
@@ -825,7 +880,17 @@ int main(void)
 	/* Delete A by id: its tag goes too; L1 stays for D. */
 	sha256_digest(man_a, strlen(man_a), mdig);
 	CHECK(store_blob_has(s, mdig));
-	CHECK_EQ(store_image_delete(s, id_a), 0);
+	CHECK_EQ(store_image_get(s, id_a, &img), 0);
+	{
+		struct store_image_source src;
+
+		CHECK_EQ(store_image_source(s, img, md_a2, &src), 0);
+		CHECK_EQ(store_image_delete(s, id_a), 0);
+		/* A reference held past the delete finds no source. */
+		CHECK_EQ(store_image_source(s, img, md_a2, &src), -ENOENT);
+		CHECK_EQ(store_image_source(s, img, mdig, &src), -ENOENT);
+	}
+	store_image_put(s, img);
 	CHECK_EQ(store_tag_get(s, "docker.io", "library/a", "1", id), -ENOENT);
 	CHECK(!store_blob_has(s, mdig));
 	CHECK(!store_blob_has(s, md_a2));	/* its other source's manifest */
