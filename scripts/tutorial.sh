@@ -57,8 +57,8 @@ tar -C "$WORK/rootfs" -czf "$WORK/rootfs.tar.gz" . || fail "tar"
 run() {
     {
         printf '# %s\n' "$*"
-        (cd "$MNT" && bash -c "$*" 2>&1) | sed -e "s#$TEST_TMP/work#/root#g"
-    } >> "$OUT"
+        (cd "$MNT" && bash -c "$*" 2>&1)
+    } | sed -e "s#$TEST_TMP/work#/root#g" >> "$OUT"
 }
 say() { printf '```\n\n%s\n\n```console\n' "$*" >> "$OUT"; }
 
@@ -100,7 +100,8 @@ say "**docker load**: copy an archive in; its tags come back."
 run "cp $WORK/busybox.tar import/"
 run ls -l repos/busybox
 if [ -d "$MNT/registries" ]; then
-    say "**docker push**: link an image into \`registries/HOST/REPO/TAG\`; the call returns once the registry has the manifest."
+    say "**docker push**: link an image into \`registries/HOST/REPO/TAG\` (a repository the registry does not have yet is made with \`mkdir -p\` first); the call returns once the registry has the manifest."
+    run "mkdir -p registries/$OTHER/me/busybox"
     run "ln -s /mnt/images/repos/busybox/latest registries/$OTHER/me/busybox/pushed"
     run "skopeo inspect --tls-verify=false docker://$OTHER/me/busybox:pushed | jq -c '{Digest, Layers}'"
 fi
