@@ -15,12 +15,9 @@ push_image "$O" gone gone:1
 layer=$(remote_raw gone:1 --raw | jq -r '.layers[0].digest')
 [ -n "$layer" ] && [ "$layer" != null ] || fail "no layer digest for gone:1"
 
-PROXY_PORT=$(free_port)
 PLOG=$TEST_TMP/proxy.log
 echo "$layer" > "$PLOG.stall"
-"$PY" "$LIB_DIR/stall_proxy.py" "$PROXY_PORT" "$REG_ADDR" "$PLOG" &
-_PIDS+=("$!")
-wait_for 20 curl -fs -o /dev/null "http://127.0.0.1:$PROXY_PORT/v2/" || fail "proxy did not start"
+proxy_start stall_proxy.py "$REG_ADDR" "$PLOG"
 REG_ADDR=127.0.0.1:$PROXY_PORT
 imgfs_mount
 

@@ -48,12 +48,10 @@ LSIZE=$(remote_raw lazy:latest --raw | jq -r '.layers[0].size')
 HEX=${LAYER#sha256:}
 log "layer $LAYER: $LSIZE bytes"
 
-PPORT=$(free_port)
 PLOG=$TEST_TMP/proxy.log
 : > "$PLOG"
-"$PY" "$LIB_DIR/range_proxy.py" "$PPORT" "$REAL_ADDR" "$PLOG" 2>"$TEST_TMP/proxy.err" &
-_PIDS+=("$!")
-wait_for 20 curl -sf -o /dev/null "http://127.0.0.1:$PPORT/v2/" || fail "proxy did not start"
+proxy_start range_proxy.py "$REAL_ADDR" "$PLOG"
+PPORT=$PROXY_PORT
 REG_ADDR=127.0.0.1:$PPORT    # imgfs talks to the proxy only
 ROOT=repos/lazy/latest/rootfs
 SMALL=data/m_small/s30

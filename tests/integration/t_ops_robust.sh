@@ -34,12 +34,9 @@ slow_layer=$(remote_raw slow:latest --raw | jq -r '.layers[0].digest')
 [ -n "$slow_layer" ] || fail "no layer digest for slow"
 
 # A proxy that can hold back slow's layer, and the daemon talking to it.
-PROXY_PORT=$(free_port)
 PLOG=$TEST_TMP/proxy.log
 : > "$PLOG.stall"
-"$PY" "$LIB_DIR/stall_proxy.py" "$PROXY_PORT" "$REG_ADDR" "$PLOG" &
-_PIDS+=("$!")
-wait_for 20 curl -fs -o /dev/null "http://127.0.0.1:$PROXY_PORT/v2/" || fail "proxy did not start"
+proxy_start stall_proxy.py "$REG_ADDR" "$PLOG"
 REAL_REG=$REG_ADDR
 REG_ADDR=127.0.0.1:$PROXY_PORT
 imgfs_mount

@@ -141,12 +141,10 @@ sk copy -q --src-tls-verify=false "docker://$R2/loaded:t1" "oci:$TEST_TMP/loaded
 pass "loaded image pushed"
 
 check "a large upload broken off midway is resumed; the manifest goes last"
-PPORT=$(free_port)
 PLOG=$TEST_TMP/proxy.log
 : > "$PLOG"
-"$PY" "$LIB_DIR/range_proxy.py" "$PPORT" "$R2" "$PLOG" 2>"$TEST_TMP/proxy.err" &
-_PIDS+=("$!")
-wait_for 20 curl -sf -o /dev/null "http://127.0.0.1:$PPORT/v2/" || fail "proxy did not start"
+proxy_start range_proxy.py "$R2" "$PLOG"
+PPORT=$PROXY_PORT
 P=127.0.0.1:$PPORT
 # The second chunk is broken off before the registry got any of it, and
 # so is its resend (libcurl itself resends once on a fresh connection when

@@ -178,13 +178,10 @@ REG_ADDR=$B_ADDR push_image "$O" s2 s:2
 SL=$(REG_ADDR=$A_ADDR remote_raw s:1 --raw | jq -r '.layers[0].digest')
 SL2=$(REG_ADDR=$B_ADDR remote_raw s:2 --raw | jq -r '.layers[0].digest')
 [ -n "$SL" ] && [ "$SL" = "$SL2" ] || fail "the two images do not share their layer ($SL, $SL2)"
-PROXY_PORT=$(free_port)
 PLOG=$TEST_TMP/proxy.log
 echo "$SL" > "$PLOG.stall"
-"$PY" "$LIB_DIR/stall_proxy.py" "$PROXY_PORT" "$A_ADDR" "$PLOG" &
-_PIDS+=("$!")
+proxy_start stall_proxy.py "$A_ADDR" "$PLOG"
 P=127.0.0.1:$PROXY_PORT
-wait_for 20 curl -fs -o /dev/null "http://$P/v2/" || fail "proxy did not start"
 readlink "$MNT/repos/$P/s/1" >/dev/null || fail "pull of $P/s:1"
 readlink "$MNT/repos/$B_ADDR/s/2" >/dev/null || fail "pull of $B_ADDR/s:2"
 (timeout 120 cat "$MNT/repos/$P/s/1/rootfs/data/small" > "$TEST_TMP/s1.out" 2>&1

@@ -102,12 +102,9 @@ imgfs_umount
 pass "import rolled back"
 
 # The proxy holds back slow's layer for parts 3 and 4.
-PROXY_PORT=$(free_port)
 PLOG=$TEST_TMP/proxy.log
 echo "$slow_layer" > "$PLOG.stall"
-"$PY" "$LIB_DIR/stall_proxy.py" "$PROXY_PORT" "$REG_ADDR" "$PLOG" &
-_PIDS+=("$!")
-wait_for 20 curl -fs -o /dev/null "http://127.0.0.1:$PROXY_PORT/v2/" || fail "proxy did not start"
+proxy_start stall_proxy.py "$REG_ADDR" "$PLOG"
 REAL_REG=$REG_ADDR
 slow_file=$(cd "$TEST_TMP/ref-slow/rootfs" && echo data/blob)
 no_partial_blob() {

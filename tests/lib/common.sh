@@ -234,6 +234,19 @@ _registry_up() {
     [ "$code" = 200 ] || [ "$code" = 401 ]
 }
 
+# proxy_start SCRIPT UPSTREAM LOG — the test proxy tests/lib/SCRIPT
+# (stall_proxy.py, range_proxy.py) on a free loopback port in front of
+# UPSTREAM (host:port), logging requests to LOG; returns once it answers
+# /v2/.  Sets PROXY_PORT, PROXY_ADDR and PROXY_PID (stopped by cleanup).
+proxy_start() {
+    PROXY_PORT=$(free_port)
+    PROXY_ADDR=127.0.0.1:$PROXY_PORT
+    "$PY" "$LIB_DIR/$1" "$PROXY_PORT" "$2" "$3" 2>>"$TEST_TMP/proxy.err" &
+    PROXY_PID=$!
+    _PIDS+=("$PROXY_PID")
+    wait_for 20 curl -fs -o /dev/null "http://$PROXY_ADDR/v2/" || fail "$1 did not start"
+}
+
 # registry_stop — stop the last started registry (storage is kept).
 registry_stop() {
     kill -TERM "$REG_PID" 2>/dev/null
