@@ -310,10 +310,12 @@ static bool mirror_skippable(int err)
 	return err != -ECANCELED && err != -ENOMEM;
 }
 
-/* The one line a mirror skipped for a request leaves in the log. */
-static void log_mirror_skip(const char *host, const char *mirror, const char *what,
-			    const char *repo, const char *ref, int err)
+/* The one line a mirror skipped for a request leaves in the log; an
+ * unreachable mirror is rested a while (reg_host_mirror_failed()). */
+static void mirror_skip(struct registry_client *c, const char *host, const char *mirror,
+			const char *what, const char *repo, const char *ref, int err)
 {
+	reg_host_mirror_failed(c, mirror, err);
 	log_info("registry %s: mirror %s skipped for %s %s%s%s: %s", host, mirror,
 		 what, repo, ref ? " " : "", ref ? ref : "", registry_errno_cause(err));
 }
@@ -418,7 +420,7 @@ int registry_manifest_get(struct registry_client *c, const char *host,
 		ret = manifest_try(c, src[i], i + 1 < n, repo, ref, &req, resp, dg);
 		if (!ret || i + 1 == n || !mirror_skippable(ret))
 			break;
-		log_mirror_skip(host, src[i], "manifest", repo, ref, ret);
+		mirror_skip(c, host, src[i], "manifest", repo, ref, ret);
 	}
 	if (ret)
 		goto out;
@@ -618,7 +620,7 @@ int registry_blob_get(struct registry_client *c, const char *host,
 			ret = 0;	/* all wanted arrived before it broke */
 		if (!ret || i + 1 == n || b.user_err || !mirror_skippable(ret))
 			break;
-		log_mirror_skip(host, src[i], "blob", repo, digest, ret);
+		mirror_skip(c, host, src[i], "blob", repo, digest, ret);
 	}
 	free(resp);
 	return ret;
@@ -650,7 +652,7 @@ int registry_repo_exists(struct registry_client *c, const char *host, const char
 		if (i + 1 == n)
 			log_http_fail("tags of", host, repo, NULL, resp);
 		else
-			log_mirror_skip(host, src[i], "tags of", repo, NULL, ret);
+			mirror_skip(c, host, src[i], "tags of", repo, NULL, ret);
 	}
 	buf_release(&body);
 	free(resp);

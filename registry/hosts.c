@@ -5,7 +5,7 @@
  * file and client certificate, and its mirrors (registry_opts.hosts).
  *
  * Owns: client->hosts, built once by reg_hosts_init() and read-only
- * afterwards (so it needs no lock), and the seeding of client->schemes
+ * afterwards but for each entry's down_until_ms (atomic), and the seeding of client->schemes
  * with the scheme each mirror was named with.
  *
  * Design notes: a mirror is named by URL ("https://mirror:5000") because,
@@ -13,7 +13,10 @@
  * then on it is just another host: its own entry (made here when the
  * configuration has none) carries its TLS settings, the auth caches key
  * it by its own host[:port], so it gets the credentials of that host and
- * never those of the registry it mirrors.  An entry without a port covers
+ * never those of the registry it mirrors.  A mirror that cannot be
+ * reached (refused, timed out) is left out of the sources for
+ * REG_MIRROR_BACKOFF_MS, so that a fleet whose mirror is down does not pay
+ * a connect timeout on every request.  An entry without a port covers
  * every port of its host, as an insecure-registries entry does; an entry
  * with a port wins over it.  Mirrors of a mirror are not followed.
  */
@@ -66,9 +69,10 @@ static bool host_loopback(const char *host)
 	return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
-const struct reg_host *reg_host_find(const struct registry_client *c, const char *host)
+/* See reg_host_find(); the entry is mutable for down_until_ms only. */
+static struct reg_host *host_find(const struct registry_client *c, const char *host)
 {
-	const struct reg_host *portless = NULL;
+	struct reg_host *portless = NULL;
 	char h[256];
 
 	host_part(host, h, sizeof(h));
@@ -76,7 +80,7 @@ const struct reg_host *reg_host_find(const struct registry_client *c, const char
 	if (strcasecmp(h, "registry-1.docker.io") == 0)
 		host = REGISTRY_DOCKER_HUB;
 	for (size_t i = 0; i < c->n_hosts; i++) {
-		const struct reg_host *e = &c->hosts[i];
+		struct reg_host *e = &c->hosts[i];
 
 		if (strcasecmp(e->host, host) == 0)
 			return e;
@@ -84,6 +88,11 @@ const struct reg_host *reg_host_find(const struct registry_client *c, const char
 			portless = e;
 	}
 	return portless;
+}
+
+const struct reg_host *reg_host_find(const struct registry_client *c, const char *host)
+{
+	return host_find(c, host);
 }
 
 bool reg_host_insecure(const struct registry_client *c, const char *host)
@@ -115,12 +124,31 @@ size_t reg_host_sources(const struct registry_client *c, const char *host,
 			bool origin_only, const char **out, size_t max)
 {
 	const struct reg_host *e = origin_only ? NULL : reg_host_find(c, host);
+	int64_t now = reg_now_ms();
 	size_t n = 0;
 
-	for (char **m = e ? e->mirrors : NULL; m && *m && n + 1 < max; m++)
+	for (char **m = e ? e->mirrors : NULL; m && *m && n + 1 < max; m++) {
+		const struct reg_host *me = reg_host_find(c, *m);
+
+		if (me && __atomic_load_n(&me->down_until_ms, __ATOMIC_RELAXED) > now)
+			continue;
 		out[n++] = *m;
+	}
 	out[n++] = host;
 	return n;
+}
+
+void reg_host_mirror_failed(const struct registry_client *c, const char *mirror, int err)
+{
+	struct reg_host *me = host_find(c, mirror);
+	int64_t until = reg_now_ms() + REG_MIRROR_BACKOFF_MS;
+
+	if (!me || (err != -EHOSTUNREACH && err != -ETIMEDOUT))
+		return;
+	if (__atomic_exchange_n(&me->down_until_ms, until,
+				__ATOMIC_RELAXED) <= until - REG_MIRROR_BACKOFF_MS)
+		log_info("registry: mirror %s unreachable, not tried for %d s", mirror,
+			 REG_MIRROR_BACKOFF_MS / 1000);
 }
 
 /* ---- building the table ---- */

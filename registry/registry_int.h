@@ -47,7 +47,11 @@ struct reg_host {
 	char *ca_file;		/* each NULL when not set */
 	char *client_cert;
 	char *client_key;
+	int64_t down_until_ms;	/* as a mirror: not tried before (atomic) */
 };
+
+/* How long a mirror that could not be reached is left out of pulls. */
+#define REG_MIRROR_BACKOFF_MS 30000
 
 struct registry_client {
 	char *default_host;
@@ -149,11 +153,17 @@ const struct reg_host *reg_host_find(const struct registry_client *c, const char
 /*
  * reg_host_sources - where a pull from @host goes, in order, into @out
  * (at most @max, @max >= 1): the mirrors of @host (none with
- * @origin_only), then @host itself.  Return: how many.  The strings live
+ * @origin_only; none left out by reg_host_mirror_failed()), then @host.  Return: how many.  The strings live
  * as long as @c and @host.  Requests that write (pushes) use @host alone.
  */
 size_t reg_host_sources(const struct registry_client *c, const char *host,
 			bool origin_only, const char **out, size_t max);
+/*
+ * reg_host_mirror_failed - @mirror failed a request with @err: when it
+ * could not be reached (-EHOSTUNREACH, -ETIMEDOUT), leave it out of
+ * reg_host_sources() for REG_MIRROR_BACKOFF_MS (logged once per outage).
+ */
+void reg_host_mirror_failed(const struct registry_client *c, const char *mirror, int err);
 /* reg_hosts_init - c->hosts from @opts (see registry_client_new()). */
 int reg_hosts_init(struct registry_client *c, const struct registry_opts *opts);
 /* reg_hosts_release - free c->hosts; only from registry_client_free(). */
