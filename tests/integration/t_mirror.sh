@@ -10,7 +10,9 @@
 #  (c) a dead mirror first in the list is skipped (logged), then with the
 #      proxy stopped too the read still works from the origin;
 #  (d) a mirror that has the manifest but answers 404 for a blob is skipped
-#      for that blob, which comes from the origin.
+#      for that blob, which comes from the origin;
+#  (e) bad config keys and mirrors stop the mount, named;
+#  (f) a mirror with Basic auth gets credentials for its own host only.
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
@@ -173,5 +175,34 @@ bad_config '{"registries": {"r.example": {"client-cert": "/c.pem"}}}' \
 bad_config '{"registry-mirrors": ["https://m.example"], "registries": {"docker.io": {"mirrors": ["https://n.example"]}}}' \
     "registry-mirrors and registries.docker.io.mirrors both given"
 pass "each refused with its reason"
+
+check "(f) a mirror gets the credentials of its own host, never the origin's"
+U=mirroruser P=Pw-mirror-5c1d
+htpasswd -Bbn "$U" "$P" > "$TEST_TMP/htpasswd" || fail "htpasswd"
+registry_start "auth:
+  htpasswd:
+    realm: imgfs-mirror
+    path: $TEST_TMP/htpasswd
+proxy:
+  remoteurl: http://$ORIGIN"
+AUTHM=$REG_ADDR AUTHM_DIR=$REG_DIR
+REG_ADDR=$ORIGIN REG_DIR=$ORIGIN_DIR
+write_config "$TEST_TMP/authm.json" "http://$AUTHM"
+# authm_gets STATUS — manifest and blob GETs of imgfs the auth mirror
+# answered STATUS.
+authm_gets() {
+    awk -F'"' -v st="$1" '$2 ~ /^GET .*\/(blobs|manifests)\// && $6 ~ /^imgfs\// { split($3, s, " ");
+        if (s[1] == st) n++ } END { print n + 0 }' "$AUTHM_DIR/access.log"
+}
+# Credentials for the origin only: the mirror must not get them (401, skipped).
+docker_config "$TEST_TMP/dc-origin" "$U" "$P" "$ORIGIN"
+DOCKER_CONFIG=$TEST_TMP/dc-origin machine 7 "$TEST_TMP/authm.json"
+assert_eq 0 "$(authm_gets 200)" "GETs the auth mirror answered with the origin's credentials"
+grep -q "mirror $AUTHM skipped" "$IMGFS_LOG" || fail "no skip of the auth mirror logged"
+# Credentials for the mirror's own host: it serves the pull.
+docker_config "$TEST_TMP/dc-mirror" "$U" "$P" "$AUTHM"
+DOCKER_CONFIG=$TEST_TMP/dc-mirror machine 8 "$TEST_TMP/authm.json"
+[ "$(authm_gets 200)" -gt 0 ] || fail "the auth mirror served nothing with its own credentials"
+pass "origin's credentials: mirror skipped; mirror's own: $(authm_gets 200) GETs served by it"
 
 echo "t_mirror: all checks passed"
