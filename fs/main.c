@@ -141,7 +141,8 @@ static void usage(const char *prog)
 	       "    -o store=DIR           the image store (default /var/lib/imgfs as root,\n"
 	       "                           $XDG_DATA_HOME/imgfs otherwise)\n"
 	       "    -o registry=HOST[:PORT] the default registry (default docker.io)\n"
-	       "    -o config=FILE         JSON: insecure-registries, ca-file\n"
+	       "    -o config=FILE         JSON: insecure-registries, ca-file,\n"
+	       "                           registry-mirrors, registries (see imgfs(1))\n"
 	       "    -o log_level=LEVEL     error, warn, info or debug (default warn;\n"
 	       "                           -d sets debug)\n"
 	       "    -o threads=N           most worker threads (default 128)\n"
@@ -205,19 +206,148 @@ static int default_store(char *out, size_t len)
 	return 0;
 }
 
-/* What config=FILE holds that the registry client needs. */
+/*
+ * What config=FILE holds that the registry client needs.  The keys follow
+ * Docker's daemon.json where it has one ("insecure-registries",
+ * "registry-mirrors"); "registries" holds per-host settings (mirrors,
+ * insecure, ca-file, client-cert, client-key), what containerd's
+ * hosts.toml and Docker's certs.d say per host.  Every key is checked:
+ * an unknown one is an error that names it, not a silent typo.
+ */
 struct imgfs_config {
 	json_t *root;
 	const char **insecure;	/* NULL-terminated, strings owned by root */
 	const char *ca_file;
+	struct registry_host_opts *hosts;	/* "registries", then docker.io */
+	size_t n_hosts;
 };
+
+/* Array @arr of strings, named @what, as a NULL-terminated array in *@out
+ * (the caller frees the array; the strings belong to the JSON). */
+static int config_strings(const char *path, const char *what, json_t *arr,
+			  const char ***out)
+{
+	json_t *val;
+	size_t i;
+
+	if (!json_is_array(arr)) {
+		log_err("config %s: %s must be an array", path, what);
+		return -EINVAL;
+	}
+	*out = calloc(json_array_size(arr) + 1, sizeof(char *));
+	if (!*out)
+		return -ENOMEM;
+	json_array_foreach(arr, i, val) {
+		if (!json_is_string(val)) {
+			log_err("config %s: %s[%zu] is not a string", path, what, i);
+			return -EINVAL;
+		}
+		(*out)[i] = json_string_value(val);
+	}
+	return 0;
+}
+
+/* String @val (NULL: absent), named @what, into *@out. */
+static int config_string(const char *path, const char *what, json_t *val,
+			 const char **out)
+{
+	if (val && !json_is_string(val)) {
+		log_err("config %s: %s must be a string", path, what);
+		return -EINVAL;
+	}
+	*out = val ? json_string_value(val) : NULL;
+	return 0;
+}
+
+/* One entry of "registries": @host's object @obj into @h. */
+static int config_host(const char *path, const char *host, json_t *obj,
+		       struct registry_host_opts *h)
+{
+	const char *key;
+	json_t *val;
+	int ret = 0;
+
+	h->host = host;
+	if (!json_is_object(obj)) {
+		log_err("config %s: registries.%s must be an object", path, host);
+		return -EINVAL;
+	}
+	json_object_foreach(obj, key, val) {
+		if (!strcmp(key, "mirrors")) {
+			ret = config_strings(path, "mirrors", val,
+					     (const char ***)&h->mirrors);
+		} else if (!strcmp(key, "insecure")) {
+			if (!json_is_boolean(val)) {
+				log_err("config %s: registries.%s.insecure must be true or false",
+					path, host);
+				return -EINVAL;
+			}
+			h->insecure = json_is_true(val);
+		} else if (!strcmp(key, "ca-file")) {
+			ret = config_string(path, key, val, &h->ca_file);
+		} else if (!strcmp(key, "client-cert")) {
+			ret = config_string(path, key, val, &h->client_cert);
+		} else if (!strcmp(key, "client-key")) {
+			ret = config_string(path, key, val, &h->client_key);
+		} else {
+			log_err("config %s: unknown key \"%s\" in registries.%s", path,
+				key, host);
+			return -EINVAL;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* "registries" and "registry-mirrors" (the mirrors of docker.io) into
+ * cfg->hosts. */
+static int config_hosts(const char *path, struct imgfs_config *cfg)
+{
+	json_t *regs = json_object_get(cfg->root, "registries");
+	json_t *hub = json_object_get(cfg->root, "registry-mirrors");
+	struct registry_host_opts *h = NULL;
+	const char *key;
+	json_t *val;
+	int ret;
+
+	if (regs && !json_is_object(regs)) {
+		log_err("config %s: registries must be an object", path);
+		return -EINVAL;
+	}
+	cfg->hosts = calloc(json_object_size(regs) + 1, sizeof(*cfg->hosts));
+	if (!cfg->hosts)
+		return -ENOMEM;
+	json_object_foreach(regs, key, val) {
+		ret = config_host(path, key, val, &cfg->hosts[cfg->n_hosts++]);
+		if (ret)
+			return ret;
+	}
+	if (!hub)
+		return 0;
+	for (size_t i = 0; i < cfg->n_hosts; i++)
+		if (!strcmp(cfg->hosts[i].host, REGISTRY_DOCKER_HUB))
+			h = &cfg->hosts[i];
+	if (h && h->mirrors) {
+		log_err("config %s: registry-mirrors and registries.%s.mirrors both given",
+			path, REGISTRY_DOCKER_HUB);
+		return -EINVAL;
+	}
+	if (!h) {
+		h = &cfg->hosts[cfg->n_hosts++];
+		h->host = REGISTRY_DOCKER_HUB;
+	}
+	return config_strings(path, "registry-mirrors", hub, (const char ***)&h->mirrors);
+}
 
 static int config_load(const char *path, struct imgfs_config *cfg)
 {
+	static const char *const keys[] = { "insecure-registries", "ca-file",
+					    "registry-mirrors", "registries" };
 	json_error_t jerr;
-	json_t *ins;
-	const char *key;
 	json_t *val;
+	const char *key;
+	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (!path)
@@ -229,45 +359,33 @@ static int config_load(const char *path, struct imgfs_config *cfg)
 		return -EINVAL;
 	}
 	json_object_foreach(cfg->root, key, val) {
-		if (strcmp(key, "insecure-registries") && strcmp(key, "ca-file") &&
-		    strcmp(key, "registry-mirrors"))
-			log_warn("config %s: unknown key \"%s\" ignored", path, key);
-	}
-	if (json_object_get(cfg->root, "registry-mirrors"))
-		log_warn("config %s: registry-mirrors are not used yet", path);
-	ins = json_object_get(cfg->root, "insecure-registries");
-	if (ins) {
-		size_t i;
+		size_t i = 0;
 
-		if (!json_is_array(ins)) {
-			log_err("config %s: insecure-registries must be an array", path);
+		while (i < sizeof(keys) / sizeof(keys[0]) && strcmp(key, keys[i]))
+			i++;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			log_err("config %s: unknown key \"%s\"", path, key);
 			return -EINVAL;
 		}
-		cfg->insecure = calloc(json_array_size(ins) + 1, sizeof(char *));
-		if (!cfg->insecure)
-			return -ENOMEM;
-		json_array_foreach(ins, i, val) {
-			if (!json_is_string(val)) {
-				log_err("config %s: insecure-registries[%zu] is not a string",
-					path, i);
-				return -EINVAL;
-			}
-			cfg->insecure[i] = json_string_value(val);
-		}
 	}
-	val = json_object_get(cfg->root, "ca-file");
+	val = json_object_get(cfg->root, "insecure-registries");
 	if (val) {
-		if (!json_is_string(val)) {
-			log_err("config %s: ca-file must be a string", path);
-			return -EINVAL;
-		}
-		cfg->ca_file = json_string_value(val);
+		ret = config_strings(path, "insecure-registries", val, &cfg->insecure);
+		if (ret)
+			return ret;
 	}
-	return 0;
+	ret = config_string(path, "ca-file", json_object_get(cfg->root, "ca-file"),
+			    &cfg->ca_file);
+	if (!ret)
+		ret = config_hosts(path, cfg);
+	return ret;
 }
 
 static void config_release(struct imgfs_config *cfg)
 {
+	for (size_t i = 0; i < cfg->n_hosts; i++)
+		free((void *)cfg->hosts[i].mirrors);
+	free(cfg->hosts);
 	free(cfg->insecure);
 	json_decref(cfg->root);
 }
@@ -541,6 +659,8 @@ int main(int argc, char *argv[])
 			.insecure = cfg.insecure,
 			.ca_file = cfg.ca_file,
 			.timeout_sec = o.timeout,
+			.hosts = cfg.hosts,
+			.n_hosts = cfg.n_hosts,
 		};
 		struct store_opts so = {
 			.dir = store_dir,

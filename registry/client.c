@@ -19,11 +19,17 @@
  * first (host, repository grammar, tag or sha256 digest), so no escaping
  * is needed there and nothing can smuggle a path; only the catalog's
  * "last" query parameter, which comes from the registry, is escaped.
+ *
+ * Pulls (manifests, blobs, tag probes, the catalog) go to the sources
+ * reg_host_sources() lists: the host's mirrors in order, the host last.
+ * A mirror that fails is skipped for that request with one info line,
+ * its own error lines silenced (req->quiet); the last source's failure is
+ * the request's.  request_with_auth() itself talks to one host only, which
+ * is what requests that write use.
  */
 #include "registry.h"
 #include "registry_int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,57 +45,6 @@
 #define MANIFEST_ACCEPT                                                        \
 	REGISTRY_MT_DOCKER_MANIFEST ", " REGISTRY_MT_DOCKER_LIST ", "          \
 	REGISTRY_MT_OCI_MANIFEST ", " REGISTRY_MT_OCI_INDEX
-
-/* ---- hosts ---- */
-
-/* The host part of host[:port] ("[::1]" keeps its brackets) into @out. */
-static void host_part(const char *host, char *out, size_t outsz)
-{
-	size_t n;
-
-	if (host[0] == '[') {
-		const char *e = strchr(host, ']');
-
-		n = e ? (size_t)(e - host) + 1 : strlen(host);
-	} else {
-		n = strcspn(host, ":");
-	}
-	if (n >= outsz)
-		n = 0;
-	memcpy(out, host, n);
-	out[n] = '\0';
-}
-
-static bool host_loopback(const char *host)
-{
-	char h[256];
-	struct in_addr a;
-
-	host_part(host, h, sizeof(h));
-	if (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0)
-		return true;
-	return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
-}
-
-bool reg_host_insecure(const struct registry_client *c, const char *host)
-{
-	char h[256];
-
-	host_part(host, h, sizeof(h));
-	for (char **p = c->insecure; p && *p; p++) {
-		if (strcasecmp(*p, host) == 0)
-			return true;
-		/* An entry without a port covers every port of that host. */
-		if (!strchr(*p, ':') && strcasecmp(*p, h) == 0)
-			return true;
-	}
-	return false;
-}
-
-bool reg_host_plain_ok(const struct registry_client *c, const char *host)
-{
-	return host_loopback(host) || reg_host_insecure(c, host);
-}
 
 static const char *endpoint(const char *host)
 {
@@ -119,6 +74,7 @@ int registry_client_new(const struct registry_opts *opts, struct registry_client
 {
 	struct registry_client *c;
 	size_t n = 0;
+	int ret;
 
 	*out = NULL;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -140,6 +96,9 @@ int registry_client_new(const struct registry_opts *opts, struct registry_client
 				 REGISTRY_DOCKER_HUB);
 	if (!c->default_host)
 		goto nomem;
+	ret = reg_hosts_init(c, opts);
+	if (ret)
+		goto fail;
 	if (opts->docker_config && !(c->docker_config = strdup(opts->docker_config)))
 		goto nomem;
 	if (opts->ca_file && !(c->ca_file = strdup(opts->ca_file)))
@@ -163,8 +122,10 @@ int registry_client_new(const struct registry_opts *opts, struct registry_client
 	*out = c;
 	return 0;
 nomem:
+	ret = -ENOMEM;
+fail:
 	registry_client_free(c);
-	return -ENOMEM;
+	return ret;
 }
 
 /* Must not race with requests: every user of @c has finished. */
@@ -178,6 +139,7 @@ void registry_client_free(struct registry_client *c)
 		curl_share_cleanup(c->share);
 	reg_auth_cache_release(c);
 	htab_release(&c->schemes);
+	reg_hosts_release(c);
 	for (char **p = c->insecure; p && *p; p++)
 		free(*p);
 	free(c->insecure);
@@ -200,13 +162,14 @@ static bool tls_fallback_error(CURLcode rc)
 	       rc == CURLE_RECV_ERROR || rc == CURLE_WEIRD_SERVER_REPLY;
 }
 
-/* Send @req to @host/@path, choosing the scheme (see the file comment). */
+/* Send @req to @host/@path, choosing the scheme (see the file comment);
+ * with req->quiet the caller logs transport errors itself. */
 static int send_any_scheme(struct registry_client *c, const char *host, const char *path,
 		    struct http_req *req, struct http_resp *resp)
 {
 	static const char *const schemes[] = { "https", "http" };
 	const char *known = NULL;
-	bool plain = reg_host_plain_ok(c, host);
+	bool plain = reg_host_plain_ok(c, host), quiet = req->quiet;
 	struct buf url;
 	int ret = 0;
 
@@ -228,7 +191,7 @@ static int send_any_scheme(struct registry_client *c, const char *host, const ch
 			break;
 		req->url = buf_str(&url);
 		req->tls_noverify = reg_host_insecure(c, host);
-		req->quiet = probing;
+		req->quiet = quiet || probing;
 		ret = http_do(c, req, resp);
 		req->url = NULL;
 		if (resp->status && plain && !known) {
@@ -238,13 +201,14 @@ static int send_any_scheme(struct registry_client *c, const char *host, const ch
 			pthread_mutex_unlock(&c->lock);
 		}
 		if (!probing || resp->status || !tls_fallback_error(resp->curl_rc)) {
-			if (probing && ret && !resp->status)
+			if (probing && ret && !resp->status && !quiet)
 				log_err("registry %s: %s", host,
 					curl_easy_strerror(resp->curl_rc));
 			break;
 		}
 		log_debug("registry %s: TLS handshake failed, trying plain http", host);
 	}
+	req->quiet = quiet;
 	buf_release(&url);
 	return ret;
 }
@@ -352,6 +316,29 @@ static int request_begin(const char *host, const char *repo, struct http_resp **
 	return *resp ? 0 : -ENOMEM;
 }
 
+/* ---- mirrors ---- */
+
+/*
+ * Whether a pull that failed at a mirror with @err goes on to the next
+ * source: yes for every answer and transport failure (404, 5xx, refused,
+ * timed out, bad digest, ...); no when the caller stopped it or memory
+ * ran out, which the next source would not change.
+ */
+static bool mirror_skippable(int err)
+{
+	return err != -ECANCELED && err != -ENOMEM;
+}
+
+/* The one line a mirror skipped for a request leaves in the log; an
+ * unreachable mirror is rested a while (reg_host_mirror_failed()). */
+static void mirror_skip(struct registry_client *c, const char *host, const char *mirror,
+			const char *what, const char *repo, const char *ref, int err)
+{
+	reg_host_mirror_failed(c, mirror, err);
+	log_info("registry %s: mirror %s skipped for %s %s%s%s: %s", host, mirror,
+		 what, repo, ref ? " " : "", ref ? ref : "", registry_errno_cause(err));
+}
+
 /* ---- manifests ---- */
 
 /* "sha256:<hex>" of @data into @out. */
@@ -374,6 +361,56 @@ static int sha256_digest(const void *data, size_t n, char out[REGISTRY_DIGEST_LE
 	return 0;
 }
 
+/*
+ * One try of a manifest at @src (@host itself or one of its mirrors):
+ * the body into @body, its digest into @dg, checked against
+ * Docker-Content-Digest and a digest @ref.  A @mirror's failures are left
+ * to the caller to log (once, as a skip).
+ */
+static int manifest_try(struct registry_client *c, const char *src, bool mirror,
+			const char *repo, const char *ref, struct http_req *req,
+			struct http_resp *resp, char dg[REGISTRY_DIGEST_LEN + 1])
+{
+	struct buf *body = req->body;
+	char path[600];
+	int ret;
+
+	buf_reset(body);
+	memset(resp, 0, sizeof(*resp));
+	req->quiet = mirror;
+	snprintf(path, sizeof(path), "v2/%s/manifests/%s", repo, ref);
+	ret = request_pull(c, src, repo, path, req, resp);
+	if (ret == -EFBIG) {
+		log_err("registry %s: manifest %s %s larger than %zu bytes", src, repo,
+			ref, body->max);
+		return ret;
+	}
+	if (ret) {
+		if (!mirror)
+			log_http_fail("manifest", src, repo, ref, resp);
+		return ret;
+	}
+	ret = sha256_digest(body->data ? body->data : "", body->len, dg);
+	if (ret)
+		return ret;
+	if (resp->digest[0]) {
+		if (strncmp(resp->digest, REGISTRY_DIGEST_PREFIX,
+			    strlen(REGISTRY_DIGEST_PREFIX)) != 0)
+			log_warn("registry %s: %s %s: unverifiable Docker-Content-Digest %.20s",
+				 src, repo, ref, resp->digest);
+		else if (strcmp(resp->digest, dg) != 0) {
+			log_err("registry %s: manifest %s %s: body is %s, Docker-Content-Digest says %.80s",
+				src, repo, ref, dg, resp->digest);
+			return -EIO;
+		}
+	}
+	if (registry_digest_valid(ref) && strcmp(ref, dg) != 0) {
+		log_err("registry %s: manifest %s@%s: body is %s", src, repo, ref, dg);
+		return -EIO;
+	}
+	return 0;
+}
+
 int registry_manifest_get(struct registry_client *c, const char *host,
 			  const char *repo, const char *ref, struct buf *body,
 			  char **media_type, char **digest,
@@ -382,9 +419,10 @@ int registry_manifest_get(struct registry_client *c, const char *host,
 	struct http_req req = { .accept = MANIFEST_ACCEPT, .body = body,
 				.timeout_sec = x ? x->timeout_sec : 0,
 				.stop = x ? x->stop : NULL };
+	const char *src[REGISTRY_MIRRORS_MAX + 1];
 	struct http_resp *resp;
-	char path[600], dg[REGISTRY_DIGEST_LEN + 1];
-	size_t mtn;
+	char dg[REGISTRY_DIGEST_LEN + 1];
+	size_t mtn, n;
 	int ret;
 
 	*media_type = NULL;
@@ -396,37 +434,15 @@ int registry_manifest_get(struct registry_client *c, const char *host,
 	ret = request_begin(host, repo, &resp);
 	if (ret)
 		return ret;
-	buf_reset(body);
-	snprintf(path, sizeof(path), "v2/%s/manifests/%s", repo, ref);
-	ret = request_pull(c, host, repo, path, &req, resp);
-	if (ret == -EFBIG) {
-		log_err("registry %s: manifest %s %s larger than %zu bytes", host, repo,
-			ref, body->max);
-		goto out;
+	n = reg_host_sources(c, host, x && x->origin_only, src, REGISTRY_MIRRORS_MAX + 1);
+	for (size_t i = 0; i < n; i++) {
+		ret = manifest_try(c, src[i], i + 1 < n, repo, ref, &req, resp, dg);
+		if (!ret || i + 1 == n || !mirror_skippable(ret))
+			break;
+		mirror_skip(c, host, src[i], "manifest", repo, ref, ret);
 	}
-	if (ret) {
-		log_http_fail("manifest", host, repo, ref, resp);
-		goto out;
-	}
-	ret = sha256_digest(body->data ? body->data : "", body->len, dg);
 	if (ret)
 		goto out;
-	ret = -EIO;
-	if (resp->digest[0]) {
-		if (strncmp(resp->digest, REGISTRY_DIGEST_PREFIX,
-			    strlen(REGISTRY_DIGEST_PREFIX)) != 0)
-			log_warn("registry %s: %s %s: unverifiable Docker-Content-Digest %.20s",
-				 host, repo, ref, resp->digest);
-		else if (strcmp(resp->digest, dg) != 0) {
-			log_err("registry %s: manifest %s %s: body is %s, Docker-Content-Digest says %.80s",
-				host, repo, ref, dg, resp->digest);
-			goto out;
-		}
-	}
-	if (registry_digest_valid(ref) && strcmp(ref, dg) != 0) {
-		log_err("registry %s: manifest %s@%s: body is %s", host, repo, ref, dg);
-		goto out;
-	}
 	ret = -ENOMEM;
 	mtn = strcspn(resp->content_type, "; \t");
 	if (mtn && !(*media_type = strndup(resp->content_type, mtn)))
@@ -541,18 +557,62 @@ long registry_blob_deadline(const struct registry_client *c, uint64_t bytes)
 	return c->timeout_sec + (long)extra;
 }
 
+/*
+ * One try of a blob at @src: @b describes what is still wanted (offset,
+ * length, limit); b->delivered counts what reached the sink.
+ */
+static int blob_try(struct registry_client *c, const char *src, bool mirror,
+		    const char *repo, struct blob_ctx *b, struct http_req *req,
+		    struct http_resp *resp)
+{
+	char path[600], range[64];
+	int ret;
+
+	memset(resp, 0, sizeof(*resp));
+	req->range = NULL;
+	req->quiet = mirror;
+	b->host = src;
+	if (b->offset || b->length) {
+		b->ranged = true;
+		if (b->length)
+			snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64,
+				 b->offset, b->offset + b->length - 1);
+		else
+			snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", b->offset);
+		req->range = range;
+	}
+	snprintf(path, sizeof(path), "v2/%s/blobs/%s", repo, b->digest);
+	ret = request_pull(c, src, repo, path, req, resp);
+	req->range = NULL;
+	/* A server that ignored Range and sent less than @offset bytes: the
+	 * range lies beyond the blob, as a 416 would have said. */
+	if (!ret && b->offset && (b->skip || !b->started))
+		ret = http_status_errno(416);
+	if (b->user_err)
+		ret = b->user_err;
+	else if (ret && !mirror)
+		log_http_fail("blob", src, repo, b->digest, resp);
+	return ret;
+}
+
+/*
+ * registry_blob_get - each source in turn (the mirrors of @host, then
+ * @host).  A source that failed after delivering some bytes is not asked
+ * again for them: the next one is asked for the rest (a Range from where
+ * it broke off), so the sink sees every byte once and in order.
+ */
 int registry_blob_get(struct registry_client *c, const char *host,
 		      const char *repo, const char *digest, uint64_t offset,
 		      uint64_t length, uint64_t max_total, registry_sink_fn sink,
 		      void *ctx, const struct registry_xfer *x)
 {
-	struct blob_ctx b = { .host = host, .digest = digest, .offset = offset,
-			      .length = length, .sink = sink, .ctx = ctx };
-	struct http_req req = { .sink = blob_sink, .sink_ctx = &b,
+	struct http_req req = { .sink = blob_sink,
 				.timeout_sec = x ? x->timeout_sec : 0,
 				.stop = x ? x->stop : NULL };
+	const char *src[REGISTRY_MIRRORS_MAX + 1];
+	uint64_t limit, done = 0;
 	struct http_resp *resp;
-	char path[600], range[64];
+	size_t n;
 	int ret;
 
 	if (!registry_digest_valid(digest)) {
@@ -561,78 +621,82 @@ int registry_blob_get(struct registry_client *c, const char *host,
 	}
 	if (length && offset > UINT64_MAX - length)
 		return -EINVAL;
-	b.limit = length ? length : (max_total ? max_total : UINT64_MAX);
-	if (offset || length) {
-		b.ranged = true;
-		if (length)
-			snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset,
-				 offset + length - 1);
-		else
-			snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", offset);
-		req.range = range;
-	}
+	limit = length ? length : (max_total ? max_total : UINT64_MAX);
 	ret = request_begin(host, repo, &resp);
 	if (ret)
 		return ret;
-	snprintf(path, sizeof(path), "v2/%s/blobs/%s", repo, digest);
-	ret = request_pull(c, host, repo, path, &req, resp);
-	/* A server that ignored Range and sent less than @offset bytes: the
-	 * range lies beyond the blob, as a 416 would have said. */
-	if (!ret && b.offset && (b.skip || !b.started))
-		ret = http_status_errno(416);
-	if (b.user_err)
-		ret = b.user_err;
-	else if (ret)
-		log_http_fail("blob", host, repo, digest, resp);
+	n = reg_host_sources(c, host, x && x->origin_only, src, REGISTRY_MIRRORS_MAX + 1);
+	for (size_t i = 0; i < n; i++) {
+		struct blob_ctx b = { .digest = digest, .offset = offset + done,
+				      .length = length ? length - done : 0,
+				      .limit = limit == UINT64_MAX ? limit : limit - done,
+				      .sink = sink, .ctx = ctx };
+
+		req.sink_ctx = &b;
+		ret = blob_try(c, src[i], i + 1 < n, repo, &b, &req, resp);
+		done += b.delivered;
+		if (ret && length && done == length)
+			ret = 0;	/* all wanted arrived before it broke */
+		if (!ret || i + 1 == n || b.user_err || !mirror_skippable(ret))
+			break;
+		mirror_skip(c, host, src[i], "blob", repo, digest, ret);
+	}
 	free(resp);
 	return ret;
 }
 
 int registry_repo_exists(struct registry_client *c, const char *host, const char *repo)
 {
-	struct http_req req = { 0 };
+	const char *src[REGISTRY_MIRRORS_MAX + 1];
 	struct http_resp *resp;
 	struct buf body;
 	char path[600];
+	size_t n;
 	int ret;
 
 	ret = request_begin(host, repo, &resp);
 	if (ret)
 		return ret;
 	buf_init(&body, REG_SMALL_MAX);
-	req.body = &body;
 	snprintf(path, sizeof(path), "v2/%s/tags/list?n=1", repo);
-	ret = request_pull(c, host, repo, path, &req, resp);
-	if (ret)
-		log_http_fail("tags of", host, repo, NULL, resp);
+	n = reg_host_sources(c, host, false, src, REGISTRY_MIRRORS_MAX + 1);
+	for (size_t i = 0; i < n; i++) {
+		struct http_req req = { .body = &body, .quiet = i + 1 < n };
+
+		buf_reset(&body);
+		memset(resp, 0, sizeof(*resp));
+		ret = request_pull(c, src[i], repo, path, &req, resp);
+		if (!ret || !mirror_skippable(ret))
+			break;
+		if (i + 1 == n)
+			log_http_fail("tags of", host, repo, NULL, resp);
+		else
+			mirror_skip(c, host, src[i], "tags of", repo, NULL, ret);
+	}
 	buf_release(&body);
 	free(resp);
 	return ret;
 }
 
 /*
- * registry_namespace_exists - page through GET /v2/_catalog from @prefix
- * on (the list is sorted) looking for a repository named "@prefix/...".
+ * namespace_try - page through GET /v2/_catalog of @src from @prefix on
+ * (the list is sorted) looking for a repository named "@prefix/...".
  * At most 10 pages of 1000: a catalog that long without an answer is
  * taken as "no".  Registries without a catalog (Docker Hub) say -ENOENT.
  */
-int registry_namespace_exists(struct registry_client *c, const char *host,
-			      const char *prefix)
+static int namespace_try(struct registry_client *c, const char *src, bool mirror,
+			 const char *prefix, struct http_resp *resp)
 {
-	struct http_resp *resp = NULL;
 	struct buf body, path, last;
 	size_t plen = strlen(prefix);
 	int ret;
 
-	ret = request_begin(host, prefix, &resp);
-	if (ret)
-		return ret;
 	buf_init(&body, BUF_MANIFEST_MAX);
 	buf_init(&path, 4096);
 	buf_init(&last, 1024);
 	ret = buf_addstr(&last, prefix);
 	for (int page = 0; page < 10 && !ret; page++) {
-		struct http_req req = { .body = &body };
+		struct http_req req = { .body = &body, .quiet = mirror };
 		json_t *root, *repos, *v;
 		size_t i, n;
 		bool past = false, found = false;
@@ -645,11 +709,11 @@ int registry_namespace_exists(struct registry_client *c, const char *host,
 		if (ret)
 			break;
 		memset(resp, 0, sizeof(*resp));
-		ret = request_with_auth(c, host, "registry:catalog:*", "_catalog",
+		ret = request_with_auth(c, src, "registry:catalog:*", "_catalog",
 					buf_str(&path), &req, resp);
 		if (ret) {
-			if (ret != -ENOENT && ret != -EACCES)
-				log_http_fail("catalog of", host, "", NULL, resp);
+			if (ret != -ENOENT && ret != -EACCES && !mirror)
+				log_http_fail("catalog of", src, "", NULL, resp);
 			ret = -ENOENT;
 			break;
 		}
@@ -693,6 +757,34 @@ out:
 	buf_release(&body);
 	buf_release(&path);
 	buf_release(&last);
+	return ret;
+}
+
+/*
+ * registry_namespace_exists - a "yes" from a mirror's catalog (which may
+ * list only what it has cached) is a yes; anything else asks the next
+ * source.
+ */
+int registry_namespace_exists(struct registry_client *c, const char *host,
+			      const char *prefix)
+{
+	const char *src[REGISTRY_MIRRORS_MAX + 1];
+	struct http_resp *resp;
+	size_t n;
+	int ret;
+
+	ret = request_begin(host, prefix, &resp);
+	if (ret)
+		return ret;
+	n = reg_host_sources(c, host, false, src, REGISTRY_MIRRORS_MAX + 1);
+	for (size_t i = 0; i < n; i++) {
+		ret = namespace_try(c, src[i], i + 1 < n, prefix, resp);
+		if (!ret || !mirror_skippable(ret))
+			break;
+		if (i + 1 < n)
+			log_debug("registry %s: mirror %s does not list %s/...", host,
+				  src[i], prefix);
+	}
 	free(resp);
 	return ret;
 }

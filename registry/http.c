@@ -70,6 +70,7 @@ struct xfer {
 	bool err_over;		/* the error body hit its cap */
 	bool plain_ok;		/* this hop may use http besides https */
 	bool noverify;		/* this hop skips the TLS certificate check */
+	const struct reg_host *hc;	/* this hop's host settings, or NULL */
 	int64_t deadline_ms;	/* reg_now_ms() at the request's end */
 	uint64_t sent;		/* bytes of req->source sent this hop */
 };
@@ -495,6 +496,8 @@ static void hop_headers_free(struct curl_slist *hdrs)
  * besides https, x->noverify an unchecked certificate.  The hop gets what
  * is left of the request's deadline (@left_ms), the low-speed limit of
  * registry.h and, with a stop flag, the progress callback that honours it.
+ * TLS uses the CA file and client certificate of the hop's own host
+ * (x->hc, hosts.c), else the client's CA file.
  */
 static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		       const char *url, struct curl_slist *hdrs, bool follow,
@@ -544,8 +547,14 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)(req->source ? req->source_len : 0));
 	}
-	if (c->ca_file)
+	if (x->hc && x->hc->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, x->hc->ca_file);
+	else if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (x->hc && x->hc->client_cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, x->hc->client_cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, x->hc->client_key);
+	}
 	if (x->noverify) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -639,10 +648,21 @@ out:
 	return ret;
 }
 
+/* The settings (CA, client certificate) of the host of @host:@port. */
+static const struct reg_host *hop_host(struct registry_client *c, const char *host,
+				       const char *port)
+{
+	char hp[300];
+
+	snprintf(hp, sizeof(hp), "%s:%s", host, port);
+	return reg_host_find(c, hp);
+}
+
 /*
  * hop_policy - whether a redirect hop to @url may use plain http and skip
  * the certificate check: by the rules for its own host[:port], as the
- * first URL's host was judged (client.c), never inherited from it.
+ * first URL's host was judged (client.c), never inherited from it; and
+ * the CA and client certificate of that host, not of the first one.
  */
 static int hop_policy(struct registry_client *c, const char *url, struct xfer *x)
 {
@@ -653,6 +673,7 @@ static int hop_policy(struct registry_client *c, const char *url, struct xfer *x
 		snprintf(hp, sizeof(hp), "%s:%s", host, port);
 		x->plain_ok = reg_host_plain_ok(c, hp);
 		x->noverify = reg_host_insecure(c, hp);
+		x->hc = reg_host_find(c, hp);
 	}
 	curl_free(scheme);
 	curl_free(host);
@@ -689,6 +710,7 @@ int http_do(struct registry_client *c, const struct http_req *req,
 	}
 	x.plain_ok = strcasecmp(scheme, "http") == 0;
 	x.noverify = req->tls_noverify;
+	x.hc = hop_host(c, host, port);
 	url = strdup(req->url);
 	h = pool_get(c);
 	if (!url || !h) {

@@ -41,6 +41,33 @@
  */
 const char *registry_errno_cause(int err);
 
+/*
+ * Settings of one registry host (registry_opts.hosts).  A mirror is used
+ * for pulls only (manifests, blobs, tag probes, the catalog): each pull
+ * tries the mirrors in order and the host itself last, skipping a mirror
+ * that fails for that request (any error but a cancelled or out-of-memory
+ * one, 404 included).  What a mirror sends is checked as the host's own
+ * answers are: blobs and manifests by digest against their digests; a
+ * manifest asked for by tag is taken as the mirror's answer for the tag,
+ * as Docker does.  A mirror's TLS settings and credentials are those of
+ * the mirror's own host (an entry of its own, or none), never those of the
+ * host it mirrors.
+ */
+struct registry_host_opts {
+	const char *host;		/* host[:port]; without a port it covers
+					 * every port; "docker.io" for Docker Hub */
+	const char *const *mirrors;	/* NULL-terminated "http[s]://host[:port]"
+					 * URLs, or NULL; http:// allows plain
+					 * http to that mirror */
+	bool insecure;			/* as if listed in registry_opts.insecure */
+	const char *ca_file;		/* CAs for this host; NULL: the client's */
+	const char *client_cert;	/* PEM client certificate and its key, */
+	const char *client_key;		/* both or neither */
+};
+
+/* At most this many mirrors of one host are tried, in order. */
+#define REGISTRY_MIRRORS_MAX 8
+
 struct registry_opts {
 	const char *default_host;	/* NULL: "docker.io" */
 	const char *docker_config;	/* path of config.json, or NULL to use
@@ -49,6 +76,8 @@ struct registry_opts {
 	const char *ca_file;		/* NULL: system CAs */
 	long timeout_sec;		/* deadline of a request, and the window
 					 * of the low-speed limit; 0: 60 */
+	const struct registry_host_opts *hosts;	/* per-host settings */
+	size_t n_hosts;
 };
 
 /*
@@ -71,7 +100,11 @@ struct registry_client;
  *   loopback hosts, may be reached over plain HTTP.
  * @out: the client, for registry_client_free().
  *
- * Return: 0, or -ENOMEM (also when libcurl cannot be initialised).
+ * Return: 0; -EINVAL (logged) for a host that is not host[:port], a
+ * host given twice, a mirror that is not an http[s]://host[:port] URL or
+ * is named with both schemes, more than REGISTRY_MIRRORS_MAX mirrors of a
+ * host, or a client certificate without its key;
+ * -ENOMEM (also when libcurl cannot be initialised).
  */
 int registry_client_new(const struct registry_opts *opts, struct registry_client **out);
 
@@ -91,6 +124,7 @@ struct registry_xfer {
 	const int *stop;	/* non-NULL: the transfer ends with -ECANCELED
 				 * soon after *stop becomes non-zero (read
 				 * atomically, even while the peer is silent) */
+	bool origin_only;	/* skip the host's mirrors */
 };
 
 /**

@@ -3,17 +3,17 @@
  * registry_int.h - what the files of the registry client (library
  * imgfs_registry) share and nobody else sees: the client structure, the
  * one HTTP entry point, the auth cache, the Bearer flow and the secret
- * helpers.  Included by auth.c, bearer.c, client.c, creds.c, http.c, push.c
- * and secret.c; challenge.c needs only the public registry.h, and ref.c and
- * manifest.c (library imgfs_oci) only oci.h.
+ * helpers.  Included by auth.c, bearer.c, client.c, creds.c, hosts.c,
+ * http.c, push.c and secret.c; challenge.c needs only the public
+ * registry.h, and ref.c and manifest.c (library imgfs_oci) only oci.h.
  *
  * Names: a function shared between these files is not static and carries
  * the prefix of where it lives: http_ for http.c (the libcurl layer, with
  * its struct http_req / http_resp), reg_ for every other file of the
- * client (reg_auth_* in auth.c, reg_bearer_* in bearer.c, reg_host_* in
- * client.c, reg_secret_* / reg_creds_* in secret.c).  Functions static to
- * one file carry no such prefix.  A function that requires a lock held
- * ends in _locked (none does so far: each takes and drops its own lock).
+ * client (reg_auth_* in auth.c, reg_bearer_* in bearer.c, reg_host_* and
+ * reg_hosts_* in hosts.c, reg_secret_* / reg_creds_* in secret.c).
+ * Functions static to one file carry no such prefix.  A function that
+ * requires a lock held ends in _locked (none does so far: each takes and drops its own lock).
  *
  * Lock order: client->pool_lock and client->lock are both leaves (nothing
  * else is taken while either is held, and neither is held across network
@@ -38,12 +38,29 @@
 /* The user name registry_creds_lookup() gives an identity token. */
 #define REG_IDENTITY_USER "<token>"
 
+/* One host's settings (registry_host_opts), mirrors as host[:port]. */
+struct reg_host {
+	char *host;		/* host[:port]; without a port: every port */
+	char **mirrors;		/* NULL-terminated, or NULL */
+	bool insecure;
+	bool plain;		/* named as an http:// mirror */
+	char *ca_file;		/* each NULL when not set */
+	char *client_cert;
+	char *client_key;
+	int64_t down_until_ms;	/* as a mirror: not tried before (atomic) */
+};
+
+/* How long a mirror that could not be reached is left out of pulls. */
+#define REG_MIRROR_BACKOFF_MS 30000
+
 struct registry_client {
 	char *default_host;
 	char *docker_config;	/* NULL: $DOCKER_CONFIG or ~/.docker */
 	char **insecure;	/* NULL-terminated copy of opts->insecure */
 	char *ca_file;
 	long timeout_sec;
+	struct reg_host *hosts;	/* read-only after registry_client_new() */
+	size_t n_hosts;
 
 	CURLSH *share;		/* DNS cache and TLS sessions */
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
@@ -149,10 +166,34 @@ int reg_request(struct registry_client *c, const char *host, const char *scope,
 /* reg_base_url - "scheme://endpoint" that serves @host, onto @out. */
 int reg_base_url(struct registry_client *c, const char *host, struct buf *out);
 
-/* Whether @host may be reached over plain HTTP (loopback or insecure). */
+/* ---- hosts.c ---- */
+
+/* Whether @host may be reached over plain HTTP (loopback, insecure, or
+ * named as an http:// mirror). */
 bool reg_host_plain_ok(const struct registry_client *c, const char *host);
 /* Whether @host is listed insecure (an entry without a port covers all). */
 bool reg_host_insecure(const struct registry_client *c, const char *host);
+/* The settings of @host[:port]: the entry with its port, else the one
+ * without a port, else NULL.  "registry-1.docker.io" finds "docker.io". */
+const struct reg_host *reg_host_find(const struct registry_client *c, const char *host);
+/*
+ * reg_host_sources - where a pull from @host goes, in order, into @out
+ * (at most @max, @max >= 1): the mirrors of @host (none with
+ * @origin_only; none left out by reg_host_mirror_failed()), then @host.
+ * Return: how many.  The strings live as long as @c and @host.  Requests that write (pushes) use @host alone.
+ */
+size_t reg_host_sources(const struct registry_client *c, const char *host,
+			bool origin_only, const char **out, size_t max);
+/*
+ * reg_host_mirror_failed - @mirror failed a request with @err: when it
+ * could not be reached (-EHOSTUNREACH, -ETIMEDOUT), leave it out of
+ * reg_host_sources() for REG_MIRROR_BACKOFF_MS (logged once per outage).
+ */
+void reg_host_mirror_failed(const struct registry_client *c, const char *mirror, int err);
+/* reg_hosts_init - c->hosts from @opts (see registry_client_new()). */
+int reg_hosts_init(struct registry_client *c, const struct registry_opts *opts);
+/* reg_hosts_release - free c->hosts; only from registry_client_free(). */
+void reg_hosts_release(struct registry_client *c);
 
 /* ---- auth.c ---- */
 
