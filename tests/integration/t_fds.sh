@@ -80,7 +80,7 @@ for fd in fds:
     os.close(fd)
 PYEOF
 imgfs_alive || fail "daemon died"
-wait_for 10 test "$(nfds)" -le "$base" ||
+wait_for 10 count_is -le "$base" nfds ||
     fail "descriptors not given back: $(nfds), before $base"
 pass "1100 opens: reads right, descriptors $base after"
 
@@ -96,7 +96,7 @@ open_now=$(blob_fds "${fhex[@]}")
 log "features: $open_now layer descriptors open; idle for $((IDLE + 2)) s"
 sleep $((IDLE + 2))
 ls "$MNT/repos/other/latest/rootfs/data" >/dev/null || fail "other's rootfs"
-wait_for 10 test "$(blob_fds "${fhex[@]}")" -eq 0 ||
+wait_for 10 count_is -eq 0 blob_fds "${fhex[@]}" ||
     fail "features idle, yet $(blob_fds "${fhex[@]}") of its layer descriptors open"
 pass "features' layer descriptors closed after $IDLE s idle"
 # the kernel keeps the pages: drop them so the read reaches the daemon
@@ -128,7 +128,7 @@ cat "$F/rootfs/etc/hello" >/dev/null || fail "read of features/etc/hello"
 assert_eq 2 "$(partial_fds)" "descriptors of the partial blob in use"
 sleep $((IDLE + 2))
 ls "$MNT/repos/other/latest/rootfs/data" >/dev/null || fail "other's rootfs"
-wait_for 10 test "$(partial_fds)" -eq 1 || fail "$(partial_fds) descriptors of the idle partial blob"
+wait_for 10 count_is -eq 1 partial_fds || fail "$(partial_fds) descriptors of the idle partial blob"
 file_hashes "$F/rootfs" > "$TEST_TMP/got2"
 diff "$TEST_TMP/want" "$TEST_TMP/got2" >&2 || fail "features' files differ after reopening its partial layer"
 pass "partial layer closed when idle, reopened, read right"

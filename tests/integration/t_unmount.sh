@@ -131,7 +131,7 @@ imgfs_mount "timeout=30,log_level=info"
 (timeout 90 cat "$MNT/repos/slow/latest/rootfs/$slow_file" > /dev/null 2>&1
  echo $? > "$TEST_TMP/r4.rc") &
 # (slow and sanitizer builds on a busy machine take a while to get there)
-wait_for 60 test "$(grep -c "blobs/$slow_layer" "$PLOG")" -ge 2 ||
+wait_for 60 count_is -ge 2 grep -c "blobs/$slow_layer" "$PLOG" ||
     { cat "$PLOG"; cat "$TEST_TMP/r4.rc" 2>/dev/null; tail -20 "$IMGFS_LOG"
       fail "no second request for the slow blob"; }
 t0=$SECONDS

@@ -234,6 +234,11 @@ _registry_up() {
     [ "$code" = 200 ] || [ "$code" = 401 ]
 }
 
+# count_is OP N CMD... — whether what CMD prints compares to N by test's OP
+# (-eq, -le, -ge).  For wait_for, which runs its command again each time:
+# `wait_for 10 test "$(cmd)" -eq 0` would count once and wait on that.
+count_is() { local op=$1 n=$2; shift 2; [ "$("$@")" "$op" "$n" ]; }
+
 # proxy_start SCRIPT UPSTREAM LOG — the test proxy tests/lib/SCRIPT
 # (stall_proxy.py, range_proxy.py) on a free loopback port in front of
 # UPSTREAM (host:port), logging requests to LOG; returns once it answers
