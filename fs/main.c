@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -500,6 +501,35 @@ static int source_is_store(const struct imgfs_opts *o)
 	return realpath(o->pos[0], a) && realpath(o->store, b) && strcmp(a, b) == 0;
 }
 
+/*
+ * exit_watch - stop the store's transfers as soon as the session is
+ * exiting (a signal, an unmount).  libfuse joins its workers before
+ * fuse_session_loop_mt() returns, and a worker may be waiting on a
+ * stalled download: without this the exit would wait up to `timeout`.
+ * Polled, because libfuse's own signal handlers own SIGTERM and friends.
+ */
+struct exit_watch {
+	struct fuse_session *se;
+	struct store *store;
+	pthread_t thread;
+	int done;		/* atomic: the loop returned */
+	bool running;
+};
+
+static void *exit_watch_main(void *arg)
+{
+	struct exit_watch *w = arg;
+
+	while (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE)) {
+		if (fuse_session_exited(w->se)) {
+			store_stop(w->store);
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	return NULL;
+}
+
 static void check_say(void *arg, const char *line)
 {
 	(void)arg;
@@ -551,6 +581,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
 	struct imgfs_config cfg = { 0 };
+	struct exit_watch ew = { 0 };
 	struct fs_ctx ctx;
 	struct fs_inode *root;
 	char store_dir[PATH_MAX];
@@ -732,6 +763,11 @@ int main(int argc, char *argv[])
 		log_err("cannot start the invalidation thread");
 		goto out_unmount;
 	}
+	ew.se = se;
+	ew.store = ctx.store;
+	ew.running = pthread_create(&ew.thread, NULL, exit_watch_main, &ew) == 0;
+	if (!ew.running)
+		log_warn("no exit watch: an exit may wait for stalled downloads");
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -748,6 +784,10 @@ int main(int argc, char *argv[])
 	 * taken down below as after an unmount. */
 	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP) ? 0 : 1;
 out_unmount:
+	if (ew.running) {
+		__atomic_store_n(&ew.done, 1, __ATOMIC_RELEASE);
+		pthread_join(ew.thread, NULL);
+	}
 	fs_notify_stop(&ctx);
 	fuse_session_unmount(se);
 out_signals:

@@ -397,6 +397,13 @@ void store_image_busy(struct store *s, struct store_image *img, int delta);
 /* Ids of images no tag names (dangling), sorted. */
 int store_image_dangling(struct store *s, char ***ids, size_t *n);
 
+/*
+ * store_stop - stop every transfer now (the mount is going away): readers
+ * waiting on one get its error at once.  Safe from any thread; the store
+ * stays usable for what is local, and store_close() still frees it.
+ */
+void store_stop(struct store *s);
+
 /* ---- checking a store offline ------------------------------------------ */
 /*
  * store_check - verify store @s (opened with store_opts.check, which

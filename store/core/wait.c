@@ -129,6 +129,11 @@ void store_job_done(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void store_stop(struct store *s)
+{
+	__atomic_store_n(&s->closing, 1, __ATOMIC_RELEASE);
+}
+
 void store_jobs_drain(struct store *s)
 {
 	__atomic_store_n(&s->closing, 1, __ATOMIC_RELEASE);
