@@ -5,6 +5,7 @@
  */
 #include "file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -125,5 +126,28 @@ int file_mkdir_p(const char *path, mode_t mode)
 		}
 	}
 	free(p);
+	return ret;
+}
+
+int file_dir_each(int dirfd, int (*fn)(void *arg, int dirfd, const char *name),
+		  void *arg)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while (!ret && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			ret = fn(arg, dirfd, de->d_name);
+	closedir(d);
 	return ret;
 }

@@ -38,6 +38,15 @@ int file_write_atomic(int tmp_dirfd, int dirfd, const char *name,
 
 int file_fsync_dir(int dirfd);
 
+/*
+ * file_dir_each - @fn(@arg, @dirfd, name) for every entry of the
+ * directory open at @dirfd but "." and "..", until @fn returns non-zero
+ * (which is then returned).  The directory is read through a descriptor
+ * of its own, so @dirfd is untouched.  -errno when it cannot be read.
+ */
+int file_dir_each(int dirfd, int (*fn)(void *arg, int dirfd, const char *name),
+		  void *arg);
+
 /* mkdir -p @path; directories it creates get @mode. */
 int file_mkdir_p(const char *path, mode_t mode);
 

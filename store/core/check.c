@@ -19,7 +19,6 @@
  */
 #include "store_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -62,28 +61,6 @@ static void found(struct check *c, const char *what, const char *why,
 	}
 }
 
-/* Each name in directory @dirfd, to @fn. */
-static int each_name(int dirfd, struct check *c,
-		     void (*fn)(struct check *, int, const char *))
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			fn(c, dirfd, de->d_name);
-	closedir(d);
-	return 0;
-}
-
 static int fix_blob(struct check *c, const char *hex)
 {
 	return store_blob_unlink(c->s, hex);
@@ -94,8 +71,9 @@ static int fix_index(struct check *c, const char *hex)
 	return unlinkat(c->s->index_fd, hex, 0) < 0 ? -errno : 0;
 }
 
-static void check_blob(struct check *c, int dirfd, const char *name)
+static int check_blob(void *arg, int dirfd, const char *name)
 {
+	struct check *c = arg;
 	char what[100], got[72];
 	struct stat st;
 	int fd, ret;
@@ -103,14 +81,14 @@ static void check_blob(struct check *c, int dirfd, const char *name)
 	snprintf(what, sizeof(what), "blob sha256:%.64s", name);
 	if (!registry_hex_valid(name, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN)) {
 		found(c, what, "not a digest name", fix_blob, name);
-		return;
+		return 0;
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		found(c, what, "not a readable regular file", fix_blob, name);
 		if (fd >= 0)
 			close(fd);
-		return;
+		return 0;
 	}
 	ret = store_fd_sha256(fd, (uint64_t)st.st_size, got);
 	close(fd);
@@ -118,10 +96,12 @@ static void check_blob(struct check *c, int dirfd, const char *name)
 		found(c, what, strerror(-ret), fix_blob, name);
 	else if (strcmp(got + strlen(REGISTRY_DIGEST_PREFIX), name) != 0)
 		found(c, what, "content does not match its digest", fix_blob, name);
+	return 0;
 }
 
-static void check_index(struct check *c, int dirfd, const char *name)
+static int check_index(void *arg, int dirfd, const char *name)
 {
+	struct check *c = arg;
 	struct store_toc *toc = NULL;
 	char what[100];
 	struct buf b;
@@ -132,7 +112,7 @@ static void check_index(struct check *c, int dirfd, const char *name)
 	snprintf(what, sizeof(what), "index of layer sha256:%.64s", name);
 	if (!registry_hex_valid(name, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN)) {
 		found(c, what, "not a digest name", fix_index, name);
-		return;
+		return 0;
 	}
 	ret = file_read_capped(dirfd, name, STORE_TOC_FILE_MAX, &b);
 	if (!ret) {
@@ -143,6 +123,7 @@ static void check_index(struct check *c, int dirfd, const char *name)
 		found(c, what, ret == -EINVAL || ret == -EIO ? "corrupt (checksum or format)"
 							    : strerror(-ret), fix_index, name);
 	store_toc_free(toc);
+	return 0;
 }
 
 static int fix_record(struct check *c, const char *id)
@@ -206,9 +187,9 @@ int store_check(struct store *s, bool repair,
 	struct check c = { .s = s, .repair = repair, .say = say_fn, .arg = arg };
 	int ret;
 
-	ret = each_name(s->blobs_fd, &c, check_blob);
+	ret = file_dir_each(s->blobs_fd, check_blob, &c);
 	if (!ret)
-		ret = each_name(s->index_fd, &c, check_index);
+		ret = file_dir_each(s->index_fd, check_index, &c);
 	if (ret)
 		return ret;
 	check_records(&c);

@@ -21,7 +21,6 @@
  */
 #include "store_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -78,31 +77,31 @@ uint64_t store_file_size(int dirfd, const char *name)
 /* The number and total size of the regular files in @dirfd: their
  * apparent sizes, or with @allocated the bytes of their blocks (a sparse
  * partial blob holds only the spans fetched). */
+struct dir_sum {
+	bool allocated;
+	uint64_t n, bytes;
+};
+
+static int sum_one(void *arg, int dirfd, const char *name)
+{
+	struct dir_sum *d = arg;
+	struct stat st;
+
+	if (name[0] == '.' || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	d->n++;
+	d->bytes += d->allocated ? (uint64_t)st.st_blocks * 512 : (uint64_t)st.st_size;
+	return 0;
+}
+
 static void dir_sum(int dirfd, bool allocated, uint64_t *n, uint64_t *bytes)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
+	struct dir_sum d = { .allocated = allocated };
 
-	*n = *bytes = 0;
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (de->d_name[0] == '.' ||
-		    fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		(*n)++;
-		*bytes += allocated ? (uint64_t)st.st_blocks * 512 : (uint64_t)st.st_size;
-	}
-	closedir(d);
+	file_dir_each(dirfd, sum_one, &d);
+	*n = d.n;
+	*bytes = d.bytes;
 }
 
 int store_progress_open(struct store *s, bool lines)

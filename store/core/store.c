@@ -15,7 +15,6 @@
  */
 #include "store_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -86,34 +85,33 @@ static int mkdir_at(const struct store *s, int dirfd, const char *name, int *out
  * index (stores written before indexes went through tmp/ left
  * "<hex>.tmp.XXXXXX" files there).
  */
+struct clean {
+	const char *what;
+	bool all;
+	unsigned n;
+};
+
+static int clean_one(void *arg, int dirfd, const char *name)
+{
+	struct clean *c = arg;
+
+	if (!c->all && registry_hex_valid(name, 64, 64))
+		return 0;
+	if (unlinkat(dirfd, name, 0) == 0)
+		c->n++;
+	else
+		log_warn("store: cannot remove orphan %s/%s: %s", c->what, name,
+			 strerror(errno));
+	return 0;
+}
+
 static void clean_dir(struct store *s, int dirfd, const char *what, bool all)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-	unsigned n = 0;
+	struct clean c = { .what = what, .all = all };
 
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (!all && registry_hex_valid(de->d_name, 64, 64))
-			continue;
-		if (unlinkat(dirfd, de->d_name, 0) == 0)
-			n++;
-		else
-			log_warn("store: cannot remove orphan %s/%s: %s", what,
-				 de->d_name, strerror(errno));
-	}
-	closedir(d);
-	if (n)
-		log_info("store: removed %u orphan(s) from %s/%s", n, s->dir, what);
+	file_dir_each(dirfd, clean_one, &c);
+	if (c.n)
+		log_info("store: removed %u orphan(s) from %s/%s", c.n, s->dir, what);
 }
 
 static int open_layout(struct store *s, int *cache_fd)
