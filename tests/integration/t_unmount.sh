@@ -71,6 +71,7 @@ STARTED=$TEST_TMP/w1.started
 export STARTED
 slow_writer "$MNT/import/finished:1" "$TEST_TMP/w1.go" &
 wpid=$!
+_PIDS+=("$wpid")
 wait_for 20 test -e "$STARTED" || fail "the writer did not start"
 fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
 touch "$TEST_TMP/w1.go"
@@ -86,6 +87,7 @@ check "an import whose writer dies after the unmount is rolled back"
 STARTED=$TEST_TMP/w2.started
 slow_writer "$MNT/import/rolledback:1" "$TEST_TMP/never" &
 wpid=$!
+_PIDS+=("$wpid")
 wait_for 20 test -e "$STARTED" || fail "the writer did not start"
 fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
 kill -KILL "$wpid"
