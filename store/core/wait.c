@@ -145,6 +145,9 @@ void store_jobs_drain(struct store *s)
 
 void store_xfer(const struct store *s, uint64_t bytes, struct registry_xfer *x)
 {
-	x->timeout_sec = registry_blob_deadline(s->reg, bytes);
-	x->stop = &s->closing;
+	/* Every field: the ones not named here are off (origin_only...). */
+	*x = (struct registry_xfer){
+		.timeout_sec = registry_blob_deadline(s->reg, bytes),
+		.stop = &s->closing,
+	};
 }
