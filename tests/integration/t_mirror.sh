@@ -140,7 +140,7 @@ registry_digest_valid "$LAYER" || fail "no first layer in the manifest ($LAYER)"
 registry_stop
 rm -f "$(registry_blob_path "$LAYER")" || fail "remove $LAYER from the 404 mirror"
 registry_restart
-curl -s -o /dev/null -w '%{http_code}' "http://$M404/v2/$IMG/blobs/$LAYER" | grep -q 404 ||
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$M404/v2/$IMG/blobs/$LAYER")" = 404 ] ||
     fail "the 404 mirror still serves $LAYER"
 REG_ADDR=$ORIGIN REG_DIR=$ORIGIN_DIR
 before=$(awk -F'"' -v d="$LAYER" '$2 ~ d && $6 ~ /^imgfs\//' "$ORIGIN_DIR/access.log" | wc -l)

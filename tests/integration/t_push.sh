@@ -75,7 +75,7 @@ grep -q "POST /v2/dst/busybox/blobs/uploads/?mount=sha256%3A.*from=src%2Fbusybox
 n=$(uploads "$R1_LOG" dst/busybox | grep -vc "mount=" || true)
 assert_eq 0 "$n" "blob uploads other than mounts to dst/busybox"
 assert_eq "../../../../by-id/${ID:0:12}" "$(readlink "$G/$R1/dst/busybox/1")" "the pushed tag's link"
-ls "$G/$R1/dst/busybox" | grep -qx 1 || fail "registries/$R1/dst/busybox does not list tag 1"
+grep -qx 1 <<<"$(ls "$G/$R1/dst/busybox")" || fail "registries/$R1/dst/busybox does not list tag 1"
 [ -d "$G/$R1/dst/busybox/1/rootfs" ] || fail "the pushed tag does not lead to the image"
 pass "mounted: $(uploads "$R1_LOG" dst/busybox | wc -l) mount requests, no upload"
 

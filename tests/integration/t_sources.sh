@@ -106,7 +106,8 @@ assert_eq "$(ls "$MNT/repos/$B_ADDR/evil/x/1/layers/")" "00-$BAD" "layers/ under
 cmp "$MNT/repos/$A_ADDR/x/1/config" "$MNT/by-id/$ID/config" || fail "A's tag's config is not the image's"
 assert_eq "$(ls "$MNT/repos/$A_ADDR/x/1/")" "$(printf 'config\nlayers\nmanifest\nrootfs')" \
     "entries of the variant (no image.tar or oci/: they follow the first manifest)"
-ls "$MNT/by-id/" | grep -q @ && fail "by-id/ lists a variant: $(ls "$MNT/by-id/")"
+ids=$(ls "$MNT/by-id/") || fail "ls by-id/"
+grep -q @ <<<"$ids" && fail "by-id/ lists a variant: $ids"
 [ -d "$MNT/by-id/$ID@${MD_B#sha256:}" ] || fail "by-id/$ID@<B's manifest hex> (a source) is not found"
 OTHER=$(printf '%s' "other" | sha256sum | cut -d' ' -f1)
 [ -e "$MNT/by-id/$ID@$OTHER" ] && fail "by-id/$ID@<a digest no source has> exists"
