@@ -223,7 +223,8 @@ int fs_registries_root(struct fs_inode *tmpl)
 /*
  * Step 3 of the file comment: @name as a tag of the repository of
  * registries/@path's directory (@host, @repo) that the registry lists;
- * -ENOENT when it is none.  A list that cannot say (no answer, or cut)
+ * -ENOENT when it is none, and when the registry cannot be asked (as in
+ * repos/, so that a name can still be made there).  A list that was cut
  * leaves it to the pull, which asks for the tag itself.
  */
 static int lookup_remote_tag(struct fs_ctx *ctx, struct fs_caller *who,
@@ -234,8 +235,8 @@ static int lookup_remote_tag(struct fs_ctx *ctx, struct fs_caller *who,
 	int ret;
 
 	ret = remote_tag(ctx, host, repo, name);
-	if (ret == -ENOENT)
-		return ret;
+	if (ret && ret != -EAGAIN)
+		return ret == -ENOMEM ? ret : -ENOENT;
 	ret = fs_tag_pull(ctx, who, host, repo, name, id, mdigest);
 	if (ret)
 		return ret;
