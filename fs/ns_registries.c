@@ -547,10 +547,11 @@ int fs_registries_unlink(struct fs_ctx *ctx, struct fs_caller *who,
 	if (ret == -EPERM || ret == -EROFS)
 		log_warn("rm registries/%s: the registry %s does not delete manifests "
 			 "(docker-registry: storage.delete.enabled)", path, host);
-	if (!ret) {
+	/* A tag pushed here and deleted elsewhere since goes too. */
+	if (!ret || ret == -ENOENT)
 		pushed_del(ctx, path);
+	if (!ret)
 		changes_gone(&who->changed, ctx, dir->path, host, repo, &before);
-	}
 	registry_names_release(&before);
 	free(path);
 	return ret;

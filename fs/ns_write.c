@@ -451,7 +451,7 @@ int fs_tag_link(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *src,
 	int ret;
 
 	if (src->kind != FS_TAG && src->kind != FS_DANGLING_LINK &&
-	    !(src->kind == FS_REG_TAG && dir->kind == FS_REG_DIR))
+	    src->kind != FS_REG_TAG)
 		return -EPERM;
 	if (dir->kind == FS_REG_DIR)
 		return fs_registries_push(ctx, dir, name, src->id);

@@ -8,7 +8,8 @@
 #  - a tag's manifest and config are the bytes skopeo reads, a rootfs file
 #    the bytes umoci unpacks, and what was read there is not fetched again
 #    through repos/;
-#  - ln -s registries/HOST/REPO/TAG repos/x/y is a local tag of the same ID;
+#  - ln -s registries/HOST/REPO/TAG repos/x/y (absolute or relative target)
+#    and ln of such a tag are local tags of the same ID;
 #  - rm of a remote tag deletes it (skopeo inspect fails, ls no longer
 #    lists it, the other tags stay); on a registry without deletion it is
 #    EPERM with the registry's reason in the log, and the tag stays;
@@ -106,6 +107,9 @@ assert_eq "../../../by-id/${SID:0:12}" "$(readlink "$MNT/repos/local/copy/v1")" 
     fail "ln -s with a relative target into registries/"
 assert_eq "$(remote_raw zed/u2:b --config --raw | sha256sum | cut -d' ' -f1)" \
     "$(jq -r .config.digest "$MNT/repos/local/copy/v2/manifest" | sed 's/^sha256://')" "repos/local/copy/v2"
+ln "$G/$R/lib/busybox/1" "$MNT/repos/local/copy/v3" || fail "ln (hard) of a remote tag into repos/"
+assert_eq "$(remote_raw lib/busybox:1 --config --raw | sha256sum | cut -d' ' -f1)" \
+    "$(jq -r .config.digest "$MNT/repos/local/copy/v3/manifest" | sed 's/^sha256://')" "repos/local/copy/v3"
 pass "local tag of ${SID:0:12}"
 
 check "rm of a remote tag deletes it at the registry"
