@@ -16,7 +16,8 @@
  *   /by-id/<id>/oci/...         the same as an OCI image layout
  *   /by-id/<id>@<hex>/...       another manifest of the image (not listed)
  *   /export/NAME/ENTRY, /export/NAME.tar   several images in one archive
- *   /registries/HOST/REPO.../TAG   a link made here pushes (ns_registries.c)
+ *   /registries/HOST/REPO.../TAG   a registry's repositories and tags;
+ *                               a link made here pushes (ns_registries.c)
  *
  * struct fs_ctx is the only mutable state shared by the FUSE worker
  * threads.  Lock order: ctx->inodes.lock is a leaf; the store's locks are
