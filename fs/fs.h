@@ -324,8 +324,9 @@ int fs_registries_list(struct fs_ctx *ctx, struct fs_caller *who,
 /*
  * fs_registries_unlink - `rm registries/HOST/REPO/TAG`: delete that tag's
  * manifest at the registry (store_remote_delete()), for root, the mount's
- * owner and the pull group (-EACCES for others).  -EINVAL outside
- * HOST/REPO/TAG; the registry's errors (-EPERM where it does not delete).
+ * owner and the pull group (-EACCES for others).  -EISDIR (-EPERM at
+ * registries/ itself) when @dir is no repository, -ENOENT for a name that
+ * is no tag; the registry's errors (-EPERM where it does not delete).
  */
 int fs_registries_unlink(struct fs_ctx *ctx, struct fs_caller *who,
 			 struct fs_inode *dir, const char *name);
