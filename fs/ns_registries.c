@@ -152,9 +152,10 @@ static int catalog_knows(struct fs_ctx *ctx, const char *host, const char *repo)
 	size_t rl = strlen(repo);
 	int ret;
 
+	/* No catalog (404 as well) cannot say no. */
 	ret = store_remote_catalog(ctx->store, host, &cat);
 	if (ret)
-		return ret;
+		return ret == -ENOMEM ? ret : -EAGAIN;
 	ret = cat.cut ? -EAGAIN : -ENOENT;
 	for (size_t i = 0; i < cat.n && ret; i++)
 		if (strncmp(cat.v[i], repo, rl) == 0 &&

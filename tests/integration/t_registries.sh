@@ -13,7 +13,8 @@
 #  - rm of a remote tag deletes it (skopeo inspect fails, ls no longer
 #    lists it, the other tags stay); on a registry without deletion it is
 #    EPERM with the registry's reason in the log, and the tag stays;
-#  - a registry that cannot be asked lists what was made here; bad names
+#  - a registry that cannot be asked, or has no catalog, lists what was
+#    made here, and the latter's repositories are found by name; bad names
 #    are ENOENT; a user outside the pull group sees nothing remote;
 #  - every system call on the new node kinds gets an answer (ops_robust.py).
 . "$(dirname "$0")/../lib/common.sh"
@@ -146,6 +147,22 @@ echo "$err" | grep -q "No such file or directory" || fail "rm nosuch: $err"
 err=$(rm "$G/$R/lib" 2>&1) && fail "rm of a repository directory succeeded"
 imgfs_alive || fail "daemon died"
 pass "ENOENT for bad names; rm of a directory: $err"
+
+check "a registry without a catalog: nothing listed, repositories found by name"
+HH=127.0.0.1:$(free_port)
+"$PY" "$LIB_DIR/hostile_registry.py" --listen "$HH" --mode good >>"$TEST_TMP/hostile.err" 2>&1 &
+_PIDS+=("$!")
+wait_for 20 _registry_up "$HH" || { cat "$TEST_TMP/hostile.err" >&2; fail "hostile_registry.py did not start"; }
+assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$HH/v2/_catalog")" "its catalog"
+# (It serves an image under any repository name, so nothing needs mkdir.)
+assert_eq "" "$(ls -A "$G/$HH")" "ls registries/$HH"
+want=$(curl -fs "http://$HH/v2/good/tags/list" | jq -r '.tags[]' | sort | tr '\n' ' ')
+[ -n "$want" ] || fail "no tags at $HH/good"
+assert_eq "$want" "$(sorted ls "$G/$HH/good")" "ls registries/$HH/good"
+t=${want%% *}
+cmp -s <(curl -fs -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+         "http://$HH/v2/good/manifests/$t") "$G/$HH/good/$t/manifest" || fail "registries/$HH/good/$t/manifest"
+pass "tags $want"
 
 check "a user outside the pull group sees nothing remote"
 mark=$(wc -l < "$ACC")
