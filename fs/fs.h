@@ -16,7 +16,8 @@
  *   /by-id/<id>/oci/...         the same as an OCI image layout
  *   /by-id/<id>@<hex>/...       another manifest of the image (not listed)
  *   /export/NAME/ENTRY, /export/NAME.tar   several images in one archive
- *   /registries/HOST/REPO.../TAG   a link made here pushes (ns_registries.c)
+ *   /registries/HOST/REPO.../TAG   a registry's repositories and tags;
+ *                               a link made here pushes (ns_registries.c)
  *
  * struct fs_ctx is the only mutable state shared by the FUSE worker
  * threads.  Lock order: ctx->inodes.lock is a leaf; the store's locks are
@@ -173,6 +174,24 @@ int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 int fs_repos_list(struct fs_ctx *ctx, const char *dir, struct fs_dirlist *out);
 int fs_repos_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
 
+/*
+ * fs_tag_pull - the image of tag @host/@repo:@tag into @id, pulled
+ * (store_pull()) when it is not local and @who may pull (-EACCES, and no
+ * request, otherwise), and the manifest it was pulled as into @mdigest
+ * ("" for none of its own).  What a pull added is recorded in
+ * who->changed.  How repos/ and registries/ resolve a tag.
+ */
+int fs_tag_pull(struct fs_ctx *ctx, struct fs_caller *who, const char *host,
+		const char *repo, const char *tag, char id[65], char mdigest[72]);
+/*
+ * fs_tag_fill - @tmpl as the link of a tag at @path (a heap string @tmpl
+ * takes) to image @id, showing manifest @mdigest when that is a source
+ * of the image other than its first: kind @kind, key
+ * "<@space>:<path>:<id>[@<hex>]:<len>" (inode.h).
+ */
+int fs_tag_fill(struct fs_ctx *ctx, struct fs_inode *tmpl, enum fs_kind kind,
+		char space, char *path, const char *id, const char *mdigest);
+
 /* fs_repos_split() (ns_path.h) with the mount's default host: a repos/
  * path's registry host and repository (NULL when the path is empty or
  * only a host).  Caller frees both. */
@@ -297,8 +316,27 @@ int fs_registries_root(struct fs_inode *tmpl);
 int fs_registries_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 			 struct fs_inode *parent, const char *name,
 			 struct fs_inode *tmpl, double *timeout);
-int fs_registries_list(struct fs_ctx *ctx, struct fs_inode *node,
-		       struct fs_dirlist *out);
+/* The names of registries/ directory @node: those this mount made or
+ * pushed, and with @who (NULL: none) allowed to pull, the registry's
+ * repositories and tags below it (store_remote_catalog(), _tags()). */
+int fs_registries_list(struct fs_ctx *ctx, struct fs_caller *who,
+		       struct fs_inode *node, struct fs_dirlist *out);
+/*
+ * fs_registries_unlink - `rm registries/HOST/REPO/TAG`: delete that tag's
+ * manifest at the registry (store_remote_delete()), for root, the mount's
+ * owner and the pull group (-EACCES for others).  -EISDIR (-EPERM at
+ * registries/ itself) when @dir is no repository, -ENOENT for a name that
+ * is no tag; the registry's errors (-EPERM where it does not delete).
+ */
+int fs_registries_unlink(struct fs_ctx *ctx, struct fs_caller *who,
+			 struct fs_inode *dir, const char *name);
+/*
+ * fs_registries_target_id - the image of remote tag registries/@dir/@tag
+ * (a link target), pulled if needed as fs_tag_pull() does.  -EINVAL when
+ * @dir is not HOST/REPO.
+ */
+int fs_registries_target_id(struct fs_ctx *ctx, struct fs_caller *who,
+			    const char *dir, const char *tag, char id[65]);
 int fs_registries_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out);
 int fs_registries_mkdir(struct fs_ctx *ctx, struct fs_inode *dir, const char *name);
 /*

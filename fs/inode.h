@@ -31,7 +31,9 @@
  *   "x", "X:<set>", "y:<set>"   export/, a selection and its archive
  *   "z:e:<set>/<entry record>"  an image in a selection (ns_export.c)
  *   "m:<path>"            import/ and directories below it
- *   "g:<path>", "G:<path>:<id>"  registries/ and below, a pushed tag
+ *   "g:<path>"            registries/ and directories below it
+ *   "G:<path>/<tag>:<id>[@<hex>]:<len>"  a tag there (pushed, or the
+ *                         registry's), keyed as a repos/ tag is
  *   "w:<seq>"             a file being written into import/
  * The first lookup of a key allocates the next node id; the same key
  * always finds the same node while the kernel holds a reference; the
@@ -87,7 +89,8 @@ enum fs_kind {
 	FS_EXPORT_LINK,	/* export/NAME/ENTRY: an image chosen, id */
 	FS_EXPORT_TAR,	/* export/NAME.tar: path NAME */
 	FS_REG_DIR,	/* registries/ and below: path HOST/REPO... */
-	FS_REG_TAG,	/* a tag pushed there: path HOST/REPO.../TAG, id */
+	FS_REG_TAG,	/* a tag there (pushed or the registry's): path
+			 * HOST/REPO.../TAG, id, n, mhex as FS_TAG */
 };
 
 struct fs_inode {

@@ -8,8 +8,8 @@
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
  * config=, log_level=, threads=, cache_size=, index_mem=, max_layer_size=,
- * store_max=, timeout=, pull_group=, ...) taken out before libfuse sees
- * the rest.
+ * store_max=, timeout=, pull_group=, list_page=, ...) taken out before
+ * libfuse sees the rest.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
  * mount.fuse3 run `imgfs SOURCE MOUNTPOINT -o OPTS`, with the fstab words
@@ -53,6 +53,7 @@ struct imgfs_opts {
 	char *store_max;
 	int timeout;
 	char *pull_group;
+	int list_page;
 	int threads;
 	int show_version;
 	int show_help;
@@ -98,6 +99,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("store_max=%s", store_max),
 	OPT("timeout=%d", timeout),
 	OPT("pull_group=%s", pull_group),
+	OPT("list_page=%d", list_page),
 	FUSE_OPT_END
 };
 
@@ -158,7 +160,9 @@ static void usage(const char *prog)
 	       "    -o timeout=SECONDS     deadline of a registry request, and how long a\n"
 	       "                           read waits on a stalled download (default 60)\n"
 	       "    -o pull_group=GROUP    members of GROUP (name or number) may pull names\n"
-	       "                           that are not local, as the mounting user may\n\n",
+	       "                           that are not local, as the mounting user may\n"
+	       "    -o list_page=N         names asked for per page of a registry's\n"
+	       "                           catalog and tag lists (default 100)\n\n",
 	       prog, prog);
 }
 
@@ -575,7 +579,8 @@ static int check_main(int argc, char *argv[])
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct imgfs_opts o = { .threads = 128, .timeout = (int)REGISTRY_TIMEOUT_DEFAULT };
+	struct imgfs_opts o = { .threads = 128, .timeout = (int)REGISTRY_TIMEOUT_DEFAULT,
+				.list_page = REGISTRY_LIST_PAGE_DEFAULT };
 	struct fuse_cmdline_opts cl = { 0 };
 	struct registry_client *rc = NULL;
 	struct fuse_session *se = NULL;
@@ -648,6 +653,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "imgfs: bad timeout %d (seconds, 1 to 86400)\n", o.timeout);
 		goto out;
 	}
+	if (o.list_page < 1 || o.list_page > REGISTRY_LIST_MAX) {
+		fprintf(stderr, "imgfs: bad list_page %d (1 to %d)\n", o.list_page,
+			REGISTRY_LIST_MAX);
+		goto out;
+	}
 	if (o.pull_group) {
 		if (group_parse(o.pull_group, &ctx.pull_gid)) {
 			fprintf(stderr, "imgfs: pull_group: no group '%s'\n", o.pull_group);
@@ -702,6 +712,7 @@ int main(int argc, char *argv[])
 			.max_layer_size = max_layer_size,
 			.store_max = store_max,
 			.timeout_sec = o.timeout,
+			.list_page = (size_t)o.list_page,
 		};
 
 		if (registry_client_new(&ro, &rc)) {

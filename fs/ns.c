@@ -854,7 +854,7 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 	case FS_IMPORT_DIR:
 		return fs_dirs_list(ctx, 'i', node->path, out);
 	case FS_REG_DIR:
-		return fs_registries_list(ctx, node, out);
+		return fs_registries_list(ctx, NULL, node, out);
 	case FS_DANGLING: {
 		char **all = NULL;
 		size_t n_all = 0;

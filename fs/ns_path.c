@@ -180,6 +180,12 @@ int fs_target_parse(const char *mountpoint, const char *dir, const char *target,
 		out->kind = FS_TARGET_TAG;
 		out->dir = path + 6;
 		out->tag = slash + 1;
+	} else if (strncmp(path, "registries/", 11) == 0 &&
+		   (slash = strrchr(path, '/')) > path + 10) {
+		*slash = '\0';
+		out->kind = FS_TARGET_REMOTE;
+		out->dir = path + 11;
+		out->tag = slash + 1;
 	} else {
 		goto out;
 	}

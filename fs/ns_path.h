@@ -71,14 +71,16 @@ const char *fs_target_byid_tail(const char *target);
 enum fs_target_kind {
 	FS_TARGET_BYID,		/* by-id/<hex>: an image ID or prefix */
 	FS_TARGET_TAG,		/* repos/<dir>/<tag> */
+	FS_TARGET_REMOTE,	/* registries/<HOST/REPO...>/<tag> */
 };
 
 struct fs_target {
 	enum fs_target_kind kind;
 	char *path;		/* owned; the pointers below point into it */
 	const char *id;		/* BYID: 1 to 64 hex digits */
-	const char *dir;	/* TAG: repos/ path of the tag's directory */
-	const char *tag;	/* TAG: the last component */
+	const char *dir;	/* TAG, REMOTE: path of the tag's directory
+				 * below repos/ or registries/ */
+	const char *tag;	/* TAG, REMOTE: the last component */
 };
 
 /*
@@ -86,9 +88,9 @@ struct fs_target {
  * names inside the mount at @mountpoint (absolute, no trailing '/'
  * needed).  An absolute @target must lie inside the mount (-EXDEV
  * otherwise); a relative one is taken from repos/@dir.  After
- * normalising, the path must be by-id/<hex> (nothing below it) or
- * repos/<dir>/<tag>: -EINVAL otherwise, and when it climbs out of the
- * mount.  -ENAMETOOLONG past FS_TARGET_MAX.  Release @out with
+ * normalising, the path must be by-id/<hex> (nothing below it),
+ * repos/<dir>/<tag> or registries/<dir>/<tag>: -EINVAL otherwise, and
+ * when it climbs out of the mount.  -ENAMETOOLONG past FS_TARGET_MAX.  Release @out with
  * fs_target_release() on success.
  */
 int fs_target_parse(const char *mountpoint, const char *dir, const char *target,

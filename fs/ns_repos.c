@@ -351,16 +351,13 @@ static void tag_variant(struct fs_ctx *ctx, struct fs_inode *tmpl,
 	store_image_put(ctx->store, img);
 }
 
-static int fill_tag(struct fs_ctx *ctx, struct fs_inode *tmpl, const char *dir,
-		    const char *name, const char *id, const char *mdigest)
+int fs_tag_fill(struct fs_ctx *ctx, struct fs_inode *tmpl, enum fs_kind kind,
+		char space, char *path, const char *id, const char *mdigest)
 {
-	char *path = fs_path_join(dir, name);
 	char idname[REGISTRY_HEX_LEN + 1];
 	int ret;
 
-	if (!path)
-		return -ENOMEM;
-	tmpl->kind = FS_TAG;
+	tmpl->kind = kind;
 	tmpl->path = path;
 	snprintf(tmpl->id, sizeof(tmpl->id), "%s", id);
 	/* The link names the image by its by-id/ name, whose length is
@@ -374,12 +371,22 @@ static int fill_tag(struct fs_ctx *ctx, struct fs_inode *tmpl, const char *dir,
 	 * moved to another image or manifest, or whose image's name grew,
 	 * is another inode, so a cached readlink never shows the old
 	 * target. */
-	if (asprintf(&tmpl->key, "t:%s:%s%s%s:%u", path, id, *tmpl->mhex ? "@" : "",
-		     tmpl->mhex, tmpl->n) < 0) {
+	if (asprintf(&tmpl->key, "%c:%s:%s%s%s:%u", space, path, id,
+		     *tmpl->mhex ? "@" : "", tmpl->mhex, tmpl->n) < 0) {
 		tmpl->key = NULL;
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int fill_tag(struct fs_ctx *ctx, struct fs_inode *tmpl, const char *dir,
+		    const char *name, const char *id, const char *mdigest)
+{
+	char *path = fs_path_join(dir, name);
+
+	if (!path)
+		return -ENOMEM;
+	return fs_tag_fill(ctx, tmpl, FS_TAG, 't', path, id, mdigest);
 }
 
 /*
@@ -405,6 +412,30 @@ static int tag_manifest(struct fs_ctx *ctx, const char *host, const char *repo,
 			memcpy(mdigest, tags[i].manifest, sizeof(tags[i].manifest));
 	store_tag_list_free(tags, n);
 	return 0;
+}
+
+int fs_tag_pull(struct fs_ctx *ctx, struct fs_caller *who, const char *host,
+		const char *repo, const char *tag, char id[65], char mdigest[72])
+{
+	int ret;
+
+	mdigest[0] = '\0';
+	ret = store_tag_get(ctx->store, host, repo, tag, id);
+	if (ret == -ENOENT) {
+		if (!fs_caller_may_pull(ctx, who)) {
+			log_info("%s/%s:%s: not local, and uid %u may not pull", host,
+				 repo, tag, (unsigned)who->uid);
+			return -EACCES;
+		}
+		ret = store_pull(ctx->store, host, repo, tag, id);
+		/* A new image's by-id/ names may be cached as absent (best
+		 * effort: a miss lives out its cache time). */
+		if (!ret)
+			fs_changes_image(ctx, &who->changed, id, false);
+	}
+	if (!ret)
+		ret = tag_manifest(ctx, host, repo, tag, id, mdigest);
+	return ret;
 }
 
 static int fill_dir(struct fs_inode *tmpl, const char *dir, const char *name)
@@ -458,21 +489,9 @@ int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 	}
 	/* Step 3: a tag of the directory's repository, pulled. */
 	if (repo && registry_tag_valid(name)) {
-		if (!fs_caller_may_pull(ctx, who)) {
-			log_info("repos/%s/%s: not local, and uid %u may not pull",
-				 dir, name, (unsigned)who->uid);
-			ret = -EACCES;
-			goto out;
-		}
-		ret = store_pull(ctx->store, host, repo, name, id);
+		ret = fs_tag_pull(ctx, who, host, repo, name, id, a.manifest);
 		if (ret == 0) {
-			/* A new image's by-id/ names may be cached as
-			 * absent (best effort: a miss lives out its cache
-			 * time).  The tag's own path was just looked up. */
-			fs_changes_image(ctx, &who->changed, id, false);
-			ret = tag_manifest(ctx, host, repo, name, id, a.manifest);
-			if (!ret)
-				ret = fill_tag(ctx, tmpl, dir, name, id, a.manifest);
+			ret = fill_tag(ctx, tmpl, dir, name, id, a.manifest);
 			goto out;
 		}
 		if (ret != -ENOENT)

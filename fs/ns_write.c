@@ -289,6 +289,8 @@ static int resolve_target(struct fs_ctx *ctx, struct fs_caller *who,
 	if (!ret) {
 		if (t.kind == FS_TARGET_BYID)
 			ret = id_of_prefix(ctx, t.id, id);
+		else if (t.kind == FS_TARGET_REMOTE)
+			ret = fs_registries_target_id(ctx, who, t.dir, t.tag, id);
 		else
 			ret = id_of_tag(ctx, who, t.dir, t.tag, id);
 		fs_target_release(&t);
@@ -449,7 +451,7 @@ int fs_tag_link(struct fs_ctx *ctx, struct fs_caller *who, struct fs_inode *src,
 	int ret;
 
 	if (src->kind != FS_TAG && src->kind != FS_DANGLING_LINK &&
-	    !(src->kind == FS_REG_TAG && dir->kind == FS_REG_DIR))
+	    src->kind != FS_REG_TAG)
 		return -EPERM;
 	if (dir->kind == FS_REG_DIR)
 		return fs_registries_push(ctx, dir, name, src->id);
@@ -561,6 +563,8 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_caller *who,
 		return image_delete(ctx, who, name);
 	case FS_EXPORT_SET:
 		return fs_export_unlink(ctx, dir, name);
+	case FS_REG_DIR:
+		return fs_registries_unlink(ctx, who, dir, name);
 	case FS_ROOT:
 	case FS_BYID:
 		return -EPERM;

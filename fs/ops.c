@@ -331,6 +331,16 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		 * its listing. */
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
+	} else if (d->node->kind == FS_REG_DIR) {
+		/* Its listing may ask a registry, which is for some callers
+		 * only. */
+		struct fs_caller who;
+
+		fs_caller_init(&who, req);
+		intr_begin(&in, req);
+		ret = fs_registries_list(ctx, &who, d->node, &d->list);
+		intr_end(&in);
+		fs_changes_release(&who.changed);
 	} else {
 		ret = fs_ns_list(ctx, d->node, &d->list);
 	}

@@ -98,6 +98,9 @@ int http_status_errno(long status)
 		return -ENOENT;
 	case 408:	/* the server gave up waiting: a timeout, retried */
 		return -ETIMEDOUT;
+	case 405:	/* the registry does not do this (deletes disabled,
+			 * a read-only mirror) */
+		return -EPERM;
 	case 416:
 		return -ERANGE;
 	case 429:
@@ -119,6 +122,8 @@ const char *registry_errno_cause(int err)
 		return "rate limited by the registry (HTTP 429)";
 	case -ERANGE:
 		return "range not satisfiable (HTTP 416)";
+	case -EPERM:
+		return "not allowed by the registry (HTTP 405)";
 	case -EPROTO:
 		return "request refused by the registry (HTTP 4xx)";
 	case -EHOSTUNREACH:
@@ -291,6 +296,7 @@ static size_t on_header(char *line, size_t sz, size_t nmemb, void *u)
 		r->content_type[0] = r->digest[0] = r->content_range[0] = '\0';
 		r->www_auth[0] = r->retry_after[0] = '\0';
 		r->location[0] = r->upload_range[0] = '\0';
+		r->link[0] = '\0';
 		r->www_auth_cut = false;
 		return n;
 	}
@@ -302,6 +308,8 @@ static size_t on_header(char *line, size_t sz, size_t nmemb, void *u)
 		header_copy(r->content_range, sizeof(r->content_range), line + v, n - v);
 	} else if (header_is(line, n, "Location", &v)) {
 		header_copy(r->location, sizeof(r->location), line + v, n - v);
+	} else if (header_is(line, n, "Link", &v)) {
+		header_copy(r->link, sizeof(r->link), line + v, n - v);
 	} else if (header_is(line, n, "Range", &v)) {
 		header_copy(r->upload_range, sizeof(r->upload_range), line + v, n - v);
 	} else if (header_is(line, n, "Retry-After", &v)) {

@@ -9,8 +9,8 @@
  * nothing of the store's files.  Every function returns 0 or -errno; HTTP
  * statuses are mapped to errno in one place (http_status_errno() in
  * http.c):
- *   401/403 -> -EACCES, 404 -> -ENOENT, 408 -> -ETIMEDOUT, 429 -> -EAGAIN,
- *   416 -> -ERANGE, other 4xx -> -EPROTO, 5xx -> -EIO;
+ *   401/403 -> -EACCES, 404 -> -ENOENT, 405 -> -EPERM, 408 -> -ETIMEDOUT,
+ *   429 -> -EAGAIN, 416 -> -ERANGE, other 4xx -> -EPROTO, 5xx -> -EIO;
  * transport errors: connection refused / unresolvable -> -EHOSTUNREACH,
  *   timeouts -> -ETIMEDOUT, others -> -EIO.
  * The failure's cause (status, registry error code, curl error) is logged
@@ -217,6 +217,69 @@ int registry_repo_exists(struct registry_client *c, const char *host,
  */
 int registry_namespace_exists(struct registry_client *c, const char *host,
 			      const char *prefix);
+
+/* ---- lists and deletion (catalog.c) ------------------------------------ */
+
+/* Names one list keeps at most, pages asked for at most, and the page
+ * size (n=) asked for when the caller gives 0. */
+#define REGISTRY_LIST_MAX 10000
+#define REGISTRY_LIST_PAGES_MAX 1000
+#define REGISTRY_LIST_PAGE_DEFAULT 100
+
+/* A list of names from a registry, for registry_names_release(). */
+struct registry_names {
+	char **v;
+	size_t n, cap;
+	bool cut;	/* a cap was reached: more names may exist */
+};
+void registry_names_release(struct registry_names *l);
+
+/**
+ * registry_catalog_list - every repository of @host (GET /v2/_catalog),
+ * asked for @page names at a time (0: REGISTRY_LIST_PAGE_DEFAULT), pages
+ * followed by their `Link: <...>; rel="next"` headers.  Only the registry
+ * itself is asked (no mirror).  Names outside the grammar are skipped; at
+ * most REGISTRY_LIST_MAX names, REGISTRY_LIST_PAGES_MAX pages and 32 MiB
+ * of answers are taken (->cut then says so, logged).
+ * Return: 0 with @out filled (release it); -EINVAL for a bad host; -EIO
+ * for an answer that is not a list or a next link off the registry's
+ * origin; the errno of the status or transport (-ENOENT or -EACCES where
+ * a registry has no catalog, as Docker Hub).  @out is empty on error.
+ */
+int registry_catalog_list(struct registry_client *c, const char *host, size_t page,
+			  struct registry_names *out);
+
+/**
+ * registry_tags_list - the tags of @host/@repo (GET /v2/<repo>/tags/list),
+ * paged and capped as registry_catalog_list().  -ENOENT: no such
+ * repository.
+ */
+int registry_tags_list(struct registry_client *c, const char *host, const char *repo,
+		       size_t page, struct registry_names *out);
+
+/**
+ * registry_manifest_delete - delete the manifest @ref (a tag or a digest)
+ * of @host/@repo: its digest from a GET of it (into @digest, "" when
+ * unknown), then DELETE /v2/<repo>/manifests/<digest>, which removes every
+ * tag of that manifest in the repository.  Token scope
+ * "repository:@repo:delete".
+ * Return: 0 when the registry accepted it; -EINVAL for bad names; -EPERM
+ * where the registry does not delete (405, logged with its error code);
+ * -EACCES (401/403), -ENOENT (no such tag) and the others of the mapping.
+ */
+int registry_manifest_delete(struct registry_client *c, const char *host,
+			     const char *repo, const char *ref, char digest[72]);
+
+/**
+ * registry_link_next - the path and query (no leading '/') of the
+ * rel="next" entry of Link header value @link into @out.  A relative
+ * reference is taken as is; an absolute URL only on the origin @base
+ * ("scheme://host[:port]").  The path must lie under v2/ and hold no
+ * space or control character.  Public for unit tests.
+ * Return: 0; -ENOENT without a next link; -EINVAL for one that is
+ * malformed or elsewhere; -ENOMEM or -EFBIG from @out.
+ */
+int registry_link_next(const char *link, const char *base, struct buf *out);
 
 /* ---- pushing (push.c) -------------------------------------------------- */
 

@@ -3,7 +3,7 @@
  * registry_int.h - what the files of the registry client (library
  * imgfs_registry) share and nobody else sees: the client structure, the
  * one HTTP entry point, the auth cache, the Bearer flow and the secret
- * helpers.  Included by auth.c, bearer.c, client.c, creds.c, hosts.c,
+ * helpers.  Included by auth.c, bearer.c, catalog.c, client.c, creds.c, hosts.c,
  * http.c, push.c and secret.c; challenge.c needs only the public
  * registry.h, and ref.c and manifest.c (library imgfs_oci) only oci.h.
  *
@@ -120,6 +120,7 @@ struct http_resp {
 	char err_code[48];	/* errors[0].code of an error body */
 	char location[4096];	/* Location (uploads); "" when cut */
 	char upload_range[64];	/* Range of an upload's status: "0-<last>" */
+	char link[2048];	/* Link (next page of a list); "" when cut */
 };
 
 /*

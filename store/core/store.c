@@ -214,6 +214,7 @@ int store_open(const struct store_opts *opts, struct store **out)
 	if (!s->platform.os[0] || !s->platform.arch[0])
 		registry_platform_host(&s->platform);
 	s->negative_ttl_sec = opts->negative_ttl_sec > 0 ? opts->negative_ttl_sec : 5;
+	s->list_page = opts->list_page;
 	if (!s->dir || !s->default_host) {
 		ret = -ENOMEM;
 		goto out;
@@ -225,6 +226,8 @@ int store_open(const struct store_opts *opts, struct store **out)
 		ret = htab_init(&s->inflight);
 	if (!ret)
 		ret = htab_init(&s->answers);
+	if (!ret)
+		ret = htab_init(&s->lists);
 	if (!ret)
 		ret = htab_init(&s->partials);
 	if (!ret)
@@ -297,6 +300,7 @@ void store_close(struct store *s)
 	     e = htab_next(&s->answers, &it, e))
 		free(e->val);
 	htab_release(&s->answers);
+	store_remote_lists_release(s);
 	for (struct htab_ent *e = htab_first(&s->push_gz, &it); e;
 	     e = htab_next(&s->push_gz, &it, e))
 		free(e->val);

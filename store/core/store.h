@@ -67,6 +67,9 @@ struct store_opts {
 	long timeout_sec;		/* a reader waiting on a transfer gives
 					 * up (-EIO) after this long without
 					 * REGISTRY_MIN_RATE progress; 0: 60 */
+	size_t list_page;		/* names asked for per page of a
+					 * registry's catalog or tag list;
+					 * 0: REGISTRY_LIST_PAGE_DEFAULT */
 };
 
 /* The default max_layer_size: 16 GiB. */
@@ -300,6 +303,32 @@ int store_remote_repo_exists(struct store *s, const char *host, const char *repo
  * the same way.  0, -ENOENT (no, or the registry will not say). */
 int store_remote_namespace_exists(struct store *s, const char *host,
 				  const char *prefix);
+
+/*
+ * store_remote_catalog - the repositories of @host (its catalog, paged,
+ * registry_catalog_list()), and store_remote_tags - the tags of
+ * @host/@repo: from the registry or a copy of its answer of the last
+ * STORE_LIST_TTL_SEC seconds (errors are kept as long).  Release @out with
+ * registry_names_release().  -ENOENT offline; the registry's errors.
+ */
+int store_remote_catalog(struct store *s, const char *host, struct registry_names *out);
+int store_remote_tags(struct store *s, const char *host, const char *repo,
+		      struct registry_names *out);
+/*
+ * store_remote_forget - drop what is remembered of @host's lists (its
+ * catalog, @repo's tags) and of its names (pull misses, repository
+ * probes), after this mount changed them (a push, a delete).
+ */
+void store_remote_forget(struct store *s, const char *host, const char *repo);
+/*
+ * store_remote_delete - delete tag @tag of @host/@repo at the registry
+ * (registry_manifest_delete(): the manifest it names goes, and with it
+ * every tag of that manifest in the repository); the lists are forgotten.
+ * Local tags and images stay.  -EROFS offline; the registry's errors
+ * (-EPERM where it does not delete, -EACCES, -ENOENT), noted in status.
+ */
+int store_remote_delete(struct store *s, const char *host, const char *repo,
+			const char *tag);
 
 /*
  * store_push - `docker push` of local image @id (full hex or unique

@@ -2,7 +2,7 @@
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
  * fdcache.c, image.c, record.c, layers.c, layer_index.c, partial.c,
- * progress.c, span_cache.c, tags.c and pull.c.  It holds the layout of
+ * progress.c, span_cache.c, tags.c, pull.c and remote.c.  It holds the layout of
  * struct store, of an image and of a tag entry, and the helpers these
  * files share; no other module sees it (it is not on their include path),
  * so they read images through the accessors of store.h.
@@ -53,6 +53,7 @@ struct store {
 	struct registry_client *reg;	/* NULL: offline; not owned */
 	struct registry_platform platform;
 	int negative_ttl_sec;
+	size_t list_page;		/* n= of a remote list's pages; 0: default */
 
 	/* Directory fds, for openat/renameat and fsync of the directory. */
 	int root_fd, blobs_fd, index_fd, images_fd, tmp_fd;
@@ -68,6 +69,7 @@ struct store {
 	struct htab inflight;		/* blob hex -> struct store_inflight */
 	pthread_cond_t inflight_cond;
 	struct htab answers;		/* remote answer cache -> struct store_answer */
+	struct htab lists;		/* remote lists (remote.c) */
 	struct htab partials;		/* blob hex -> struct store_partial (partial.c) */
 
 	/* Decompressed spans of compressed layers (span_cache.c); NULL when
@@ -214,6 +216,10 @@ int store_write_atomic(struct store *s, int dirfd, const char *name,
  * negative_ttl_sec: whether a fresh one for @key is remembered, and
  * remembering one.  Both take s->lock. */
 bool store_answer_get(struct store *s, const char *key, int *result);
+/* How long remote.c keeps a registry's list. */
+#define STORE_LIST_TTL_SEC 2
+/* remote.c: frees s->lists; only from store_close(). */
+void store_remote_lists_release(struct store *s);
 void store_answer_set(struct store *s, const char *key, int result);
 
 /* blob.c */

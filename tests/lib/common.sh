@@ -190,6 +190,7 @@ _WATCHDOG_PID=$!
 # loopback port with storage in the scratch dir. EXTRA_YAML is appended at
 # top level (e.g. an auth: section). Access log (stdout) goes to
 # $REG_DIR/access.log, the rest (stderr) to $REG_DIR/registry.log.
+# REG_DELETE=false starts it with manifest deletion off (DELETE is 405).
 registry_start() {
     local extra=${1:-} port dir
     port=$(free_port)
@@ -205,7 +206,7 @@ storage:
   filesystem:
     rootdirectory: $dir/storage
   delete:
-    enabled: true
+    enabled: ${REG_DELETE:-true}
   cache:
     blobdescriptor: inmemory
 http:

@@ -134,8 +134,8 @@ static void check_byid(const char *mnt, const char *dir, const char *target,
 	CHECK(t.path == NULL);
 }
 
-static void check_tag(const char *mnt, const char *dir, const char *target,
-		      const char *tdir, const char *tag)
+static void check_kind(const char *mnt, const char *dir, const char *target,
+		       enum fs_target_kind kind, const char *tdir, const char *tag)
 {
 	struct fs_target t;
 	int ret = parse(mnt, dir, target, &t);
@@ -143,10 +143,16 @@ static void check_tag(const char *mnt, const char *dir, const char *target,
 	CHECKF(ret == 0, "parse(%s) = %d", target, ret);
 	if (ret)
 		return;
-	CHECKF(t.kind == FS_TARGET_TAG, "parse(%s): kind %d", target, t.kind);
+	CHECKF(t.kind == kind, "parse(%s): kind %d", target, t.kind);
 	CHECK_STR(t.dir, tdir);
 	CHECK_STR(t.tag, tag);
 	fs_target_release(&t);
+}
+
+static void check_tag(const char *mnt, const char *dir, const char *target,
+		      const char *tdir, const char *tag)
+{
+	check_kind(mnt, dir, target, FS_TARGET_TAG, tdir, tag);
 }
 
 static void check_err(const char *mnt, const char *dir, const char *target,
@@ -182,6 +188,14 @@ static void test_target_parse(void)
 	check_byid(MNT, "ubuntu", MNT "//by-id//" HEX64, HEX64);
 	check_tag(MNT, "x", MNT "/repos/library/ubuntu/22.04", "library/ubuntu", "22.04");
 	check_byid("/", "ubuntu", "/by-id/" HEX12, HEX12);
+
+	/* A tag of a registry, under registries/. */
+	check_kind(MNT, "x", MNT "/registries/127.0.0.1:5000/a/b/t1", FS_TARGET_REMOTE,
+		   "127.0.0.1:5000/a/b", "t1");
+	check_kind(MNT, "x/y", "../../../registries/h.example.com/r/latest",
+		   FS_TARGET_REMOTE, "h.example.com/r", "latest");
+	check_err(MNT, "ubuntu", MNT "/registries", -EINVAL);
+	check_err(MNT, "ubuntu", MNT "/registries/", -EINVAL);
 
 	/* Absolute outside the mount, including its look-alikes. */
 	check_err(MNT, "ubuntu", "/tmp/by-id/" HEX12, -EXDEV);
