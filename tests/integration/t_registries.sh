@@ -126,7 +126,7 @@ pass "deleted; the other tags stay"
 check "rm where the registry does not delete: EPERM, its reason logged, the tag stays"
 [ -L "$G/$RN/keep/u1/1" ] || fail "registries/$RN/keep/u1/1 is not a link"
 err=$(rm "$G/$RN/keep/u1/1" 2>&1) && fail "rm on a registry without deletion succeeded"
-echo "$err" | grep -q "Operation not permitted" || fail "rm said: $err"
+grep -q "Operation not permitted" <<<"$err" || fail "rm said: $err"
 grep -q "registry $RN: delete keep/u1:1 .*HTTP 405 UNSUPPORTED" "$IMGFS_LOG" ||
     fail "no log line with the registry's answer"
 REG_ADDR=$RN remote_raw keep/u1:1 --raw >/dev/null || fail "keep/u1:1 gone after a refused rm"
@@ -140,10 +140,10 @@ assert_eq "made " "$(sorted ls "$G/$DOWN")" "ls registries/$DOWN after mkdir"
 for p in "$G/$R/nosuch" "$G/$R/lib/busybox/nosuch" "$G/$R/lib/Busybox" "$G/$R/lib/busybox/1/x:y" \
          "$G/$R/-bad" "$G/not a host" "$G/$R/lib/busybox/$(printf 'a%.0s' {1..200})"; do
     err=$(ls -d "$p" 2>&1) && fail "ls $p succeeded"
-    echo "$err" | grep -q "No such file or directory" || fail "ls $p: $err"
+    grep -q "No such file or directory" <<<"$err" || fail "ls $p: $err"
 done
 err=$(rm "$G/$R/lib/busybox/nosuch" 2>&1) && fail "rm of a tag that is not there succeeded"
-echo "$err" | grep -q "No such file or directory" || fail "rm nosuch: $err"
+grep -q "No such file or directory" <<<"$err" || fail "rm nosuch: $err"
 err=$(rm "$G/$R/lib" 2>&1) && fail "rm of a repository directory succeeded"
 imgfs_alive || fail "daemon died"
 pass "ENOENT for bad names; rm of a directory: $err"
