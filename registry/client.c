@@ -158,8 +158,11 @@ void registry_client_free(struct registry_client *c)
 
 static bool tls_fallback_error(CURLcode rc)
 {
+	/* SEND_ERROR too: a TLS 1.3 server that refuses the handshake may
+	 * close before the client has sent its request. */
 	return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_GOT_NOTHING ||
-	       rc == CURLE_RECV_ERROR || rc == CURLE_WEIRD_SERVER_REPLY;
+	       rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+	       rc == CURLE_WEIRD_SERVER_REPLY;
 }
 
 /* Send @req to @host/@path, choosing the scheme (see the file comment);
@@ -170,8 +173,10 @@ static int send_any_scheme(struct registry_client *c, const char *host, const ch
 	static const char *const schemes[] = { "https", "http" };
 	const char *known = NULL;
 	bool plain = reg_host_plain_ok(c, host), quiet = req->quiet;
+	char tls_err[sizeof(resp->curl_err)] = "";
+	CURLcode tls_rc = CURLE_OK;
 	struct buf url;
-	int ret = 0;
+	int ret = 0, tls_ret = 0;
 
 	if (plain) {
 		pthread_mutex_lock(&c->lock);
@@ -194,6 +199,31 @@ static int send_any_scheme(struct registry_client *c, const char *host, const ch
 		req->quiet = quiet || probing;
 		ret = http_do(c, req, resp);
 		req->url = NULL;
+		if (tls_ret && resp->status == 400) {
+			/* The port speaks TLS after all: a plain request
+			 * there is answered 400 (Go's net/http, nginx).  The
+			 * handshake failed for a reason of its own (a client
+			 * certificate missing or refused, no common
+			 * protocol), and that is the error, not the 400;
+			 * the host stays on https. */
+			pthread_mutex_lock(&c->lock);
+			if (!htab_get(&c->schemes, host))
+				htab_set(&c->schemes, host, (void *)schemes[0], NULL);
+			pthread_mutex_unlock(&c->lock);
+			if (!quiet) {
+				const struct reg_host *hc = reg_host_find(c, host);
+
+				log_err("registry %s: TLS handshake failed: %s%s", host, tls_err,
+					hc && hc->client_cert ? "" :
+					" (no client-cert is configured for this host:"
+					" does the registry require one?)");
+			}
+			resp->status = 0;
+			resp->curl_rc = tls_rc;
+			snprintf(resp->curl_err, sizeof(resp->curl_err), "%s", tls_err);
+			ret = tls_ret;
+			break;
+		}
 		if (resp->status && plain && !known) {
 			pthread_mutex_lock(&c->lock);
 			if (!htab_get(&c->schemes, host))
@@ -202,11 +232,15 @@ static int send_any_scheme(struct registry_client *c, const char *host, const ch
 		}
 		if (!probing || resp->status || !tls_fallback_error(resp->curl_rc)) {
 			if (probing && ret && !resp->status && !quiet)
-				log_err("registry %s: %s", host,
-					curl_easy_strerror(resp->curl_rc));
+				log_err("registry %s: %s", host, resp->curl_err[0] ?
+					resp->curl_err : curl_easy_strerror(resp->curl_rc));
 			break;
 		}
-		log_debug("registry %s: TLS handshake failed, trying plain http", host);
+		tls_ret = ret ? ret : -EIO;
+		tls_rc = resp->curl_rc;
+		snprintf(tls_err, sizeof(tls_err), "%s", resp->curl_err);
+		log_debug("registry %s: TLS handshake failed (%s), trying plain http", host,
+			  tls_err);
 	}
 	req->quiet = quiet;
 	buf_release(&url);

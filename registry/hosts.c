@@ -25,10 +25,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -281,11 +283,39 @@ static int add_mirrors(struct registry_client *c, size_t ei,
 	return 0;
 }
 
+/*
+ * A file the TLS setup names (@what of @host, or of every host) must open now: libcurl reads
+ * it at each connection, and one missing or unreadable would otherwise
+ * show only as every request to that host failing.
+ */
+static int file_check(const char *host, const char *what, const char *path)
+{
+	char c;
+	int fd, err = 0;
+
+	if (!path)
+		return 0;
+	/* A read, not only an open: a directory opens. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, &c, 1) < 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		log_err("registry%s%s: %s %s: %s", host ? " " : "", host ? host : "", what,
+			path, strerror(err));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int reg_hosts_init(struct registry_client *c, const struct registry_opts *opts)
 {
 	size_t cap = 0;
-	int ret = 0;
+	int ret = file_check(NULL, "ca-file", opts->ca_file);
 
+	if (ret)
+		return ret;
 	for (size_t i = 0; i < opts->n_hosts && !ret; i++) {
 		const struct registry_host_opts *o = &opts->hosts[i];
 		struct reg_host *e;
@@ -315,6 +345,12 @@ int reg_hosts_init(struct registry_client *c, const struct registry_opts *opts)
 			log_err("registry %s: client-cert and client-key go together", o->host);
 			ret = -EINVAL;
 		}
+		if (!ret)
+			ret = file_check(o->host, "ca-file", o->ca_file);
+		if (!ret)
+			ret = file_check(o->host, "client-cert", o->client_cert);
+		if (!ret)
+			ret = file_check(o->host, "client-key", o->client_key);
 		if (!ret)
 			ret = add_mirrors(c, (size_t)(e - c->hosts), o, &cap);
 	}

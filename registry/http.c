@@ -599,6 +599,8 @@ static int hop_result(CURL *h, struct xfer *x, const char *url, CURLcode rc,
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x->err_over) &&
 	    !(x->resp->status >= 300 && rc == CURLE_PARTIAL_FILE)) {
 		x->resp->status = 0;
+		snprintf(x->resp->curl_err, sizeof(x->resp->curl_err), "%s%s%s",
+			 curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
 		if (!req->quiet) {
 			http_url_for_log(url, u, sizeof(u));
 			log_err("registry: %s %s: %s%s%s", req_method(req), u,

@@ -121,6 +121,7 @@ struct http_resp {
 	char location[4096];	/* Location (uploads); "" when cut */
 	char upload_range[64];	/* Range of an upload's status: "0-<last>" */
 	char link[2048];	/* Link (next page of a list); "" when cut */
+	char curl_err[320];	/* a transport error, as libcurl words it */
 };
 
 /*

@@ -23,6 +23,8 @@
 #   REG_ADDR REG_PORT   last registry started (127.0.0.1:PORT), REG_DIR its dir
 #   REG_STORAGE         its storage root (docker/registry/v2/... below it)
 #   REG_USER REG_PASS   credentials for auth registries
+#   REG_SCHEME REG_CURL http or https (registry_start_tls), curl's options for it
+#   TLS_DIR             certificates made by tls_certs
 #   TOKEN_ADDR          token server (token mode)
 #   MNT STORE IMGFS_PID IMGFS_LOG   the current mount
 #
@@ -47,6 +49,7 @@ _PIDS=()        # background processes we started (registry, token server, daemo
 _MOUNTS=()      # mount points we mounted
 _FAILED=0
 TEST_DEADLINE=${TEST_DEADLINE:-570}   # seconds; below CTest's 600 s TIMEOUT
+REG_SCHEME=http REG_CURL=()   # how _registry_up reaches the last registry
 
 log() { printf '%s\n' "$*"; }
 check() { printf '== %s\n' "$*"; }
@@ -212,10 +215,55 @@ storage:
 http:
   addr: 127.0.0.1:$port
   secret: imgfs-test-secret
+${_REG_HTTP_TLS:-}
 $extra
 EOF
     REG_PORT=$port REG_DIR=$dir REG_ADDR=127.0.0.1:$port REG_STORAGE=$dir/storage
+    REG_SCHEME=http REG_CURL=()
+    if [ -n "${_REG_HTTP_TLS:-}" ]; then
+        REG_SCHEME=https
+        REG_CURL=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --key "$TLS_DIR/client.key")
+    fi
     _registry_run
+}
+
+# tls_certs DIR — a CA (ca.pem, ca.key), a server certificate for
+# 127.0.0.1 (server.pem/.key, subjectAltName IP:127.0.0.1) and a client
+# certificate (client.pem/.key), both signed by the CA; sets TLS_DIR.
+# Also DIR/skopeo/ as skopeo's --cert-dir wants it (ca.crt, client.cert,
+# client.key).
+tls_certs() {
+    local d=$1
+    mkdir -p "$d/skopeo"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=imgfs-test-ca" \
+        -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1 || fail "openssl: CA"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || fail "openssl: server key"
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$d/server.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/server.ext" -out "$d/server.pem" >/dev/null 2>&1 || fail "openssl: server cert"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=imgfs-test-client" \
+        -keyout "$d/client.key" -out "$d/client.csr" >/dev/null 2>&1 || fail "openssl: client key"
+    printf 'extendedKeyUsage=clientAuth\n' > "$d/client.ext"
+    openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/client.ext" -out "$d/client.pem" >/dev/null 2>&1 || fail "openssl: client cert"
+    cp "$d/ca.pem" "$d/skopeo/ca.crt"
+    cp "$d/client.pem" "$d/skopeo/client.cert"
+    cp "$d/client.key" "$d/skopeo/client.key"
+    TLS_DIR=$d
+}
+
+# registry_start_tls [EXTRA_YAML] — registry_start on https with the
+# certificates of tls_certs (call it first); every client must show a
+# certificate signed by the CA (http.tls.clientcas).  REG_CURL holds
+# curl's options to reach it.
+registry_start_tls() {
+    [ -n "${TLS_DIR:-}" ] || fail "registry_start_tls before tls_certs"
+    _REG_HTTP_TLS="  tls:
+    certificate: $TLS_DIR/server.pem
+    key: $TLS_DIR/server.key
+    clientcas:
+      - $TLS_DIR/ca.pem" registry_start "${1:-}"
 }
 
 _registry_run() {
@@ -224,14 +272,14 @@ _registry_run() {
     _PIDS+=("$REG_PID")
     echo "$REG_PID" > "$REG_DIR/pid"
     # /v2/ answers 200 (open) or 401 (auth) once the registry listens.
-    wait_for 20 _registry_up "$REG_ADDR" ||
+    wait_for 20 _registry_up "$REG_SCHEME://$REG_ADDR" ||
         { tail "$REG_DIR/registry.log" >&2; fail "registry on $REG_ADDR did not start"; }
     log "registry up at $REG_ADDR (pid $REG_PID)"
 }
 
 _registry_up() {
     local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://$1/v2/") || return 1
+    code=$(curl -s "${REG_CURL[@]}" -o /dev/null -w '%{http_code}' "$1/v2/") || return 1
     [ "$code" = 200 ] || [ "$code" = 401 ]
 }
 
