@@ -8,8 +8,8 @@
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
  * config=, log_level=, threads=, cache_size=, index_mem=, max_layer_size=,
- * store_max=, timeout=, pull_group=, list_page=, ...) taken out before
- * libfuse sees the rest.
+ * store_max=, timeout=, pull_group=, list_page=, push_compression=, ...)
+ * taken out before libfuse sees the rest.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
  * mount.fuse3 run `imgfs SOURCE MOUNTPOINT -o OPTS`, with the fstab words
@@ -53,6 +53,7 @@ struct imgfs_opts {
 	char *store_max;
 	int timeout;
 	char *pull_group;
+	char *push_compression;
 	int list_page;
 	int threads;
 	int show_version;
@@ -100,6 +101,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("timeout=%d", timeout),
 	OPT("pull_group=%s", pull_group),
 	OPT("list_page=%d", list_page),
+	OPT("push_compression=%s", push_compression),
 	FUSE_OPT_END
 };
 
@@ -162,7 +164,9 @@ static void usage(const char *prog)
 	       "    -o pull_group=GROUP    members of GROUP (name or number) may pull names\n"
 	       "                           that are not local, as the mounting user may\n"
 	       "    -o list_page=N         names asked for per page of a registry's\n"
-	       "                           catalog and tag lists (default 100)\n\n",
+	       "                           catalog and tag lists (default 100)\n"
+	       "    -o push_compression=C  gzip or zstd: how a push compresses layers kept\n"
+	       "                           uncompressed (imports; default gzip)\n\n",
 	       prog, prog);
 }
 
@@ -593,6 +597,7 @@ int main(int argc, char *argv[])
 	enum log_level level = LOG_LVL_WARN;
 	uint64_t cache_size = IMGFS_CACHE_DEFAULT, index_mem = 0;
 	uint64_t max_layer_size = STORE_LAYER_MAX, store_max = 0;
+	enum registry_compression push_comp = REGISTRY_COMP_GZIP;
 	const char *fsname, *mountpoint;
 	int ret = 1, table_ok = 0;
 
@@ -658,6 +663,15 @@ int main(int argc, char *argv[])
 			REGISTRY_LIST_MAX);
 		goto out;
 	}
+	if (o.push_compression) {
+		if (strcmp(o.push_compression, "zstd") == 0) {
+			push_comp = REGISTRY_COMP_ZSTD;
+		} else if (strcmp(o.push_compression, "gzip") != 0) {
+			fprintf(stderr, "imgfs: bad push_compression '%s' (gzip or zstd)\n",
+				o.push_compression);
+			goto out;
+		}
+	}
 	if (o.pull_group) {
 		if (group_parse(o.pull_group, &ctx.pull_gid)) {
 			fprintf(stderr, "imgfs: pull_group: no group '%s'\n", o.pull_group);
@@ -713,6 +727,7 @@ int main(int argc, char *argv[])
 			.store_max = store_max,
 			.timeout_sec = o.timeout,
 			.list_page = (size_t)o.list_page,
+			.push_comp = push_comp,
 		};
 
 		if (registry_client_new(&ro, &rc)) {
@@ -836,6 +851,7 @@ out:
 	free(o.max_layer_size);
 	free(o.store_max);
 	free(o.pull_group);
+	free(o.push_compression);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * status.c - the content of /status: what the store is doing (each
- * transfer, span fetch, index build and write in flight, with bytes done
- * of total, rate and ETA), what of each image is local (the share of its
+ * transfer, span fetch, index build, write and push in flight, with
+ * bytes done of total, rate and ETA), what of each image is local (the share of its
  * compressed layer bytes fetched, how many layers are indexed) and the
  * last errors with their causes, under a line with the store's size.
  * The store keeps the bookkeeping (progress.c); this file only lays it
@@ -25,6 +25,7 @@ static const char *const op_kind[] = {
 	[STORE_OP_SPAN] = "span",
 	[STORE_OP_INDEX] = "index",
 	[STORE_OP_WRITE] = "write",
+	[STORE_OP_PUSH] = "push",
 };
 
 static int render_ops(const struct store_status *st, struct buf *out)

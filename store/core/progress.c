@@ -224,6 +224,8 @@ static const char *kind_name(enum store_op_kind k)
 		return "index";
 	case STORE_OP_WRITE:
 		return "write";
+	case STORE_OP_PUSH:
+		return "push";
 	}
 	return "?";
 }

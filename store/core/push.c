@@ -12,15 +12,21 @@
  * not travel at all.
  *
  * Layers that are local only uncompressed (imports, loads of `docker
- * save` archives) are gzip-compressed on the way, deterministically (no
- * name, no mtime in the gzip header, one zlib level), into a blob of the
- * store, and the manifest pushed names those gzip blobs.  The config and
- * its diff_ids (the uncompressed digests) are pushed unchanged, so the
- * image ID is the same at the registry as here.  The same bytes give the
- * same digest, so a second push finds them at the registry (HEAD) and
- * sends nothing; and the gzip blob made for a layer is remembered (for the
- * life of the mount, in the store's s->push_gz) so that it is not made
- * again.
+ * save` archives) are compressed on the way, with gzip or, with
+ * push_compression=zstd (store_opts.push_comp), zstd, deterministically
+ * (no name, no mtime in the gzip header; one level, one thread), into a
+ * blob of the store, and the manifest pushed names those blobs.  zstd
+ * layers exist in OCI only, so a Docker schema2 manifest that gets one is
+ * pushed as the OCI manifest of the same content (media types mapped).
+ * The config and its diff_ids (the uncompressed digests) are pushed
+ * unchanged, so the image ID is the same at the registry as here.  The
+ * same bytes give the same digest, so a second push finds them at the
+ * registry (HEAD) and sends nothing; and the blob made for a layer is
+ * remembered (for the life of the mount, in the store's s->push_gz) so
+ * that it is not made again.
+ *
+ * Each blob sent is a STORE_OP_PUSH in `status` (its digest, bytes read
+ * for sending of its size, "push ID to HOST/REPO:TAG"), gone when sent.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,11 +37,13 @@
 
 #include <jansson.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "log.h"
 #include "store_int.h"
 
 #define PUSH_GZIP_LEVEL 6
+#define PUSH_ZSTD_LEVEL 3
 #define PUSH_GZIP_CHUNK ((size_t)1 << 20)
 
 
@@ -45,6 +53,7 @@ struct push_fd_src {
 	struct store_image *img;
 	const struct registry_desc *d;
 	int fd;			/* -1 until the first read */
+	struct store_op *op;	/* the push in `status`, or NULL */
 };
 
 static int push_fd_open(struct push_fd_src *f)
@@ -86,6 +95,7 @@ static int push_fd_read(void *ctx, uint64_t off, void *dst, size_t n)
 		n -= (size_t)r;
 		off += (uint64_t)r;
 	}
+	store_op_set(f->s, f->op, off);
 	return 0;
 }
 
@@ -123,23 +133,102 @@ static int gzip_drain(z_stream *z, int flush, unsigned char *out, size_t outsz,
 	return 0;
 }
 
+/* zstd of everything @fd holds into @w, in @in/@out (PUSH_GZIP_CHUNK). */
+static int zstd_fd(int fd, unsigned char *in, unsigned char *out,
+		   struct store_blob_writer *w)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	int ret = 0;
+
+	if (!cc)
+		return -ENOMEM;
+	/* One thread and a fixed level: the same input gives the same
+	 * bytes, so the same digest on the next push. */
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, PUSH_ZSTD_LEVEL)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1))) {
+		ret = -EIO;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, in, PUSH_GZIP_CHUNK);
+		ZSTD_inBuffer ib = { in, r > 0 ? (size_t)r : 0, 0 };
+		ZSTD_EndDirective mode = r ? ZSTD_e_continue : ZSTD_e_end;
+		size_t left;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto out;
+		}
+		do {
+			ZSTD_outBuffer ob = { out, PUSH_GZIP_CHUNK, 0 };
+
+			left = ZSTD_compressStream2(cc, &ob, &ib, mode);
+			if (ZSTD_isError(left)) {
+				ret = -EIO;
+				goto out;
+			}
+			ret = store_blob_writer_write(w, out, ob.pos);
+			if (ret)
+				goto out;
+		} while (mode == ZSTD_e_end ? left != 0 : ib.pos < ib.size);
+		if (!r)
+			break;
+	}
+out:
+	ZSTD_freeCCtx(cc);
+	return ret;
+}
+
+/* gzip of everything @fd holds into @w, in @in/@out (PUSH_GZIP_CHUNK). */
+static int gzip_fd(int fd, unsigned char *in, unsigned char *out,
+		   struct store_blob_writer *w)
+{
+	z_stream z;
+	int ret = 0;
+
+	memset(&z, 0, sizeof(z));
+	/* windowBits 15 + 16: a gzip wrapper, whose header zlib writes
+	 * with mtime 0 and no name unless told otherwise. */
+	if (deflateInit2(&z, PUSH_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t r = read(fd, in, PUSH_GZIP_CHUNK);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			break;
+		}
+		z.next_in = in;
+		z.avail_in = (uInt)r;
+		ret = gzip_drain(&z, r ? Z_NO_FLUSH : Z_FINISH, out, PUSH_GZIP_CHUNK, w);
+		if (ret || !r)
+			break;
+	}
+	deflateEnd(&z);
+	return ret;
+}
+
 /*
- * The blob of uncompressed layer @d gzip-compressed into a blob of the
- * store: its descriptor into @out (media type @mt; caller releases).
+ * The blob of uncompressed layer @d compressed with @comp (GZIP or ZSTD)
+ * into a blob of the store: its descriptor into @out (media type @mt;
+ * caller releases).
  */
-static int gzip_layer(struct store *s, const struct registry_desc *d, const char *mt,
-		      struct registry_desc *out)
+static int compress_layer(struct store *s, const struct registry_desc *d,
+			  enum registry_compression comp, const char *mt,
+			  struct registry_desc *out)
 {
 	struct store_blob_writer *w = NULL;
 	unsigned char *in = NULL, *zout = NULL;
 	char digest[72];
-	z_stream z;
-	bool zinit = false;
 	uint64_t size;
 	int fd = -1, ret;
 
 	memset(out, 0, sizeof(*out));
-	memset(&z, 0, sizeof(z));
 	ret = store_blob_open(s, d->digest, &fd);
 	if (ret)
 		goto out;
@@ -149,32 +238,10 @@ static int gzip_layer(struct store *s, const struct registry_desc *d, const char
 		ret = -ENOMEM;
 		goto out;
 	}
-	/* windowBits 15 + 16: a gzip wrapper, whose header zlib writes
-	 * with mtime 0 and no name unless told otherwise. */
-	if (deflateInit2(&z, PUSH_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	zinit = true;
 	ret = store_blob_writer_new(s, &w);
 	if (ret)
 		goto out;
-	for (;;) {
-		ssize_t r = read(fd, in, PUSH_GZIP_CHUNK);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			goto out;
-		}
-		z.next_in = in;
-		z.avail_in = (uInt)r;
-		ret = gzip_drain(&z, r ? Z_NO_FLUSH : Z_FINISH, zout, PUSH_GZIP_CHUNK, w);
-		if (ret || !r)
-			break;
-	}
+	ret = comp == REGISTRY_COMP_ZSTD ? zstd_fd(fd, in, zout, w) : gzip_fd(fd, in, zout, w);
 	if (ret)
 		goto out;
 	size = store_blob_writer_size(w);
@@ -191,8 +258,6 @@ static int gzip_layer(struct store *s, const struct registry_desc *d, const char
 	}
 out:
 	store_blob_writer_abort(w);
-	if (zinit)
-		deflateEnd(&z);
 	free(in);
 	free(zout);
 	if (fd >= 0)
@@ -200,16 +265,22 @@ out:
 	return ret;
 }
 
-/* gzip_layer(), unless the blob it would make is known and local. */
-static int gzip_layer_once(struct store *s, const struct registry_desc *d,
-			   const char *mt, struct registry_desc *out)
+/* compress_layer(), unless the blob it would make is known and local. */
+static int compress_layer_once(struct store *s, const struct registry_desc *d,
+			       enum registry_compression comp, const char *mt,
+			       struct registry_desc *out)
 {
+	const char *name = comp == REGISTRY_COMP_ZSTD ? "zstd" : "gzip";
 	struct push_gz *gz = NULL, *old = NULL;
+	char key[80];
 	int ret;
 
 	memset(out, 0, sizeof(*out));
+	/* gzip keys are the bare digest, as before zstd existed. */
+	snprintf(key, sizeof(key), "%s%s", comp == REGISTRY_COMP_ZSTD ? "zstd:" : "",
+		 d->digest);
 	pthread_mutex_lock(&s->push_gz_lock);
-	gz = htab_get(&s->push_gz, d->digest);
+	gz = htab_get(&s->push_gz, key);
 	if (gz) {
 		out->digest = strdup(gz->digest);
 		out->size = gz->size;
@@ -221,26 +292,29 @@ static int gzip_layer_once(struct store *s, const struct registry_desc *d,
 			return 0;
 	}
 	registry_desc_release(out);
-	ret = gzip_layer(s, d, mt, out);
+	ret = compress_layer(s, d, comp, mt, out);
 	if (ret)
 		return ret;
-	log_info("layer %s gzip-compressed for push as %s", d->digest, out->digest);
+	log_info("layer %s %s-compressed for push as %s", d->digest, name, out->digest);
 	gz = calloc(1, sizeof(*gz));
 	if (!gz)
 		return 0;	/* only the memo is lost */
 	snprintf(gz->digest, sizeof(gz->digest), "%s", out->digest);
 	gz->size = out->size;
 	pthread_mutex_lock(&s->push_gz_lock);
-	if (htab_set(&s->push_gz, d->digest, gz, (void **)&old))
+	if (htab_set(&s->push_gz, key, gz, (void **)&old))
 		old = gz;
 	pthread_mutex_unlock(&s->push_gz_lock);
 	free(old);
 	return 0;
 }
 
-/* The media type of layer @mt compressed with gzip, in the same family. */
-static const char *gzip_media_type(const char *mt)
+/* The media type of layer @mt compressed with @comp, in the same family
+ * (zstd exists in OCI only). */
+static const char *compressed_media_type(const char *mt, enum registry_compression comp)
 {
+	if (comp == REGISTRY_COMP_ZSTD)
+		return REGISTRY_MT_OCI_LAYER_ZSTD;
 	if (mt && strcmp(mt, REGISTRY_MT_DOCKER_LAYER) == 0)
 		return REGISTRY_MT_DOCKER_LAYER_GZIP;
 	return REGISTRY_MT_OCI_LAYER_GZIP;
@@ -272,7 +346,8 @@ static char *mount_source(struct store *s, struct store_image *img, const char *
  * *@gz is the descriptor pushed (else zeroed).
  */
 static int push_layer(struct store *s, struct store_image *img, size_t i,
-		      const char *host, const char *repo, struct registry_desc *gz)
+		      const char *host, const char *repo, const char *what,
+		      struct registry_desc *gz)
 {
 	const struct store_layer *l = &img->layers[i];
 	const struct registry_desc *d = &l->desc;
@@ -288,7 +363,9 @@ static int push_layer(struct store *s, struct store_image *img, size_t i,
 			return ret;
 		close(src.fd);
 		src.fd = -1;
-		ret = gzip_layer_once(s, d, gzip_media_type(d->media_type), gz);
+		ret = compress_layer_once(s, d, s->push_comp,
+					  compressed_media_type(d->media_type, s->push_comp),
+					  gz);
 		if (ret) {
 			log_err("push %.12s: compressing layer %s: %s", img->id,
 				d->digest, strerror(-ret));
@@ -299,7 +376,10 @@ static int push_layer(struct store *s, struct store_image *img, size_t i,
 		from = mount_source(s, img, d->digest, host, repo);
 	}
 	src.d = d;
+	src.op = store_op_begin(s, STORE_OP_PUSH, what, d->digest,
+				d->size > 0 ? (uint64_t)d->size : 0);
 	ret = registry_blob_push(s->reg, host, repo, d, from, push_fd_read, &src, NULL);
+	store_op_end(s, src.op);
 	free(from);
 	if (src.fd >= 0)
 		close(src.fd);
@@ -308,21 +388,68 @@ static int push_layer(struct store *s, struct store_image *img, size_t i,
 	return ret;
 }
 
+/* The OCI media type of Docker schema2 descriptor type @mt, or NULL when
+ * it has none of its own (kept as it is). */
+static const char *oci_media_type(const char *mt)
+{
+	static const char *const map[][2] = {
+		{ REGISTRY_MT_DOCKER_CONFIG, REGISTRY_MT_OCI_CONFIG },
+		{ REGISTRY_MT_DOCKER_LAYER, REGISTRY_MT_OCI_LAYER },
+		{ REGISTRY_MT_DOCKER_LAYER_GZIP, REGISTRY_MT_OCI_LAYER_GZIP },
+		{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+		  "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" },
+	};
+
+	for (size_t i = 0; mt && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(mt, map[i][0]) == 0)
+			return map[i][1];
+	return NULL;
+}
+
+/* Docker schema2 manifest @root made OCI in place: its own media type,
+ * its config's and its layers'. */
+static int manifest_to_oci(json_t *root)
+{
+	json_t *layers = json_object_get(root, "layers"), *l;
+	const char *mt;
+	size_t i;
+
+	if (json_object_set_new(root, "mediaType", json_string(REGISTRY_MT_OCI_MANIFEST)))
+		return -ENOMEM;
+	mt = oci_media_type(json_string_value(json_object_get(
+		json_object_get(root, "config"), "mediaType")));
+	if (mt && json_object_set_new(json_object_get(root, "config"), "mediaType",
+				      json_string(mt)))
+		return -ENOMEM;
+	json_array_foreach(layers, i, l) {
+		mt = oci_media_type(json_string_value(json_object_get(l, "mediaType")));
+		if (mt && json_object_set_new(l, "mediaType", json_string(mt)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /*
  * The manifest to push: @img's own bytes when no layer changed, else its
- * JSON with the layers of @gz (those with a digest) put in.  *@out is
- * malloc'd (caller frees), its length in *@len.
+ * JSON with the layers of @gz (those with a digest) put in, made OCI when
+ * a zstd layer is among them and it was Docker's.  *@out is malloc'd
+ * (caller frees), its length in *@len, its media type in *@mt.
  */
 static int push_manifest_body(const struct store_image *img,
-			      const struct registry_desc *gz, char **out, size_t *len)
+			      const struct registry_desc *gz, char **out, size_t *len,
+			      const char **mt)
 {
 	json_t *root = NULL, *layers;
-	bool changed = false;
+	bool changed = false, zstd = false;
 	int ret = -EIO;
 
 	*out = NULL;
-	for (size_t i = 0; i < img->n_layers; i++)
+	*mt = img->m.media_type ? img->m.media_type : REGISTRY_MT_OCI_MANIFEST;
+	for (size_t i = 0; i < img->n_layers; i++) {
 		changed |= gz[i].digest != NULL;
+		zstd |= gz[i].media_type && strcmp(gz[i].media_type,
+						   REGISTRY_MT_OCI_LAYER_ZSTD) == 0;
+	}
 	if (!changed) {
 		*out = malloc(img->manifest.len ? img->manifest.len : 1);
 		if (!*out)
@@ -335,6 +462,13 @@ static int push_manifest_body(const struct store_image *img,
 	layers = json_object_get(root, "layers");
 	if (!json_is_array(layers) || json_array_size(layers) != img->n_layers)
 		goto out;
+	if (zstd && strcmp(*mt, REGISTRY_MT_DOCKER_MANIFEST) == 0) {
+		ret = manifest_to_oci(root);
+		if (ret)
+			goto out;
+		ret = -EIO;
+		*mt = REGISTRY_MT_OCI_MANIFEST;
+	}
 	for (size_t i = 0; i < img->n_layers; i++) {
 		json_t *l = json_array_get(layers, i);
 
@@ -360,7 +494,7 @@ out:
 
 /* Every blob of @img, then its manifest as @tag. */
 static int push_image(struct store *s, struct store_image *img, const char *host,
-		      const char *repo, const char *tag)
+		      const char *repo, const char *tag, const char *what)
 {
 	struct push_mem_src cfg = { .b = &img->config };
 	struct registry_desc *gz;
@@ -373,7 +507,7 @@ static int push_image(struct store *s, struct store_image *img, const char *host
 	if (!gz)
 		return -ENOMEM;
 	for (size_t i = 0; i < img->n_layers && !ret; i++)
-		ret = push_layer(s, img, i, host, repo, &gz[i]);
+		ret = push_layer(s, img, i, host, repo, what, &gz[i]);
 	if (!ret) {
 		from = mount_source(s, img, img->m.config.digest, host, repo);
 		ret = registry_blob_push(s->reg, host, repo, &img->m.config, from,
@@ -381,11 +515,9 @@ static int push_image(struct store *s, struct store_image *img, const char *host
 		free(from);
 	}
 	if (!ret)
-		ret = push_manifest_body(img, gz, &body, &len);
-	if (!ret) {
-		mt = img->m.media_type ? img->m.media_type : REGISTRY_MT_OCI_MANIFEST;
+		ret = push_manifest_body(img, gz, &body, &len, &mt);
+	if (!ret)
 		ret = registry_manifest_push(s->reg, host, repo, tag, body, len, mt);
-	}
 	free(body);
 	for (size_t i = 0; i < img->n_layers; i++)
 		registry_desc_release(&gz[i]);
@@ -397,7 +529,7 @@ int store_push(struct store *s, const char *id, const char *host, const char *re
 	       const char *tag)
 {
 	struct store_image *img = NULL;
-	char what[600];
+	char what[600], op[640];
 	int ret;
 
 	snprintf(what, sizeof(what), "%s/%s:%s", host, repo, tag);
@@ -415,7 +547,8 @@ int store_push(struct store *s, const char *id, const char *host, const char *re
 		goto out;
 	}
 	log_info("push %.12s to %s", img->id, what);
-	ret = push_image(s, img, host, repo, tag);
+	snprintf(op, sizeof(op), "push %.12s to %s", img->id, what);
+	ret = push_image(s, img, host, repo, tag, op);
 	if (ret) {
 		log_err("push %.12s to %s failed: %s", img->id, what,
 			registry_errno_cause(ret));

@@ -215,6 +215,8 @@ int store_open(const struct store_opts *opts, struct store **out)
 		registry_platform_host(&s->platform);
 	s->negative_ttl_sec = opts->negative_ttl_sec > 0 ? opts->negative_ttl_sec : 5;
 	s->list_page = opts->list_page;
+	s->push_comp = opts->push_comp == REGISTRY_COMP_ZSTD ? REGISTRY_COMP_ZSTD
+							     : REGISTRY_COMP_GZIP;
 	if (!s->dir || !s->default_host) {
 		ret = -ENOMEM;
 		goto out;

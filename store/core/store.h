@@ -70,6 +70,9 @@ struct store_opts {
 	size_t list_page;		/* names asked for per page of a
 					 * registry's catalog or tag list;
 					 * 0: REGISTRY_LIST_PAGE_DEFAULT */
+	enum registry_compression push_comp;	/* how a push compresses a
+					 * layer kept uncompressed: GZIP or
+					 * ZSTD; NONE: gzip */
 };
 
 /* The default max_layer_size: 16 GiB. */
@@ -467,6 +470,7 @@ enum store_op_kind {
 	STORE_OP_SPAN,		/* a span of a partial blob fetched */
 	STORE_OP_INDEX,		/* a layer being indexed */
 	STORE_OP_WRITE,		/* a blob written from a stream (import, load) */
+	STORE_OP_PUSH,		/* a blob sent to a registry (push) */
 };
 
 struct store_op;

@@ -54,6 +54,7 @@ struct store {
 	struct registry_platform platform;
 	int negative_ttl_sec;
 	size_t list_page;		/* n= of a remote list's pages; 0: default */
+	enum registry_compression push_comp;	/* GZIP or ZSTD (push.c) */
 
 	/* Directory fds, for openat/renameat and fsync of the directory. */
 	int root_fd, blobs_fd, index_fd, images_fd, tmp_fd;
@@ -103,10 +104,10 @@ struct store {
 	 * missing record): what `imgfs --check` reports.  Set at open. */
 	unsigned tags_skipped;
 
-	/* Uncompressed layer digest -> the gzip blob a push made of it
-	 * (struct push_gz, push.c), so that it is not made again; guarded
-	 * by the leaf push_gz_lock.  Only grows, one entry per layer pushed
-	 * compressed. */
+	/* Uncompressed layer digest (prefixed "zstd:" for zstd) -> the
+	 * compressed blob a push made of it (struct push_gz, push.c), so
+	 * that it is not made again; guarded by the leaf push_gz_lock.  Only
+	 * grows, one entry per layer and compression pushed. */
 	pthread_mutex_t push_gz_lock;
 	struct htab push_gz;
 
@@ -114,7 +115,7 @@ struct store {
 	uint64_t reserved;
 };
 
-/* A gzip blob made of an uncompressed layer by a push (push.c). */
+/* A gzip or zstd blob made of an uncompressed layer by a push (push.c). */
 struct push_gz {
 	char digest[72];
 	int64_t size;

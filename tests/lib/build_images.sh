@@ -28,8 +28,8 @@
 #   push_image DIR TAG NAME:TAG [skopeo copy args...]   (PUSH_CREDS=user:pass
 #                              for auth registries; --dest-compress-format zstd
 #                              for zstd layers, --all for an index)
-#   push_uncompressed DIR TAG NAME:TAG   same image with uncompressed layers
-#                              (plain registry only)
+#   push_uncompressed DIR TAG NAME:TAG [docker]   same image with uncompressed
+#                              layers (plain registry only; docker: schema2)
 #   reference_tree DIR TAG OUTDIR        umoci unpack → OUTDIR/rootfs
 #   image_manifest_digest DIR TAG        digest of TAG's manifest in the layout
 
@@ -224,10 +224,11 @@ push_image() {
     log "pushed $dir:$tag -> $REG_ADDR/$dest $*"
 }
 
-# push_uncompressed DIR TAG NAME:TAG — push TAG with its layers decompressed
-# (media type ...layer.v1.tar); skopeo would recompress them on the way.
+# push_uncompressed DIR TAG NAME:TAG [docker] — push TAG with its layers
+# decompressed (media type ...layer.v1.tar; "docker": a Docker schema2
+# manifest, ...rootfs.diff.tar); skopeo would recompress them on the way.
 push_uncompressed() {
-    "$PY" "$OCI_TOOL" push-uncompressed "$1" "$2" "http://$REG_ADDR" "$3" ||
+    "$PY" "$OCI_TOOL" push-uncompressed "$1" "$2" "http://$REG_ADDR" "$3" ${4:+"$4"} ||
         fail "push-uncompressed $1:$2"
     log "pushed $1:$2 -> $REG_ADDR/$3 (uncompressed layers)"
 }

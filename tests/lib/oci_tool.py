@@ -13,9 +13,10 @@ Subcommands:
   index DIR TAG SRC:ARCH[/VARIANT]...
                    write an OCI image index of the manifests tagged SRC in the
                    layout DIR (each with its platform), tagged TAG.
-  push-uncompressed DIR TAG URL NAME:TAG
+  push-uncompressed DIR TAG URL NAME:TAG [docker]
                    push TAG of the layout to a plain-HTTP registry with every
-                   layer decompressed (media type ...layer.v1.tar).
+                   layer decompressed (media type ...layer.v1.tar; with
+                   "docker", a Docker schema2 manifest of ...rootfs.diff.tar).
 
 umoci repack never emits an opaque whiteout (it writes one .wh. entry per
 deleted child) and always writes a changed hardlinked file in full, which is
@@ -158,7 +159,8 @@ def _upload(url, name, data):
     return digest
 
 
-def push_uncompressed(layout, tag, url, dest):
+def push_uncompressed(layout, tag, url, dest, docker=False):
+    """With @docker, as a Docker schema2 manifest (and media types)."""
     name, _, rtag = dest.rpartition(":")
     with open(os.path.join(layout, "index.json")) as f:
         desc = _desc_for_tag(json.load(f), tag)
@@ -171,10 +173,16 @@ def push_uncompressed(layout, tag, url, dest):
             raw = _decompress(f.read(), layer["mediaType"])
         layer["digest"] = _upload(url, name, raw)
         layer["size"] = len(raw)
-        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar"
+        layer["mediaType"] = ("application/vnd.docker.image.rootfs.diff.tar" if docker
+                              else "application/vnd.oci.image.layer.v1.tar")
+    mt = "application/vnd.oci.image.manifest.v1+json"
+    if docker:
+        mt = "application/vnd.docker.distribution.manifest.v2+json"
+        man["mediaType"] = mt
+        man["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json"
     body = json.dumps(man).encode()
     req = urllib.request.Request(f"{url}/v2/{name}/manifests/{rtag}", method="PUT", data=body,
-                                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+                                 headers={"Content-Type": mt})
     with urllib.request.urlopen(req) as r:
         if r.status != 201:
             raise SystemExit(f"manifest put: HTTP {r.status}")
@@ -191,7 +199,7 @@ def main(argv):
     elif cmd == "index":
         index(argv[2], argv[3], argv[4:])
     elif cmd == "push-uncompressed":
-        push_uncompressed(argv[2], argv[3], argv[4], argv[5])
+        push_uncompressed(argv[2], argv[3], argv[4], argv[5], argv[6:] == ["docker"])
     else:
         raise SystemExit(__doc__)
 

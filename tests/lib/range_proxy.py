@@ -14,8 +14,8 @@ tell whole-blob GETs from Range GETs and add up the bytes sent.  While the
 file LOG_FILE + ".corrupt" names a digest (one per line), the body of every
 GET of that blob has one byte flipped in its middle: what a broken or
 hostile registry or network would deliver.  While LOG_FILE + ".slow" holds
-a number N, blob bodies are sent at about N bytes per second (a transfer a
-test can watch in flight); any request whose path contains a line of
+a number N, blob bodies are sent, and blob upload bodies read, at about
+N bytes per second (a transfer a test can watch in flight); any request whose path contains a line of
 LOG_FILE + ".429" is answered 429 Too Many Requests without reaching the
 registry (a rate limit).  A line "[+][N ]TEXT" of LOG_FILE + ".drop"
 breaks off the N-th (default: first) request whose "METHOD PATH" contains
@@ -97,7 +97,17 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return
         body = None
         n = int(self.headers.get("Content-Length") or 0)
-        if n:
+        slow = lines(LOG + ".slow") if "/blobs/" in self.path else []
+        if n and slow:
+            # An upload read at the slow rate: the client's send waits.
+            body = b""
+            while len(body) < n:
+                chunk = self.rfile.read(min(65536, n - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+                time.sleep(len(chunk) / int(slow[0]))
+        elif n:
             body = self.rfile.read(n)
         headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         headers["Host"] = UPSTREAM
