@@ -15,7 +15,9 @@
  * storm.  Loopback and insecure hosts are tried with https first and fall
  * back to http only when the TLS handshake itself fails (the server speaks
  * plain HTTP); a certificate that fails verification is an error, not a
- * reason to fall back.  Everything a URL path is built from is validated
+ * reason to fall back, and so is a handshake whose plain retry is answered
+ * 400 (the port speaks TLS: it refused ours, e.g. for want of a client
+ * certificate).  Everything a URL path is built from is validated
  * first (host, repository grammar, tag or sha256 digest), so no escaping
  * is needed there and nothing can smuggle a path; only the catalog's
  * "last" query parameter, which comes from the registry, is escaped.
