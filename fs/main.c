@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c - command line, configuration, and the FUSE session.
+ * main.c - command line, options, and the FUSE session (the configuration
+ * file is config.c's).
  *
  *   imgfs [options] [SOURCE] MOUNTPOINT
  *
@@ -33,8 +34,8 @@
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
-#include <jansson.h>
 
+#include "config.h"
 #include "file.h"
 #include "fs.h"
 #include "ops.h"
@@ -213,190 +214,6 @@ static int default_store(char *out, size_t len)
 	else
 		return -ENOENT;
 	return 0;
-}
-
-/*
- * What config=FILE holds that the registry client needs.  The keys follow
- * Docker's daemon.json where it has one ("insecure-registries",
- * "registry-mirrors"); "registries" holds per-host settings (mirrors,
- * insecure, ca-file, client-cert, client-key), what containerd's
- * hosts.toml and Docker's certs.d say per host.  Every key is checked:
- * an unknown one is an error that names it, not a silent typo.
- */
-struct imgfs_config {
-	json_t *root;
-	const char **insecure;	/* NULL-terminated, strings owned by root */
-	const char *ca_file;
-	struct registry_host_opts *hosts;	/* "registries", then docker.io */
-	size_t n_hosts;
-};
-
-/* Array @arr of strings, named @what, as a NULL-terminated array in *@out
- * (the caller frees the array; the strings belong to the JSON). */
-static int config_strings(const char *path, const char *what, json_t *arr,
-			  const char ***out)
-{
-	json_t *val;
-	size_t i;
-
-	if (!json_is_array(arr)) {
-		log_err("config %s: %s must be an array", path, what);
-		return -EINVAL;
-	}
-	*out = calloc(json_array_size(arr) + 1, sizeof(char *));
-	if (!*out)
-		return -ENOMEM;
-	json_array_foreach(arr, i, val) {
-		if (!json_is_string(val)) {
-			log_err("config %s: %s[%zu] is not a string", path, what, i);
-			return -EINVAL;
-		}
-		(*out)[i] = json_string_value(val);
-	}
-	return 0;
-}
-
-/* String @val (NULL: absent), named @what, into *@out. */
-static int config_string(const char *path, const char *what, json_t *val,
-			 const char **out)
-{
-	if (val && !json_is_string(val)) {
-		log_err("config %s: %s must be a string", path, what);
-		return -EINVAL;
-	}
-	*out = val ? json_string_value(val) : NULL;
-	return 0;
-}
-
-/* One entry of "registries": @host's object @obj into @h. */
-static int config_host(const char *path, const char *host, json_t *obj,
-		       struct registry_host_opts *h)
-{
-	const char *key;
-	json_t *val;
-	int ret = 0;
-
-	h->host = host;
-	if (!json_is_object(obj)) {
-		log_err("config %s: registries.%s must be an object", path, host);
-		return -EINVAL;
-	}
-	json_object_foreach(obj, key, val) {
-		if (!strcmp(key, "mirrors")) {
-			ret = config_strings(path, "mirrors", val,
-					     (const char ***)&h->mirrors);
-		} else if (!strcmp(key, "insecure")) {
-			if (!json_is_boolean(val)) {
-				log_err("config %s: registries.%s.insecure must be true or false",
-					path, host);
-				return -EINVAL;
-			}
-			h->insecure = json_is_true(val);
-		} else if (!strcmp(key, "ca-file")) {
-			ret = config_string(path, key, val, &h->ca_file);
-		} else if (!strcmp(key, "client-cert")) {
-			ret = config_string(path, key, val, &h->client_cert);
-		} else if (!strcmp(key, "client-key")) {
-			ret = config_string(path, key, val, &h->client_key);
-		} else {
-			log_err("config %s: unknown key \"%s\" in registries.%s", path,
-				key, host);
-			return -EINVAL;
-		}
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-/* "registries" and "registry-mirrors" (the mirrors of docker.io) into
- * cfg->hosts. */
-static int config_hosts(const char *path, struct imgfs_config *cfg)
-{
-	json_t *regs = json_object_get(cfg->root, "registries");
-	json_t *hub = json_object_get(cfg->root, "registry-mirrors");
-	struct registry_host_opts *h = NULL;
-	const char *key;
-	json_t *val;
-	int ret;
-
-	if (regs && !json_is_object(regs)) {
-		log_err("config %s: registries must be an object", path);
-		return -EINVAL;
-	}
-	cfg->hosts = calloc(json_object_size(regs) + 1, sizeof(*cfg->hosts));
-	if (!cfg->hosts)
-		return -ENOMEM;
-	json_object_foreach(regs, key, val) {
-		ret = config_host(path, key, val, &cfg->hosts[cfg->n_hosts++]);
-		if (ret)
-			return ret;
-	}
-	if (!hub)
-		return 0;
-	for (size_t i = 0; i < cfg->n_hosts; i++)
-		if (!strcmp(cfg->hosts[i].host, REGISTRY_DOCKER_HUB))
-			h = &cfg->hosts[i];
-	if (h && h->mirrors) {
-		log_err("config %s: registry-mirrors and registries.%s.mirrors both given",
-			path, REGISTRY_DOCKER_HUB);
-		return -EINVAL;
-	}
-	if (!h) {
-		h = &cfg->hosts[cfg->n_hosts++];
-		h->host = REGISTRY_DOCKER_HUB;
-	}
-	return config_strings(path, "registry-mirrors", hub, (const char ***)&h->mirrors);
-}
-
-static int config_load(const char *path, struct imgfs_config *cfg)
-{
-	static const char *const keys[] = { "insecure-registries", "ca-file",
-					    "registry-mirrors", "registries" };
-	json_error_t jerr;
-	json_t *val;
-	const char *key;
-	int ret;
-
-	memset(cfg, 0, sizeof(*cfg));
-	if (!path)
-		return 0;
-	cfg->root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!cfg->root || !json_is_object(cfg->root)) {
-		log_err("config %s: %s (line %d)", path,
-			cfg->root ? "not a JSON object" : jerr.text, jerr.line);
-		return -EINVAL;
-	}
-	json_object_foreach(cfg->root, key, val) {
-		size_t i = 0;
-
-		while (i < sizeof(keys) / sizeof(keys[0]) && strcmp(key, keys[i]))
-			i++;
-		if (i == sizeof(keys) / sizeof(keys[0])) {
-			log_err("config %s: unknown key \"%s\"", path, key);
-			return -EINVAL;
-		}
-	}
-	val = json_object_get(cfg->root, "insecure-registries");
-	if (val) {
-		ret = config_strings(path, "insecure-registries", val, &cfg->insecure);
-		if (ret)
-			return ret;
-	}
-	ret = config_string(path, "ca-file", json_object_get(cfg->root, "ca-file"),
-			    &cfg->ca_file);
-	if (!ret)
-		ret = config_hosts(path, cfg);
-	return ret;
-}
-
-static void config_release(struct imgfs_config *cfg)
-{
-	for (size_t i = 0; i < cfg->n_hosts; i++)
-		free((void *)cfg->hosts[i].mirrors);
-	free(cfg->hosts);
-	free(cfg->insecure);
-	json_decref(cfg->root);
 }
 
 /*
@@ -589,7 +406,7 @@ int main(int argc, char *argv[])
 	struct registry_client *rc = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
-	struct imgfs_config cfg = { 0 };
+	struct fs_config cfg = { 0 };
 	struct exit_watch ew = { 0 };
 	struct fs_ctx ctx;
 	struct fs_inode *root;
@@ -706,7 +523,7 @@ int main(int argc, char *argv[])
 		}
 		memcpy(store_dir, abs, sizeof(store_dir));
 	}
-	if (config_load(o.config, &cfg))
+	if (fs_config_load(o.config, &cfg))
 		goto out;
 	{
 		struct registry_opts ro = {
@@ -838,7 +655,7 @@ out:
 		store_close(ctx.store);
 	if (rc)
 		registry_client_free(rc);
-	config_release(&cfg);
+	fs_config_release(&cfg);
 	free(cl.mountpoint);
 	free(o.pos[0]);
 	free(o.pos[1]);
