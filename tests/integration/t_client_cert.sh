@@ -102,28 +102,18 @@ imgfs_umount
 pass "EIO, logged: $(grep -cE "TLS|SSL" "$IMGFS_LOG") lines"
 
 check "(d) bad TLS settings stop the mount at start, named"
-mkdir -p "$TEST_TMP/mnt.bad"
-# bad_config JSON EXPECTED — imgfs refuses to mount with JSON and says EXPECTED.
-bad_config() {
-    printf '%s\n' "$1" > "$TEST_TMP/bad.json"
-    if timeout 20 "$IMGFS_BIN" -f -o "store=$TEST_TMP/store.bad,config=$TEST_TMP/bad.json" \
-        "$TEST_TMP/mnt.bad" > "$TEST_TMP/bad.log" 2>&1; then
-        fail "imgfs mounted with $1"
-    fi
-    grep -qF "$2" "$TEST_TMP/bad.log" || { cat "$TEST_TMP/bad.log"; fail "no '$2' for $1"; }
-}
-bad_config "{\"registries\": {\"$H\": {\"client-cert\": \"$TLS_DIR/client.pem\"}}}" \
+config_refused "{\"registries\": {\"$H\": {\"client-cert\": \"$TLS_DIR/client.pem\"}}}" \
     "registry $H: client-cert and client-key go together"
-bad_config "{\"registries\": {\"$H\": {\"client-key\": \"$TLS_DIR/client.key\"}}}" \
+config_refused "{\"registries\": {\"$H\": {\"client-key\": \"$TLS_DIR/client.key\"}}}" \
     "registry $H: client-cert and client-key go together"
-bad_config "{\"registries\": {\"$H\": {\"client-cert\": \"$TLS_DIR/client.pem\", \"client-key\": \"$TLS_DIR/nokey.pem\"}}}" \
+config_refused "{\"registries\": {\"$H\": {\"client-cert\": \"$TLS_DIR/client.pem\", \"client-key\": \"$TLS_DIR/nokey.pem\"}}}" \
     "registry $H: client-key $TLS_DIR/nokey.pem: No such file or directory"
-bad_config "{\"registries\": {\"$H\": {\"ca-file\": \"$TLS_DIR/noca.pem\"}}}" \
+config_refused "{\"registries\": {\"$H\": {\"ca-file\": \"$TLS_DIR/noca.pem\"}}}" \
     "registry $H: ca-file $TLS_DIR/noca.pem: No such file or directory"
-bad_config "{\"registries\": {\"$H\": {\"client-cert\": \"$TLS_DIR\", \"client-key\": \"$TLS_DIR/client.key\"}}}" \
+config_refused "{\"registries\": {\"$H\": {\"client-cert\": \"$TLS_DIR\", \"client-key\": \"$TLS_DIR/client.key\"}}}" \
     "registry $H: client-cert $TLS_DIR: Is a directory"
-bad_config "{\"ca-file\": \"$TLS_DIR/noca.pem\"}" "registry: ca-file $TLS_DIR/noca.pem: No such file or directory"
-bad_config "{\"registries\": {\"$H\": {\"client-cert\": 7, \"client-key\": \"$TLS_DIR/client.key\"}}}" \
+config_refused "{\"ca-file\": \"$TLS_DIR/noca.pem\"}" "registry: ca-file $TLS_DIR/noca.pem: No such file or directory"
+config_refused "{\"registries\": {\"$H\": {\"client-cert\": 7, \"client-key\": \"$TLS_DIR/client.key\"}}}" \
     "client-cert must be a string"
 pass "each refused with its reason"
 

@@ -430,6 +430,18 @@ imgfs_alive() {
     kill -0 "$IMGFS_PID" 2>/dev/null && timeout 10 ls "$MNT" >/dev/null
 }
 
+# config_refused JSON EXPECTED — imgfs, given config=FILE holding JSON,
+# refuses to mount and says EXPECTED (a scratch store and mount point).
+config_refused() {
+    mkdir -p "$TEST_TMP/mnt.bad"
+    printf '%s\n' "$1" > "$TEST_TMP/bad.json"
+    if timeout 20 "$IMGFS_BIN" -f -o "store=$TEST_TMP/store.bad,config=$TEST_TMP/bad.json" \
+        "$TEST_TMP/mnt.bad" > "$TEST_TMP/bad.log" 2>&1; then
+        fail "imgfs mounted with $1"
+    fi
+    grep -qF "$2" "$TEST_TMP/bad.log" || { cat "$TEST_TMP/bad.log"; fail "no '$2' for $1"; }
+}
+
 # errno_of OP PATH — print the errno name that OP (open|stat|lstat|listdir|
 # readlink|read) on PATH fails with, or OK.
 errno_of() {
