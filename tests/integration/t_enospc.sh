@@ -116,7 +116,9 @@ fill
 mkdir -p "$TEST_TMP/isrc"
 head -c 4M /dev/urandom > "$TEST_TMP/isrc/file"
 tar -C "$TEST_TMP/isrc" -cf "$TEST_TMP/imp.tar" . || fail "tar"
+blobs_before=$(ls "$STORE/blobs/sha256" | sort)
 e=$(import_errno "$TEST_TMP/imp.tar" "$MNT/import/imp:1")
+assert_eq "$blobs_before" "$(ls "$STORE/blobs/sha256" | sort)" "import: blobs after the failed import"
 assert_eq write:ENOSPC "$e" "import on a full disk"
 after_failure "import"
 [ -e "$MNT/repos/imp/1" ] && fail "import: a tag imp:1 exists"
