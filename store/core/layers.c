@@ -320,6 +320,14 @@ static bool layer_cached(const struct store *s, const struct store_layer *l)
 	return s->cache && l->toc->comp != REGISTRY_COMP_NONE;
 }
 
+/* Whether a span cache error only means "not cacheable now": a full disk
+ * (or quota) must not fail a read the layer itself can serve; the span is
+ * decompressed for this read alone instead, as when the cache is full. */
+static bool cache_declined(int ret)
+{
+	return ret == -ENOBUFS || ret == -ENOSPC || ret == -EDQUOT;
+}
+
 /* store_image_read() of @len bytes at @uoff of layer @l's stream, its
  * descriptors pinned. */
 static int image_read_pinned(struct store *s, const struct store_layer *l,
@@ -333,7 +341,7 @@ static int image_read_pinned(struct store *s, const struct store_layer *l,
 		struct store_cache_ref ref;
 
 		ret = store_cache_get(s->cache, l, uoff + done, len - done, &ref);
-		if (ret == -ENOBUFS)
+		if (cache_declined(ret))
 			break;	/* not cacheable now: decompress it here */
 		if (ret)
 			return ret;
@@ -411,6 +419,8 @@ int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
 		return ret;
 	ret = store_cache_get(s->cache, l, uoff, len, &cref);
 	store_layer_fds_unpin(img);
+	if (cache_declined(ret))
+		return -ENOBUFS;	/* the caller copies through store_image_read() */
 	if (ret)
 		return ret;
 	ref->fd = cref.fd;
