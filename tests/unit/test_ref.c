@@ -162,6 +162,11 @@ static void test_familiar(void)
 		{ "host:5000", "x", "host:5000", "x" },
 		{ "docker.io", "library/ubuntu", "127.0.0.1:5000", "docker.io/library/ubuntu" },
 		{ "localhost", "library/x", NULL, "localhost/library/x" },
+		/* a first component that would read as a host keeps the host
+		 * (tests/fuzz/crashes/ref/) */
+		{ "docker.io", "a.b/x", NULL, "docker.io/a.b/x" },
+		{ "host:5000", "localhost/x", "host:5000", "host:5000/localhost/x" },
+		{ "host:5000", "a/b.c", "host:5000", "a/b.c" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
