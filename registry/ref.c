@@ -312,8 +312,8 @@ out:
 /**
  * registry_ref_familiar - the display form, chosen so that parsing it with
  * the same @default_host gives the same host and repo back: the host is
- * dropped when it is the default (unless the repo's first component would
- * then read as a host), and "library/" only on docker.io.
+ * dropped when it is the default (unless the rest would then read as a
+ * host and a name, or as an image ID), and "library/" only on docker.io.
  */
 char *registry_ref_familiar(const char *host, const char *repo,
 			    const char *default_host)
@@ -335,7 +335,10 @@ char *registry_ref_familiar(const char *host, const char *repo,
 		 * host: the name would point at another registry (found by
 		 * tests/fuzz/fuzz_ref.c).  Such a name keeps its host. */
 		slash = strchr(r, '/');
-		if (!slash || !component_is_host_n(r, (size_t)(slash - r)))
+		/* Nor may it be 64 hex digits alone: that reads as an image
+		 * ID, not a name (docker.io/library/<64 hex>; fuzz_ref). */
+		if (slash ? !component_is_host_n(r, (size_t)(slash - r)) :
+		    !registry_hex_valid(r, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN))
 			return strdup(r);
 	}
 	n = strlen(host) + strlen(repo) + 2;

@@ -152,6 +152,8 @@ static void test_validators(void)
 	CHECK(!registry_component_is_host("localhostx"));
 }
 
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static void test_familiar(void)
 {
 	struct { const char *host, *repo, *def, *want; } t[] = {
@@ -167,6 +169,10 @@ static void test_familiar(void)
 		{ "docker.io", "a.b/x", NULL, "docker.io/a.b/x" },
 		{ "host:5000", "localhost/x", "host:5000", "host:5000/localhost/x" },
 		{ "host:5000", "a/b.c", "host:5000", "a/b.c" },
+		/* nor a bare 64-hex name, which reads as an image ID */
+		{ "docker.io", "library/" HEX64, NULL, "docker.io/library/" HEX64 },
+		{ "h.io", HEX64, "h.io", "h.io/" HEX64 },
+		{ "h.io", HEX64 "/x", "h.io", HEX64 "/x" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
