@@ -118,6 +118,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	comp = comps[data[0] & 3];
 	budgeted = data[0] & 4;
+	if (comp == REGISTRY_COMP_ZSTD && !toc_fuzz_zstd_small(data + CTL, size - CTL))
+		return 0;
 	fd = fuzz_memfd(data + CTL, size - CTL);
 
 	feed.fd = fd;

@@ -146,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		REGISTRY_COMP_GZIP,
 	};
 	struct store_toc_cursor *cur[2] = { NULL, NULL };
+	enum registry_compression comp;
 	struct store_toc *toc = NULL;
 	struct store_toc_src src;
 	unsigned char *ref = NULL;
@@ -158,8 +159,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < CTL)
 		return 0;
 	ctl = (struct fuzz_in){ data, CTL };
+	comp = comps[fuzz_u8(&ctl) & 3];
+	if (comp == REGISTRY_COMP_ZSTD && !toc_fuzz_zstd_small(data + CTL, size - CTL))
+		return 0;
 	fd = fuzz_memfd(data + CTL, size - CTL);
-	if (store_toc_build(fd, comps[fuzz_u8(&ctl) & 3], &toc))
+	if (store_toc_build(fd, comp, &toc))
 		goto out;
 	rng = (uint64_t)fuzz_u32(&ctl) | (uint64_t)fuzz_u32(&ctl) << 32;
 	n_reads = fuzz_u8(&ctl) % 24 + 1;
