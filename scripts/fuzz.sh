@@ -33,6 +33,7 @@ mkdir -p "$out"
 # fuzz_one TARGET: run it, summarise into $out/TARGET.sum; 0 when clean
 fuzz_one() {
 	local t=$1 bin=$dir/tests/fuzz/fuzz_$1 work rc=0 opts
+	rm -f "$out/$t.sum"
 	[ -x "$bin" ] || { echo "fuzz.sh: no target $t" >"$out/$t.sum"; return 1; }
 	# a store written per input (fuzz_load) fsyncs: on tmpfs that is free
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
@@ -53,7 +54,7 @@ fuzz_one() {
 	cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$out/$t.log" | tail -n1 || true)
 	if [ $rc -eq 0 ]; then
 		printf '%-10s ok     %8s execs in %ss, %s, corpus %s\n' "$t" \
-			"${execs:-?}" "$secs" "${cov:-?}" "$(ls "$work/corpus" | wc -l)" \
+			"${execs:-?}" "$secs" "${cov:-?}" "$(find "$work/corpus" -type f | wc -l)" \
 			>"$out/$t.sum"
 	else
 		{
@@ -81,6 +82,6 @@ for p in "${pids[@]}"; do
 	wait "$p" || status=1
 done
 for t in "${targets[@]}"; do
-	cat "$out/$t.sum"
+	cat "$out/$t.sum" 2>/dev/null || echo "$t: FAILED before fuzzing (see above)"
 done
 exit $status
