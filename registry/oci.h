@@ -55,8 +55,11 @@ void registry_ref_release(struct registry_ref *r);
 /**
  * registry_ref_familiar - the display form of @host/@repo: "ubuntu" for
  * docker.io/library/ubuntu, "host:5000/x" for a host that is not
- * @default_host (NULL: "docker.io").  Parsing it with the same
- * @default_host gives @host and @repo back.
+ * @default_host (NULL: "docker.io"), "docker.io/a.b/x" for a repo whose
+ * first component looks like a host (and the whole name for one that
+ * would otherwise be 64 hex digits, an image ID).  Parsing it with the same
+ * @default_host gives @host and @repo back (when @default_host itself
+ * looks like a host, as registry_component_is_host() says).
  * Return: a new string the caller frees, or NULL when out of memory.
  */
 char *registry_ref_familiar(const char *host, const char *repo,

@@ -115,9 +115,16 @@ bool registry_digest_valid(const char *d)
 	       registry_hex_valid(d + 7, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN);
 }
 
+/* registry_component_is_host over c[0..n) */
+static bool component_is_host_n(const char *c, size_t n)
+{
+	return memchr(c, '.', n) || memchr(c, ':', n) ||
+	       (n == 9 && memcmp(c, "localhost", 9) == 0);
+}
+
 bool registry_component_is_host(const char *c)
 {
-	return c && (strchr(c, '.') || strchr(c, ':') || strcmp(c, "localhost") == 0);
+	return c && component_is_host_n(c, strlen(c));
 }
 
 bool registry_repo_valid(const char *repo)
@@ -305,7 +312,8 @@ out:
 /**
  * registry_ref_familiar - the display form, chosen so that parsing it with
  * the same @default_host gives the same host and repo back: the host is
- * dropped when it is the default, and "library/" only on docker.io.
+ * dropped when it is the default (unless the rest would then read as a
+ * host and a name, or as an image ID), and "library/" only on docker.io.
  */
 char *registry_ref_familiar(const char *host, const char *repo,
 			    const char *default_host)
@@ -317,10 +325,21 @@ char *registry_ref_familiar(const char *host, const char *repo,
 	if (!default_host)
 		default_host = REGISTRY_DOCKER_HUB;
 	if (strcmp(host, default_host) == 0) {
+		const char *slash;
+
 		if (strcmp(host, REGISTRY_DOCKER_HUB) == 0 &&
 		    strncmp(r, "library/", 8) == 0 && !strchr(r + 8, '/'))
 			r += 8;
-		return strdup(r);
+		/* Without the host, a first component that looks like one
+		 * ("a.b/x" on the default registry) would be read as the
+		 * host: the name would point at another registry (found by
+		 * tests/fuzz/fuzz_ref.c).  Such a name keeps its host. */
+		slash = strchr(r, '/');
+		/* Nor may it be 64 hex digits alone: that reads as an image
+		 * ID, not a name (docker.io/library/<64 hex>; fuzz_ref). */
+		if (slash ? !component_is_host_n(r, (size_t)(slash - r)) :
+		    !registry_hex_valid(r, REGISTRY_HEX_LEN, REGISTRY_HEX_LEN))
+			return strdup(r);
 	}
 	n = strlen(host) + strlen(repo) + 2;
 	out = malloc(n);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (as root), builds, and runs
 # every unit and integration test under CTest -- first in the normal build,
-# then in an AddressSanitizer + UBSan build.  IMGFS_NO_ASAN=1 skips the
-# second pass, IMGFS_NO_DEPS=1 skips apt.
+# then in an AddressSanitizer + UBSan build -- and ends with a short fuzz
+# pass (clang): the libFuzzer targets of tests/fuzz replay their seeds and
+# kept crashes (CTest), then fuzz IMGFS_FUZZ_SECS (default 10) seconds
+# each, two at a time.  IMGFS_NO_ASAN=1 skips the second pass,
+# IMGFS_NO_FUZZ=1 the fuzz pass, IMGFS_NO_DEPS=1 skips apt.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${IMGFS_NO_DEPS:-0}" != 1 ]; then
@@ -17,5 +20,16 @@ if [ "${IMGFS_NO_ASAN:-0}" != 1 ]; then
 	(cd "$build" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j2) || status=1
+fi
+if [ "${IMGFS_NO_FUZZ:-0}" != 1 ]; then
+	fuzz_dir=${IMGFS_FUZZ_BUILD:-$src/build-fuzz}
+	if BUILD_DIR=$fuzz_dir bash "$src/scripts/fuzz.sh" 0; then
+		(cd "$fuzz_dir" && ctest --output-on-failure -R '^fuzz/') || status=1
+		BUILD_DIR=$fuzz_dir FUZZ_JOBS=2 bash "$src/scripts/fuzz.sh" \
+			"${IMGFS_FUZZ_SECS:-10}" || status=1
+	else
+		echo "test.sh: the fuzz build failed" >&2
+		status=1
+	fi
 fi
 exit $status

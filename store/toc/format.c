@@ -26,8 +26,8 @@
  * string, path, type and checkpoint is also checked against the file and
  * the stream before use (a path must be its own normal form), so a
  * well-checksummed hostile file is still -EINVAL and never a crash.  The
- * body's declared size is capped (TOC_FMT_BODY_MAX) and must be exactly
- * what the frame decompresses to.  The decoded toc keeps the decompressed
+ * body's declared size is capped (TOC_FMT_BODY_MAX), must be what the
+ * frame's header declares and exactly what the frame decompresses to.  The decoded toc keeps the decompressed
  * body in its arena: strings, xattr values and windows point into it.
  */
 #include "toc_int.h"
@@ -637,7 +637,8 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 
 /*
  * The header's checks that need no body, then the body decompressed (its
- * declared size capped, and exactly that size out) into @body.
+ * declared size capped, equal to the size its frame declares, and exactly
+ * that size out) into @body.
  */
 static int dec_body(const unsigned char *f, size_t size, void **body,
 		    size_t *body_len)
@@ -651,6 +652,11 @@ static int dec_body(const unsigned char *f, size_t size, void **body,
 	    get32(f + HDR_HDR_SIZE) != HDR_SIZE || get64(f + HDR_RESERVED) ||
 	    zlen != size - TOC_FMT_SUM_LEN - HDR_SIZE ||
 	    blen > TOC_FMT_BODY_MAX)
+		return -EINVAL;
+	/* The frame must say it holds blen bytes (store_toc_encode's
+	 * always does) before blen is allocated: else a small file whose
+	 * header declares a huge body costs that much (tests/fuzz/crashes). */
+	if (ZSTD_getFrameContentSize(f + HDR_SIZE, zlen) != blen)
 		return -EINVAL;
 	b = malloc(blen ? blen : 1);
 	if (!b)

@@ -41,7 +41,12 @@
 #include "buf.h"
 #include "oci.h"
 
+#ifdef IMGFS_FUZZ_SPAN	/* the fuzz build: a checkpoint every few KiB, so
+			 * small inputs reach the resume code (tests/fuzz) */
+#define STORE_TOC_SPAN ((uint64_t)IMGFS_FUZZ_SPAN)
+#else
 #define STORE_TOC_SPAN ((uint64_t)4 << 20)
+#endif
 /*
  * The largest zstd window a layer may need, as a log2: 8 MiB, what zstd's
  * levels 1-19 use at most and the default of the Go encoder containerd

@@ -152,6 +152,8 @@ static void test_validators(void)
 	CHECK(!registry_component_is_host("localhostx"));
 }
 
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static void test_familiar(void)
 {
 	struct { const char *host, *repo, *def, *want; } t[] = {
@@ -162,6 +164,15 @@ static void test_familiar(void)
 		{ "host:5000", "x", "host:5000", "x" },
 		{ "docker.io", "library/ubuntu", "127.0.0.1:5000", "docker.io/library/ubuntu" },
 		{ "localhost", "library/x", NULL, "localhost/library/x" },
+		/* a first component that would read as a host keeps the host
+		 * (tests/fuzz/crashes/ref/) */
+		{ "docker.io", "a.b/x", NULL, "docker.io/a.b/x" },
+		{ "host:5000", "localhost/x", "host:5000", "host:5000/localhost/x" },
+		{ "host:5000", "a/b.c", "host:5000", "a/b.c" },
+		/* nor a bare 64-hex name, which reads as an image ID */
+		{ "docker.io", "library/" HEX64, NULL, "docker.io/library/" HEX64 },
+		{ "h.io", HEX64, "h.io", "h.io/" HEX64 },
+		{ "h.io", HEX64 "/x", "h.io", HEX64 "/x" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
