@@ -11,6 +11,9 @@
 #   - ln -s / rm of a tag, mv of a tag: old name gone, new name there;
 #   - an import: its tag, cached as absent, is there.
 # Repeated 20 times, so that a one-second cache cannot pass by luck.
+# Then three `mv -T` loops in one directory at once: no rename waits for
+# an invalidation queued behind one that waits for that directory's lock
+# (the daemon logs at debug level each time a wait runs out).
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
@@ -21,7 +24,7 @@ build_unique "$O" u1
 registry_start
 push_image "$O" busybox busybox:latest
 push_image "$O" u1 u1:latest
-imgfs_mount
+imgfs_mount log_level=debug
 R=$MNT/repos
 
 # exists PATH — test -e in a process of its own.
@@ -78,6 +81,29 @@ for i in $(seq 1 20); do
     yes_now "$R/imp/r$i" "import"
     pass "round $i"
 done
+
+check "three mv -T loops in one directory: no rename waits out an invalidation"
+for k in 1 2 3; do
+    ln -s "../../by-id/$B" "$R/busybox/p$k" || fail "ln -s busybox/p$k"
+done
+# mv_loop K — 15 round trips p$K -> q$K -> p$K.
+mv_loop() {
+    for _ in $(seq 1 15); do
+        mv -T "$R/busybox/p$1" "$R/busybox/q$1" && mv -T "$R/busybox/q$1" "$R/busybox/p$1" ||
+            return 1
+    done
+}
+mv_loop 1 & p1=$!
+mv_loop 2 & p2=$!
+mv_loop 3 & p3=$!
+for p in $p1 $p2 $p3; do wait "$p" || fail "an mv loop failed"; done
+for k in 1 2 3; do
+    yes_now "$R/busybox/p$k" "after the mv loops"
+    no_now "$R/busybox/q$k" "after the mv loops"
+done
+waits=$(grep -c "invalidations still queued" "$IMGFS_LOG" || true)
+[ "$waits" -eq 0 ] || fail "$waits requests waited out their invalidations"
+pass "90 renames, no wait ran out"
 
 imgfs_alive || fail "daemon died"
 imgfs_umount
