@@ -446,11 +446,9 @@ static void fetch_run(struct fetch_job *j)
 static void *fetch_job(void *arg)
 {
 	struct fetch_job *j = arg;
-	struct store *s = j->s;
 
 	fetch_run(j);
 	fetch_job_free(j);
-	store_job_done(s);
 	return NULL;
 }
 

@@ -553,11 +553,9 @@ static void span_run(struct store_partial *p, size_t i)
 static void *span_job(void *arg)
 {
 	struct span_job *j = arg;
-	struct store *s = j->p->s;
 
 	span_run(j->p, j->i);
 	free(j);
-	store_job_done(s);
 	return NULL;
 }
 

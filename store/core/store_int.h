@@ -95,9 +95,12 @@ struct store {
 	uint64_t store_max;		/* 0: none */
 	long timeout_sec;
 
-	/* Transfers run as detached jobs (wait.c); s->lock guards n_jobs. */
+	/* Transfers run as jobs on threads of their own (wait.c); s->lock
+	 * guards n_jobs and jobs_ended (ended jobs whose thread is not
+	 * joined yet). */
 	int n_jobs;
 	pthread_cond_t jobs_cond;
+	struct store_job *jobs_ended;
 	int closing;			/* atomic: stops every transfer */
 
 	/* Entries of tags.json skipped at open (invalid, or naming a
@@ -296,13 +299,13 @@ void store_watch_start(const struct store *s, struct store_watch *w,
 /* -ETIMEDOUT when the window passed with too few bytes, else 0. */
 int store_watch_check(struct store_watch *w, uint64_t bytes);
 /*
- * store_job_start - run @fn(@arg) on a detached thread, counted so that
- * store_close() waits for it; @fn calls store_job_done(@s) last.
- * -errno when no thread could be made (the caller runs it inline).
+ * store_job_start - run @fn(@arg) on a thread of its own, counted so that
+ * store_close() waits for it (and joins its thread).  -errno when no
+ * thread could be made (the caller runs it inline).
  */
 int store_job_start(struct store *s, void *(*fn)(void *), void *arg);
-void store_job_done(struct store *s);
-/* At close: stop every transfer (s->closing) and wait for the jobs. */
+/* At close: stop every transfer (s->closing), wait for the jobs and join
+ * their threads. */
 void store_jobs_drain(struct store *s);
 /* What a transfer of @bytes may take, stopped by s->closing. */
 void store_xfer(const struct store *s, uint64_t bytes, struct registry_xfer *x);

@@ -2,9 +2,9 @@
 /*
  * wait.c - how long the store waits for the network, and who may stop a
  * wait: the per-request cancel token, bounded wait slices, the reader's
- * progress watch, and the detached jobs transfers run in.
+ * progress watch, and the jobs (threads of their own) transfers run in.
  *
- * A transfer (a whole blob, a span of a partial blob) runs on a detached
+ * A transfer (a whole blob, a span of a partial blob) runs on a
  * thread of its own, and every reader that needs it - the one that
  * started it included - only waits for it.  That is what lets a reader be
  * interrupted (Ctrl-C: its cancel token fires) or give up on a stalled
@@ -19,11 +19,18 @@
  * store_partial_need()) without every signature on the way carrying it.
  *
  * Jobs are counted in s->n_jobs; store_close() sets s->closing, which
- * every transfer polls (registry_xfer.stop), and waits for them.
+ * every transfer polls (registry_xfer.stop), and waits for them.  It
+ * also joins their threads: a job that has counted itself out still
+ * runs its thread's exit, where libcrypto and libcurl free their
+ * thread-local state (the random generators of a TLS handshake among
+ * them); a process that exits before that reports them leaked
+ * (LeakSanitizer did, in t_unmount).  Threads of ended jobs are joined
+ * as new jobs start, without waiting, and all of them at close.
  */
 #include "store_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define STORE_WAIT_SLICE_MS 200
@@ -99,34 +106,84 @@ int store_watch_check(struct store_watch *w, uint64_t bytes)
 	return 0;
 }
 
+struct store_job {
+	struct store_job *next;		/* in s->jobs_ended */
+	struct store *s;
+	void *(*fn)(void *);
+	void *arg;
+	pthread_t thread;
+};
+
+static void *job_main(void *arg)
+{
+	struct store_job *j = arg;
+	struct store *s = j->s;
+
+	j->thread = pthread_self();
+	j->fn(j->arg);
+	pthread_mutex_lock(&s->lock);
+	j->next = s->jobs_ended;
+	s->jobs_ended = j;
+	if (--s->n_jobs == 0)
+		pthread_cond_broadcast(&s->jobs_cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Join the threads of ended jobs: all of them (@wait), or those that
+ * have exited already. */
+static void jobs_reap(struct store *s, bool wait)
+{
+	struct store_job *j, *keep = NULL, *list;
+
+	pthread_mutex_lock(&s->lock);
+	list = s->jobs_ended;
+	s->jobs_ended = NULL;
+	pthread_mutex_unlock(&s->lock);
+	while ((j = list)) {
+		list = j->next;
+		if (wait ? pthread_join(j->thread, NULL) :
+			   pthread_tryjoin_np(j->thread, NULL)) {
+			j->next = keep;	/* still exiting */
+			keep = j;
+			continue;
+		}
+		free(j);
+	}
+	if (!keep)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (j = keep; j->next; j = j->next)
+		;
+	j->next = s->jobs_ended;
+	s->jobs_ended = keep;
+	pthread_mutex_unlock(&s->lock);
+}
+
 int store_job_start(struct store *s, void *(*fn)(void *), void *arg)
 {
-	pthread_attr_t attr;
+	struct store_job *j;
 	pthread_t th;
 	int ret;
 
-	if (pthread_attr_init(&attr))
+	jobs_reap(s, false);
+	j = calloc(1, sizeof(*j));
+	if (!j)
 		return -ENOMEM;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	j->s = s;
+	j->fn = fn;
+	j->arg = arg;
 	pthread_mutex_lock(&s->lock);
 	s->n_jobs++;
 	pthread_mutex_unlock(&s->lock);
-	ret = -pthread_create(&th, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
+	ret = -pthread_create(&th, NULL, job_main, j);
 	if (ret) {
 		pthread_mutex_lock(&s->lock);
 		s->n_jobs--;
 		pthread_mutex_unlock(&s->lock);
+		free(j);
 	}
 	return ret;
-}
-
-void store_job_done(struct store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	if (--s->n_jobs == 0)
-		pthread_cond_broadcast(&s->jobs_cond);
-	pthread_mutex_unlock(&s->lock);
 }
 
 void store_stop(struct store *s)
@@ -141,6 +198,7 @@ void store_jobs_drain(struct store *s)
 	while (s->n_jobs > 0)
 		pthread_cond_wait(&s->jobs_cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	jobs_reap(s, true);
 }
 
 void store_xfer(const struct store *s, uint64_t bytes, struct registry_xfer *x)
