@@ -10,10 +10,196 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * A rootfs file is not a node of the maps: an image of 100,000 files would
+ * cost ~300 bytes each in keys, paths and map entries (measured: 31 MB
+ * after walking such an image).  Its node id is its stable inode number,
+ * (slot << 32) | (n + 1), which names the image (the slot) and the file
+ * (n) without a table; what the kernel holds of it is one count in the
+ * slot's open-addressed map (16 bytes, at most half full).  The slot keeps
+ * what every rootfs node of the image shares (the name, ids, the image
+ * reference, held while the kernel or an operation holds any of them);
+ * fs_inode_get() hands out a node made for the caller, freed by its put.
+ */
+struct fs_count {
+	uint32_t key;		/* n + 1; 0: empty */
+	uint64_t nlookup;
+};
+
+struct fs_slot {
+	uint32_t slot;
+	char *name;		/* the image's name: the nodes' path */
+	char id[65];
+	char mhex[65];
+	struct store_image *img;	/* held while lookups or pins */
+	uint64_t lookups;	/* the sum of the counts */
+	uint64_t pins;		/* nodes handed out and not yet put */
+	struct fs_count *counts;	/* open addressing, linear probing */
+	size_t cap;		/* a power of two, or 0 */
+	size_t used;
+};
+
+#define FS_SLOT_SHIFT 32
+
+static size_t count_home(uint32_t key, size_t cap)
+{
+	return ((size_t)key * 0x9E3779B1u) & (cap - 1);
+}
+
+static struct fs_count *count_find(const struct fs_slot *sl, uint32_t key)
+{
+	if (!sl->cap)
+		return NULL;
+	for (size_t i = count_home(key, sl->cap);; i = (i + 1) & (sl->cap - 1)) {
+		if (sl->counts[i].key == key)
+			return &sl->counts[i];
+		if (!sl->counts[i].key)
+			return NULL;
+	}
+}
+
+static int count_grow(struct fs_slot *sl)
+{
+	size_t cap = sl->cap ? sl->cap * 2 : 16;
+	struct fs_count *c = calloc(cap, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; i < sl->cap; i++) {
+		size_t j;
+
+		if (!sl->counts[i].key)
+			continue;
+		for (j = count_home(sl->counts[i].key, cap); c[j].key;
+		     j = (j + 1) & (cap - 1))
+			;
+		c[j] = sl->counts[i];
+	}
+	free(sl->counts);
+	sl->counts = c;
+	sl->cap = cap;
+	return 0;
+}
+
+static struct fs_count *count_add(struct fs_slot *sl, uint32_t key)
+{
+	struct fs_count *c = count_find(sl, key);
+	size_t i;
+
+	if (c)
+		return c;
+	if ((sl->used + 1) * 2 > sl->cap && count_grow(sl))
+		return NULL;
+	for (i = count_home(key, sl->cap); sl->counts[i].key;
+	     i = (i + 1) & (sl->cap - 1))
+		;
+	sl->counts[i].key = key;
+	sl->counts[i].nlookup = 0;
+	sl->used++;
+	return &sl->counts[i];
+}
+
+/* Remove @c, moving back the entries of its run that probed past it. */
+static void count_del(struct fs_slot *sl, struct fs_count *c)
+{
+	size_t mask = sl->cap - 1, hole = (size_t)(c - sl->counts);
+
+	for (size_t i = (hole + 1) & mask; sl->counts[i].key; i = (i + 1) & mask) {
+		size_t home = count_home(sl->counts[i].key, sl->cap);
+
+		/* Movable into the hole when its home is not within
+		 * (hole, i], cyclically. */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			sl->counts[hole] = sl->counts[i];
+			hole = i;
+		}
+	}
+	sl->counts[hole].key = 0;
+	sl->counts[hole].nlookup = 0;
+	sl->used--;
+}
+
+/* Called with t->lock held: the slot of @name, made if new. */
+static struct fs_slot *slot_of(struct fs_inode_table *t, const char *name)
+{
+	struct fs_slot *sl = htab_get(&t->slots, name), **arr;
+
+	if (sl)
+		return sl;
+	if (t->n_slots >= UINT32_MAX - 1)
+		return NULL;
+	if (t->n_slots == t->slots_cap) {
+		size_t cap = t->slots_cap ? t->slots_cap * 2 : 16;
+
+		arr = realloc(t->slot_arr, cap * sizeof(*arr));
+		if (!arr)
+			return NULL;
+		t->slot_arr = arr;
+		t->slots_cap = cap;
+	}
+	sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return NULL;
+	sl->name = strdup(name);
+	if (!sl->name || htab_set(&t->slots, name, sl, NULL)) {
+		free(sl->name);
+		free(sl);
+		return NULL;
+	}
+	t->slot_arr[t->n_slots++] = sl;
+	sl->slot = (uint32_t)t->n_slots;	/* slots start at 1 */
+	return sl;
+}
+
+/* Called with t->lock held: the slot a rootfs node id names, or NULL. */
+static struct fs_slot *slot_by_ino(struct fs_inode_table *t, uint64_t ino)
+{
+	uint64_t slot = ino >> FS_SLOT_SHIFT;
+
+	if (!slot || slot > t->n_slots)
+		return NULL;
+	return t->slot_arr[slot - 1];
+}
+
+/* Called with t->lock held: the image reference the slot gives up when
+ * nothing holds its nodes any more. */
+static struct store_image *slot_maybe_idle(struct fs_slot *sl)
+{
+	struct store_image *img = NULL;
+
+	if (!sl->lookups && !sl->pins) {
+		img = sl->img;
+		sl->img = NULL;
+	}
+	return img;
+}
+
+/* Called with t->lock held: a node of rootfs file @key - 1 for a caller. */
+static struct fs_inode *slot_node(struct fs_slot *sl, uint32_t key,
+				  uint64_t nlookup)
+{
+	struct fs_inode *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->ino = ((uint64_t)sl->slot << FS_SLOT_SHIFT) | key;
+	n->kind = FS_ROOTFS;
+	n->nlookup = nlookup;
+	n->pins = 1;
+	n->path = sl->name;	/* borrowed: the slot lives until unmount */
+	memcpy(n->id, sl->id, sizeof(n->id));
+	memcpy(n->mhex, sl->mhex, sizeof(n->mhex));
+	n->n = key - 1;
+	n->img = sl->img;	/* borrowed: held by the slot while pinned */
+	sl->pins++;
+	return n;
+}
+
 int fs_inode_table_init(struct fs_inode_table *t)
 {
 	int ret;
 
+	memset(t, 0, sizeof(*t));
 	ret = htab_init(&t->by_key);
 	if (ret)
 		return ret;
@@ -30,36 +216,29 @@ int fs_inode_table_init(struct fs_inode_table *t)
 	}
 	pthread_mutex_init(&t->lock, NULL);
 	t->next_ino = 2;	/* 1 is FUSE_ROOT_ID */
-	t->next_slot = 1;
 	return 0;
 }
 
 uint64_t fs_inode_stable_ino(struct fs_inode_table *t, const char *img_name,
 			     uint32_t n)
 {
-	uintptr_t slot;
-	void *v;
+	struct fs_slot *sl;
+	uint64_t ino = 0;
 
 	pthread_mutex_lock(&t->lock);
-	v = htab_get(&t->slots, img_name);
-	if (v) {
-		slot = (uintptr_t)v;
-	} else {
-		slot = t->next_slot;
-		if (htab_set(&t->slots, img_name, (void *)slot, NULL)) {
-			pthread_mutex_unlock(&t->lock);
-			return 0;
-		}
-		t->next_slot++;
-	}
+	sl = slot_of(t, img_name);
+	if (sl)
+		ino = ((uint64_t)sl->slot << FS_SLOT_SHIFT) | ((uint64_t)n + 1);
 	pthread_mutex_unlock(&t->lock);
-	return ((uint64_t)slot << 32) | ((uint64_t)n + 1);
+	return ino;
 }
 
 static void node_free(struct fs_inode *n)
 {
-	free(n->key);
-	free(n->path);
+	if (n->kind != FS_ROOTFS) {	/* a rootfs node borrows its path */
+		free(n->key);
+		free(n->path);
+	}
 	free(n);
 }
 
@@ -77,6 +256,16 @@ void fs_inode_table_release(struct fs_inode_table *t,
 			put(ctx, n->img);
 		node_free(n);
 	}
+	for (size_t i = 0; i < t->n_slots; i++) {
+		struct fs_slot *sl = t->slot_arr[i];
+
+		if (sl->img && put)
+			put(ctx, sl->img);
+		free(sl->counts);
+		free(sl->name);
+		free(sl);
+	}
+	free(t->slot_arr);
 	htab_release(&t->by_key);
 	htab_release(&t->by_ino);
 	htab_release(&t->slots);
@@ -119,6 +308,47 @@ fail:
 	return NULL;
 }
 
+/* Called with t->lock held: fs_inode_lookup() of a rootfs file. */
+static int rootfs_lookup(struct fs_inode_table *t, const struct fs_inode *tmpl,
+			 struct fs_inode **out, struct store_image **unused_img)
+{
+	struct fs_slot *sl;
+	struct fs_count *c;
+	struct fs_inode *n;
+
+	*unused_img = tmpl->img;
+	if (!tmpl->path || tmpl->n >= UINT32_MAX)
+		return -EINVAL;
+	sl = slot_of(t, tmpl->path);
+	if (!sl)
+		return -ENOMEM;
+	c = count_add(sl, tmpl->n + 1);
+	if (!c)
+		return -ENOMEM;
+	if (!sl->img && !sl->lookups && !sl->pins) {
+		/* The first holder since the slot was idle: its image (and
+		 * the ids, the same for every node of one name). */
+		sl->img = tmpl->img;
+		*unused_img = NULL;
+		memcpy(sl->id, tmpl->id, sizeof(sl->id));
+		memcpy(sl->mhex, tmpl->mhex, sizeof(sl->mhex));
+	}
+	n = slot_node(sl, tmpl->n + 1, c->nlookup + 1);
+	if (!n) {
+		if (!c->nlookup)
+			count_del(sl, c);
+		if (sl->img == tmpl->img && !sl->lookups && !sl->pins) {
+			sl->img = NULL;
+			*unused_img = tmpl->img;
+		}
+		return -ENOMEM;
+	}
+	c->nlookup++;
+	sl->lookups++;
+	*out = n;
+	return 0;
+}
+
 int fs_inode_lookup(struct fs_inode_table *t, const struct fs_inode *tmpl,
 		    struct fs_inode **out, struct store_image **unused_img)
 {
@@ -127,10 +357,20 @@ int fs_inode_lookup(struct fs_inode_table *t, const struct fs_inode *tmpl,
 
 	*unused_img = NULL;
 	pthread_mutex_lock(&t->lock);
+	if (tmpl->kind == FS_ROOTFS) {
+		ret = rootfs_lookup(t, tmpl, out, unused_img);
+		goto out;
+	}
 	n = htab_get(&t->by_key, tmpl->key);
 	if (n) {
 		*unused_img = tmpl->img;
 	} else {
+		if (t->next_ino >> FS_SLOT_SHIFT) {
+			/* 2^32 nodes made: ids would meet rootfs ids. */
+			*unused_img = tmpl->img;
+			ret = -ENFILE;
+			goto out;
+		}
 		n = node_create(t, tmpl, t->next_ino);
 		if (!n) {
 			*unused_img = tmpl->img;
@@ -168,14 +408,24 @@ out:
 
 struct fs_inode *fs_inode_get(struct fs_inode_table *t, uint64_t ino)
 {
-	struct fs_inode *n;
+	struct fs_inode *n = NULL;
 	char k[24];
 
-	ino_key(ino, k, sizeof(k));
 	pthread_mutex_lock(&t->lock);
+	if (ino >> FS_SLOT_SHIFT) {
+		struct fs_slot *sl = slot_by_ino(t, ino);
+		struct fs_count *c = sl ? count_find(sl, (uint32_t)ino) : NULL;
+
+		/* Only a file the kernel holds: a forgotten one is stale. */
+		if (c)
+			n = slot_node(sl, (uint32_t)ino, c->nlookup);
+		goto out;
+	}
+	ino_key(ino, k, sizeof(k));
 	n = htab_get(&t->by_ino, k);
 	if (n)
 		n->pins++;
+out:
 	pthread_mutex_unlock(&t->lock);
 	return n;
 }
@@ -199,12 +449,23 @@ static struct store_image *node_maybe_free(struct fs_inode_table *t,
 
 struct store_image *fs_inode_put(struct fs_inode_table *t, struct fs_inode *n)
 {
-	struct store_image *img;
+	struct store_image *img = NULL;
 
 	pthread_mutex_lock(&t->lock);
+	if (n->kind == FS_ROOTFS) {
+		struct fs_slot *sl = slot_by_ino(t, n->ino);
+
+		if (sl) {
+			sl->pins--;
+			img = slot_maybe_idle(sl);
+		}
+		node_free(n);
+		goto out;
+	}
 	if (n->pins > 0)
 		n->pins--;
 	img = node_maybe_free(t, n);
+out:
 	pthread_mutex_unlock(&t->lock);
 	return img;
 }
@@ -216,13 +477,29 @@ struct store_image *fs_inode_forget(struct fs_inode_table *t, uint64_t ino,
 	struct fs_inode *n;
 	char k[24];
 
-	ino_key(ino, k, sizeof(k));
 	pthread_mutex_lock(&t->lock);
+	if (ino >> FS_SLOT_SHIFT) {
+		struct fs_slot *sl = slot_by_ino(t, ino);
+		struct fs_count *c = sl ? count_find(sl, (uint32_t)ino) : NULL;
+
+		if (c) {
+			if (count > c->nlookup)
+				count = c->nlookup;
+			c->nlookup -= count;
+			sl->lookups -= count;
+			if (!c->nlookup)
+				count_del(sl, c);
+			img = slot_maybe_idle(sl);
+		}
+		goto out;
+	}
+	ino_key(ino, k, sizeof(k));
 	n = htab_get(&t->by_ino, k);
 	if (n) {
 		n->nlookup = count > n->nlookup ? 0 : n->nlookup - count;
 		img = node_maybe_free(t, n);
 	}
+out:
 	pthread_mutex_unlock(&t->lock);
 	return img;
 }

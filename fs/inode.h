@@ -38,8 +38,9 @@
  * The first lookup of a key allocates the next node id; the same key
  * always finds the same node while the kernel holds a reference; the
  * node goes away when the kernel forgets it (lookup count zero).  Node
- * ids are never reused within a mount (a 64-bit counter), so a stale
- * kernel reference can never reach a different object.
+ * ids are never reused within a mount (a counter below 2^32), so a stale
+ * kernel reference can never reach a different object; rootfs ids (below)
+ * come back only for the same file.
  *
  * The inode number a program sees (st_ino, d_ino) is the node id, except
  * under rootfs/: there it must not change when the kernel forgets and
@@ -48,7 +49,13 @@
  * file's number is made of the image name's slot (the first lookup of an
  * image name in the mount gives it the next slot, kept until unmount) and
  * its rootfs inode: fs_inode_stable_ino().  Slots start at 1, so these
- * numbers are >= 2^32 and do not meet node ids below 2^32.
+ * numbers are >= 2^32 and do not meet node ids below 2^32.  They are
+ * also the node ids of rootfs files, which are not kept as nodes at all:
+ * the slot counts the kernel's lookups of each (16 bytes a file instead
+ * of ~300 for a node with its key, path and map entries) and hands out a
+ * node made for each fs_inode_get(), freed by its fs_inode_put().  A
+ * rootfs node id is thus the same each time the kernel looks the file up
+ * again; it always names the same file (the image name is the slot's).
  *
  * This file has no FUSE in it so that it can be unit-tested.
  *
@@ -66,6 +73,7 @@
 #include "htab.h"
 
 struct store_image;
+struct fs_slot;
 
 enum fs_kind {
 	FS_ROOT = 1,
@@ -114,8 +122,9 @@ struct fs_inode_table {
 	struct htab by_key;	/* key -> node */
 	struct htab by_ino;	/* decimal ino -> node */
 	uint64_t next_ino;
-	struct htab slots;	/* image name -> slot (uintptr_t), never freed */
-	uint32_t next_slot;
+	struct htab slots;	/* image name -> struct fs_slot, kept until unmount */
+	struct fs_slot **slot_arr;	/* slot number - 1 -> slot */
+	size_t n_slots, slots_cap;
 };
 
 /*

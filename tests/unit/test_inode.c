@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_inode.c - the kernel-visible inode table: same key, same inode;
+ * rootfs files counted per image slot under their stable numbers;
  * lookup counts; nodes die only when forgotten and unpinned; numbers are
  * never reused.
  */
@@ -17,6 +18,70 @@ static void put(void *ctx, struct store_image *img)
 	(void)ctx;
 	(void)img;
 	puts_seen++;
+}
+
+/*
+ * Rootfs files: no node kept, the id is the stable number; the image is
+ * held by the slot while any file of it is looked up or pinned.
+ */
+static void rootfs_nodes(struct fs_inode_table *t, struct store_image *fake)
+{
+	struct store_image *other = (struct store_image *)(uintptr_t)0x2000;
+	struct fs_inode tmpl = { .kind = FS_ROOTFS, .key = "r:abc:5",
+				 .path = "abc", .n = 5, .id = "abc", .img = fake };
+	struct fs_inode *r, *r2, *g;
+	struct store_image *unused;
+	uint64_t ino = fs_inode_stable_ino(t, "abc", 5);
+
+	CHECK(ino >> 32 >= 1);
+	CHECK(fs_inode_get(t, ino) == NULL);	/* not looked up yet */
+	CHECK(fs_inode_lookup(t, &tmpl, &r, &unused) == 0);
+	CHECK(unused == NULL);
+	CHECK(r->ino == ino && r->n == 5 && r->img == fake);
+	CHECK_STR(r->path, "abc");
+	CHECK_STR(r->id, "abc");
+	/* Again: the same id; the offered reference comes back. */
+	tmpl.img = other;
+	CHECK(fs_inode_lookup(t, &tmpl, &r2, &unused) == 0);
+	CHECK(unused == other && r2->ino == ino && r2->img == fake);
+	CHECK(fs_inode_put(t, r) == NULL);
+	CHECK(fs_inode_put(t, r2) == NULL);
+	/* Another file of the image, many files (the map grows). */
+	for (uint32_t n = 100; n < 1100; n++) {
+		tmpl.n = n;
+		CHECK(fs_inode_lookup(t, &tmpl, &r, &unused) == 0);
+		CHECK(unused == other);
+		CHECK(r->ino == fs_inode_stable_ino(t, "abc", n));
+		CHECK(fs_inode_put(t, r) == NULL);
+	}
+	for (uint32_t n = 100; n < 1100; n += 2)
+		CHECK(fs_inode_forget(t, fs_inode_stable_ino(t, "abc", n), 1) == NULL);
+	for (uint32_t n = 100; n < 1100; n++) {
+		g = fs_inode_get(t, fs_inode_stable_ino(t, "abc", n));
+		CHECK((g != NULL) == (n % 2 == 1));
+		if (g) {
+			CHECK(g->n == n);
+			CHECK(fs_inode_put(t, g) == NULL);
+		}
+	}
+	for (uint32_t n = 101; n < 1100; n += 2)
+		CHECK(fs_inode_forget(t, fs_inode_stable_ino(t, "abc", n), 3) == NULL);
+	/* File 5 looked up twice: one forget keeps it; a pin outlives the
+	 * last forget, and the image goes with the pin. */
+	CHECK(fs_inode_forget(t, ino, 1) == NULL);
+	g = fs_inode_get(t, ino);
+	CHECK(g != NULL);
+	CHECK(fs_inode_forget(t, ino, 1) == NULL);
+	CHECK(fs_inode_get(t, ino) == NULL);
+	CHECK(fs_inode_put(t, g) == fake);
+	/* Idle: the next lookup's image is taken. */
+	tmpl.n = 7;
+	tmpl.img = other;
+	CHECK(fs_inode_lookup(t, &tmpl, &r, &unused) == 0);
+	CHECK(unused == NULL && r->img == other);
+	ino = r->ino;
+	CHECK(fs_inode_put(t, r) == NULL);
+	CHECK(fs_inode_forget(t, ino, 1) == other);
 }
 
 int main(void)
@@ -50,8 +115,8 @@ int main(void)
 	fs_inode_put(&t, a2);
 
 	/* Another key, another number. */
-	tmpl.key = "r:abc:5";
-	tmpl.kind = FS_ROOTFS;
+	tmpl.key = "I";
+	tmpl.kind = FS_IMAGES;
 	tmpl.img = fake;
 	CHECK(fs_inode_lookup(&t, &tmpl, &b, &unused) == 0);
 	CHECK(unused == NULL && b->img == fake);
@@ -63,6 +128,8 @@ int main(void)
 	fs_inode_put(&t, b);	/* the get above */
 	CHECK(fs_inode_put(&t, b) == fake);	/* the lookup's pin: dies */
 	CHECK(fs_inode_get(&t, 3) == NULL);
+
+	rootfs_nodes(&t, fake);
 
 	/* Partial forgets. */
 	CHECK(fs_inode_forget(&t, a_ino, 1) == NULL);
@@ -88,19 +155,19 @@ int main(void)
 	/* Many keys: lookups stay correct as the tables grow. */
 	for (int i = 0; i < 10000; i++) {
 		char key[32];
-		struct fs_inode tm = { .kind = FS_ROOTFS, .key = key };
+		struct fs_inode tm = { .kind = FS_REPOS_DIR, .key = key };
 		struct fs_inode *n;
 
-		snprintf(key, sizeof(key), "r:x:%d", i);
+		snprintf(key, sizeof(key), "p:x/%d", i);
 		CHECK(fs_inode_lookup(&t, &tm, &n, &unused) == 0);
 		fs_inode_put(&t, n);
 	}
 	for (int i = 0; i < 10000; i += 997) {
 		char key[32];
-		struct fs_inode tm = { .kind = FS_ROOTFS, .key = key };
+		struct fs_inode tm = { .kind = FS_REPOS_DIR, .key = key };
 		struct fs_inode *n;
 
-		snprintf(key, sizeof(key), "r:x:%d", i);
+		snprintf(key, sizeof(key), "p:x/%d", i);
 		CHECK(fs_inode_lookup(&t, &tm, &n, &unused) == 0);
 		CHECK(n->ino == (uint64_t)(5 + i) && n->nlookup == 2);
 		fs_inode_put(&t, n);
