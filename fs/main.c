@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -420,6 +421,12 @@ int main(int argc, char *argv[])
 
 	if (argc >= 2 && strcmp(argv[1], "--check") == 0)
 		return check_main(argc, argv);
+	/* Large transient buffers (an index body while it is decoded, a
+	 * read's copy) are mapped and given back when freed.  glibc would
+	 * raise this threshold to the largest such buffer freed, after
+	 * which they come from the heap and its high-water mark stays:
+	 * 30.4 vs 19.4 MB RSS after loading a 100,000-file image's index. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	memset(&ctx, 0, sizeof(ctx));
 	if (fuse_opt_parse(&args, &o, imgfs_opt_spec, imgfs_opt_proc) == -1)
 		goto out;

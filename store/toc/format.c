@@ -587,6 +587,7 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 {
 	static const char hex[] = "0123456789abcdef";
 	uint64_t n_e, n_x, n_c, o_e, o_x, o_c, o_s, o_b;
+	unsigned char *keep;
 
 	if (fmt_comp_decode(get32(h + HDR_COMP), &toc->comp))
 		return -EINVAL;
@@ -619,8 +620,18 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 	    !dec_range(l, o_b, l->blob_len, 1) ||
 	    (l->st_len && l->f[o_s + l->st_len - 1] != '\0'))
 		return -EINVAL;
-	l->st = (const char *)l->f + o_s;
-	l->blob = l->f + o_b;
+	/* Keep only the strings and the blob section (names, link targets,
+	 * xattr values, windows): the records are parsed into the arrays
+	 * below, and the body they came in (64 bytes an entry) is freed. */
+	keep = malloc(l->st_len + l->blob_len ? l->st_len + l->blob_len : 1);
+	if (!keep)
+		return -ENOMEM;
+	memcpy(keep, l->f + o_s, l->st_len);
+	memcpy(keep + l->st_len, l->f + o_b, l->blob_len);
+	if (toc_arena_adopt(toc->mem, keep))	/* frees keep on failure */
+		return -ENOMEM;
+	l->st = (const char *)keep;
+	l->blob = keep + l->st_len;
 	toc->entries = calloc(n_e ? n_e : 1, sizeof(*toc->entries));
 	toc->xattrs = calloc(n_x ? n_x : 1, sizeof(*toc->xattrs));
 	toc->cps = calloc(n_c, sizeof(*toc->cps));
@@ -690,11 +701,6 @@ int store_toc_decode(void *data, size_t size, struct store_toc **out)
 	if (rc)
 		goto out;
 	rc = toc_alloc(STORE_TOC_FILE_MAX, &toc);
-	if (rc) {
-		free(body);
-		goto out;
-	}
-	rc = toc_arena_adopt(toc->mem, body);	/* frees body on failure */
 	if (rc)
 		goto out;
 	l = calloc(1, sizeof(*l));
@@ -711,6 +717,7 @@ int store_toc_decode(void *data, size_t size, struct store_toc **out)
 	toc = NULL;
 out:
 	free(f);
+	free(body);
 	free(l);
 	store_toc_free(toc);
 	return rc;
