@@ -24,7 +24,10 @@
  * Step 4 is strict on purpose: `ln -s IMAGE repos/NAME/TAG` looks TAG up
  * first, and an invented directory there would swallow the new link.
  * For the same reason a registry that cannot be asked (down, no such
- * host) makes step 4 answer ENOENT rather than fail the lookup.
+ * host) makes step 4 answer ENOENT rather than fail the lookup, and
+ * step 3 too when it cannot be reached at all (EHOSTUNREACH: tagging
+ * works offline, as `docker tag` does); a registry that answers badly
+ * (5xx, TLS, a stall) still fails the lookup with its errno.
  *
  * A tag links to ../../by-id/<name>, or to by-id/<name>@<hex> when it
  * was pulled as a manifest of its image other than the first (ns.c), so
@@ -492,6 +495,16 @@ int fs_repos_lookup(struct fs_ctx *ctx, struct fs_caller *who,
 		ret = fs_tag_pull(ctx, who, host, repo, name, id, a.manifest);
 		if (ret == 0) {
 			ret = fill_tag(ctx, tmpl, dir, name, id, a.manifest);
+			goto out;
+		}
+		if (ret == -EHOSTUNREACH) {
+			/* No registry to ask (no network, no such host): the
+			 * name is not there, as `docker tag` sees it offline,
+			 * so that `ln -s IMAGE repos/NAME/TAG` still makes a
+			 * local tag.  status and the log keep the cause. */
+			log_warn("repos/%s/%s: registry %s unreachable: not found",
+				 dir, name, host);
+			ret = -ENOENT;
 			goto out;
 		}
 		if (ret != -ENOENT)

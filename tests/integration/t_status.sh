@@ -7,8 +7,9 @@
 # store's bytes (compared with the files in it and `du -sb`) and the free
 # space of its filesystem (`stat -f`); and a missing tag, a rate limit
 # (429), a registry that is down and wrong credentials fail with ENOENT,
-# EAGAIN, EHOSTUNREACH (EIO accepted) and EACCES, each with a row in
-# `status` saying which it was.  tests/lib/range_proxy.py sits in front of
+# EAGAIN, ENOENT (EIO accepted) and EACCES, each with a row in `status`
+# saying which it was (EHOSTUNREACH for the registry that is down: the
+# lookup says not found so that a tag can still be made offline).  tests/lib/range_proxy.py sits in front of
 # the registry to slow blob bodies and to answer 429.
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
@@ -175,18 +176,27 @@ status_has 'EAGAIN +[^ ]*/ratelimited:latest +rate limited by the registry \(HTT
 grep -q "ratelimited.*HTTP 429" "$IMGFS_LOG" || fail "the log does not name the 429"
 pass "EAGAIN"
 
-check "a registry that is down is EHOSTUNREACH (or EIO), and status says so"
+check "a registry that is down: not found (EIO accepted), status says EHOSTUNREACH; a new tag is made offline"
 kill "$PROXY_PID"
 wait "$PROXY_PID" 2>/dev/null
 e=$(errno_of stat "$MNT/repos/gone/latest")
 case $e in
-    EHOSTUNREACH|EIO) ;;
+    ENOENT) row=EHOSTUNREACH ;;
+    EIO) row=EIO ;;    # the pool's connection to the killed proxy broke
     *) fail "stat repos/gone/latest with the registry down: $e" ;;
 esac
-status_has "$e +[^ ]*/gone:latest +(registry unreachable|I/O error)" ||
-    { cat "$MNT/status"; fail "no $e row"; }
+status_has "$row +[^ ]*/gone:latest +(registry unreachable|I/O error)" ||
+    { cat "$MNT/status"; fail "no $row row"; }
+# As `docker tag` offline: the lookup ln makes first finds no registry,
+# and the link is made.
+ln -s "../../by-id/$BIG_ID" "$MNT/repos/gone/offline" ||
+    fail "ln -s of a new tag with the registry down"
+assert_eq "../../by-id/$BIG_ID" "$(readlink "$MNT/repos/gone/offline")" "the offline tag"
+grep -Eq "gone +offline +$BIG_ID" <<<"$(cat "$MNT/images")" || { cat "$MNT/images"; fail "the offline tag is not in images"; }
+status_has "EHOSTUNREACH +[^ ]*/gone:offline +registry unreachable" ||
+    { cat "$MNT/status"; fail "no EHOSTUNREACH row for the lookup ln made"; }
 imgfs_alive || fail "daemon died"
-pass "registry down ($e)"
+pass "registry down ($e), tag made offline"
 cat "$MNT/status"
 imgfs_umount
 
