@@ -48,12 +48,26 @@ int store_toc_cursor_new(struct store_toc_cursor **out)
 
 	if (!cur)
 		return -ENOMEM;
+	/* Its buffers (192 KiB) wait for the first read that decompresses:
+	 * every open of a rootfs file makes a cursor, and most are read
+	 * from the span cache or an uncompressed blob. */
+	cur->in.src.fd = -1;
+	*out = cur;
+	return 0;
+}
+
+static int cur_buffers(struct store_toc_cursor *cur)
+{
+	if (cur->scratch)
+		return 0;
 	cur->scratch = malloc(SCRATCH);
-	if (!cur->scratch || toc_in_init(&cur->in)) {
-		store_toc_cursor_free(cur);
+	if (!cur->scratch)
+		return -ENOMEM;
+	if (toc_in_init(&cur->in)) {
+		free(cur->scratch);
+		cur->scratch = NULL;
 		return -ENOMEM;
 	}
-	*out = cur;
 	return 0;
 }
 
@@ -183,6 +197,9 @@ static int rd_compressed(const struct store_toc *toc,
 	size_t done = 0, n;
 	int rc;
 
+	rc = cur_buffers(cur);
+	if (rc)
+		goto out;
 	if (cur->toc != toc)
 		cur->live = false;
 	/* Continue when the cursor is no further from @off than a seek
