@@ -67,7 +67,20 @@ struct store_inflight {
 	bool done;
 	int err;
 	uint64_t progress;	/* atomic: bytes written so far */
+	bool opened;		/* the temp file exists (rfd, when >= 0) */
+	int rfd;		/* the temp file, read-only, for followers */
+	int followers;		/* atomic: followers sleeping for bytes */
 };
+
+/* Caller holds s->lock: drop a ref on @f. */
+static void inflight_put_locked(struct store_inflight *f)
+{
+	if (--f->refs)
+		return;
+	if (f->rfd >= 0)
+		close(f->rfd);
+	free(f);
+}
 
 static const char *hex_of(const char *digest)
 {
@@ -325,20 +338,48 @@ int store_blob_add(struct store *s, const void *data, size_t len, char digest[72
 	return store_blob_writer_commit(s, w, NULL, digest);
 }
 
-/* The writer of a download and the counter its waiters watch. */
+/* The writer of a download and the download its waiters watch. */
 struct dl_sink {
+	struct store *s;
 	struct store_blob_writer *w;
-	uint64_t *progress;	/* atomic: bytes written so far */
+	struct store_inflight *f;
 };
 
+/*
+ * The count of bytes written is published after the bytes are in the
+ * file; a follower asleep for bytes is woken at once (the others poll in
+ * slices).  Both sides use sequentially consistent atomics: either the
+ * follower, about to sleep under s->lock, sees the new count, or this
+ * sees it counted in followers and broadcasts under s->lock, which it
+ * can take only once the follower sleeps.
+ */
 static int sink(void *ctx, const void *data, size_t n)
 {
 	struct dl_sink *d = ctx;
 	int ret = store_blob_writer_write(d->w, data, n);
 
-	if (!ret)
-		__atomic_store_n(d->progress, d->w->size, __ATOMIC_RELEASE);
-	return ret;
+	if (ret)
+		return ret;
+	__atomic_store_n(&d->f->progress, d->w->size, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->f->followers, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&d->s->lock);
+		pthread_cond_broadcast(&d->s->inflight_cond);
+		pthread_mutex_unlock(&d->s->lock);
+	}
+	return 0;
+}
+
+/* Open the temp file of @w for followers of @f (who wait for this). */
+static void download_open(struct store *s, struct store_blob_writer *w,
+			  struct store_inflight *f)
+{
+	int fd = openat(s->tmp_fd, w->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	pthread_mutex_lock(&s->lock);
+	f->rfd = fd;	/* -1: followers just wait for the result */
+	f->opened = true;
+	pthread_cond_broadcast(&s->inflight_cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 bool store_fetch_retryable(int err)
@@ -351,14 +392,16 @@ bool store_fetch_retryable(int err)
  * download - fetch @d into a new blob, resuming after a dropped connection
  * from the bytes already written (and hashed).  Each attempt has the
  * deadline of what is left (store_xfer()); the count of bytes written
- * goes to *@progress for the readers waiting on it.
+ * goes to @f for the readers waiting on it, and the file, as soon as it
+ * exists, to those following it.  A resumed transfer appends to the same
+ * file, so a follower only sees its bytes arrive later.
  */
 static int download(struct store *s, const char *host, const char *repo,
 		    const struct registry_desc *d, struct store_image *owner,
-		    uint64_t *progress)
+		    struct store_inflight *f)
 {
 	struct store_blob_writer *w;
-	struct dl_sink ds = { .progress = progress };
+	struct dl_sink ds = { .s = s, .f = f };
 	uint64_t size = (uint64_t)d->size;
 	char what[300];
 	int ret;
@@ -367,6 +410,7 @@ static int download(struct store *s, const char *host, const char *repo,
 	ret = writer_new(s, STORE_OP_BLOB, what, d, &w);
 	if (ret)
 		return ret;
+	download_open(s, w, f);
 	ds.w = w;
 	w->limit = size;
 	w->owner = owner;
@@ -429,14 +473,13 @@ static void fetch_run(struct fetch_job *j)
 	struct store_inflight *f = j->f;
 	int ret;
 
-	ret = download(s, j->host, j->repo, &j->d, j->owner, &f->progress);
+	ret = download(s, j->host, j->repo, &j->d, j->owner, f);
 	pthread_mutex_lock(&s->lock);
 	htab_del(&s->inflight, j->key);
 	f->done = true;
 	f->err = ret;
 	pthread_cond_broadcast(&s->inflight_cond);
-	if (--f->refs == 0)
-		free(f);
+	inflight_put_locked(f);
 	pthread_mutex_unlock(&s->lock);
 	store_space_release(s, (uint64_t)j->d.size);
 	if (j->owner)
@@ -497,6 +540,7 @@ static int fetch_start_locked(struct store *s, const char *key, const char *host
 	j->d.digest = j->digest;
 	j->d.size = d->size;
 	f->refs = 2;		/* the job and the caller */
+	f->rfd = -1;
 	if (owner) {
 		owner->refs++;	/* s->lock held */
 		j->owner = owner;
@@ -542,14 +586,102 @@ static int fetch_wait_locked(struct store *s, struct store_inflight *f,
 	return f->err;
 }
 
+/* A follower of a download: what its need callback waits on. */
+struct follow {
+	struct store *s;
+	struct store_inflight *f;
+	const struct registry_desc *d;
+	struct store_watch w;	/* the download's pace, from the start */
+	int gave_up;		/* the reader was interrupted or gave up */
+};
+
+/*
+ * follow_need - the store_toc_src need callback of a followed download:
+ * bytes at @off are there once the download wrote past @off; until then
+ * sleep on s->inflight_cond (woken by sink()), giving up like
+ * fetch_wait_locked() does (-EINTR, or -EIO on a stall) and failing with
+ * the download's error when it ends without them.
+ */
+static int follow_need(void *ctx, uint64_t off, size_t *len)
+{
+	struct follow *fo = ctx;
+	struct store *s = fo->s;
+	struct store_inflight *f = fo->f;
+	uint64_t got = __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST);
+	int ret = 0;
+
+	if (got <= off) {
+		pthread_mutex_lock(&s->lock);
+		__atomic_add_fetch(&f->followers, 1, __ATOMIC_SEQ_CST);
+		while ((got = __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST)) <= off) {
+			if (f->done) {
+				ret = f->err ? f->err : -EIO;
+				break;
+			}
+			ret = store_wait_slice(&s->inflight_cond, &s->lock);
+			if (!ret && store_watch_check(&fo->w, got)) {
+				log_err("blob %s: less than %" PRIu64 " bytes in %ld s; this "
+					"read gives up (the download goes on)",
+					fo->d->digest, fo->w.need, s->timeout_sec);
+				ret = -EIO;
+			}
+			if (ret) {
+				fo->gave_up = ret;
+				break;
+			}
+		}
+		__atomic_sub_fetch(&f->followers, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&s->lock);
+		if (ret)
+			return ret;
+	}
+	if (*len > got - off)
+		*len = (size_t)(got - off);
+	return 0;
+}
+
+/*
+ * Caller holds s->lock and a ref on @f (dropped while @fn runs): once the
+ * download's file exists, run @fn on it as it is written.  *@ran when
+ * @fn ran; -EINTR or -EIO when the reader gave up meanwhile (the download
+ * goes on), else 0 whatever @fn returned.
+ */
+static int follow_locked(struct store *s, struct store_inflight *f,
+			 const struct registry_desc *d, store_blob_follow_fn fn,
+			 void *ctx, bool *ran)
+{
+	struct follow fo = { .s = s, .f = f, .d = d };
+	struct store_toc_src src = { .need = follow_need, .ctx = &fo };
+	int ret;
+
+	*ran = false;
+	while (!f->opened && !f->done) {	/* a local open: no stall watch */
+		ret = store_wait_slice(&s->inflight_cond, &s->lock);
+		if (ret)
+			return ret;
+	}
+	if (f->done || f->rfd < 0)
+		return 0;	/* nothing to follow: the caller reads the blob */
+	src.fd = f->rfd;
+	store_watch_start(s, &fo.w, __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST));
+	pthread_mutex_unlock(&s->lock);
+	fn(ctx, &src);
+	pthread_mutex_lock(&s->lock);
+	*ran = true;
+	return fo.gave_up;
+}
+
 /*
  * fetch_from - store_blob_fetch() from source @k of @srcs alone: joins a
  * download of @d from that same source in flight, else starts one, and
- * waits for it.
+ * waits for it - following it with @fn (may be NULL) meanwhile; *@followed
+ * when it succeeded and @fn ran on it.
  */
 static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
-		      const struct registry_desc *d)
+		      const struct registry_desc *d, store_blob_follow_fn fn,
+		      void *ctx, bool *followed)
 {
+	bool ran = false;
 	const char *host = srcs->v[k].host, *repo = srcs->v[k].repo;
 	struct store_inflight *f;
 	bool reserved = false;
@@ -584,9 +716,11 @@ static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
 			goto out_unlock;
 		reserved = false;	/* the job gives it back */
 	}
-	ret = fetch_wait_locked(s, f, d);
-	if (--f->refs == 0)
-		free(f);
+	ret = fn ? follow_locked(s, f, d, fn, ctx, &ran) : 0;
+	if (!ret)
+		ret = fetch_wait_locked(s, f, d);
+	*followed = !ret && ran;
+	inflight_put_locked(f);
 out_unlock:
 	pthread_mutex_unlock(&s->lock);
 	if (reserved)
@@ -596,11 +730,13 @@ out:
 	return ret;
 }
 
-int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
-		     const struct registry_desc *d)
+int store_blob_fetch_follow(struct store *s, const struct store_srcs *srcs,
+			    const struct registry_desc *d, store_blob_follow_fn fn,
+			    void *ctx, bool *followed)
 {
 	int ret = -ENOENT;
 
+	*followed = false;
 	if (!d->digest || !registry_digest_valid(d->digest) || d->size < 0)
 		return -EINVAL;
 	if (store_blob_has(s, d->digest))
@@ -608,11 +744,11 @@ int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 	if (!s->reg || !srcs)
 		return -ENOENT;
 	for (size_t k = 0; k < srcs->n; k++) {
-		ret = fetch_from(s, srcs, k, d);
+		ret = fetch_from(s, srcs, k, d, fn, ctx, followed);
 		/* Another image's download, from this source, was dropped
 		 * because that image went: ours is still wanted. */
 		if (ret == -ECANCELED && !store_image_deleted(s, srcs->img))
-			ret = fetch_from(s, srcs, k, d);
+			ret = fetch_from(s, srcs, k, d, fn, ctx, followed);
 		if (!ret || store_blob_has(s, d->digest))
 			return 0;
 		if (ret == -ECANCELED)
@@ -626,6 +762,14 @@ int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 				 strerror(-ret), srcs->v[k + 1].host, srcs->v[k + 1].repo);
 	}
 	return ret == -ECANCELED ? -ENOENT : ret;
+}
+
+int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
+		     const struct registry_desc *d)
+{
+	bool followed;
+
+	return store_blob_fetch_follow(s, srcs, d, NULL, NULL, &followed);
 }
 
 int store_fd_sha256(int fd, uint64_t size, char digest[72])

@@ -94,6 +94,7 @@ static int layer_lazy(struct store *s, struct store_image *img, size_t i,
 static int layer_try(struct store *s, struct store_image *img, size_t i)
 {
 	struct store_layer *l = &img->layers[i];
+	struct store_toc *toc = NULL;
 	struct store_srcs srcs;
 	char what[32];
 	int ret, fd;
@@ -103,7 +104,8 @@ static int layer_try(struct store *s, struct store_image *img, size_t i)
 		return 0;
 	ret = store_image_srcs(s, img, l->desc.digest, &srcs);
 	if (!ret)
-		ret = store_blob_fetch(s, &srcs, &l->desc);
+		ret = store_layer_fetch_index(s, &srcs, &l->desc, img->cfg.diff_ids[i],
+					      what, &toc);
 	store_srcs_release(&srcs);
 	if (ret) {
 		if (ret != -EINTR)	/* the caller was interrupted: no fault */
@@ -113,9 +115,15 @@ static int layer_try(struct store *s, struct store_image *img, size_t i)
 	}
 	if (l->fd < 0) {
 		ret = store_blob_open(s, l->desc.digest, &fd);
-		if (ret)
+		if (ret) {
+			store_toc_free(toc);
 			return ret;
+		}
 		l->fd = fd;
+	}
+	if (toc) {	/* indexed during its download */
+		l->toc = toc;
+		return 0;
 	}
 	return store_layer_index(s, &l->desc, l->fd, img->cfg.diff_ids[i], what,
 				 &l->toc);

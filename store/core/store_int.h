@@ -250,6 +250,22 @@ int store_fd_sha256(int fd, uint64_t size, char digest[72]);
  */
 int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 		     const struct registry_desc *d);
+/*
+ * store_blob_fetch_follow - store_blob_fetch() that hands each download it
+ * waits for to @fn while it runs, without any lock held: @src reads the
+ * file being written, its need callback sleeping until the bytes are
+ * there (and failing with the download's error, or -EINTR / -EIO when
+ * the caller is interrupted or the transfer stalls).  A resumed transfer
+ * only makes it wait longer.  @fn runs at most once per source tried, and
+ * not when the blob is local or the download ended before it could
+ * start.  *@followed is set when the download that made the blob local
+ * is one that @fn ran on: only then is what @fn made of the bytes about
+ * this blob, whose digest and size have checked out.
+ */
+typedef int (*store_blob_follow_fn)(void *ctx, const struct store_toc_src *src);
+int store_blob_fetch_follow(struct store *s, const struct store_srcs *srcs,
+			    const struct registry_desc *d, store_blob_follow_fn fn,
+			    void *ctx, bool *followed);
 
 /*
  * store_blob_unlink - remove blob @hex and its layer index, counting the
@@ -332,6 +348,19 @@ void store_space_release(struct store *s, uint64_t bytes);
 int store_layer_index_load(struct store *s, const struct registry_desc *d,
 			   const char *diff_id, const char *what,
 			   struct store_toc **out);
+/*
+ * store_layer_fetch_index - store_blob_fetch() of layer @d, indexing it
+ * while it downloads: 0 with *@out the index (checked against @diff_id
+ * and kept) when the download that made the blob local was scanned as it
+ * ran; 0 with *@out NULL when the blob is local but was not scanned (it
+ * was there already, or its download ended before the scan could start):
+ * store_layer_index() then.  An index is kept only when the blob's digest
+ * and the diff_id both checked out; errors as store_blob_fetch(), or as
+ * store_layer_index() when the download succeeded but its index did not.
+ */
+int store_layer_fetch_index(struct store *s, const struct store_srcs *srcs,
+			    const struct registry_desc *d, const char *diff_id,
+			    const char *what, struct store_toc **out);
 
 /* partial.c */
 struct store_partial;
