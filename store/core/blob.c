@@ -22,7 +22,9 @@
  * A download runs as a detached job (wait.c) without any lock held; every
  * caller, the first one included, sleeps on s->inflight_cond and gets the
  * job's result - or gives up alone, interrupted (-EINTR) or because the
- * transfer stalls (-EIO), while the job goes on for the others.  A dropped
+ * transfer stalls (-EIO), while the job goes on for the others.  A
+ * waiter may also follow the download as it runs, reading its temp file
+ * as it is written (store_blob_fetch_follow, follow.c).  A dropped
  * connection is resumed with a Range request from the bytes already
  * hashed, up to STORE_FETCH_TRIES attempts, each with a deadline scaled to
  * what is left (registry_blob_deadline()).  A blob larger than
@@ -59,17 +61,6 @@ struct store_blob_writer {
 	uint64_t limit;		/* more bytes than this is -EFBIG */
 	int err;		/* sticky: the first write error */
 	struct store_image *owner;	/* NULL, or the image a download is for */
-};
-
-/* One download in progress; refs: the downloader plus each waiter. */
-struct store_inflight {
-	int refs;
-	bool done;
-	int err;
-	uint64_t progress;	/* atomic: bytes written so far */
-	bool opened;		/* the temp file exists (rfd, when >= 0) */
-	int rfd;		/* the temp file, read-only, for followers */
-	int followers;		/* atomic: followers sleeping for bytes */
 };
 
 /* Caller holds s->lock: drop a ref on @f. */
@@ -586,91 +577,6 @@ static int fetch_wait_locked(struct store *s, struct store_inflight *f,
 	return f->err;
 }
 
-/* A follower of a download: what its need callback waits on. */
-struct follow {
-	struct store *s;
-	struct store_inflight *f;
-	const struct registry_desc *d;
-	struct store_watch w;	/* the download's pace, from the start */
-	int gave_up;		/* the reader was interrupted or gave up */
-};
-
-/*
- * follow_need - the store_toc_src need callback of a followed download:
- * bytes at @off are there once the download wrote past @off; until then
- * sleep on s->inflight_cond (woken by sink()), giving up like
- * fetch_wait_locked() does (-EINTR, or -EIO on a stall) and failing with
- * the download's error when it ends without them.
- */
-static int follow_need(void *ctx, uint64_t off, size_t *len)
-{
-	struct follow *fo = ctx;
-	struct store *s = fo->s;
-	struct store_inflight *f = fo->f;
-	uint64_t got = __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST);
-	int ret = 0;
-
-	if (got <= off) {
-		pthread_mutex_lock(&s->lock);
-		__atomic_add_fetch(&f->followers, 1, __ATOMIC_SEQ_CST);
-		while ((got = __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST)) <= off) {
-			if (f->done) {
-				ret = f->err ? f->err : -EIO;
-				break;
-			}
-			ret = store_wait_slice(&s->inflight_cond, &s->lock);
-			if (!ret && store_watch_check(&fo->w, got)) {
-				log_err("blob %s: less than %" PRIu64 " bytes in %ld s; this "
-					"read gives up (the download goes on)",
-					fo->d->digest, fo->w.need, s->timeout_sec);
-				ret = -EIO;
-			}
-			if (ret) {
-				fo->gave_up = ret;
-				break;
-			}
-		}
-		__atomic_sub_fetch(&f->followers, 1, __ATOMIC_SEQ_CST);
-		pthread_mutex_unlock(&s->lock);
-		if (ret)
-			return ret;
-	}
-	if (*len > got - off)
-		*len = (size_t)(got - off);
-	return 0;
-}
-
-/*
- * Caller holds s->lock and a ref on @f (dropped while @fn runs): once the
- * download's file exists, run @fn on it as it is written.  *@ran when
- * @fn ran; -EINTR or -EIO when the reader gave up meanwhile (the download
- * goes on), else 0 whatever @fn returned.
- */
-static int follow_locked(struct store *s, struct store_inflight *f,
-			 const struct registry_desc *d, store_blob_follow_fn fn,
-			 void *ctx, bool *ran)
-{
-	struct follow fo = { .s = s, .f = f, .d = d };
-	struct store_toc_src src = { .need = follow_need, .ctx = &fo };
-	int ret;
-
-	*ran = false;
-	while (!f->opened && !f->done) {	/* a local open: no stall watch */
-		ret = store_wait_slice(&s->inflight_cond, &s->lock);
-		if (ret)
-			return ret;
-	}
-	if (f->done || f->rfd < 0)
-		return 0;	/* nothing to follow: the caller reads the blob */
-	src.fd = f->rfd;
-	store_watch_start(s, &fo.w, __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST));
-	pthread_mutex_unlock(&s->lock);
-	fn(ctx, &src);
-	pthread_mutex_lock(&s->lock);
-	*ran = true;
-	return fo.gave_up;
-}
-
 /*
  * fetch_from - store_blob_fetch() from source @k of @srcs alone: joins a
  * download of @d from that same source in flight, else starts one, and
@@ -716,7 +622,7 @@ static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
 			goto out_unlock;
 		reserved = false;	/* the job gives it back */
 	}
-	ret = fn ? follow_locked(s, f, d, fn, ctx, &ran) : 0;
+	ret = fn ? store_follow_locked(s, f, d, fn, ctx, &ran) : 0;
 	if (!ret)
 		ret = fetch_wait_locked(s, f, d);
 	*followed = !ret && ran;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * fdcache.c, image.c, record.c, layers.c, layer_index.c, partial.c,
+ * follow.c, fdcache.c, image.c, record.c, layers.c, layer_index.c, partial.c,
  * progress.c, span_cache.c, tags.c, pull.c and remote.c.  It holds the layout of
  * struct store, of an image and of a tag entry, and the helpers these
  * files share; no other module sees it (it is not on their include path),
@@ -266,6 +266,30 @@ typedef int (*store_blob_follow_fn)(void *ctx, const struct store_toc_src *src);
 int store_blob_fetch_follow(struct store *s, const struct store_srcs *srcs,
 			    const struct registry_desc *d, store_blob_follow_fn fn,
 			    void *ctx, bool *followed);
+
+/* One download in progress (blob.c); refs: the downloader plus each
+ * waiter; guarded by s->lock but for the atomics. */
+struct store_inflight {
+	int refs;
+	bool done;
+	int err;
+	uint64_t progress;	/* atomic: bytes written so far */
+	bool opened;		/* the temp file exists (rfd, when >= 0) */
+	int rfd;		/* the temp file, read-only, for followers */
+	int followers;		/* atomic: followers sleeping for bytes */
+};
+
+/* follow.c */
+/*
+ * store_follow_locked - caller holds s->lock and a ref on @f (the lock is
+ * dropped while @fn runs): once the download's file exists, run @fn on it
+ * as it is written (@d's size).  *@ran when @fn ran; -EINTR or -EIO when
+ * the reader gave up meanwhile (the download goes on), else 0 whatever
+ * @fn returned.
+ */
+int store_follow_locked(struct store *s, struct store_inflight *f,
+			const struct registry_desc *d, store_blob_follow_fn fn,
+			void *ctx, bool *ran);
 
 /*
  * store_blob_unlink - remove blob @hex and its layer index, counting the
