@@ -11,7 +11,10 @@
 #      the index is kept.
 #  (b) it cuts the connection mid-way: the download resumes with a Range
 #      request and the scan, which waited across it, gives a kept index.
-#  (c) it flips one byte of another layer, near its end, then in its gzip
+#  (c) while it holds another layer back, the reader is interrupted
+#      (SIGKILL, which FUSE passes on as an interrupt): it ends at once, the scan it ran is gone from `status`,
+#      and the download goes on for the next reader, which gets the bytes.
+#  (d) it flips one byte of another layer, near its end, then in its gzip
 #      header's mtime (which no decompressor checks: the scan succeeds and
 #      only the blob's digest tells): each read fails with EIO and neither
 #      an index nor a blob is kept; with the proxy healthy the same read
@@ -24,15 +27,16 @@ O=$TEST_TMP/oci
 build_unique "$O" big 8
 build_unique "$O" cut 8
 build_unique "$O" bad 2
+build_unique "$O" intr 8
 registry_start
 REAL_ADDR=$REG_ADDR
-for t in big cut bad; do
+for t in big cut bad intr; do
     push_image "$O" "$t" "$t:latest"
     reference_tree "$O" "$t" "$TEST_TMP/ref-$t"
 done
 layer_of() { remote_raw "$1:latest" --raw | jq -r '.layers[0].digest'; }
-BIG=$(layer_of big); CUT=$(layer_of cut); BAD=$(layer_of bad)
-[ -n "$BIG" ] && [ -n "$CUT" ] && [ -n "$BAD" ] || fail "no layer digests"
+BIG=$(layer_of big); CUT=$(layer_of cut); BAD=$(layer_of bad); INTR=$(layer_of intr)
+[ -n "$BIG" ] && [ -n "$CUT" ] && [ -n "$BAD" ] && [ -n "$INTR" ] || fail "no layer digests"
 
 PLOG=$TEST_TMP/proxy.log
 : > "$PLOG"
@@ -91,6 +95,28 @@ grep -q "layer $CUT: indexed during its download" "$IMGFS_LOG" ||
     fail "the layer was not indexed during its (resumed) download"
 pass "resumed from 3 MiB, read right, index kept"
 
+check "(c) an interrupted reader of a followed download ends; the download goes on"
+I=${INTR#sha256:}
+echo 4194304 > "$PLOG.hold"
+cat "$MNT/repos/intr/latest/rootfs/data/blob" >/dev/null 2>&1 &
+RD=$!
+_scanning() { grep -E "^  index +sha256:${I:0:12} +[1-9]" "$MNT/status"; }
+wait_for 60 _scanning || { cat "$MNT/status"; fail "no index scan of the held-back layer"; }
+# A fatal signal: the kernel sends FUSE an interrupt and waits for the
+# answer, so the reader ends only when the daemon stops waiting for bytes.
+kill -KILL "$RD"
+wait_for 30 _pid_gone "$RD" || fail "the interrupted reader did not end while the blob was held back"
+_no_scan() { ! grep -E "^  index +sha256:${I:0:12} " "$MNT/status"; }
+wait_for 10 _no_scan || { cat "$MNT/status"; fail "the interrupted scan stays in status"; }
+grep -qE "^  download +sha256:${I:0:12} " "$MNT/status" || { cat "$MNT/status"; fail "the download did not go on"; }
+[ -e "$STORE/index/sha256/$I" ] && fail "an index was kept for the interrupted scan"
+rm -f "$PLOG.hold"
+read_ok intr
+[ -s "$STORE/index/sha256/$I" ] || fail "no index kept after the interrupted reader"
+n=$(grep -c "GET /v2/intr/blobs/$INTR" "$PLOG")
+assert_eq 1 "$n" "GETs of the intr blob"
+pass "the reader ended at once, the next one read from the same download"
+
 # bad_read — reading bad/ fails with EIO and keeps neither index nor blob.
 bad_read() {
     local e
@@ -101,19 +127,19 @@ bad_read() {
     [ -e "$STORE/blobs/sha256/${BAD#sha256:}" ] && fail "the blob was kept ($1)"
     return 0
 }
-check "(c) a byte flipped near the end: EIO, nothing kept"
+check "(d) a byte flipped near the end: EIO, nothing kept"
 echo "$BAD -3" > "$PLOG.corrupt"
 bad_read "near the end"
 pass "EIO, no index, no blob"
 
-check "(c) a byte flipped in the gzip header's mtime: the scan passes, the digest does not"
+check "(d) a byte flipped in the gzip header's mtime: the scan passes, the digest does not"
 echo "$BAD 5" > "$PLOG.corrupt"
 bad_read "gzip mtime"
 grep -q "layer $BAD: the index built during its download is discarded" "$IMGFS_LOG" ||
     fail "no index was built and discarded (the scan should pass: mtime is not checked)"
 pass "EIO, no index, no blob"
 
-check "(c) with the proxy healthy the same read succeeds"
+check "(d) with the proxy healthy the same read succeeds"
 rm -f "$PLOG.corrupt"
 read_ok bad
 [ -s "$STORE/index/sha256/${BAD#sha256:}" ] || fail "no index kept once healthy"
