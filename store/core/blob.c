@@ -334,15 +334,21 @@ struct dl_sink {
 	struct store *s;
 	struct store_blob_writer *w;
 	struct store_inflight *f;
+	uint64_t woke;		/* bytes written at the last wake-up */
 };
+
+/* Followers are woken every this many bytes (and at the end): what they
+ * wait for at most is one read of the scan (toc's TOC_IO_CHUNK). */
+#define FOLLOW_WAKE_STEP ((uint64_t)128 << 10)
 
 /*
  * The count of bytes written is published after the bytes are in the
- * file; a follower asleep for bytes is woken at once (the others poll in
- * slices).  Both sides use sequentially consistent atomics: either the
- * follower, about to sleep under s->lock, sees the new count, or this
- * sees it counted in followers and broadcasts under s->lock, which it
- * can take only once the follower sleeps.
+ * file; a follower asleep for bytes is woken every FOLLOW_WAKE_STEP
+ * bytes and at the end (the others poll in slices).  Both sides use
+ * sequentially consistent atomics: either the follower, about to sleep
+ * under s->lock, sees the new count, or this sees it counted in
+ * followers and broadcasts under s->lock, which it can take only once
+ * the follower sleeps.
  */
 static int sink(void *ctx, const void *data, size_t n)
 {
@@ -352,7 +358,9 @@ static int sink(void *ctx, const void *data, size_t n)
 	if (ret)
 		return ret;
 	__atomic_store_n(&d->f->progress, d->w->size, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&d->f->followers, __ATOMIC_SEQ_CST)) {
+	if (__atomic_load_n(&d->f->followers, __ATOMIC_SEQ_CST) &&
+	    (d->w->size - d->woke >= FOLLOW_WAKE_STEP || d->w->size == d->w->limit)) {
+		d->woke = d->w->size;
 		pthread_mutex_lock(&d->s->lock);
 		pthread_cond_broadcast(&d->s->inflight_cond);
 		pthread_mutex_unlock(&d->s->lock);

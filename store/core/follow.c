@@ -35,8 +35,12 @@ struct follow {
 
 /*
  * follow_need - the store_toc_src need callback of a followed download:
- * bytes at @off are there once the download wrote past @off; until then
- * sleep on s->inflight_cond (woken by sink()), giving up like
+ * what the download wrote from @off on, when it wrote past @off; else
+ * sleep on s->inflight_cond (woken by sink()) until all of [@off, @off +
+ * *@len) is written - not just a byte, so that a follower faster than
+ * the network wakes once per read of the scan (128 KiB) rather than once
+ * per piece the network delivers, which on a busy machine costs a
+ * scheduler's delay each time.  Gives up like
  * fetch_wait_locked() does (-EINTR, or -EIO on a stall) and failing with
  * the download's error when it ends without them.
  */
@@ -46,12 +50,15 @@ static int follow_need(void *ctx, uint64_t off, size_t *len)
 	struct store *s = fo->s;
 	struct store_inflight *f = fo->f;
 	uint64_t got = __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST);
+	uint64_t want = off + *len;
 	int ret = 0;
 
+	if (want > (uint64_t)fo->d->size)
+		want = (uint64_t)fo->d->size;
 	if (got <= off) {
 		pthread_mutex_lock(&s->lock);
 		__atomic_add_fetch(&f->followers, 1, __ATOMIC_SEQ_CST);
-		while ((got = __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST)) <= off) {
+		while ((got = __atomic_load_n(&f->progress, __ATOMIC_SEQ_CST)) < want) {
 			if (f->done) {
 				ret = f->err ? f->err : -EIO;
 				break;
@@ -73,6 +80,8 @@ static int follow_need(void *ctx, uint64_t off, size_t *len)
 		if (ret)
 			return ret;
 	}
+	if (got <= off)
+		return -EIO;	/* @off at or past the blob's size */
 	if (*len > got - off)
 		*len = (size_t)(got - off);
 	return 0;
