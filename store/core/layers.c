@@ -17,7 +17,8 @@
  * them only after seeing READY under img->lock.
  *
  * Each layer that needs work gets a worker; at most STORE_BUILD_THREADS
- * run at once, the calling thread being one of them.  Indexes are saved to
+ * run at once, the calling thread being one of them, taking the layers
+ * top (the last) first.  Indexes are saved to
  * index/sha256/<layer hex> only after the layer's diff_id checked out.
  * Their memory comes from the store's budget of index builds (toc.h).
  *
@@ -194,7 +195,10 @@ static int rootfs_build(struct store *s, struct store_image *img,
 	tocs = calloc(n ? n : 1, sizeof(*tocs));
 	if (!b.todo || !b.errs || !tocs)
 		goto out;
-	for (size_t i = 0; i < n; i++)
+	/* Top layer first (issue 9): a path is answered by the topmost
+	 * layer that has it, so the upper layers are the ones a lookup
+	 * needs first. */
+	for (size_t i = n; i-- > 0;)
 		if (!img->layers[i].toc)
 			b.todo[b.n_todo++] = i;
 	while (n_th + 1 < STORE_BUILD_THREADS && n_th + 1 < b.n_todo) {
