@@ -8,7 +8,9 @@
 #      stalled there, `status` shows the index scan of that layer with bytes
 #      read (the scan consumed the download's bytes before it finished) and
 #      no index is kept yet; released, the read gets the right bytes and
-#      the index is kept.
+#      the index is kept.  A second image with the same layer (big:v, same
+#      repository, so the same download) read meanwhile follows that one
+#      download with a scan of its own.
 #  (b) it cuts the connection mid-way: the download resumes with a Range
 #      request and the scan, which waited across it, gives a kept index.
 #  (c) while it holds another layer back, the reader is interrupted
@@ -25,6 +27,7 @@ need_root
 
 O=$TEST_TMP/oci
 build_unique "$O" big 8
+build_variant "$O" big bigv
 build_unique "$O" cut 8
 build_unique "$O" bad 2
 build_unique "$O" intr 8
@@ -34,6 +37,7 @@ for t in big cut bad intr; do
     push_image "$O" "$t" "$t:latest"
     reference_tree "$O" "$t" "$TEST_TMP/ref-$t"
 done
+push_image "$O" bigv big:v
 layer_of() { remote_raw "$1:latest" --raw | jq -r '.layers[0].digest'; }
 BIG=$(layer_of big); CUT=$(layer_of cut); BAD=$(layer_of bad); INTR=$(layer_of intr)
 [ -n "$BIG" ] && [ -n "$CUT" ] && [ -n "$BAD" ] && [ -n "$INTR" ] || fail "no layer digests"
@@ -68,6 +72,10 @@ row=$(_index_row | head -n 1)
 log "status while stalled: $row / $(_downloading | head -n 1)"
 read -r _ _ done _ <<<"$row"
 [ -e "$TEST_TMP/big.rc" ] && fail "the reader finished while the blob was held back"
+(timeout 120 sha256sum < "$MNT/repos/big/v/rootfs/data/blob" > "$TEST_TMP/bigv.sum" 2>&1
+ echo $? > "$TEST_TMP/bigv.rc") &
+_two_scans() { [ "$(grep -cE "^  index +sha256:${H:0:12} +[1-9]" "$MNT/status")" = 2 ]; }
+wait_for 30 _two_scans || { cat "$MNT/status"; fail "big:v does not follow the same download"; }
 [ -e "$STORE/index/sha256/$H" ] && fail "an index was kept before the download finished"
 [ -e "$STORE/blobs/sha256/$H" ] && fail "the blob is in blobs/ before the download finished"
 pass "index scan at $done while the download waits at 4 MiB"
@@ -76,14 +84,18 @@ check "(a) released: the read succeeds and the index is kept"
 rm -f "$PLOG.hold"
 wait_for 120 test -e "$TEST_TMP/big.rc" || fail "the reader did not finish"
 assert_eq 0 "$(cat "$TEST_TMP/big.rc")" "reader exit status"
-assert_eq "$(sha256sum < "$TEST_TMP/ref-big/rootfs/data/blob" | cut -d' ' -f1)" \
-    "$(cut -d' ' -f1 "$TEST_TMP/big.sum")" "big: data/blob"
+wait_for 120 test -e "$TEST_TMP/bigv.rc" || fail "the reader of big:v did not finish"
+assert_eq 0 "$(cat "$TEST_TMP/bigv.rc")" "big:v reader exit status"
+for f in big bigv; do
+    assert_eq "$(sha256sum < "$TEST_TMP/ref-big/rootfs/data/blob" | cut -d' ' -f1)" \
+        "$(cut -d' ' -f1 "$TEST_TMP/$f.sum")" "$f: data/blob"
+done
 [ -s "$STORE/index/sha256/$H" ] || fail "no index kept"
 [ -s "$STORE/blobs/sha256/$H" ] || fail "no blob kept"
 n=$(grep -c "GET /v2/big/blobs/$BIG" "$PLOG")
 assert_eq 1 "$n" "GETs of the big blob"
 grep -q "layer $BIG: indexed during its download" "$IMGFS_LOG" || fail "not logged as indexed during its download"
-pass "read right, index and blob kept, one download"
+pass "both read right, index and blob kept, one download"
 
 check "(b) a transfer cut mid-way resumes, and the scan waits across it"
 echo "3145728 cut" > "$PLOG.hold"
