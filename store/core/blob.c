@@ -22,7 +22,9 @@
  * A download runs as a detached job (wait.c) without any lock held; every
  * caller, the first one included, sleeps on s->inflight_cond and gets the
  * job's result - or gives up alone, interrupted (-EINTR) or because the
- * transfer stalls (-EIO), while the job goes on for the others.  A dropped
+ * transfer stalls (-EIO), while the job goes on for the others.  A
+ * waiter may also follow the download as it runs, reading its temp file
+ * as it is written (store_blob_fetch_follow, follow.c).  A dropped
  * connection is resumed with a Range request from the bytes already
  * hashed, up to STORE_FETCH_TRIES attempts, each with a deadline scaled to
  * what is left (registry_blob_deadline()).  A blob larger than
@@ -61,13 +63,15 @@ struct store_blob_writer {
 	struct store_image *owner;	/* NULL, or the image a download is for */
 };
 
-/* One download in progress; refs: the downloader plus each waiter. */
-struct store_inflight {
-	int refs;
-	bool done;
-	int err;
-	uint64_t progress;	/* atomic: bytes written so far */
-};
+/* Caller holds s->lock: drop a ref on @f. */
+static void inflight_put_locked(struct store_inflight *f)
+{
+	if (--f->refs)
+		return;
+	if (f->rfd >= 0)
+		close(f->rfd);
+	free(f);
+}
 
 static const char *hex_of(const char *digest)
 {
@@ -325,20 +329,56 @@ int store_blob_add(struct store *s, const void *data, size_t len, char digest[72
 	return store_blob_writer_commit(s, w, NULL, digest);
 }
 
-/* The writer of a download and the counter its waiters watch. */
+/* The writer of a download and the download its waiters watch. */
 struct dl_sink {
+	struct store *s;
 	struct store_blob_writer *w;
-	uint64_t *progress;	/* atomic: bytes written so far */
+	struct store_inflight *f;
+	uint64_t woke;		/* bytes written at the last wake-up */
 };
 
+/* Followers are woken every this many bytes (and at the end): what they
+ * wait for at most is one read of the scan (toc's TOC_IO_CHUNK). */
+#define FOLLOW_WAKE_STEP ((uint64_t)128 << 10)
+
+/*
+ * The count of bytes written is published after the bytes are in the
+ * file; a follower asleep for bytes is woken every FOLLOW_WAKE_STEP
+ * bytes and at the end (the others poll in slices).  Both sides use
+ * sequentially consistent atomics: either the follower, about to sleep
+ * under s->lock, sees the new count, or this sees it counted in
+ * followers and broadcasts under s->lock, which it can take only once
+ * the follower sleeps.
+ */
 static int sink(void *ctx, const void *data, size_t n)
 {
 	struct dl_sink *d = ctx;
 	int ret = store_blob_writer_write(d->w, data, n);
 
-	if (!ret)
-		__atomic_store_n(d->progress, d->w->size, __ATOMIC_RELEASE);
-	return ret;
+	if (ret)
+		return ret;
+	__atomic_store_n(&d->f->progress, d->w->size, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->f->followers, __ATOMIC_SEQ_CST) &&
+	    (d->w->size - d->woke >= FOLLOW_WAKE_STEP || d->w->size == d->w->limit)) {
+		d->woke = d->w->size;
+		pthread_mutex_lock(&d->s->lock);
+		pthread_cond_broadcast(&d->s->inflight_cond);
+		pthread_mutex_unlock(&d->s->lock);
+	}
+	return 0;
+}
+
+/* Open the temp file of @w for followers of @f (who wait for this). */
+static void download_open(struct store *s, struct store_blob_writer *w,
+			  struct store_inflight *f)
+{
+	int fd = openat(s->tmp_fd, w->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	pthread_mutex_lock(&s->lock);
+	f->rfd = fd;	/* -1: followers just wait for the result */
+	f->opened = true;
+	pthread_cond_broadcast(&s->inflight_cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 bool store_fetch_retryable(int err)
@@ -351,14 +391,16 @@ bool store_fetch_retryable(int err)
  * download - fetch @d into a new blob, resuming after a dropped connection
  * from the bytes already written (and hashed).  Each attempt has the
  * deadline of what is left (store_xfer()); the count of bytes written
- * goes to *@progress for the readers waiting on it.
+ * goes to @f for the readers waiting on it, and the file, as soon as it
+ * exists, to those following it.  A resumed transfer appends to the same
+ * file, so a follower only sees its bytes arrive later.
  */
 static int download(struct store *s, const char *host, const char *repo,
 		    const struct registry_desc *d, struct store_image *owner,
-		    uint64_t *progress)
+		    struct store_inflight *f)
 {
 	struct store_blob_writer *w;
-	struct dl_sink ds = { .progress = progress };
+	struct dl_sink ds = { .s = s, .f = f };
 	uint64_t size = (uint64_t)d->size;
 	char what[300];
 	int ret;
@@ -367,6 +409,7 @@ static int download(struct store *s, const char *host, const char *repo,
 	ret = writer_new(s, STORE_OP_BLOB, what, d, &w);
 	if (ret)
 		return ret;
+	download_open(s, w, f);
 	ds.w = w;
 	w->limit = size;
 	w->owner = owner;
@@ -429,14 +472,13 @@ static void fetch_run(struct fetch_job *j)
 	struct store_inflight *f = j->f;
 	int ret;
 
-	ret = download(s, j->host, j->repo, &j->d, j->owner, &f->progress);
+	ret = download(s, j->host, j->repo, &j->d, j->owner, f);
 	pthread_mutex_lock(&s->lock);
 	htab_del(&s->inflight, j->key);
 	f->done = true;
 	f->err = ret;
 	pthread_cond_broadcast(&s->inflight_cond);
-	if (--f->refs == 0)
-		free(f);
+	inflight_put_locked(f);
 	pthread_mutex_unlock(&s->lock);
 	store_space_release(s, (uint64_t)j->d.size);
 	if (j->owner)
@@ -497,6 +539,7 @@ static int fetch_start_locked(struct store *s, const char *key, const char *host
 	j->d.digest = j->digest;
 	j->d.size = d->size;
 	f->refs = 2;		/* the job and the caller */
+	f->rfd = -1;
 	if (owner) {
 		owner->refs++;	/* s->lock held */
 		j->owner = owner;
@@ -545,11 +588,14 @@ static int fetch_wait_locked(struct store *s, struct store_inflight *f,
 /*
  * fetch_from - store_blob_fetch() from source @k of @srcs alone: joins a
  * download of @d from that same source in flight, else starts one, and
- * waits for it.
+ * waits for it - following it with @fn (may be NULL) meanwhile; *@followed
+ * when it succeeded and @fn ran on it.
  */
 static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
-		      const struct registry_desc *d)
+		      const struct registry_desc *d, store_blob_follow_fn fn,
+		      void *ctx, bool *followed)
 {
+	bool ran = false;
 	const char *host = srcs->v[k].host, *repo = srcs->v[k].repo;
 	struct store_inflight *f;
 	bool reserved = false;
@@ -584,9 +630,11 @@ static int fetch_from(struct store *s, const struct store_srcs *srcs, size_t k,
 			goto out_unlock;
 		reserved = false;	/* the job gives it back */
 	}
-	ret = fetch_wait_locked(s, f, d);
-	if (--f->refs == 0)
-		free(f);
+	ret = fn ? store_follow_locked(s, f, d, fn, ctx, &ran) : 0;
+	if (!ret)
+		ret = fetch_wait_locked(s, f, d);
+	*followed = !ret && ran;
+	inflight_put_locked(f);
 out_unlock:
 	pthread_mutex_unlock(&s->lock);
 	if (reserved)
@@ -596,11 +644,13 @@ out:
 	return ret;
 }
 
-int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
-		     const struct registry_desc *d)
+int store_blob_fetch_follow(struct store *s, const struct store_srcs *srcs,
+			    const struct registry_desc *d, store_blob_follow_fn fn,
+			    void *ctx, bool *followed)
 {
 	int ret = -ENOENT;
 
+	*followed = false;
 	if (!d->digest || !registry_digest_valid(d->digest) || d->size < 0)
 		return -EINVAL;
 	if (store_blob_has(s, d->digest))
@@ -608,11 +658,11 @@ int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 	if (!s->reg || !srcs)
 		return -ENOENT;
 	for (size_t k = 0; k < srcs->n; k++) {
-		ret = fetch_from(s, srcs, k, d);
+		ret = fetch_from(s, srcs, k, d, fn, ctx, followed);
 		/* Another image's download, from this source, was dropped
 		 * because that image went: ours is still wanted. */
 		if (ret == -ECANCELED && !store_image_deleted(s, srcs->img))
-			ret = fetch_from(s, srcs, k, d);
+			ret = fetch_from(s, srcs, k, d, fn, ctx, followed);
 		if (!ret || store_blob_has(s, d->digest))
 			return 0;
 		if (ret == -ECANCELED)
@@ -626,6 +676,14 @@ int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 				 strerror(-ret), srcs->v[k + 1].host, srcs->v[k + 1].repo);
 	}
 	return ret == -ECANCELED ? -ENOENT : ret;
+}
+
+int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
+		     const struct registry_desc *d)
+{
+	bool followed;
+
+	return store_blob_fetch_follow(s, srcs, d, NULL, NULL, &followed);
 }
 
 int store_fd_sha256(int fd, uint64_t size, char digest[72])

@@ -11,6 +11,13 @@
  * like every other persistent file of the store (store_write_atomic: tmp/,
  * fsync, rename), so a crash never leaves half an index; a file that fails
  * the format's checks is rebuilt, never trusted.
+ *
+ * A layer whose blob is downloaded is indexed while it downloads
+ * (store_layer_fetch_index): the scan reads the download's file as it is
+ * written (store_blob_fetch_follow), so the first access costs about the
+ * longer of the two rather than their sum.  What that scan built is kept
+ * only once both checks passed: the blob's sha256 (the download) and the
+ * diff_id (the scan); a failed or corrupt download discards it.
  */
 #include "store_int.h"
 
@@ -148,4 +155,82 @@ int store_layer_index(struct store *s, const struct registry_desc *d, int blob_f
 	index_save(s, d->digest + strlen(REGISTRY_DIGEST_PREFIX), toc, what);
 	*out = toc;
 	return 0;
+}
+
+/* One scan of a download as it runs (store_blob_fetch_follow's @fn). */
+struct follow_build {
+	struct store *s;
+	const struct registry_desc *d;
+	const char *what;
+	enum registry_compression comp;
+	const struct store_toc_src *src;	/* the download's */
+	struct store_op *op;
+	struct store_toc *toc;	/* what the last scan built */
+	int err;		/* or why it failed */
+};
+
+/* The download's need callback, showing in `status` how far the scan
+ * has read. */
+static int follow_build_need(void *ctx, uint64_t off, size_t *len)
+{
+	struct follow_build *fb = ctx;
+
+	store_op_set(fb->s, fb->op, off);
+	return fb->src->need(fb->src->ctx, off, len);
+}
+
+static int follow_build(void *ctx, const struct store_toc_src *src)
+{
+	struct follow_build *fb = ctx;
+	struct store_toc_src mine = { .fd = src->fd, .need = follow_build_need,
+				      .ctx = fb };
+
+	store_toc_free(fb->toc);	/* an earlier source's */
+	fb->toc = NULL;
+	fb->src = src;
+	fb->op = store_op_begin(fb->s, STORE_OP_INDEX, fb->what, fb->d->digest,
+				(uint64_t)fb->d->size);
+	fb->err = store_toc_build_src(&mine, (uint64_t)fb->d->size, fb->comp,
+				      fb->s->toc_budget, &fb->toc);
+	store_op_end(fb->s, fb->op);
+	return fb->err;
+}
+
+int store_layer_fetch_index(struct store *s, const struct store_srcs *srcs,
+			    const struct registry_desc *d, const char *diff_id,
+			    const char *what, struct store_toc **out)
+{
+	struct follow_build fb = { .s = s, .d = d, .what = what };
+	bool followed = false;
+	int ret;
+
+	*out = NULL;
+	ret = layer_comp(d, what, &fb.comp);
+	if (ret)
+		return ret;
+	ret = store_blob_fetch_follow(s, srcs, d, follow_build, &fb, &followed);
+	if (ret && fb.toc)	/* the bytes it scanned were not the blob's */
+		log_info("%s: layer %s: the index built during its download is discarded: the download failed (%s)",
+			 what, d->digest, strerror(-ret));
+	if (ret || !followed)
+		goto out;
+	ret = fb.err;
+	if (ret) {
+		log_err("%s: layer %s: cannot index: %s", what, d->digest,
+			strerror(-ret));
+		store_error_note(s, d->digest, ret, "layer does not parse (cannot index)");
+		goto out;
+	}
+	ret = index_check(d, fb.toc, fb.comp, diff_id, what);
+	if (ret) {
+		store_error_note(s, d->digest, ret, "layer does not match its diff_id or size");
+		goto out;
+	}
+	log_info("%s: layer %s: indexed during its download", what, d->digest);
+	index_save(s, d->digest + strlen(REGISTRY_DIGEST_PREFIX), fb.toc, what);
+	*out = fb.toc;
+	fb.toc = NULL;
+out:
+	store_toc_free(fb.toc);
+	return ret;
 }

@@ -17,7 +17,8 @@
  * them only after seeing READY under img->lock.
  *
  * Each layer that needs work gets a worker; at most STORE_BUILD_THREADS
- * run at once, the calling thread being one of them.  Indexes are saved to
+ * run at once, the calling thread being one of them, taking the layers
+ * top (the last) first.  Indexes are saved to
  * index/sha256/<layer hex> only after the layer's diff_id checked out.
  * Their memory comes from the store's budget of index builds (toc.h).
  *
@@ -94,6 +95,7 @@ static int layer_lazy(struct store *s, struct store_image *img, size_t i,
 static int layer_try(struct store *s, struct store_image *img, size_t i)
 {
 	struct store_layer *l = &img->layers[i];
+	struct store_toc *toc = NULL;
 	struct store_srcs srcs;
 	char what[32];
 	int ret, fd;
@@ -103,7 +105,8 @@ static int layer_try(struct store *s, struct store_image *img, size_t i)
 		return 0;
 	ret = store_image_srcs(s, img, l->desc.digest, &srcs);
 	if (!ret)
-		ret = store_blob_fetch(s, &srcs, &l->desc);
+		ret = store_layer_fetch_index(s, &srcs, &l->desc, img->cfg.diff_ids[i],
+					      what, &toc);
 	store_srcs_release(&srcs);
 	if (ret) {
 		if (ret != -EINTR)	/* the caller was interrupted: no fault */
@@ -113,9 +116,15 @@ static int layer_try(struct store *s, struct store_image *img, size_t i)
 	}
 	if (l->fd < 0) {
 		ret = store_blob_open(s, l->desc.digest, &fd);
-		if (ret)
+		if (ret) {
+			store_toc_free(toc);
 			return ret;
+		}
 		l->fd = fd;
+	}
+	if (toc) {	/* indexed during its download */
+		l->toc = toc;
+		return 0;
 	}
 	return store_layer_index(s, &l->desc, l->fd, img->cfg.diff_ids[i], what,
 				 &l->toc);
@@ -186,7 +195,10 @@ static int rootfs_build(struct store *s, struct store_image *img,
 	tocs = calloc(n ? n : 1, sizeof(*tocs));
 	if (!b.todo || !b.errs || !tocs)
 		goto out;
-	for (size_t i = 0; i < n; i++)
+	/* Top layer first (issue 9): a path is answered by the topmost
+	 * layer that has it, so the upper layers are the ones a lookup
+	 * needs first. */
+	for (size_t i = n; i-- > 0;)
 		if (!img->layers[i].toc)
 			b.todo[b.n_todo++] = i;
 	while (n_th + 1 < STORE_BUILD_THREADS && n_th + 1 < b.n_todo) {

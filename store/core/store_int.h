@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the files of store/core: store.c, blob.c,
- * fdcache.c, image.c, record.c, layers.c, layer_index.c, partial.c,
+ * follow.c, fdcache.c, image.c, record.c, layers.c, layer_index.c, partial.c,
  * progress.c, span_cache.c, tags.c, pull.c and remote.c.  It holds the layout of
  * struct store, of an image and of a tag entry, and the helpers these
  * files share; no other module sees it (it is not on their include path),
@@ -250,6 +250,46 @@ int store_fd_sha256(int fd, uint64_t size, char digest[72]);
  */
 int store_blob_fetch(struct store *s, const struct store_srcs *srcs,
 		     const struct registry_desc *d);
+/*
+ * store_blob_fetch_follow - store_blob_fetch() that hands each download it
+ * waits for to @fn while it runs, without any lock held: @src reads the
+ * file being written, its need callback sleeping until the bytes are
+ * there (and failing with the download's error, or -EINTR / -EIO when
+ * the caller is interrupted or the transfer stalls).  A resumed transfer
+ * only makes it wait longer.  @fn runs at most once per source tried, and
+ * not when the blob is local or the download ended before it could
+ * start.  *@followed is set when the download that made the blob local
+ * is one that @fn ran on: only then is what @fn made of the bytes about
+ * this blob, whose digest and size have checked out.
+ */
+typedef int (*store_blob_follow_fn)(void *ctx, const struct store_toc_src *src);
+int store_blob_fetch_follow(struct store *s, const struct store_srcs *srcs,
+			    const struct registry_desc *d, store_blob_follow_fn fn,
+			    void *ctx, bool *followed);
+
+/* One download in progress (blob.c); refs: the downloader plus each
+ * waiter; guarded by s->lock but for the atomics. */
+struct store_inflight {
+	int refs;
+	bool done;
+	int err;
+	uint64_t progress;	/* atomic: bytes written so far */
+	bool opened;		/* the temp file exists (rfd, when >= 0) */
+	int rfd;		/* the temp file, read-only, for followers */
+	int followers;		/* atomic: followers sleeping for bytes */
+};
+
+/* follow.c */
+/*
+ * store_follow_locked - caller holds s->lock and a ref on @f (the lock is
+ * dropped while @fn runs): once the download's file exists, run @fn on it
+ * as it is written (@d's size).  *@ran when @fn ran; -EINTR or -EIO when
+ * the reader gave up meanwhile (the download goes on), else 0 whatever
+ * @fn returned.
+ */
+int store_follow_locked(struct store *s, struct store_inflight *f,
+			const struct registry_desc *d, store_blob_follow_fn fn,
+			void *ctx, bool *ran);
 
 /*
  * store_blob_unlink - remove blob @hex and its layer index, counting the
@@ -332,6 +372,19 @@ void store_space_release(struct store *s, uint64_t bytes);
 int store_layer_index_load(struct store *s, const struct registry_desc *d,
 			   const char *diff_id, const char *what,
 			   struct store_toc **out);
+/*
+ * store_layer_fetch_index - store_blob_fetch() of layer @d, indexing it
+ * while it downloads: 0 with *@out the index (checked against @diff_id
+ * and kept) when the download that made the blob local was scanned as it
+ * ran; 0 with *@out NULL when the blob is local but was not scanned (it
+ * was there already, or its download ended before the scan could start):
+ * store_layer_index() then.  An index is kept only when the blob's digest
+ * and the diff_id both checked out; errors as store_blob_fetch(), or as
+ * store_layer_index() when the download succeeded but its index did not.
+ */
+int store_layer_fetch_index(struct store *s, const struct store_srcs *srcs,
+			    const struct registry_desc *d, const char *diff_id,
+			    const char *what, struct store_toc **out);
 
 /* partial.c */
 struct store_partial;

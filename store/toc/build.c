@@ -395,7 +395,8 @@ static int build_check(const struct store_toc *toc)
 
 /* One build drawing from @budget (may be NULL); *@held gets what it took
  * from it, to give back. */
-static int build_run(int blob_fd, enum registry_compression comp,
+static int build_run(const struct store_toc_src *src, uint64_t end,
+		     enum registry_compression comp,
 		     struct store_toc_budget *budget, uint64_t *held,
 		     struct store_toc **out)
 {
@@ -419,7 +420,7 @@ static int build_run(int blob_fd, enum registry_compression comp,
 	if (rc)
 		goto out;
 	b->xnames_live = true;
-	rc = toc_scan_new(blob_fd, comp, toc, &b->sc);
+	rc = toc_scan_new(src, end, comp, toc, &b->sc);
 	if (rc)
 		goto out;
 	rc = build_parse(b);
@@ -456,23 +457,24 @@ out:
 int store_toc_build(int blob_fd, enum registry_compression comp,
 		    struct store_toc **out)
 {
+	struct store_toc_src src = { .fd = blob_fd };
 	uint64_t held;
 
-	return build_run(blob_fd, comp, NULL, &held, out);
+	return build_run(&src, UINT64_MAX, comp, NULL, &held, out);
 }
 
-int store_toc_build_budget(int blob_fd, enum registry_compression comp,
-			   struct store_toc_budget *budget,
-			   struct store_toc **out)
+int store_toc_build_src(const struct store_toc_src *src, uint64_t size,
+			enum registry_compression comp,
+			struct store_toc_budget *budget, struct store_toc **out)
 {
 	struct store_toc_budget_stats st;
 	uint64_t held;
 	int rc;
 
 	if (!budget)
-		return store_toc_build(blob_fd, comp, out);
+		return build_run(src, size, comp, NULL, &held, out);
 	toc_budget_enter(budget, false);
-	rc = build_run(blob_fd, comp, budget, &held, out);
+	rc = build_run(src, size, comp, budget, &held, out);
 	toc_budget_leave(budget, held);
 	if (rc != -ENOMEM)
 		return rc;
@@ -480,10 +482,19 @@ int store_toc_build_budget(int blob_fd, enum registry_compression comp,
 	log_warn("toc: index builds have spent their memory budget (%llu MiB): indexing this layer again, alone",
 		 (unsigned long long)(st.max >> 20));
 	toc_budget_enter(budget, true);
-	rc = build_run(blob_fd, comp, budget, &held, out);
+	rc = build_run(src, size, comp, budget, &held, out);
 	toc_budget_leave(budget, held);
 	if (rc == -ENOMEM)
 		log_err("toc: this layer's index needs more than the whole memory budget of index builds (%llu MiB)",
 			(unsigned long long)(st.max >> 20));
 	return rc;
+}
+
+int store_toc_build_budget(int blob_fd, enum registry_compression comp,
+			   struct store_toc_budget *budget,
+			   struct store_toc **out)
+{
+	struct store_toc_src src = { .fd = blob_fd };
+
+	return store_toc_build_src(&src, UINT64_MAX, comp, budget, out);
 }

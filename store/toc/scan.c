@@ -19,6 +19,11 @@
  * span starts mid-byte).  The last span ends at the blob's end, so the
  * trailing bytes no decoder consumes are read and hashed at the finish.
  *
+ * The input is a struct store_toc_src: a complete blob read to its end,
+ * or one still being downloaded, whose size is known and whose need
+ * callback blocks until the bytes are written (layer_index.c); every
+ * read, the plain tar's included, goes through it.
+ *
  * The uncompressed total is capped (TOC_MAX_TAR) against decompression
  * bombs; hitting the cap is -E2BIG.
  */
@@ -106,9 +111,13 @@ static int scan_plain(struct toc_scan *sc, unsigned char *out, size_t *produced)
 	if (room == 0)		/* a new span starts here */
 		room = STORE_TOC_SPAN;
 
-	rc = toc_pread(sc->in.src.fd, out,
-		       room < SCAN_OUT ? (size_t)room : SCAN_OUT,
-		       sc->totout, &n);
+	if (room > SCAN_OUT)
+		room = SCAN_OUT;
+	if (room > sc->in.end - sc->totout)	/* 0 at the end */
+		room = sc->in.end - sc->totout;
+	n = 0;
+	rc = room ? toc_src_pread(&sc->in.src, out, (size_t)room, sc->totout, &n)
+		  : 0;
 	if (rc)
 		return rc;
 	if (n == 0)
@@ -127,8 +136,9 @@ static int scan_plain(struct toc_scan *sc, unsigned char *out, size_t *produced)
 	return 0;
 }
 
-int toc_scan_new(int fd, enum registry_compression comp,
-		 struct store_toc *toc, struct toc_scan **out)
+int toc_scan_new(const struct store_toc_src *src, uint64_t end,
+		 enum registry_compression comp, struct store_toc *toc,
+		 struct toc_scan **out)
 {
 	struct toc_scan *sc;
 	int rc = -ENOMEM;
@@ -146,8 +156,7 @@ int toc_scan_new(int fd, enum registry_compression comp,
 	sc->span_md = EVP_MD_CTX_new();
 	if (!sc->ob || !sc->md || !sc->span_md || toc_in_init(&sc->in))
 		goto out;
-	toc_in_seek(&sc->in, &(struct store_toc_src){ .fd = fd }, 0,
-		    UINT64_MAX);
+	toc_in_seek(&sc->in, src, 0, end);
 	if (comp != REGISTRY_COMP_NONE)
 		sc->in.md = sc->span_md;
 	if (EVP_DigestInit_ex(sc->md, EVP_sha256(), NULL) != 1 ||
@@ -255,9 +264,13 @@ int toc_scan_finish(struct toc_scan *sc)
 	rc = scan_hash_rest(sc);
 	if (rc)
 		return rc;
-	if (fstat(sc->in.src.fd, &st))
-		return -errno;
-	toc->comp_size = (uint64_t)st.st_size;
+	if (sc->in.end != UINT64_MAX) {
+		toc->comp_size = sc->in.end;	/* a blob still being written */
+	} else {
+		if (fstat(sc->in.src.fd, &st))
+			return -errno;
+		toc->comp_size = (uint64_t)st.st_size;
+	}
 	/* the spans' digests cover exactly the blob */
 	if (toc->comp_size != (sc->comp == REGISTRY_COMP_NONE ? sc->totout :
 			       sc->in.hashed) ||

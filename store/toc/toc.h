@@ -163,6 +163,17 @@ void store_toc_budget_stats(struct store_toc_budget *b,
 int store_toc_build_budget(int blob_fd, enum registry_compression comp,
 			   struct store_toc_budget *budget,
 			   struct store_toc **out);
+/*
+ * store_toc_build_src - store_toc_build_budget() of the blob that @src
+ * gives, @size bytes (UINT64_MAX: to the end of src->fd): every byte is
+ * read through src->need, so the blob may still be being written when
+ * the need callback waits for its bytes (a download followed as it
+ * runs).  An error of the callback ends the build with that error.
+ */
+struct store_toc_src;
+int store_toc_build_src(const struct store_toc_src *src, uint64_t size,
+			enum registry_compression comp,
+			struct store_toc_budget *budget, struct store_toc **out);
 /* The largest index file the format allows (and store_toc_decode accepts). */
 #define STORE_TOC_FILE_MAX ((size_t)4 << 30)
 

@@ -221,12 +221,15 @@ struct toc_scan {
 };
 
 /*
- * toc_scan_new - start decompressing @fd (compression @comp) from offset 0,
- * recording checkpoints into @toc (cps, n_cps; windows in toc->mem) and
- * each span's digest.
+ * toc_scan_new - start decompressing @src (compression @comp) from offset
+ * 0, recording checkpoints into @toc (cps, n_cps; windows in toc->mem) and
+ * each span's digest.  @end is the blob's size when known (then no byte
+ * at or past it is read, and it is the index's comp_size), else
+ * UINT64_MAX: the blob is read to the end of its file.
  */
-int toc_scan_new(int fd, enum registry_compression comp,
-		 struct store_toc *toc, struct toc_scan **out);
+int toc_scan_new(const struct store_toc_src *src, uint64_t end,
+		 enum registry_compression comp, struct store_toc *toc,
+		 struct toc_scan **out);
 /*
  * toc_scan_next - the next piece of the uncompressed stream: *@data and
  * *@len (0 at the end of the stream).  The bytes stay valid until the next

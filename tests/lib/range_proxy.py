@@ -13,7 +13,14 @@ as one line:
 tell whole-blob GETs from Range GETs and add up the bytes sent.  While the
 file LOG_FILE + ".corrupt" names a digest (one per line), the body of every
 GET of that blob has one byte flipped in its middle: what a broken or
-hostile registry or network would deliver.  While LOG_FILE + ".slow" holds
+hostile registry or network would deliver; a line "DIGEST OFFSET" flips
+the byte at OFFSET of the blob instead (negative: from its end), e.g. one
+near the end, which a reader meets only after most of the blob.  While
+LOG_FILE + ".hold" holds a number N, blob bodies stop after N bytes until
+that file is gone (a download stalled mid-way, which a test can watch);
+with "N cut", the connection is closed there instead, and the file
+removed (a transfer broken mid-way, once).
+While LOG_FILE + ".slow" holds
 a number N, blob bodies are sent, and blob upload bodies read, at about
 N bytes per second (a transfer a test can watch in flight); any request whose path contains a line of
 LOG_FILE + ".429" is answered 429 Too Many Requests without reaching the
@@ -28,6 +35,7 @@ tests: loopback only, one upstream.
 """
 import http.client
 import http.server
+import os
 import sys
 import threading
 import time
@@ -67,8 +75,13 @@ def take_drop(req):
     return None
 
 
-def corrupted(path):
-    return any(l in path for l in lines(CORRUPT))
+def corruption(path):
+    """None, or the blob offset whose byte to flip (None: the middle)."""
+    for l in lines(CORRUPT):
+        word = l.split()
+        if word[0] in path:
+            return int(word[1]) if len(word) > 1 else "middle"
+    return None
 
 
 def record(line):
@@ -140,9 +153,24 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         if (self.command == "GET" and "/blobs/" in self.path and data
-                and status in (200, 206) and corrupted(self.path)):
+                and status in (200, 206) and corruption(self.path) is not None):
+            at = corruption(self.path)
             b = bytearray(data)
-            b[len(b) // 2] ^= 0x5A
+            if at == "middle":
+                b[len(b) // 2] ^= 0x5A
+            else:
+                # OFFSET is the blob's: a Range answer starts further on
+                first = 0
+                for k, v in rheaders:
+                    if k.lower() == "content-range":
+                        first = int(v.split()[1].split("-")[0])
+                        total = int(v.split("/")[1])
+                        break
+                else:
+                    total = len(b)
+                pos = (at if at >= 0 else total + at) - first
+                if 0 <= pos < len(b):
+                    b[pos] ^= 0x5A
             data = bytes(b)
         sent = len(data) if self.command != "HEAD" else 0
         record(f"{self.command} {self.path} range={rng} status={status} bytes={sent}")
@@ -155,9 +183,31 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         slow = lines(LOG + ".slow") if "/blobs/" in self.path else []
-        step = 65536 if slow else max(len(data), 1)
+        hold = lines(LOG + ".hold") if "/blobs/" in self.path else []
+        step = 65536 if slow or hold else max(len(data), 1)
         for i in range(0, len(data) if self.command != "HEAD" else 0, step):
-            self.wfile.write(data[i:i + step])
+            cut = int(hold[0].split()[0]) - i if hold else -1
+            if 0 <= cut < step and hold[0].endswith(" cut"):
+                self.wfile.write(data[i:i + cut])
+                self.wfile.flush()
+                try:
+                    os.remove(LOG + ".hold")
+                except FileNotFoundError:
+                    pass
+                record(f"{self.command} {self.path} range={rng} status=cut bytes={i + cut}")
+                self.close_connection = True
+                return
+            if 0 <= cut < step:
+                # the first bytes, then nothing until .hold is gone
+                self.wfile.write(data[i:i + cut])
+                self.wfile.flush()
+                deadline = time.time() + 120
+                while lines(LOG + ".hold") and time.time() < deadline:
+                    time.sleep(0.05)
+                hold = []
+                self.wfile.write(data[i + cut:i + step])
+            else:
+                self.wfile.write(data[i:i + step])
             if slow:
                 time.sleep(step / int(slow[0]))
 

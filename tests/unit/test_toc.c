@@ -826,6 +826,52 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A blob "being written": need() grants a few bytes at a time, as a
+ * download's follower gets them, and fails past @fail_at. */
+struct trickle {
+	uint64_t size, fail_at, max_seen;
+	size_t step;
+	unsigned calls;
+};
+
+static int trickle_need(void *ctx, uint64_t off, size_t *len)
+{
+	struct trickle *tr = ctx;
+
+	tr->calls++;
+	CHECK(off < tr->size);	/* never asked past the blob's size */
+	if (off >= tr->fail_at)
+		return -ECONNRESET;
+	if (*len > tr->step)
+		*len = tr->step;
+	if (off + *len > tr->max_seen)
+		tr->max_seen = off + *len;
+	return 0;
+}
+
+/* store_toc_build_src from a trickling source builds the same index as
+ * store_toc_build from the file; a source failing mid-way fails the
+ * build with its error. */
+static void check_build_src(int fd, enum registry_compression comp,
+			    uint64_t size, const struct store_toc *want)
+{
+	struct trickle tr = { .size = size, .fail_at = UINT64_MAX, .step = 4093 };
+	struct store_toc_src src = { .fd = fd, .need = trickle_need, .ctx = &tr };
+	struct store_toc *t = NULL;
+
+	CHECK_EQ(store_toc_build_src(&src, size, comp, NULL, &t), 0);
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	check_equal(want, t);
+	CHECK(tr.max_seen == size && tr.calls > size / tr.step);
+	store_toc_free(t);
+	t = NULL;
+	tr = (struct trickle){ .size = size, .fail_at = size / 2, .step = 65536 };
+	CHECK_EQ(store_toc_build_src(&src, size, comp, NULL, &t), -ECONNRESET);
+	CHECK(t == NULL);
+}
+
 static void run_layer(const char *name, enum registry_compression comp,
 		      const struct mem *blob, const struct mem *tar,
 		      int min_cps, bool report)
@@ -851,6 +897,7 @@ static void run_layer(const char *name, enum registry_compression comp,
 	check_meta(t, tar);
 	check_reads(t, fd, tar);
 	check_spans(name, t, blob, tar);
+	check_build_src(fd, comp, blob->len, t);
 	CHECK_EQ(toc_save(t, idx), 0);
 	CHECK_EQ(toc_load(idx, &l), 0);
 	check_equal(t, l);
