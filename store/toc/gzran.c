@@ -14,9 +14,10 @@
  * within one call and has no way to be stopped at one (no Z_BLOCK, no
  * stop points), so it cannot tell where to record an access point.
  *
- * Resuming (reads) inflates with ISA-L, 2.4-3.8x faster than zlib on
- * real layers; zlib stays the reference (gz->zlib_only, which the tests
- * compare it with, span by span).  At the blob's start (coff 0, the first
+ * Resuming (reads) inflates with ISA-L: 2.2-2.9x less CPU than zlib per
+ * span of the benchmark layers (scripts/bench/tocread.c); zlib stays the
+ * reference (gz->zlib_only, which test_gzran compares it with, span by
+ * span).  At the blob's start (coff 0, the first
  * checkpoint), a gzip inflate (we parse the header, ISA-L checks the
  * trailer, as zlib's gzip mode does both).  Elsewhere a raw inflate (no gzip
  * header: we start mid-member) primed with the bits of the block's first
