@@ -7,8 +7,8 @@
  * agrees on (here and nowhere else), the arena (arena.c), the compressed
  * input reader (input.c), the decompression pass of the indexer (scan.c)
  * and the two decoders the pass and the reader share: gzip access points
- * (gzran.c) and zstd frames (zstd.c).  The on-disk format's constants are
- * format.c's alone.
+ * (gzran.c; reads inflate with ISA-L) and zstd frames (zstd.c).  The
+ * on-disk format's constants are format.c's alone.
  */
 #ifndef IMGFS_STORE_TOC_INT_H
 #define IMGFS_STORE_TOC_INT_H
@@ -158,28 +158,36 @@ static inline uint64_t toc_in_off(const struct toc_in *in)
 
 /* ---- gzip access points (gzran.c) ------------------------------------- */
 
+struct inflate_state;	/* ISA-L's, <isa-l/igzip_lib.h> */
+
 struct toc_gz {
 	z_stream zs;
+	struct inflate_state *isal;	/* reads' inflater: NULL until the
+					 * first ISA-L stream */
 	bool live;	/* zs is initialised */
+	bool fast;	/* this stream is inflated by ISA-L (isal), not zs */
 	bool raw;	/* raw deflate resumed at an access point: the member
 			 * trailer is ours to skip */
+	bool zlib_only;	/* set by the owner: reads inflate with zlib too
+			 * (the reference the tests compare ISA-L with) */
 };
 
-/* Inflate a gzip stream from its first byte. */
+/* Inflate a gzip stream from its first byte, with zlib (the indexer's
+ * pass: it must stop at block boundaries, which only zlib can). */
 int toc_gz_start(struct toc_gz *gz);
 /*
- * toc_gz_resume - inflate from access point @cp: @in must be positioned at
- * the byte that holds its first bit (cp->coff - 1 if cp->bits, else
- * cp->coff).  The access point at the blob's start (coff 0) is the gzip
- * stream's start, header and all.
+ * toc_gz_resume - inflate from access point @cp, with ISA-L (zlib if
+ * gz->zlib_only): @in must be positioned at the byte that holds its first
+ * bit (cp->coff - 1 if cp->bits, else cp->coff).  The access point at the
+ * blob's start (coff 0) is the gzip stream's start, header and all.
  */
 int toc_gz_resume(struct toc_gz *gz, struct toc_in *in,
 		  const struct store_toc_checkpoint *cp);
 /*
  * toc_gz_decode - up to @n bytes of uncompressed stream into @dst
  * (*@produced), fewer only when the stream ends (*@done set).  With @sc
- * (the indexer's pass) it also counts the output into sc->totout and
- * records access points into sc->toc.
+ * (the indexer's pass, a stream begun by toc_gz_start) it also counts the
+ * output into sc->totout and records access points into sc->toc.
  */
 int toc_gz_decode(struct toc_gz *gz, struct toc_in *in, unsigned char *dst,
 		  size_t n, size_t *produced, bool *done, struct toc_scan *sc);
