@@ -2,6 +2,10 @@
 # Configures and builds imgfs into BUILD_DIR (default ./build).
 #   scripts/build.sh            release build with debug info
 #   scripts/build.sh --asan     AddressSanitizer + UBSan build in ./build-asan
+#   scripts/build.sh --tsan [TARGET...]
+#                               ThreadSanitizer build in ./build-tsan; with
+#                               TARGETs, only those (scripts/test.sh builds
+#                               only what the concurrency tests run)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 dir=${BUILD_DIR:-$src/build}
@@ -10,6 +14,13 @@ if [ "${1:-}" = "--asan" ]; then
 	dir=${BUILD_DIR:-$src/build-asan}
 	extra=(-DIMGFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 fi
+targets=()
+if [ "${1:-}" = "--tsan" ]; then
+	dir=${BUILD_DIR:-$src/build-tsan}
+	extra=(-DIMGFS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug)
+	shift
+	for t in "$@"; do targets+=(--target "$t"); done
+fi
 cmake -S "$src" -B "$dir" "${extra[@]}" >/dev/null
-cmake --build "$dir" -j"$(nproc)"
+cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
 echo "$dir"

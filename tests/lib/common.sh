@@ -137,6 +137,10 @@ cleanup() {
             KEEP_TMP=1
         fi
     done
+    # Only now, with every daemon gone, are their logs complete.
+    if _tsan_reports; then
+        [ "$rc" -ne 0 ] || rc=1
+    fi
     if [ "$rc" -ne 0 ] || [ "$_FAILED" -ne 0 ]; then
         log "test $TEST_NAME FAILED (rc=$rc); scratch: $TEST_TMP"
         [ "${KEEP_TMP:-0}" = 1 ] || { _dump_logs; rm -rf --one-file-system "$TEST_TMP"; }
@@ -147,6 +151,26 @@ cleanup() {
 }
 
 _pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# _tsan_reports — print the ThreadSanitizer report of every daemon log
+# that has one, from its first line on (fail's 30-line tail would cut off
+# the top of the first stack), and succeed if there was any.  Under
+# scripts/test.sh's TSan pass (halt_on_error=1) a report ends the daemon
+# at once, which most tests notice as a dead mount; this also fails the
+# test whose daemon raced while being unmounted or killed by cleanup, or
+# whose failure came from elsewhere.
+_tsan_reports() {
+    local f n found=1
+    for f in "$TEST_TMP"/imgfs.*.log; do
+        [ -f "$f" ] || continue
+        n=$(grep -n -m1 'ThreadSanitizer' "$f" | cut -d: -f1) || true
+        [ -n "$n" ] || continue
+        printf -- '--- ThreadSanitizer report in %s\n' "$f" >&2
+        sed -n "$((n > 1 ? n - 1 : 1)),$((n + 199))p" "$f" >&2
+        found=0
+    done
+    return $found
+}
 
 _dump_logs() {
     local f
