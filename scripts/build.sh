@@ -9,15 +9,18 @@
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 dir=${BUILD_DIR:-$src/build}
-extra=()
+# Each mode names both sanitizer options: they are cached, and a build
+# directory configured for another mode (one BUILD_DIR for all) would keep
+# the other's, which CMakeLists.txt refuses together.
+extra=(-DIMGFS_SANITIZE=OFF -DIMGFS_TSAN=OFF)
 if [ "${1:-}" = "--asan" ]; then
 	dir=${BUILD_DIR:-$src/build-asan}
-	extra=(-DIMGFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+	extra=(-DIMGFS_SANITIZE=ON -DIMGFS_TSAN=OFF -DCMAKE_BUILD_TYPE=Debug)
 fi
 targets=()
 if [ "${1:-}" = "--tsan" ]; then
 	dir=${BUILD_DIR:-$src/build-tsan}
-	extra=(-DIMGFS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug)
+	extra=(-DIMGFS_TSAN=ON -DIMGFS_SANITIZE=OFF -DCMAKE_BUILD_TYPE=Debug)
 	shift
 	for t in "$@"; do targets+=(--target "$t"); done
 fi
