@@ -51,7 +51,7 @@ def pread_all(fd, n, off):
 
 def main():
     mode, lst, seed, out, stop = sys.argv[1:6]
-    rng = random.Random(int(seed))
+    rng = random.Random(seed)
     trees = {}      # ref root -> its regular files
 
     def pick():
