@@ -20,7 +20,10 @@
  * them; the next pin opens them again (a complete blob from blobs/, a
  * partial one through its partial, which the store keeps).  So the
  * descriptors held are those of the images in use lately, not of every
- * image read since the mount.
+ * image read since the mount.  A deleted image that is still referenced
+ * (by the kernel's inodes, until it forgets them) has its descriptors
+ * closed at the deletion (store_layer_fds_drop()): its blobs are unlinked
+ * and would otherwise keep their space.
  *
  * Locks: s->blob_fds_lock is a leaf that guards s->blob_fds (a blob is
  * opened under it: openat does no network I/O).  The pin state is
@@ -257,6 +260,15 @@ void store_layer_fds_opened(struct store *s, struct store_image *img)
 	img->fds_used = now_sec();
 	pthread_mutex_unlock(&img->lock);
 	fds_sweep(s, img);
+}
+
+void store_layer_fds_drop(struct store_image *img)
+{
+	pthread_mutex_lock(&img->lock);
+	if (img->rootfs_state == STORE_ROOTFS_READY && !img->fds_closed &&
+	    !img->fds_reopening && img->fd_users == 0)
+		layer_fds_close_locked(img);
+	pthread_mutex_unlock(&img->lock);
 }
 
 void store_layer_fds_unpin(struct store_image *img)

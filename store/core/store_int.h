@@ -449,6 +449,11 @@ void store_layer_fds_unpin(struct store_image *img);
  * as used now, and other images idle for long have theirs closed.  No
  * lock may be held. */
 void store_layer_fds_opened(struct store *s, struct store_image *img);
+/* @img was just deleted but is still referenced (the kernel's inodes of
+ * it live until it forgets them): close its layer descriptors now, unless
+ * pinned, so that its freed blobs do not stay open (and their space
+ * taken) until then.  Caller may hold s->lock (image->lock comes after). */
+void store_layer_fds_drop(struct store_image *img);
 
 /* layers.c */
 /*
