@@ -221,6 +221,16 @@ static void fds_sweep(struct store *s, const struct store_image *except)
 			  closed, fds);
 }
 
+/* Caller holds img->lock: close a deleted image's descriptors once no
+ * pin holds them (a read may still run: its file was released before the
+ * read's reply was done, store_image_read_ref()). */
+static void fds_drop_locked(struct store_image *img)
+{
+	if (img->fds_dropped && img->rootfs_state == STORE_ROOTFS_READY &&
+	    !img->fds_closed && !img->fds_reopening && img->fd_users == 0)
+		layer_fds_close_locked(img);
+}
+
 int store_layer_fds_pin(struct store *s, struct store_image *img)
 {
 	int ret = 0;
@@ -258,6 +268,7 @@ void store_layer_fds_opened(struct store *s, struct store_image *img)
 {
 	pthread_mutex_lock(&img->lock);
 	img->fds_used = now_sec();
+	fds_drop_locked(img);	/* deleted while its tree was built */
 	pthread_mutex_unlock(&img->lock);
 	fds_sweep(s, img);
 }
@@ -265,9 +276,8 @@ void store_layer_fds_opened(struct store *s, struct store_image *img)
 void store_layer_fds_drop(struct store_image *img)
 {
 	pthread_mutex_lock(&img->lock);
-	if (img->rootfs_state == STORE_ROOTFS_READY && !img->fds_closed &&
-	    !img->fds_reopening && img->fd_users == 0)
-		layer_fds_close_locked(img);
+	img->fds_dropped = true;
+	fds_drop_locked(img);
 	pthread_mutex_unlock(&img->lock);
 }
 
@@ -276,5 +286,6 @@ void store_layer_fds_unpin(struct store_image *img)
 	pthread_mutex_lock(&img->lock);
 	img->fd_users--;
 	img->fds_used = now_sec();
+	fds_drop_locked(img);
 	pthread_mutex_unlock(&img->lock);
 }

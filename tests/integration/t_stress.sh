@@ -307,7 +307,11 @@ log "operations: $added tags made, $n imports, $ndel deletions, $reads random re
 log "bounds: files <= $files_warm + $FD_SLACK, deleted files <= $DELETED_MAX, sockets <= $SOCKETS_MAX, VmRSS <= $rss_warm kB * $RSS_FACTOR_PCT% + $RSS_SLACK_KB kB"
 [ "$files_end" -le $((files_warm + FD_SLACK)) ] || fail "open files grew: $files_warm -> $files_end"
 [ "$sockets_end" -le "$SOCKETS_MAX" ] || fail "$sockets_end sockets open"
-[ "$deleted_end" -le "$DELETED_MAX" ] || fail "$deleted_end deleted files open"
+[ "$deleted_end" -le "$DELETED_MAX" ] || {
+    find "/proc/$IMGFS_PID/fd" -mindepth 1 -printf '%l\n' | grep ' (deleted)$'
+    cat "$TEST_TMP/victims.log"
+    fail "$deleted_end deleted files open"
+}
 [ "$rss_end" -le $((rss_warm * RSS_FACTOR_PCT / 100 + RSS_SLACK_KB)) ] || fail "VmRSS grew: $rss_warm -> $rss_end kB"
 pass "files $files_warm -> $files_end ($deleted_end deleted but open), sockets $sockets_warm -> $sockets_end, VmRSS $rss_warm -> $rss_end kB"
 
