@@ -243,6 +243,11 @@ int store_layer_fds_pin(struct store *s, struct store_image *img)
 		pthread_mutex_unlock(&img->lock);
 		return 0;
 	}
+	if (img->fds_dropped) {
+		/* deleted (a file opened just before): its blobs are gone */
+		pthread_mutex_unlock(&img->lock);
+		return -ENOENT;
+	}
 	img->fds_reopening = true;
 	pthread_mutex_unlock(&img->lock);
 

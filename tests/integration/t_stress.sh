@@ -11,7 +11,7 @@
 #      deleted under them: ENOENT/ESTALE is counted, never a failure;
 #   the delete loop, in turn: pulls d1 or d2 and deletes it by rm of its
 #      last tag; imports a tarball as vimp:N and deletes it by rmdir
-#      by-id/<id>; imports one untagged and deletes it by rm dangling/*;
+#      by-id/<id>; imports one untagged and deletes it by rm dangling/<id>;
 #      each image read by the victim readers for a second before, while
 #      and a moment after it is deleted (EBUSY while a file is open is
 #      retried).
@@ -135,7 +135,12 @@ delete_loop() {   # delete_loop PHASE
             timeout 60 cp "$ref.tar" "$MNT/import/dang$t" || { echo "import dang$t failed"; continue; }
             id=$(ls "$MNT/dangling")
             [ "$(wc -w <<<"$id")" = 1 ] || { echo "dangling/ holds '$id', want one image"; continue; }
-            del=(sh -c "rm $MNT/dangling/*") ;;
+            # rm of this one name, not dangling/*: an import being
+            # committed is dangling for a moment (its record is written
+            # before its tags), and unlink of dangling/<id> deletes the
+            # image whatever tags it has by then (a 300 s run lost a
+            # committed import that way).
+            del=(rm "$MNT/dangling/$id") ;;
         esac
         echo "$MNT/by-id/$id/rootfs $ref" > "$TEST_TMP/victims/$t.tmp"
         mv "$TEST_TMP/victims/$t.tmp" "$TEST_TMP/victims/$t"
