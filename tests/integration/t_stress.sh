@@ -132,9 +132,12 @@ delete_loop() {   # delete_loop PHASE
             del=(rmdir "$MNT/by-id/$id") ;;
         0)  kind=dangling
             ref=$(victim_tar "$t")
+            ls "$MNT/dangling" > "$TEST_TMP/dangling.before"
             timeout 60 cp "$ref.tar" "$MNT/import/dang$t" || { echo "import dang$t failed"; continue; }
-            id=$(ls "$MNT/dangling")
-            [ "$(wc -w <<<"$id")" = 1 ] || { echo "dangling/ holds '$id', want one image"; continue; }
+            # ours is the one new name (another may be passing through:
+            # an import being committed is dangling for a moment)
+            id=$(ls "$MNT/dangling" | grep -vxF -f "$TEST_TMP/dangling.before" || true)
+            [ "$(wc -w <<<"$id")" = 1 ] || { echo "dang$t: new in dangling/: '$id', want one image"; continue; }
             # rm of this one name, not dangling/*: an import being
             # committed is dangling for a moment (its record is written
             # before its tags), and unlink of dangling/<id> deletes the
