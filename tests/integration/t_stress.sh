@@ -134,10 +134,14 @@ delete_loop() {   # delete_loop PHASE
             ref=$(victim_tar "$t")
             ls "$MNT/dangling" > "$TEST_TMP/dangling.before"
             timeout 60 cp "$ref.tar" "$MNT/import/dang$t" || { echo "import dang$t failed"; continue; }
-            # ours is the one new name (another may be passing through:
-            # an import being committed is dangling for a moment)
-            id=$(ls "$MNT/dangling" | grep -vxF -f "$TEST_TMP/dangling.before" || true)
-            [ "$(wc -w <<<"$id")" = 1 ] || { echo "dang$t: new in dangling/: '$id', want one image"; continue; }
+            # ours is the new name with our content (another may be
+            # passing through: an import being committed is dangling for
+            # a moment)
+            id=
+            for x in $(ls "$MNT/dangling" | grep -vxF -f "$TEST_TMP/dangling.before"); do
+                cmp -s "$MNT/dangling/$x/rootfs/etc/a" "$ref/etc/a" && id=$x
+            done
+            [ -n "$id" ] || { echo "dang$t: not in dangling/: $(ls "$MNT/dangling" | tr '\n' ' ')"; continue; }
             # rm of this one name, not dangling/*: an import being
             # committed is dangling for a moment (its record is written
             # before its tags), and unlink of dangling/<id> deletes the
