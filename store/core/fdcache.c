@@ -20,7 +20,10 @@
  * them; the next pin opens them again (a complete blob from blobs/, a
  * partial one through its partial, which the store keeps).  So the
  * descriptors held are those of the images in use lately, not of every
- * image read since the mount.
+ * image read since the mount.  A deleted image that is still referenced
+ * (by the kernel's inodes, until it forgets them) has its descriptors
+ * closed at the deletion (store_layer_fds_drop()): its blobs are unlinked
+ * and would otherwise keep their space.
  *
  * Locks: s->blob_fds_lock is a leaf that guards s->blob_fds (a blob is
  * opened under it: openat does no network I/O).  The pin state is
@@ -218,6 +221,16 @@ static void fds_sweep(struct store *s, const struct store_image *except)
 			  closed, fds);
 }
 
+/* Caller holds img->lock: close a deleted image's descriptors once no
+ * pin holds them (a read may still run: its file was released before the
+ * read's reply was done, store_image_read_ref()). */
+static void fds_drop_locked(struct store_image *img)
+{
+	if (img->fds_dropped && img->rootfs_state == STORE_ROOTFS_READY &&
+	    !img->fds_closed && !img->fds_reopening && img->fd_users == 0)
+		layer_fds_close_locked(img);
+}
+
 int store_layer_fds_pin(struct store *s, struct store_image *img)
 {
 	int ret = 0;
@@ -229,6 +242,11 @@ int store_layer_fds_pin(struct store *s, struct store_image *img)
 		img->fd_users++;
 		pthread_mutex_unlock(&img->lock);
 		return 0;
+	}
+	if (img->fds_dropped) {
+		/* deleted (a file opened just before): its blobs are gone */
+		pthread_mutex_unlock(&img->lock);
+		return -ENOENT;
 	}
 	img->fds_reopening = true;
 	pthread_mutex_unlock(&img->lock);
@@ -255,8 +273,17 @@ void store_layer_fds_opened(struct store *s, struct store_image *img)
 {
 	pthread_mutex_lock(&img->lock);
 	img->fds_used = now_sec();
+	fds_drop_locked(img);	/* deleted while its tree was built */
 	pthread_mutex_unlock(&img->lock);
 	fds_sweep(s, img);
+}
+
+void store_layer_fds_drop(struct store_image *img)
+{
+	pthread_mutex_lock(&img->lock);
+	img->fds_dropped = true;
+	fds_drop_locked(img);
+	pthread_mutex_unlock(&img->lock);
 }
 
 void store_layer_fds_unpin(struct store_image *img)
@@ -264,5 +291,6 @@ void store_layer_fds_unpin(struct store_image *img)
 	pthread_mutex_lock(&img->lock);
 	img->fd_users--;
 	img->fds_used = now_sec();
+	fds_drop_locked(img);
 	pthread_mutex_unlock(&img->lock);
 }

@@ -657,6 +657,8 @@ int store_image_delete_locked(struct store *s, const char *id)
 			img->deleted = true;
 			if (img->refs == 0)
 				free_it = img;
+			else
+				store_layer_fds_drop(img);
 		}
 		s->images_gen++;
 	}

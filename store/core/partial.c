@@ -53,8 +53,9 @@
 
 /* SAVING: the bytes are written and synced, the bitmap (or the whole
  * blob) is being persisted; readers wait for PRESENT, so a read that
- * returns has its span on record. */
-enum { SPAN_ABSENT, SPAN_FETCHING, SPAN_SAVING, SPAN_PRESENT };
+ * returns has its span on record.  MEMORY: verified, but the disk had no
+ * room (ENOSPC, EDQUOT): held in p->mem, not on record. */
+enum { SPAN_ABSENT, SPAN_FETCHING, SPAN_SAVING, SPAN_PRESENT, SPAN_MEMORY };
 
 struct partial_span {
 	uint64_t start, end;	/* compressed bytes fetched: [start, end) */
@@ -81,6 +82,8 @@ struct store_partial {
 	int *err;			/* result of the last failed fetch */
 	uint64_t *got;			/* atomic: bytes of a fetch so far */
 	size_t n_present;
+	unsigned char *mem;		/* span mem_i's bytes when it is MEMORY */
+	size_t mem_i;
 	int broken;			/* -EIO: the whole blob failed its check */
 	bool finishing;
 	bool complete;			/* renamed into blobs/; atomic reads */
@@ -127,6 +130,7 @@ static void partial_free(struct store_partial *p)
 	free(p->err);
 	store_srcs_release(&p->srcs);
 	free(p->got);
+	free(p->mem);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->save_lock);
@@ -376,15 +380,11 @@ static int span_read(struct store_partial *p, size_t k, uint64_t from,
 	return ret;
 }
 
-/*
- * span_fetch - make span @i's bytes present in the file (not yet marked):
- * read, check against the index's digest, pwrite, fdatasync.  Nothing is
- * written unless the check passed.
- */
-static int span_fetch(struct store_partial *p, size_t i)
+/* span_get - span @i's bytes into @b (b->cap of them), checked against
+ * the index's digest: from the sources in order, each tried again once. */
+static int span_get(struct store_partial *p, size_t i, struct span_buf *b)
 {
 	const struct partial_span *sp = &p->spans[i];
-	struct span_buf b = { .cap = (size_t)(sp->end - sp->start), .got = &p->got[i] };
 	unsigned char md[32];
 	char src[300] = "";
 	bool mismatch = false;
@@ -392,18 +392,15 @@ static int span_fetch(struct store_partial *p, size_t i)
 	bool src_failed;
 	int ret = -EIO;
 
-	b.data = malloc(b.cap);
-	if (!b.data)
-		return -ENOMEM;
 	/* Source k, then the next when one fails or sends other bytes
 	 * (tries start again for it). */
 	for (int tries = 0; tries < PARTIAL_TRIES; tries++) {
 		if (tries)
 			log_warn("layer %s: span %zu from %s: %s; trying again",
 				 p->digest, i, src, strerror(-ret));
-		ret = span_read(p, k, sp->start, &b, src, sizeof(src));
+		ret = span_read(p, k, sp->start, b, src, sizeof(src));
 		if (!ret) {
-			ret = sha256(b.data + (sp->vstart - sp->start),
+			ret = sha256(b->data + (sp->vstart - sp->start),
 				     (size_t)(sp->end - sp->vstart), md);
 			if (ret)
 				break;
@@ -445,6 +442,40 @@ next_source:
 				 "span not local, no registry" : NULL);
 	if (ret == -ENOENT || ret == -EFBIG || ret == -ERANGE)
 		ret = -EIO;	/* to a reader: the bytes cannot be had */
+	return ret;
+}
+
+/* Whether a write error only means the disk has no room now: the span's
+ * verified bytes then serve reads from memory (span_run). */
+static bool span_no_room(int ret)
+{
+	return ret == -ENOSPC || ret == -EDQUOT;
+}
+
+/*
+ * span_fetch - make span @i's bytes present in the file (not yet marked):
+ * read, check against the index's digest (span_get), pwrite, fdatasync.
+ * Nothing is written unless the check passed.  *@held: the span's
+ * verified bytes when the caller has them (a span held in memory), taken
+ * over; when the disk has no room for them, the verified bytes are handed
+ * back in it (and nothing in the file is marked: a half-written span is
+ * rewritten whole by its next fetch).
+ */
+static int span_fetch(struct store_partial *p, size_t i, unsigned char **held)
+{
+	const struct partial_span *sp = &p->spans[i];
+	struct span_buf b = { .cap = (size_t)(sp->end - sp->start), .got = &p->got[i] };
+	bool fresh = !*held;
+	int ret = 0;
+
+	b.data = *held;
+	*held = NULL;
+	if (fresh) {
+		b.data = malloc(b.cap);
+		if (!b.data)
+			return -ENOMEM;
+		ret = span_get(p, i, &b);
+	}
 	if (!ret) {
 		for (size_t done = 0; done < b.cap;) {
 			ssize_t n = pwrite(p->fd, b.data + done, b.cap - done,
@@ -460,6 +491,14 @@ next_source:
 		}
 		if (!ret && fdatasync(p->fd) < 0)
 			ret = -errno;
+		if (span_no_room(ret)) {
+			if (fresh)	/* not again at each retry from memory */
+				log_warn("layer %s: span %zu: cannot write its partial file: %s; "
+					 "its verified bytes serve reads from memory",
+					 p->digest, i, strerror(-ret));
+			*held = b.data;
+			return ret;
+		}
 		if (ret)
 			log_err("layer %s: span %zu: cannot write its partial file: %s",
 				p->digest, i, strerror(-ret));
@@ -511,24 +550,43 @@ static bool present_locked(const struct store_partial *p, size_t i, uint64_t off
 struct span_job {
 	struct store_partial *p;
 	size_t i;
+	unsigned char *held;	/* its verified bytes, when it was MEMORY */
 };
 
+/* Caller holds p->lock: span @i's verified bytes @held (the disk had no
+ * room for them) serve its reads from now on.  One span per partial is
+ * held, so memory stays bounded by STORE_PARTIAL_SPAN_MAX per layer read
+ * on a full disk: the one held before goes back to ABSENT. */
+static void span_hold_locked(struct store_partial *p, size_t i, unsigned char *held)
+{
+	if (p->mem)
+		p->state[p->mem_i] = SPAN_ABSENT;
+	free(p->mem);
+	p->mem = held;
+	p->mem_i = i;
+	p->state[i] = SPAN_MEMORY;
+}
+
 /*
- * span_run - fetch span @i (in state FETCHING), publish its state to the
- * waiters, then persist it (the bitmap, or the whole blob when it was the
- * last span) and give back its reserved space.
+ * span_run - fetch span @i (in state FETCHING; @held: its bytes, when
+ * they were held in memory), publish its state to the waiters, then
+ * persist it (the bitmap, or the whole blob when it was the last span)
+ * and give back its reserved space.
  */
-static void span_run(struct store_partial *p, size_t i)
+static void span_run(struct store_partial *p, size_t i, unsigned char *held)
 {
 	uint64_t len = p->spans[i].end - p->spans[i].start;
 	bool last;
 	int ret;
 
-	ret = span_fetch(p, i);
+	ret = span_fetch(p, i, &held);
 	pthread_mutex_lock(&p->lock);
 	p->err[i] = ret;
 	if (ret) {
-		p->state[i] = SPAN_ABSENT;
+		if (held)
+			span_hold_locked(p, i, held);
+		else
+			p->state[i] = SPAN_ABSENT;
 		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 		store_space_release(p->s, len);
@@ -554,17 +612,18 @@ static void *span_job(void *arg)
 {
 	struct span_job *j = arg;
 
-	span_run(j->p, j->i);
+	span_run(j->p, j->i, j->held);
 	free(j);
 	return NULL;
 }
 
 /*
- * Caller holds p->lock, span @i is ABSENT: start fetching it as a job
- * (inline when no thread can be made), its space reserved first (the lock
- * is dropped for that: store locks come before p->lock).  0 when the span
- * is fetching, present or failed by the time this returns; -ENOSPC (or
- * -ENOMEM) when it could not be started.
+ * Caller holds p->lock, span @i is ABSENT or MEMORY: start fetching it as
+ * a job (inline when no thread can be made), its space reserved first (the
+ * lock is dropped for that: store locks come before p->lock); a MEMORY
+ * span's job takes its bytes and only tries the write again.  0 when the
+ * span is fetching, present, held or failed by the time this returns;
+ * -ENOSPC (or -ENOMEM) when it could not be started.
  */
 static int span_start_locked(struct store_partial *p, size_t i)
 {
@@ -577,7 +636,8 @@ static int span_start_locked(struct store_partial *p, size_t i)
 	pthread_mutex_lock(&p->lock);
 	if (ret)
 		return ret;
-	if (p->state[i] != SPAN_ABSENT || p->complete || p->broken) {
+	if ((p->state[i] != SPAN_ABSENT && p->state[i] != SPAN_MEMORY) ||
+	    p->complete || p->broken) {
 		store_space_release(p->s, len);	/* another reader was quicker */
 		return 0;
 	}
@@ -588,11 +648,16 @@ static int span_start_locked(struct store_partial *p, size_t i)
 	}
 	j->p = p;
 	j->i = i;
+	j->held = NULL;
+	if (p->state[i] == SPAN_MEMORY) {
+		j->held = p->mem;
+		p->mem = NULL;
+	}
 	p->state[i] = SPAN_FETCHING;
 	__atomic_store_n(&p->got[i], 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&p->lock);
 	if (store_job_start(p->s, span_job, j)) {
-		span_run(p, i);
+		span_run(p, i, j->held);
 		free(j);
 	}
 	pthread_mutex_lock(&p->lock);
@@ -603,11 +668,13 @@ static int span_start_locked(struct store_partial *p, size_t i)
  * A reader of a span that is not present starts its fetch (unless one
  * runs) and then waits for it like any other reader: it gives up alone
  * with -EINTR when interrupted, and with -EIO when the fetch stalls
- * (store_watch), while the fetch goes on for the others.
+ * (store_watch), while the fetch goes on for the others.  With @buf, bytes
+ * of a span held in memory are copied there (*@copied) after one more try
+ * to write them; without, such a span fails with its write's error.
  */
-int store_partial_need(void *ctx, uint64_t off, size_t *len)
+static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
+			void *buf, bool *copied)
 {
-	struct store_partial *p = ctx;
 	struct store_watch w;
 	bool waited = false, watching = false;
 	size_t i;
@@ -648,6 +715,16 @@ int store_partial_need(void *ctx, uint64_t off, size_t *len)
 			}
 			continue;
 		}
+		if (waited && buf && p->state[i] == SPAN_MEMORY) {
+			const struct partial_span *sp = &p->spans[i];
+
+			if (*len > sp->end - off)
+				*len = (size_t)(sp->end - off);
+			memcpy(buf, p->mem + (off - sp->start), *len);
+			*copied = true;
+			ret = 0;
+			break;
+		}
 		if (waited) {
 			ret = p->err[i];	/* the fetch we waited for failed */
 			break;
@@ -661,10 +738,43 @@ int store_partial_need(void *ctx, uint64_t off, size_t *len)
 	return ret;
 }
 
+int store_partial_need(void *ctx, uint64_t off, size_t *len)
+{
+	bool copied = false;
+
+	return partial_need(ctx, off, len, NULL, &copied);
+}
+
+/* The store_toc_src read() of a partial: what need() makes present in
+ * @fd, or the bytes of a span held in memory. */
+static int partial_read(void *ctx, int fd, void *buf, size_t len, uint64_t off,
+			size_t *got)
+{
+	bool copied = false;
+	ssize_t n;
+	int ret;
+
+	ret = partial_need(ctx, off, &len, buf, &copied);
+	if (ret)
+		return ret;
+	if (copied) {
+		*got = len;
+		return 0;
+	}
+	do {
+		n = pread(fd, buf, len, (off_t)off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*got = (size_t)n;
+	return 0;
+}
+
 void store_layer_src(const struct store_layer *l, struct store_toc_src *src)
 {
 	src->fd = l->fd;
-	src->need = l->part ? store_partial_need : NULL;
+	src->need = NULL;
+	src->read = l->part ? partial_read : NULL;
 	src->ctx = l->part;
 }
 

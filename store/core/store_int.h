@@ -192,9 +192,10 @@ struct store_image {
 	/* Layer descriptors in use (fdcache.c), also img->lock's: reads
 	 * pinning them, whether they were closed for idleness (and are
 	 * being opened again), and when the last pin ended (CLOCK_MONOTONIC
-	 * seconds). */
+	 * seconds); fds_dropped: the image is deleted, its descriptors are
+	 * closed whenever the last pin ends. */
 	int fd_users;
-	bool fds_closed, fds_reopening;
+	bool fds_closed, fds_reopening, fds_dropped;
 	double fds_used;
 
 	int refs;			/* guarded by store->lock */
@@ -502,6 +503,12 @@ void store_layer_fds_unpin(struct store_image *img);
  * as used now, and other images idle for long have theirs closed.  No
  * lock may be held. */
 void store_layer_fds_opened(struct store *s, struct store_image *img);
+/* @img was just deleted but is still referenced (the kernel's inodes of
+ * it live until it forgets them): close its layer descriptors now, or
+ * when the last pin ends, so that its freed blobs do not stay open (and
+ * their space taken) until then.  Caller may hold s->lock (image->lock
+ * comes after). */
+void store_layer_fds_drop(struct store_image *img);
 
 /* layers.c */
 /*

@@ -39,6 +39,8 @@ int toc_src_pread(const struct store_toc_src *src, void *buf, size_t len,
 	size_t n = len;
 	int rc;
 
+	if (src->read && len)
+		return src->read(src->ctx, src->fd, buf, len, off, got);
 	if (src->need && len) {
 		rc = src->need(src->ctx, off, &n);
 		if (rc)

@@ -233,7 +233,15 @@ struct store_toc_src {
 	 * on, never to 0.  0 or -errno (which the read returns).
 	 */
 	int (*need)(void *ctx, uint64_t off, size_t *len);
-	void *ctx;
+	void *ctx;	/* need's and read's */
+	/*
+	 * NULL, or used instead of need + pread of fd: read up to @len bytes
+	 * of the blob at @off into @buf (fetching what is missing), *got
+	 * of them, at least one.  For a source that may hold verified bytes
+	 * in memory rather than in fd (a partial blob on a full disk).
+	 */
+	int (*read)(void *ctx, int fd, void *buf, size_t len, uint64_t off,
+		    size_t *got);
 };
 
 /*

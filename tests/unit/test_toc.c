@@ -481,7 +481,7 @@ static void sp_read(struct sparse *sp, const struct mem *tar, uint64_t off,
 		    size_t len, size_t k0, size_t k1, const char *what)
 {
 	const struct store_toc *t = sp->t;
-	struct store_toc_src src = { sp->fd, sp_need, sp };
+	struct store_toc_src src = { sp->fd, sp_need, sp, NULL };
 	unsigned char *b = malloc(len ? len : 1);
 	size_t got = 0;
 
