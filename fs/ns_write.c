@@ -363,7 +363,7 @@ static void prune_made_dirs(struct fs_ctx *ctx, struct fs_changes *c)
  * names are listed before it goes (its tags are not known after).
  */
 static int image_delete(struct fs_ctx *ctx, struct fs_caller *who,
-			const char *name)
+			const char *name, bool dangling)
 {
 	char id[REGISTRY_HEX_LEN + 1];
 	int ret = fs_id_resolve(ctx, name, id);
@@ -371,7 +371,8 @@ static int image_delete(struct fs_ctx *ctx, struct fs_caller *who,
 	if (ret)
 		return ret;
 	fs_changes_image(ctx, &who->changed, id, true);	/* best effort */
-	ret = store_image_delete(ctx->store, id);
+	ret = dangling ? store_image_delete_dangling(ctx->store, id) :
+			 store_image_delete(ctx->store, id);
 	if (!ret)
 		prune_made_dirs(ctx, &who->changed);
 	return ret;
@@ -560,7 +561,7 @@ int fs_ns_unlink(struct fs_ctx *ctx, struct fs_caller *who,
 		free(repo);
 		return ret;
 	case FS_DANGLING:
-		return image_delete(ctx, who, name);
+		return image_delete(ctx, who, name, true);
 	case FS_EXPORT_SET:
 		return fs_export_unlink(ctx, dir, name);
 	case FS_REG_DIR:
@@ -582,7 +583,7 @@ int fs_ns_rmdir(struct fs_ctx *ctx, struct fs_caller *who,
 
 	switch (dir->kind) {
 	case FS_BYID:
-		return image_delete(ctx, who, name);
+		return image_delete(ctx, who, name, false);
 	case FS_REPOS_DIR:
 	case FS_IMPORT_DIR:
 		path = fs_path_join(dir->path, name);

@@ -700,6 +700,29 @@ int store_image_delete(struct store *s, const char *id)
 	return ret;
 }
 
+int store_image_delete_dangling(struct store *s, const char *id)
+{
+	char full[65];
+	bool tagged = false;
+	int ret;
+
+	pthread_mutex_lock(&s->meta_lock);
+	ret = store_image_resolve(s, id, full);
+	if (!ret) {
+		pthread_mutex_lock(&s->lock);
+		tagged = store_tags_name_id_locked(s, full, NULL);
+		pthread_mutex_unlock(&s->lock);
+	}
+	/* A tag made since the caller saw the image in dangling/ (an
+	 * import records its image, then tags it) took it out of there. */
+	if (!ret && tagged)
+		ret = -ENOENT;
+	if (!ret)
+		ret = store_image_delete_locked(s, full);
+	pthread_mutex_unlock(&s->meta_lock);
+	return ret;
+}
+
 int store_blob_remove_unreferenced(struct store *s, const char *const *digests,
 				   size_t n)
 {

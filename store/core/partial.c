@@ -27,12 +27,13 @@
  * started it too - sleeps on p->cond and shares its result, or gives up
  * alone when interrupted or when the fetch stalls.  No lock is held
  * across the network.  A fetch has the deadline of its length
- * (registry_blob_deadline()) and needs its bytes of store_max.  p->save_lock orders the bitmap writes, each taken from
- * the current states, so a later write never drops an earlier mark.
+ * (registry_blob_deadline()) and needs its bytes of store_max.
+ * p->save_lock orders the bitmap writes, each taken from the current
+ * states, so a later write never drops an earlier mark.  The span table
+ * and the bitmap file are partial_spans.c's.
  */
-#include "store_int.h"
+#include "partial_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -46,63 +47,7 @@
 
 #include "log.h"
 
-#define SPANS_MAGIC "imgfsSP1"
-#define SPANS_HDR (8 + 8 + 8 + 32)	/* magic, size, n, table hash */
-#define SPANS_SUFFIX ".spans"
 #define PARTIAL_TRIES 2		/* a span that fails is tried once more */
-
-/* SAVING: the bytes are written and synced, the bitmap (or the whole
- * blob) is being persisted; readers wait for PRESENT, so a read that
- * returns has its span on record.  MEMORY: verified, but the disk had no
- * room (ENOSPC, EDQUOT): held in p->mem, not on record. */
-enum { SPAN_ABSENT, SPAN_FETCHING, SPAN_SAVING, SPAN_PRESENT, SPAN_MEMORY };
-
-struct partial_span {
-	uint64_t start, end;	/* compressed bytes fetched: [start, end) */
-	uint64_t vstart;	/* where the checked bytes begin (>= start) */
-	unsigned char digest[32];	/* sha256 of [vstart, end) */
-};
-
-struct store_partial {
-	struct store *s;
-	char digest[72];
-	const char *hex;	/* in digest */
-	char spans_name[80];	/* "<hex>.spans" */
-	struct store_srcs srcs;	/* where spans come from, in order */
-	uint64_t size;
-	int fd;			/* the partial file, read-write */
-	struct partial_span *spans;
-	size_t n;
-	unsigned char table_md[32];
-
-	pthread_mutex_t save_lock;	/* orders bitmap writes; before lock */
-	pthread_mutex_t lock;		/* guards the fields below */
-	pthread_cond_t cond;
-	uint8_t *state;			/* SPAN_* per span */
-	int *err;			/* result of the last failed fetch */
-	uint64_t *got;			/* atomic: bytes of a fetch so far */
-	size_t n_present;
-	unsigned char *mem;		/* span mem_i's bytes when it is MEMORY */
-	size_t mem_i;
-	int broken;			/* -EIO: the whole blob failed its check */
-	bool finishing;
-	bool complete;			/* renamed into blobs/; atomic reads */
-};
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static void digest_str(const unsigned char md[32], char out[65])
 {
@@ -137,119 +82,6 @@ static void partial_free(struct store_partial *p)
 	free(p);
 }
 
-/* The spans of @toc, and the hash that names this table in the bitmap. */
-static int spans_from_toc(struct store_partial *p, const struct store_toc *toc)
-{
-	unsigned char rec[8 + 8 + 32];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx;
-	int ret = 0;
-
-	if (toc->n_cps == 0 || toc->comp_size != p->size)
-		return -EINVAL;
-	p->n = toc->n_cps;
-	p->spans = calloc(p->n, sizeof(*p->spans));
-	p->state = calloc(p->n, sizeof(*p->state));
-	p->err = calloc(p->n, sizeof(*p->err));
-	p->got = calloc(p->n, sizeof(*p->got));
-	ctx = EVP_MD_CTX_new();
-	if (!p->spans || !p->state || !p->err || !p->got || !ctx ||
-	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < p->n; i++) {
-		struct partial_span *sp = &p->spans[i];
-
-		sp->vstart = store_toc_span_start(toc, i);
-		sp->end = store_toc_span_end(toc, i);
-		/* Bytes before the first span (a gzip header) go with it. */
-		sp->start = i == 0 ? 0 : sp->vstart;
-		memcpy(sp->digest, toc->cps[i].digest, 32);
-		if (sp->vstart >= sp->end || sp->end > p->size ||
-		    (i && (sp->start > p->spans[i - 1].end ||
-			   sp->start <= p->spans[i - 1].start)) ||
-		    (i + 1 == p->n && sp->end != p->size)) {
-			ret = -EINVAL;	/* spans must tile the blob */
-			goto out;
-		}
-		if (sp->end - sp->start > STORE_PARTIAL_SPAN_MAX) {
-			ret = -E2BIG;
-			goto out;
-		}
-		put_le64(rec, sp->vstart);
-		put_le64(rec + 8, sp->end);
-		memcpy(rec + 16, sp->digest, 32);
-		if (!EVP_DigestUpdate(ctx, rec, sizeof(rec))) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	if (!EVP_DigestFinal_ex(ctx, p->table_md, &mdlen) || mdlen != 32)
-		ret = -ENOMEM;
-out:
-	EVP_MD_CTX_free(ctx);
-	return ret;
-}
-
-/* Load <hex>.spans into p->state if it belongs to this file and table. */
-static void spans_load(struct store_partial *p)
-{
-	size_t bytes = (p->n + 7) / 8;
-	const unsigned char *d;
-	struct buf b;
-
-	if (file_read_capped(p->s->partial_fd, p->spans_name, SPANS_HDR + bytes, &b))
-		return;
-	d = (const unsigned char *)b.data;
-	if (b.len == SPANS_HDR + bytes && memcmp(d, SPANS_MAGIC, 8) == 0 &&
-	    get_le64(d + 8) == p->size && get_le64(d + 16) == p->n &&
-	    memcmp(d + 24, p->table_md, 32) == 0) {
-		for (size_t i = 0; i < p->n; i++)
-			if (d[SPANS_HDR + i / 8] & (1u << (i % 8))) {
-				p->state[i] = SPAN_PRESENT;
-				p->n_present++;
-			}
-	} else {
-		log_warn("layer %s: span bitmap does not match its index; ignored",
-			 p->digest);
-	}
-	buf_release(&b);
-}
-
-/*
- * spans_save - persist the present spans.  Under save_lock the states are
- * read when the write starts, so writes land in the order of what they
- * contain.  A failure only costs refetching after a remount.
- */
-static void spans_save(struct store_partial *p)
-{
-	size_t bytes = (p->n + 7) / 8;
-	unsigned char *d = calloc(1, SPANS_HDR + bytes);
-	bool skip;
-
-	if (!d)
-		return;
-	pthread_mutex_lock(&p->save_lock);
-	pthread_mutex_lock(&p->lock);
-	skip = p->complete || p->finishing;
-	for (size_t i = 0; i < p->n; i++)
-		if (p->state[i] == SPAN_PRESENT || p->state[i] == SPAN_SAVING)
-			d[SPANS_HDR + i / 8] |= (unsigned char)(1u << (i % 8));
-	pthread_mutex_unlock(&p->lock);
-	if (!skip) {
-		memcpy(d, SPANS_MAGIC, 8);
-		put_le64(d + 8, p->size);
-		put_le64(d + 16, p->n);
-		memcpy(d + 24, p->table_md, 32);
-		if (store_write_atomic(p->s, p->s->partial_fd, p->spans_name, d,
-				       SPANS_HDR + bytes))
-			log_warn("layer %s: span bitmap not saved", p->digest);
-	}
-	pthread_mutex_unlock(&p->save_lock);
-	free(d);
-}
-
 /* Open (creating, sized) the partial file; a file of another size, or one
  * without a bitmap, starts over empty. */
 static int file_open(struct store_partial *p)
@@ -270,7 +102,7 @@ static int file_open(struct store_partial *p)
 		unlinkat(p->s->partial_fd, p->spans_name, 0);
 		return 0;
 	}
-	spans_load(p);
+	partial_spans_load(p);
 	return 0;
 }
 
@@ -600,7 +432,7 @@ static void span_run(struct store_partial *p, size_t i, unsigned char *held)
 	if (last)
 		finish(p);
 	else
-		spans_save(p);
+		partial_spans_save(p);
 	pthread_mutex_lock(&p->lock);
 	p->state[i] = SPAN_PRESENT;
 	pthread_cond_broadcast(&p->cond);
@@ -800,7 +632,7 @@ static int partial_new(struct store *s, const struct store_srcs *srcs,
 	for (size_t k = 0; !ret && srcs && k < srcs->n; k++)
 		ret = store_srcs_add(&p->srcs, srcs->v[k].host, srcs->v[k].repo);
 	if (!ret)
-		ret = spans_from_toc(p, toc);
+		ret = partial_spans_from_toc(p, toc);
 	if (!ret)
 		ret = file_open(p);
 	if (ret) {
@@ -867,55 +699,6 @@ int store_partial_open(struct store *s, const struct store_srcs *srcs,
 	}
 	*out = p;
 	return 0;
-}
-
-/* Whether @name in partial/ is "<hex>" or "<hex>.spans"; the hex into @hex. */
-static bool partial_name(const char *name, char hex[65])
-{
-	size_t len = strlen(name);
-
-	if (len != 64 && !(len == 64 + strlen(SPANS_SUFFIX) &&
-			   strcmp(name + 64, SPANS_SUFFIX) == 0))
-		return false;
-	memcpy(hex, name, 64);
-	hex[64] = '\0';
-	return registry_hex_valid(hex, 64, 64);
-}
-
-void store_partial_sweep(struct store *s)
-{
-	int fd = openat(s->partial_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	unsigned n = 0;
-	DIR *dir;
-
-	if (fd < 0)
-		return;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dir))) {
-		char hex[65];
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		/* Kept: a partial whose index is there and whose blob is not. */
-		if (partial_name(de->d_name, hex) &&
-		    faccessat(s->index_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    faccessat(s->blobs_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;
-		if (unlinkat(s->partial_fd, de->d_name, 0) == 0)
-			n++;
-		else
-			log_warn("store: cannot remove partial/sha256/%s: %s",
-				 de->d_name, strerror(errno));
-	}
-	closedir(dir);
-	if (n)
-		log_info("store: removed %u stale partial file(s) from %s/partial", n,
-			 s->dir);
 }
 
 void store_partial_free_all(struct store *s)

@@ -423,6 +423,9 @@ int store_tag_remove(struct store *s, const char *host, const char *repo,
  * files and directories of it.
  */
 int store_image_delete(struct store *s, const char *id);
+/* store_image_delete() of an image no tag names (`rm dangling/<id>`):
+ * -ENOENT, nothing deleted, once a tag names it. */
+int store_image_delete_dangling(struct store *s, const char *id);
 /* Count @delta (+1 or -1) open files or directories of @img: a busy image
  * is not deleted. */
 void store_image_busy(struct store *s, struct store_image *img, int delta);

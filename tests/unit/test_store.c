@@ -902,6 +902,11 @@ int main(void)
 	CHECK_EQ(store_tag_set(s, "docker.io", "library/d", "x", id_d), 0);
 	s = reopen(s);
 	CHECK_EQ(store_tag_get(s, "docker.io", "library/d", "x", id), 0);
+	/* `rm dangling/<id>` of an image tagged since it was listed there
+	 * (an import tags what it recorded): nothing deleted. */
+	CHECK_EQ(store_image_delete_dangling(s, id_d), -ENOENT);
+	CHECK(file_exists("images", id_d));
+	CHECK_EQ(store_tag_get(s, "docker.io", "library/d", "x", id), 0);
 	CHECK_EQ(store_image_delete(s, id_d), 0);
 	CHECK(!store_blob_has(s, l1.digest));
 	CHECK(!file_exists("index/sha256", l1.digest));
@@ -941,6 +946,11 @@ int main(void)
 		CHECK(!store_blob_has(s, orphan));
 		CHECK(store_blob_has(s, cfg_d));
 	}
+	/* An image no tag names: deleted as dangling. */
+	CHECK_EQ(count_dir("images"), 1);
+	CHECK_EQ(store_image_delete_dangling(s, id), 0);
+	CHECK_EQ(count_dir("images"), 0);
+	CHECK(!store_blob_has(s, cfg_d));
 
 	/* Crash debris: a junk file in tmp/ and a half-written index are gone
 	 * after open. */
