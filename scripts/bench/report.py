@@ -177,7 +177,7 @@ def main():
         w("")
     doc = "\n".join(out)
     print(doc)
-    if len(sys.argv) == 4:
+    if len(sys.argv) >= 4:
         with open(sys.argv[3], "w") as f:
             f.write(doc)
 
