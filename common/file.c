@@ -15,6 +15,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int file_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+	ssize_t n;
+
+	do {
+		n = pread(fd, buf, len, (off_t)off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*got = (size_t)n;
+	return 0;
+}
+
 int file_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

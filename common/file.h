@@ -13,10 +13,15 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <stdint.h>
+
 #include "buf.h"
 
 /* write(2) until all of @data is written (EINTR retried). */
 int file_write_all(int fd, const void *data, size_t len);
+/* One pread(2) of up to @len bytes at @off, EINTR retried; *@got bytes
+ * read (0 at the end of the file). */
+int file_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 
 /*
  * file_read_capped - all of @name (relative to @dirfd, not following a

@@ -583,7 +583,6 @@ static int partial_read(void *ctx, int fd, void *buf, size_t len, uint64_t off,
 			size_t *got)
 {
 	bool copied = false;
-	ssize_t n;
 	int ret;
 
 	ret = partial_need(ctx, off, &len, buf, &copied);
@@ -593,13 +592,7 @@ static int partial_read(void *ctx, int fd, void *buf, size_t len, uint64_t off,
 		*got = len;
 		return 0;
 	}
-	do {
-		n = pread(fd, buf, len, (off_t)off);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	*got = (size_t)n;
-	return 0;
+	return file_pread(fd, buf, len, off, got);
 }
 
 void store_layer_src(const struct store_layer *l, struct store_toc_src *src)

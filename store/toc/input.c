@@ -20,18 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int toc_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got)
-{
-	ssize_t n;
-
-	do {
-		n = pread(fd, buf, len, (off_t)off);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	*got = (size_t)n;
-	return 0;
-}
+#include "file.h"
 
 int toc_src_pread(const struct store_toc_src *src, void *buf, size_t len,
 		  uint64_t off, size_t *got)
@@ -48,7 +37,7 @@ int toc_src_pread(const struct store_toc_src *src, void *buf, size_t len,
 		if (n == 0 || n > len)
 			return -EIO;	/* the callback broke its contract */
 	}
-	return toc_pread(src->fd, buf, n, off, got);
+	return file_pread(src->fd, buf, n, off, got);
 }
 
 int toc_in_init(struct toc_in *in)

@@ -122,9 +122,6 @@ struct toc_in {
 	unsigned char last;	/* the byte at hashed - 1 */
 };
 
-/* One pread(2) of up to @len bytes at @off (EINTR retried): *@got is 0
- * only at the end of the file. */
-int toc_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 /*
  * toc_src_pread - one pread of up to @len bytes at @off from @src, after
  * src->need made them present (as many as it reports): *@got is 0 only at

@@ -33,7 +33,7 @@ static struct {
 	size_t size;
 	const uint8_t *codes;	/* chunk size codes, cycled */
 	size_t n_codes, next;
-	bool last_eintr;	/* never two in a row: toc_pread retries */
+	bool last_eintr;	/* never two in a row: file_pread retries */
 	bool eio;		/* an EIO was injected: the build must fail */
 } feed = { .fd = -1 };
 
