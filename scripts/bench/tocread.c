@@ -67,9 +67,11 @@ int main(int argc, char **argv)
 	double t0, c0, secs[MAX_RUNS], csecs[MAX_RUNS];
 	unsigned char *buf;
 	size_t i, got;
-	int fd, runs = argc > 2 ? atoi(argv[2]) : 5, r, rc;
+	char *end = NULL;
+	long runs = argc > 2 ? strtol(argv[2], &end, 10) : 5;
+	int fd, r, rc;
 
-	if (argc < 2 || runs < 1 || runs > MAX_RUNS) {
+	if (argc < 2 || (end && *end) || runs < 1 || runs > MAX_RUNS) {
 		fprintf(stderr, "usage: tocread BLOB [RUNS]\n");
 		return 2;
 	}
