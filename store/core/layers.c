@@ -417,6 +417,12 @@ int store_image_read_ref(struct store *s, struct store_image *img, uint32_t ino,
 		ret = store_layer_fds_pin(s, img);
 		if (ret)
 			return ret;
+		/* The reply is sent before the unref, and the file's release
+		 * (another thread) may drop the caller's last reference of a
+		 * deleted image meanwhile: the pin holds one of its own. */
+		pthread_mutex_lock(&s->lock);
+		img->refs++;
+		pthread_mutex_unlock(&s->lock);
 		ref->fds = img;
 		ref->fd = l->fd;
 		ref->off = uoff;
@@ -449,8 +455,10 @@ void store_image_read_unref(struct store *s, struct store_read_ref *ref)
 	if (ref->pin)
 		store_cache_put(s->cache, &cref);
 	ref->pin = NULL;
-	if (ref->fds)
+	if (ref->fds) {
 		store_layer_fds_unpin(ref->fds);
+		store_image_put(s, ref->fds);
+	}
 	ref->fds = NULL;
 }
 

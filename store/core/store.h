@@ -211,7 +211,7 @@ struct store_read_ref {
 	uint64_t off;		/* where the bytes are in @fd */
 	size_t len;		/* 0: @off was at or past the end of the file */
 	void *pin;		/* the store's */
-	struct store_image *fds;	/* the store's: layer descriptors pinned */
+	struct store_image *fds;	/* the store's: layer descriptors pinned, image referenced */
 };
 /*
  * store_image_read_ref - where the bytes at @off of regular file @ino lie,

@@ -173,7 +173,16 @@ _tsan_reports() {
 }
 
 _dump_logs() {
-    local f
+    local f n
+    # An AddressSanitizer report (the daemon aborted) from its first line:
+    # fail's 30-line tail shows only its shadow-byte legend.
+    for f in "$TEST_TMP"/imgfs.*.log; do
+        [ -f "$f" ] || continue
+        n=$(grep -n -m1 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$f" | cut -d: -f1) || true
+        [ -n "$n" ] || continue
+        printf -- '--- sanitizer report in %s\n' "$f"
+        sed -n "$n,$((n + 120))p" "$f"
+    done
     for f in "$TEST_TMP"/registry-*/registry.log "$TEST_TMP"/token/token.log; do
         [ -s "$f" ] || continue
         printf -- '--- tail of %s\n' "$f"
