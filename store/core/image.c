@@ -474,8 +474,10 @@ static int make_room_locked(struct store *s, const char *id, struct store_record
 	return -ENOSPC;
 }
 
-int store_image_add(struct store *s, const char *manifest, size_t len,
-		    const char *host, const char *repo, char id[65])
+/* store_image_add(), and the tags of store_image_add_tagged(). */
+static int image_add(struct store *s, const char *manifest, size_t len,
+		     const char *host, const char *repo,
+		     struct store_tag_name *tags, size_t n, char id[65])
 {
 	struct registry_manifest m = { 0 };
 	enum registry_doc_kind kind;
@@ -542,11 +544,32 @@ int store_image_add(struct store *s, const char *manifest, size_t len,
 		log_info("image %.12s: another source: %s/%s manifest %s", id, host,
 			 repo, mdigest);
 unlock:
+	if (!ret && n)
+		ret = store_tags_set_locked(s, id, tags, n);
 	pthread_mutex_unlock(&s->meta_lock);
 out:
 	registry_manifest_release(&m);
 	buf_release(&cfg);
 	store_record_release(&rec);
+	return ret;
+}
+
+int store_image_add(struct store *s, const char *manifest, size_t len,
+		    const char *host, const char *repo, char id[65])
+{
+	return image_add(s, manifest, len, host, repo, NULL, 0, id);
+}
+
+int store_image_add_tagged(struct store *s, const char *manifest, size_t len,
+			   struct store_tag_name *tags, size_t n, char id[65])
+{
+	int ret;
+
+	if (manifest)
+		return image_add(s, manifest, len, NULL, NULL, tags, n, id);
+	pthread_mutex_lock(&s->meta_lock);
+	ret = store_tags_set_locked(s, id, tags, n);
+	pthread_mutex_unlock(&s->meta_lock);
 	return ret;
 }
 

@@ -387,6 +387,23 @@ int store_blob_add(struct store *s, const void *data, size_t len, char digest[72
 int store_image_add(struct store *s, const char *manifest, size_t len,
 		    const char *host, const char *repo, char id[65]);
 
+/* A tag store_image_add_tagged() points at its image. */
+struct store_tag_name {
+	const char *host, *repo, *tag;
+	char old_id[65];	/* out: what the tag named before, "" none */
+	bool set;		/* out: the tag now names the image */
+};
+/*
+ * store_image_add_tagged - store_image_add() of a local image (@manifest
+ * NULL: the image @id is local already), then point each of @tags at it,
+ * all in one hold of the metadata lock: nobody sees the image untagged
+ * in between, so a `rm dangling/<id>` racing an import cannot delete it
+ * before its tags name it.  On error the tags marked set have moved; the
+ * caller puts them back (store_tag_set() to old_id or store_tag_remove()).
+ */
+int store_image_add_tagged(struct store *s, const char *manifest, size_t len,
+			   struct store_tag_name *tags, size_t n, char id[65]);
+
 /* Point host/repo:tag at @id (creating or moving the tag); persistent
  * before it returns.  An image left without tags stays, dangling. */
 int store_tag_set(struct store *s, const char *host, const char *repo,

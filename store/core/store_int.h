@@ -578,6 +578,10 @@ bool store_tags_name_source_locked(struct store *s, const char *id, const char *
 /* Caller holds meta_lock or s->lock: whether any tag other than @except_key
  * names @id. */
 bool store_tags_name_id_locked(struct store *s, const char *id, const char *except_key);
+/* Point each of @tags at @id (which must exist), filling their old_id and
+ * set; under meta_lock. */
+int store_tags_set_locked(struct store *s, const char *id,
+			  struct store_tag_name *tags, size_t n);
 /* The key of a tag in s->tags, "host/repo:tag"; -EINVAL for a name
  * that is not valid. */
 int store_tag_key(const char *host, const char *repo, const char *tag,

@@ -377,39 +377,78 @@ int store_tag_set(struct store *s, const char *host, const char *repo,
 	return store_tag_set_source(s, host, repo, tag, id, NULL, NULL, NULL);
 }
 
-int store_tag_set_source(struct store *s, const char *host, const char *repo,
-			 const char *tag, const char *id, const char *src_host,
-			 const char *src_repo, const char *mdigest)
+/* Make tag @key name @id with its source; under meta_lock. */
+static int tag_set_locked(struct store *s, const char *key, const char *host,
+			  const char *repo, const char *tag, const char *id,
+			  const char *src_host, const char *src_repo,
+			  const char *mdigest)
 {
 	struct store_tagent *t = NULL;
-	struct buf key;
 	char full[65];
 	void *old = NULL;
 	int ret;
 
-	ret = store_tag_key(host, repo, tag, &key);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&s->meta_lock);
 	ret = store_image_resolve(s, id, full);
 	if (ret)
 		goto out;
 	ret = tagent_new(host, repo, tag, full, src_host, src_repo, mdigest, &t);
 	if (ret)
 		goto out;
-	ret = tags_save_locked(s, buf_str(&key), NULL, NULL, t);
+	ret = tags_save_locked(s, key, NULL, NULL, t);
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&s->lock);
-	ret = htab_set(&s->tags, buf_str(&key), t, &old);
+	ret = htab_set(&s->tags, key, t, &old);
 	pthread_mutex_unlock(&s->lock);
 	if (!ret)
 		t = NULL;
 	tagent_free(old);
 out:
-	pthread_mutex_unlock(&s->meta_lock);
 	tagent_free(t);
+	return ret;
+}
+
+int store_tag_set_source(struct store *s, const char *host, const char *repo,
+			 const char *tag, const char *id, const char *src_host,
+			 const char *src_repo, const char *mdigest)
+{
+	struct buf key;
+	int ret;
+
+	ret = store_tag_key(host, repo, tag, &key);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->meta_lock);
+	ret = tag_set_locked(s, buf_str(&key), host, repo, tag, id, src_host,
+			     src_repo, mdigest);
+	pthread_mutex_unlock(&s->meta_lock);
 	buf_release(&key);
+	return ret;
+}
+
+int store_tags_set_locked(struct store *s, const char *id,
+			  struct store_tag_name *tags, size_t n)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct store_tag_name *t = &tags[i];
+		struct buf key;
+
+		t->set = false;
+		t->old_id[0] = '\0';
+		ret = store_tag_key(t->host, t->repo, t->tag, &key);
+		if (ret)
+			break;
+		ret = store_tag_get(s, t->host, t->repo, t->tag, t->old_id);
+		if (ret == -ENOENT)
+			ret = 0;
+		if (!ret)
+			ret = tag_set_locked(s, buf_str(&key), t->host, t->repo,
+					     t->tag, id, NULL, NULL, NULL);
+		t->set = ret == 0;
+		buf_release(&key);
+	}
 	return ret;
 }
 

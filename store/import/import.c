@@ -614,53 +614,62 @@ static int result_lines(struct store_import *im, struct buf *out)
 	return ret;
 }
 
+/* Record one image and move its tags, in one store call: `rm dangling/`
+ * must not see it between the two. */
+static int commit_image(struct store_import *im, struct import_image *img)
+{
+	struct store_tag_name *names = NULL;
+	char id[REGISTRY_HEX_LEN + 1];
+	int ret;
+
+	if (img->n_tags) {
+		names = calloc(img->n_tags, sizeof(*names));
+		if (!names)
+			return -ENOMEM;
+	}
+	for (size_t j = 0; j < img->n_tags; j++) {
+		names[j].host = img->tags[j].host;
+		names[j].repo = img->tags[j].repo;
+		names[j].tag = img->tags[j].tag;
+	}
+	/* A local image keeps its record and manifest (as Docker keeps its
+	 * image); adding would only leave our manifest unused. */
+	memcpy(id, img->id, sizeof(id));
+	ret = store_image_add_tagged(im->s, img->existed ? NULL : img->manifest.data,
+				     img->manifest.len, names, img->n_tags, id);
+	/* On error rollback() deletes it: if the record failed that finds
+	 * nothing to delete. */
+	img->added = !img->existed;
+	for (size_t j = 0; j < img->n_tags; j++) {
+		img->tags[j].set = names[j].set;
+		memcpy(img->tags[j].old_id, names[j].old_id, sizeof(img->tags[j].old_id));
+	}
+	free(names);
+	if (ret)
+		return import_why(&im->plan, ret, "cannot record and tag image %s: %s",
+				  img->id, strerror(-ret));
+	if (strcmp(id, img->id) != 0)
+		return import_why(&im->plan, -EIO, "image %s recorded as %s",
+				  img->id, id);
+	return 0;
+}
+
 static int commit(struct store_import *im)
 {
 	struct store *s = im->s;
 	struct store_image *x;
-	char id[REGISTRY_HEX_LEN + 1];
 	int ret = 0;
 
-	for (size_t i = 0; i < im->plan.n_imgs; i++) {
+	for (size_t i = 0; i < im->plan.n_imgs && !ret; i++) {
 		struct import_image *img = &im->plan.imgs[i];
 
 		if (store_image_get(s, img->id, &x) == 0) {
 			img->existed = strcmp(store_image_id(x), img->id) == 0;
 			store_image_put(s, x);
 		}
-		/* A local image keeps its record and manifest (as Docker keeps
-		 * its image); adding would only leave our manifest unused. */
-		if (img->existed)
-			continue;
-		ret = store_image_add(s, img->manifest.data, img->manifest.len,
-				      NULL, NULL, id);
-		if (ret)
-			return import_why(&im->plan, ret, "cannot record image %s: %s",
-					  img->id, strerror(-ret));
-		img->added = true;
-		if (strcmp(id, img->id) != 0)
-			return import_why(&im->plan, -EIO, "image %s recorded as %s",
-					  img->id, id);
+		ret = commit_image(im, img);
 	}
-	for (size_t i = 0; i < im->plan.n_imgs; i++) {
-		struct import_image *img = &im->plan.imgs[i];
-
-		for (size_t j = 0; j < img->n_tags; j++) {
-			struct import_tag *t = &img->tags[j];
-
-			ret = store_tag_get(s, t->host, t->repo, t->tag, t->old_id);
-			if (ret == -ENOENT)
-				t->old_id[0] = '\0';
-			else if (ret)
-				return ret;
-			ret = store_tag_set(s, t->host, t->repo, t->tag, img->id);
-			if (ret)
-				return import_why(&im->plan, ret, "cannot tag %s/%s:%s: %s",
-						  t->host, t->repo, t->tag, strerror(-ret));
-			t->set = true;
-		}
-	}
-	return 0;
+	return ret;
 }
 
 /* Blobs this import wrote that no image uses (now) go again. */

@@ -134,21 +134,18 @@ delete_loop() {   # delete_loop PHASE
             ref=$(victim_tar "$t")
             ls "$MNT/dangling" > "$TEST_TMP/dangling.before"
             timeout 60 cp "$ref.tar" "$MNT/import/dang$t" || { echo "import dang$t failed"; continue; }
-            # ours is the new name with our content (another may be
-            # passing through: an import being committed is dangling for
-            # a moment)
+            # ours is the new name with our content (the loop's only
+            # untagged import: a tagged one is recorded and tagged in one
+            # step, never seen in dangling/)
             id=
             for x in $(ls "$MNT/dangling" | grep -vxF -f "$TEST_TMP/dangling.before"); do
                 cmp -s "$MNT/dangling/$x/rootfs/etc/a" "$ref/etc/a" && id=$x
             done
             [ -n "$id" ] || { echo "dang$t: not in dangling/: $(ls "$MNT/dangling" | tr '\n' ' ')"; continue; }
-            # rm of this one name, not dangling/*: an import being
-            # committed is dangling for a moment (its record is written
-            # before its tags).  rm dangling/<id> no longer deletes an
-            # image tagged by then (a 300 s run lost a committed import
-            # that way; test_store checks the rule), but one deleted
-            # before its tags are written fails its import, which the
-            # import loops would count against the daemon.
+            # rm of this one name, not dangling/*: the rule Docker users
+            # follow (`docker rmi <id>`).  rm dangling/<id> of an image
+            # tagged since it was listed is refused (test_store), and an
+            # import's record and tags are one step (test_tag_race).
             del=(rm "$MNT/dangling/$id") ;;
         esac
         echo "$MNT/by-id/$id/rootfs $ref" > "$TEST_TMP/victims/$t.tmp"
