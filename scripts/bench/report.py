@@ -40,8 +40,9 @@ FIGURES = [
     ("reg_bytes", "bytes fetched from the registry for the whole image"),
     ("store_bytes", "bytes on disk after a full read"),
     ("rss", "daemon RSS after `tar` of the rootfs"),
+    ("rss_base", "daemon RSS mounted, no image read yet"),
     ("rss_walked", "daemon RSS after all the walks"),
-    ("rss_per_file", "  … per file in the image"),
+    ("rss_per_file", "  … per file in the image, beyond the RSS with no image"),
     ("index_bytes", "index size (STORE/index)"),
     ("index_ratio", "  … ÷ compressed layer size"),
 ]
@@ -99,8 +100,9 @@ def main():
         comp = num(res.get((img, "compressed", "info"), (None,))[0])
         rss = num(res.get((img, "rss_walked", "imgfs"), (None,))[0])
         idx = num(res.get((img, "index_bytes", "imgfs"), (None,))[0])
+        base = num(res.get((img, "rss_base", "imgfs"), (None,))[0]) or 0
         if files and rss:
-            res[(img, "rss_per_file", "imgfs")] = ("%.0f" % (rss / files), "B")
+            res[(img, "rss_per_file", "imgfs")] = ("%.0f" % ((rss - base) / files), "B")
         if comp and idx is not None:
             res[(img, "index_ratio", "imgfs")] = ("%.4f" % (idx / comp), "ratio")
         # With the index kept, imgfs is compared with the peers' pull of

@@ -66,6 +66,30 @@ static void rootfs_nodes(struct fs_inode_table *t, struct store_image *fake)
 	}
 	for (uint32_t n = 101; n < 1100; n += 2)
 		CHECK(fs_inode_forget(t, fs_inode_stable_ino(t, "abc", n), 3) == NULL);
+	/* Counts are kept in pages of 512: files on both sides of a page
+	 * boundary and one far out; a file's forget leaves its neighbours. */
+	{
+		const uint32_t far[] = { 510, 511, 512, 4000000 };
+
+		for (size_t i = 0; i < 4; i++) {
+			tmpl.n = far[i];
+			CHECK(fs_inode_lookup(t, &tmpl, &r, &unused) == 0);
+			CHECK(r->ino == fs_inode_stable_ino(t, "abc", far[i]));
+			CHECK(fs_inode_put(t, r) == NULL);
+		}
+		for (size_t i = 0; i < 4; i++) {
+			uint64_t fi = fs_inode_stable_ino(t, "abc", far[i]);
+
+			CHECK(fs_inode_forget(t, fi, 1) == NULL);
+			CHECK(fs_inode_get(t, fi) == NULL);
+			for (size_t j = i + 1; j < 4; j++) {
+				g = fs_inode_get(t, fs_inode_stable_ino(t, "abc", far[j]));
+				CHECK(g != NULL && g->n == far[j]);
+				if (g)
+					CHECK(fs_inode_put(t, g) == NULL);
+			}
+		}
+	}
 	/* File 5 looked up twice: one forget keeps it; a pin outlives the
 	 * last forget, and the image goes with the pin. */
 	CHECK(fs_inode_forget(t, ino, 1) == NULL);
