@@ -176,9 +176,6 @@ evict_remount() {
         [ -d "$STORE/$d" ] && find "$STORE/$d" -mindepth 1 -delete
     done
     imgfs_up
-    # what the daemon holds with no image: the goal counts memory per
-    # file beyond it
-    BENCH_RSS_BASE=$(($(awk '/^VmRSS:/ { print $2 }' "/proc/$IMGFS_PID/status") * 1024))
     drop_caches
     reg_mark
 }
