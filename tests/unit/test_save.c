@@ -19,10 +19,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #define CHECK_FATAL	/* later steps use what the checks vouched for */
 #include "check.h"
+#include "digest.h"
 #include "import.h"
 #include "log.h"
 #include "save.h"
@@ -32,17 +32,6 @@
 #define CREATED 1704067200	/* 2024-01-01T00:00:00Z */
 
 static char dir[256];
-
-static void sha256(const void *d, size_t n, char out[72])
-{
-	unsigned char md[32];
-	unsigned int len = 0;
-
-	CHECK(EVP_Digest(d, n, md, &len, EVP_sha256(), NULL) && len == 32);
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
-}
 
 /* A one-file tar layer, plain or gzip, into @out (@cap bytes). */
 static size_t make_layer(const char *name, const char *content, bool gz,
@@ -95,7 +84,7 @@ static void add_image(struct store *s, const char *env, const char *const *diff_
 			 lsize[0]);
 	CHECK(store_image_add(s, man, strlen(man), NULL, NULL, id) == 0);
 	CHECK(strcmp(id, cdig + 7) == 0);
-	sha256(cfg, strlen(cfg), got);
+	test_sha256(cfg, strlen(cfg), got);
 	CHECK(strcmp(got, cdig) == 0);
 	if (man_out)
 		snprintf(man_out, man_cap, "%s", man);
@@ -110,8 +99,8 @@ static void fixture_build(struct store *s, struct fixture *f)
 	f->la_len = make_layer("etc/a", "layer a\n", false, f->la, sizeof(f->la));
 	f->lb_len = make_layer("etc/b", "layer b\n", false, f->lb, sizeof(f->lb));
 	f->lbz_len = make_layer("etc/b", "layer b\n", true, f->lbz, sizeof(f->lbz));
-	sha256(f->la, f->la_len, f->da);
-	sha256(f->lb, f->lb_len, f->db);
+	test_sha256(f->la, f->la_len, f->da);
+	test_sha256(f->lb, f->lb_len, f->db);
 	CHECK(store_blob_add(s, f->la, f->la_len, dig) == 0);
 	CHECK(strcmp(dig, f->da) == 0);
 	CHECK(store_blob_add(s, f->lbz, f->lbz_len, f->dbz) == 0);
@@ -224,7 +213,7 @@ static void walk(struct store *s, struct store_save *sv, const struct buf *ar,
 
 			CHECK_EQ(archive_entry_mtime(e), CREATED);
 			CHECK(archive_read_data(a, data, (size_t)size) == size);
-			sha256(data, (size_t)size, d);
+			test_sha256(data, (size_t)size, d);
 			CHECK_STR(d + 7, m->name + 13);	/* content-addressed */
 		} else {
 			CHECK_EQ(archive_entry_mtime(e), 0);
@@ -385,7 +374,7 @@ static void test_untagged_and_layout(struct store *s, const struct fixture *f)
 	ix = json_array_get(json_object_get(meta[0], "manifests"), 0);
 	CHECK(json_object_get(ix, "annotations") == NULL);
 	/* An OCI manifest is saved exactly as stored. */
-	sha256(f->man2, strlen(f->man2), md);
+	test_sha256(f->man2, strlen(f->man2), md);
 	CHECK_STR(str_at(ix, "digest"), md);
 	snprintf(path, sizeof(path), "blobs/sha256/%s", md + 7);
 	CHECK(store_save_find(sv, path, &mi) == 0);

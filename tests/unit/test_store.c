@@ -21,26 +21,15 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
 
 #include "check.h"
+#include "digest.h"
 #include "tar_mem.h"
 #include "log.h"
 #include "store.h"
 #include "store_int.h"	/* white-box: the records' fields */
 
 static char root[256];
-
-static void sha256_digest(const void *p, size_t n, char out[72])
-{
-	unsigned char md[32];
-	unsigned int len = 0;
-
-	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
-}
 
 struct tfile {
 	const char *path;
@@ -88,9 +77,9 @@ static void make_layer(struct store *s, const struct tfile *files, size_t n,
 	size_t tn = make_tar(files, n, false, tar, sizeof(tar));
 	char got[72];
 
-	sha256_digest(tar, tn, l->diff_id);
+	test_sha256(tar, tn, l->diff_id);
 	l->size = make_tar(files, n, true, l->blob, sizeof(l->blob));
-	sha256_digest(l->blob, l->size, l->digest);
+	test_sha256(l->blob, l->size, l->digest);
 	CHECK_EQ(store_blob_add(s, l->blob, l->size, got), 0);
 	CHECK(!strcmp(got, l->digest));
 }
@@ -191,7 +180,7 @@ static void test_blobs(struct store *s)
 	CHECK_EQ(count_dir("blobs/sha256"), 0);
 
 	/* Commit with the right digest. */
-	sha256_digest("abc", 3, want);
+	test_sha256("abc", 3, want);
 	CHECK_EQ(store_blob_writer_new(s, &w), 0);
 	CHECK_EQ(store_blob_writer_write(w, "ab", 2), 0);
 	CHECK_EQ(store_blob_writer_write(w, "c", 1), 0);
@@ -418,8 +407,8 @@ static void test_partial(void)
 	got = malloc(STORE_TOC_SPAN);
 	if (!got)
 		abort();
-	sha256_digest(tar, tar_n, l.diff_id);
-	sha256_digest(blob, blob_n, l.digest);
+	test_sha256(tar, tar_n, l.diff_id);
+	test_sha256(blob, blob_n, l.digest);
 	l.size = blob_n;
 	path_of(bpath, sizeof(bpath), "blobs/sha256", l.digest, "");
 	path_of(ppath, sizeof(ppath), "partial/sha256", l.digest, "");
@@ -568,8 +557,8 @@ static struct store *test_sources(struct store *s, const char *man, const char *
 	/* The same config with another manifest (an annotation more). */
 	CHECK(snprintf(man2, sizeof(man2), "{\"annotations\":{\"src\":\"b\"},%.4000s",
 		       man + 1) < (int)sizeof(man2));
-	sha256_digest(man, strlen(man), md1);
-	sha256_digest(man2, strlen(man2), md2);
+	test_sha256(man, strlen(man), md1);
+	test_sha256(man2, strlen(man2), md2);
 	CHECK_EQ(store_image_get(s, id, &img), 0);	/* cached before */
 	CHECK_EQ(store_image_add(s, man2, strlen(man2), "127.0.0.1:1", "evil/x", id2), 0);
 	CHECK(!strcmp(id2, id));
@@ -630,7 +619,7 @@ static struct store *test_sources(struct store *s, const char *man, const char *
 		CHECK_EQ(store_image_source(s, img, md1, &src), 0);
 		CHECK(src.manifest && src.manifest->len == strlen(man) &&
 		      !memcmp(src.manifest->data, man, strlen(man)));
-		sha256_digest("none", 4, none);
+		test_sha256("none", 4, none);
 		CHECK_EQ(store_image_source(s, img, none, &src), -ENOENT);
 		/* Its layer, local already, by the source's manifest. */
 		CHECK_EQ(store_image_source_layer_open(s, img, md2, 0, &fd), 0);
@@ -661,7 +650,7 @@ static struct store *test_sources(struct store *s, const char *man, const char *
 		for (int i = 0; i <= STORE_SOURCES_MAX; i++) {
 			CHECK(snprintf(mi, sizeof(mi), "{\"annotations\":{\"n\":\"%d\"},%.4000s",
 				       i, man + 1) < (int)sizeof(mi));
-			sha256_digest(mi, strlen(mi), mdi[i]);
+			test_sha256(mi, strlen(mi), mdi[i]);
 			CHECK_EQ(store_image_add(s, mi, strlen(mi), "127.0.0.1:1", "many/x", id2), 0);
 		}
 		CHECK(file_has(rec, md1) && file_has(rec, md2));
@@ -878,7 +867,7 @@ int main(void)
 	CHECK_EQ(store_tag_remove(s, "docker.io", "library/a", "2"), -ENOENT);
 
 	/* Delete A by id: its tag goes too; L1 stays for D. */
-	sha256_digest(man_a, strlen(man_a), mdig);
+	test_sha256(man_a, strlen(man_a), mdig);
 	CHECK(store_blob_has(s, mdig));
 	CHECK_EQ(store_image_get(s, id_a, &img), 0);
 	{
