@@ -51,7 +51,7 @@
  * its rootfs inode: fs_inode_stable_ino().  Slots start at 1, so these
  * numbers are >= 2^32 and do not meet node ids below 2^32.  They are
  * also the node ids of rootfs files, which are not kept as nodes at all:
- * the slot counts the kernel's lookups of each (16 bytes a file instead
+ * the slot counts the kernel's lookups of each (8 bytes a file instead
  * of ~300 for a node with its key, path and map entries) and hands out a
  * node made for each fs_inode_get(), freed by its fs_inode_put().  A
  * rootfs node id is thus the same each time the kernel looks the file up
