@@ -477,7 +477,8 @@ static int make_room_locked(struct store *s, const char *id, struct store_record
 /* store_image_add(), and the tags of store_image_add_tagged(). */
 static int image_add(struct store *s, const char *manifest, size_t len,
 		     const char *host, const char *repo,
-		     struct store_tag_name *tags, size_t n, char id[65])
+		     struct store_tag_name *tags, size_t n, char id[65],
+		     bool *recorded)
 {
 	struct registry_manifest m = { 0 };
 	enum registry_doc_kind kind;
@@ -529,6 +530,7 @@ static int image_add(struct store *s, const char *manifest, size_t len,
 		ret = store_record_add(&rec, remote ? host : NULL, remote ? repo : NULL, mdigest);
 		if (!ret)
 			ret = store_record_write(s, id, &rec);
+		*recorded = ret == 0;
 		goto unlock;
 	}
 	if (ret || !remote || store_record_has(&rec, host, repo, mdigest))
@@ -557,16 +559,20 @@ out:
 int store_image_add(struct store *s, const char *manifest, size_t len,
 		    const char *host, const char *repo, char id[65])
 {
-	return image_add(s, manifest, len, host, repo, NULL, 0, id);
+	bool recorded = false;
+
+	return image_add(s, manifest, len, host, repo, NULL, 0, id, &recorded);
 }
 
 int store_image_add_tagged(struct store *s, const char *manifest, size_t len,
-			   struct store_tag_name *tags, size_t n, char id[65])
+			   struct store_tag_name *tags, size_t n, char id[65],
+			   bool *recorded)
 {
 	int ret;
 
+	*recorded = false;
 	if (manifest)
-		return image_add(s, manifest, len, NULL, NULL, tags, n, id);
+		return image_add(s, manifest, len, NULL, NULL, tags, n, id, recorded);
 	pthread_mutex_lock(&s->meta_lock);
 	ret = store_tags_set_locked(s, id, tags, n);
 	pthread_mutex_unlock(&s->meta_lock);

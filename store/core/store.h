@@ -398,11 +398,15 @@ struct store_tag_name {
  * NULL: the image @id is local already), then point each of @tags at it,
  * all in one hold of the metadata lock: nobody sees the image untagged
  * in between, so a `rm dangling/<id>` racing an import cannot delete it
- * before its tags name it.  On error the tags marked set have moved; the
- * caller puts them back (store_tag_set() to old_id or store_tag_remove()).
+ * before its tags name it.  *@recorded says whether this call wrote the
+ * image's record (it was not there before).  On error the tags marked set
+ * have moved and a record this call wrote stays; the caller puts them
+ * back (store_tag_set() to old_id or store_tag_remove(), and
+ * store_image_delete()).
  */
 int store_image_add_tagged(struct store *s, const char *manifest, size_t len,
-			   struct store_tag_name *tags, size_t n, char id[65]);
+			   struct store_tag_name *tags, size_t n, char id[65],
+			   bool *recorded);
 
 /* Point host/repo:tag at @id (creating or moving the tag); persistent
  * before it returns.  An image left without tags stays, dangling. */

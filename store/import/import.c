@@ -636,10 +636,8 @@ static int commit_image(struct store_import *im, struct import_image *img)
 	 * image); adding would only leave our manifest unused. */
 	memcpy(id, img->id, sizeof(id));
 	ret = store_image_add_tagged(im->s, img->existed ? NULL : img->manifest.data,
-				     img->manifest.len, names, img->n_tags, id);
-	/* On error rollback() deletes it: if the record failed that finds
-	 * nothing to delete. */
-	img->added = !img->existed;
+				     img->manifest.len, names, img->n_tags, id,
+				     &img->added);
 	for (size_t j = 0; j < img->n_tags; j++) {
 		img->tags[j].set = names[j].set;
 		memcpy(img->tags[j].old_id, names[j].old_id, sizeof(img->tags[j].old_id));

@@ -48,7 +48,7 @@ struct import_image {
 	struct import_tag *tags;
 	size_t n_tags;
 	bool existed;			/* commit: was local before */
-	bool added;			/* commit: store_image_add succeeded */
+	bool added;			/* commit: this import wrote its record */
 };
 
 struct import_verified {

@@ -84,6 +84,7 @@ int main(void)
 	char id_x[65], id_y[65], id[65], got[72];
 	struct deleter d = { 0 };
 	pthread_t th;
+	bool recorded;
 	int fails = 0;
 
 	log_setup(LOG_LVL_WARN, 0);
@@ -117,9 +118,11 @@ int main(void)
 		CHECK_EQ(store_tag_set(s, "docker.io", "race/x", "1", id_y), 0);
 		wait_deleted(&d, r + 1);
 		CHECK_EQ(store_blob_add(s, cfg_x, strlen(cfg_x), got), 0);
-		ret = store_image_add_tagged(s, man_x, strlen(man_x), &t, 1, id);
+		ret = store_image_add_tagged(s, man_x, strlen(man_x), &t, 1, id,
+					     &recorded);
 		fails += ret != 0;
 		CHECK_EQ(ret, 0);
+		CHECK(recorded);	/* the deleter had removed it */
 		CHECK(t.set && !strcmp(t.old_id, id_y) && !strcmp(id, id_x));
 		CHECK_EQ(store_tag_get(s, "docker.io", "race/x", "1", id), 0);
 		CHECK(!strcmp(id, id_x));
@@ -139,11 +142,11 @@ int main(void)
 		struct store_tag_name t[2] = { { .host = "docker.io", .repo = "race/z", .tag = "1" },
 					       { .host = "docker.io", .repo = "race/z", .tag = "2" } };
 
-		CHECK_EQ(store_image_add_tagged(s, NULL, 0, t, 2, id_y), 0);
-		CHECK(t[0].set && t[1].set && !t[0].old_id[0]);
+		CHECK_EQ(store_image_add_tagged(s, NULL, 0, t, 2, id_y, &recorded), 0);
+		CHECK(t[0].set && t[1].set && !t[0].old_id[0] && !recorded);
 		memset(id, '0', 64);
 		id[64] = '\0';
-		CHECK_EQ(store_image_add_tagged(s, NULL, 0, t, 1, id), -ENOENT);
+		CHECK_EQ(store_image_add_tagged(s, NULL, 0, t, 1, id, &recorded), -ENOENT);
 		CHECK(!t[0].set && !strcmp(t[0].old_id, id_y));
 		CHECK_EQ(store_tag_get(s, "docker.io", "race/z", "1", got), 0);
 		CHECK(!strncmp(got, id_y, 64));
