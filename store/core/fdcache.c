@@ -223,11 +223,14 @@ static void fds_sweep(struct store *s, const struct store_image *except)
 
 /* Caller holds img->lock: close a deleted image's descriptors once no
  * pin holds them (a read may still run: its file was released before the
- * read's reply was done, store_image_read_ref()). */
+ * read's reply was done, store_image_read_ref()) and no tree build uses
+ * them (a build that failed, often because the deletion stopped its
+ * downloads, leaves the ones it opened; one that ran after the deletion
+ * opened them again, even when they had been closed). */
 static void fds_drop_locked(struct store_image *img)
 {
-	if (img->fds_dropped && img->rootfs_state == STORE_ROOTFS_READY &&
-	    !img->fds_closed && !img->fds_reopening && img->fd_users == 0)
+	if (img->fds_dropped && img->rootfs_state != STORE_ROOTFS_BUILDING &&
+	    !img->fds_reopening && img->fd_users == 0)
 		layer_fds_close_locked(img);
 }
 
@@ -267,6 +270,13 @@ int store_layer_fds_pin(struct store *s, struct store_image *img)
 	if (!ret)
 		fds_sweep(s, img);
 	return ret;
+}
+
+void store_layer_fds_failed(struct store_image *img)
+{
+	pthread_mutex_lock(&img->lock);
+	fds_drop_locked(img);	/* deleted while its tree was built */
+	pthread_mutex_unlock(&img->lock);
 }
 
 void store_layer_fds_opened(struct store *s, struct store_image *img)

@@ -273,6 +273,8 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 	pthread_mutex_unlock(&img->lock);
 	if (!ret)
 		store_layer_fds_opened(s, img);
+	else
+		store_layer_fds_failed(img);
 	return ret;
 }
 

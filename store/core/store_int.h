@@ -503,6 +503,9 @@ void store_layer_fds_unpin(struct store_image *img);
  * as used now, and other images idle for long have theirs closed.  No
  * lock may be held. */
 void store_layer_fds_opened(struct store *s, struct store_image *img);
+/* @img's tree build failed: if it was deleted meanwhile, the descriptors
+ * the build opened are closed.  No lock may be held. */
+void store_layer_fds_failed(struct store_image *img);
 /* @img was just deleted but is still referenced (the kernel's inodes of
  * it live until it forgets them): close its layer descriptors now, or
  * when the last pin ends, so that its freed blobs do not stay open (and
