@@ -505,7 +505,7 @@ static void hop_headers_free(struct curl_slist *hdrs)
  * is left of the request's deadline (@left_ms), the low-speed limit of
  * registry.h and, with a stop flag, the progress callback that honours it.
  * TLS uses the CA file and client certificate of the hop's own host
- * (x->hc, hosts.c), else the client's CA file.
+ * (x->hc, hosts.c), else the client's CA file, else the system's CAs.
  */
 static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		       const char *url, struct curl_slist *hdrs, bool follow,
@@ -559,6 +559,11 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 		curl_easy_setopt(h, CURLOPT_CAINFO, x->hc->ca_file);
 	else if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	else if (c->ca_dir) {
+		/* the directory alone: see client.c on the system's CAs */
+		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
+	}
 	if (x->hc && x->hc->client_cert) {
 		curl_easy_setopt(h, CURLOPT_SSLCERT, x->hc->client_cert);
 		curl_easy_setopt(h, CURLOPT_SSLKEY, x->hc->client_key);

@@ -58,6 +58,8 @@ struct registry_client {
 	char *docker_config;	/* NULL: $DOCKER_CONFIG or ~/.docker */
 	char **insecure;	/* NULL-terminated copy of opts->insecure */
 	char *ca_file;
+	char *ca_dir;		/* system CAs as a hashed directory, or NULL:
+				 * libcurl's own defaults (client.c) */
 	long timeout_sec;
 	struct reg_host *hosts;	/* read-only after registry_client_new() */
 	size_t n_hosts;

@@ -12,7 +12,11 @@
 #      names the host and the TLS cause, the daemon stays up; the host is
 #      not taken for plain http (the 400 its TLS port answers a plain
 #      request is not the error);
-#  (d) bad TLS settings stop the mount at start with the reason named.
+#  (d) bad TLS settings stop the mount at start with the reason named;
+#  (e) with no ca-file the system's CAs are looked up by hash in the CA
+#      directory, the bundle file never read (strace of the daemon): the
+#      registry's private CA is not among them, so its certificate fails
+#      verification (EIO, logged), it is not waved through.
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
@@ -116,5 +120,26 @@ config_refused "{\"ca-file\": \"$TLS_DIR/noca.pem\"}" "registry: ca-file $TLS_DI
 config_refused "{\"registries\": {\"$H\": {\"client-cert\": 7, \"client-key\": \"$TLS_DIR/client.key\"}}}" \
     "client-cert must be a string"
 pass "each refused with its reason"
+
+check "(e) no ca-file: system CAs looked up by hash, the bundle unread; the private CA refused"
+command -v strace >/dev/null || fail "strace is not installed (scripts/packages.txt)"
+BUNDLE=$(curl-config --ca 2>/dev/null)
+CADIR=$(dirname "$BUNDLE")
+[ -n "$BUNDLE" ] && [ -d "$CADIR" ] || fail "libcurl names no CA bundle"
+HASH=$(openssl x509 -hash -noout -in "$TLS_DIR/ca.pem")
+[ -e "$CADIR/$HASH.0" ] && fail "the test CA $HASH is installed in $CADIR"
+printf '#!/bin/sh\nexec strace -f -qq -e trace=%%file -e signal=none -o "%s" "%s" "$@"\n' \
+    "$TEST_TMP/strace.log" "$IMGFS_BIN" > "$TEST_TMP/strace-imgfs"
+chmod +x "$TEST_TMP/strace-imgfs"
+MNT=$TEST_TMP/mnt.sysca STORE=$TEST_TMP/store.sysca
+IMGFS_BIN=$TEST_TMP/strace-imgfs imgfs_mount "log_level=info"
+assert_eq EIO "$(errno_of stat "$MNT/repos/u1/1")" "lookup of repos/u1/1 (registry $H) with the system's CAs"
+imgfs_alive || fail "imgfs died after the refused certificate"
+grep -E "certificate|SSL" "$IMGFS_LOG" >/dev/null || fail "the log does not name the certificate failure"
+imgfs_umount
+grep -F "\"$CADIR/$HASH.0\"" "$TEST_TMP/strace.log" >/dev/null ||
+    { grep -F ssl "$TEST_TMP/strace.log" | head >&2; fail "the daemon did not look the issuer up as $CADIR/$HASH.0"; }
+grep -F "\"$BUNDLE\"" "$TEST_TMP/strace.log" && fail "the daemon read the CA bundle $BUNDLE"
+pass "issuer looked up as $HASH.0, bundle unread, certificate refused"
 
 echo "t_client_cert: all checks passed"
