@@ -22,7 +22,7 @@
 
 static const char *const op_kind[] = {
 	[STORE_OP_BLOB] = "download",
-	[STORE_OP_SPAN] = "span",
+	[STORE_OP_CHUNKS] = "chunks",
 	[STORE_OP_INDEX] = "index",
 	[STORE_OP_WRITE] = "write",
 	[STORE_OP_PUSH] = "push",

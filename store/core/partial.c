@@ -2,17 +2,17 @@
 /*
  * partial.c - partial blobs: a layer whose index is kept but whose blob is
  * not local is read from partial/sha256/<hex>, a sparse file of the blob's
- * size that fills span by span as reads need them (a span: the compressed
+ * size that fills chunk by chunk as reads need them (a chunk: the compressed
  * bytes between two index checkpoints, toc.h).
  *
- * A missing span is fetched with one Range request (or copied from
+ * A missing chunk is fetched with one Range request (or copied from
  * blobs/ when the whole blob arrived meanwhile), checked against the
  * sha256 the index recorded for it, written and fdatasync'ed, and only
- * then marked present in <hex>.spans (written with store_write_atomic), so
+ * then marked present in <hex>.chunks (written with store_write_atomic), so
  * neither a hostile registry nor a crash can make unverified bytes look
- * present; nothing of a span that fails its check is written.  The bitmap
- * names the span table it belongs to (a hash of every span's range and
- * digest): one left by another index is ignored.  When every span is
+ * present; nothing of a chunk that fails its check is written.  The bitmap
+ * names the chunk table it belongs to (a hash of every chunk's range and
+ * digest): one left by another index is ignored.  When every chunk is
  * present the file is the blob: store_blob_commit_file() checks its sha256
  * against the layer digest and renames it into blobs/, after which reads
  * skip the bookkeeping (the descriptors stay valid across the rename).
@@ -21,16 +21,16 @@
  * s->lock) maps the hex to one struct store_partial, which lives until the
  * store closes; layers read through their own dup of its descriptor.
  * Creation is serialised by s->meta_lock (it is local I/O only, and blob
- * freeing holds the same lock).  Inside a partial, p->lock guards the span
- * states: a span is fetched by one job at a time (state FETCHING, a
+ * freeing holds the same lock).  Inside a partial, p->lock guards the chunk
+ * states: a chunk is fetched by one job at a time (state FETCHING, a
  * detached thread, wait.c), and every reader that needs it - the one that
  * started it too - sleeps on p->cond and shares its result, or gives up
  * alone when interrupted or when the fetch stalls.  No lock is held
  * across the network.  A fetch has the deadline of its length
  * (registry_blob_deadline()) and needs its bytes of store_max.
  * p->save_lock orders the bitmap writes, each taken from the current
- * states, so a later write never drops an earlier mark.  The span table
- * and the bitmap file are partial_spans.c's.
+ * states, so a later write never drops an earlier mark.  The chunk table
+ * and the bitmap file are partial_chunks.c's.
  */
 #include "partial_int.h"
 
@@ -47,7 +47,7 @@
 
 #include "log.h"
 
-#define PARTIAL_TRIES 2		/* a span that fails is tried once more */
+#define PARTIAL_TRIES 2		/* a chunk that fails is tried once more */
 
 static void digest_str(const unsigned char md[32], char out[65])
 {
@@ -70,7 +70,7 @@ static void partial_free(struct store_partial *p)
 		return;
 	if (p->fd >= 0)
 		close(p->fd);
-	free(p->spans);
+	free(p->chunks);
 	free(p->state);
 	free(p->err);
 	store_srcs_release(&p->srcs);
@@ -99,18 +99,18 @@ static int file_open(struct store_partial *p)
 	if ((uint64_t)st.st_size != p->size) {
 		if (ftruncate(p->fd, 0) < 0 || ftruncate(p->fd, (off_t)p->size) < 0)
 			return -errno;
-		unlinkat(p->s->partial_fd, p->spans_name, 0);
+		unlinkat(p->s->partial_fd, p->chunks_name, 0);
 		return 0;
 	}
-	partial_spans_load(p);
+	partial_chunks_load(p);
 	return 0;
 }
 
 /*
- * finish - every span is present: the file is the blob.  Checked whole and
- * renamed into blobs/; on a mismatch (the index's span digests lie) the
+ * finish - every chunk is present: the file is the blob.  Checked whole and
+ * renamed into blobs/; on a mismatch (the index's chunk digests lie) the
  * partial is dropped and its reads fail from then on.  Called with no lock
- * held.  The last span may arrive after every image that uses the layer
+ * held.  The last chunk may arrive after every image that uses the layer
  * was deleted (a reader still held the layer open): the blob is then
  * freed again at once, under meta_lock like any delete, so that no blob
  * outlives every record naming it; readers keep its open descriptor.
@@ -123,12 +123,12 @@ static void finish(struct store_partial *p)
 	ret = store_blob_commit_file(p->s, p->fd, p->s->partial_fd, p->hex,
 				     p->digest, p->size);
 	if (ret == -EIO) {
-		log_err("layer %s: every span checked out but the blob does not; "
+		log_err("layer %s: every chunk checked out but the blob does not; "
 			"its partial file is dropped", p->digest);
 		unlinkat(p->s->partial_fd, p->hex, 0);
 	}
 	if (!ret || ret == -EIO)
-		unlinkat(p->s->partial_fd, p->spans_name, 0);
+		unlinkat(p->s->partial_fd, p->chunks_name, 0);
 	/* Other errors (no space, ...) keep the file: the next open retries. */
 	pthread_mutex_lock(&p->lock);
 	if (ret == -EIO)
@@ -142,37 +142,40 @@ static void finish(struct store_partial *p)
 	if (!ret) {
 		const char *d = p->digest;
 
-		log_info("layer %s: complete from its spans; now a local blob", p->digest);
+		log_info("layer %s: complete from its chunks; now a local blob", p->digest);
 		store_blob_remove_unreferenced(p->s, &d, 1);
 	}
 }
 
-struct span_buf {
+struct chunk_buf {
 	unsigned char *data;
 	size_t len, cap;
 	struct store *s;
 	struct store_op *op;	/* the fetch, in `status` */
-	uint64_t *got;		/* atomic copy of len, for the waiters */
+	uint64_t *got;		/* atomic copies of len, one per chunk of the
+				 * run, for the waiters */
+	size_t n_got;
 };
 
-static int span_sink(void *ctx, const void *data, size_t n)
+static int chunk_sink(void *ctx, const void *data, size_t n)
 {
-	struct span_buf *b = ctx;
+	struct chunk_buf *b = ctx;
 
 	if (n > b->cap - b->len)
 		return -EFBIG;
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
 	store_op_set(b->s, b->op, b->len);
-	__atomic_store_n(b->got, (uint64_t)b->len, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < b->n_got; i++)
+		__atomic_store_n(&b->got[i], (uint64_t)b->len, __ATOMIC_RELEASE);
 	return 0;
 }
 
 /* Bytes [from, from + b->cap) of the blob into @b: from blobs/ when the
  * whole blob is local by now, else one Range request to source @k.  @src
  * (for the log) names where. */
-static int span_read(struct store_partial *p, size_t k, uint64_t from,
-		     struct span_buf *b, char *src, size_t src_cap)
+static int run_read(struct store_partial *p, size_t k, uint64_t from,
+		    struct chunk_buf *b, char *src, size_t src_cap)
 {
 	struct store *s = p->s;
 	struct registry_xfer x;
@@ -202,22 +205,49 @@ static int span_read(struct store_partial *p, size_t k, uint64_t from,
 	if (!s->reg || k >= p->srcs.n)
 		return -ENOENT;
 	b->s = s;
-	b->op = store_op_begin(s, STORE_OP_SPAN, src, p->digest, b->cap);
+	b->op = store_op_begin(s, STORE_OP_CHUNKS, src, p->digest, b->cap);
 	store_xfer(s, b->cap, &x);
 	ret = registry_blob_get(s->reg, p->srcs.v[k].host, p->srcs.v[k].repo, p->digest,
-				from, b->cap, 0, span_sink, b, &x);
+				from, b->cap, 0, chunk_sink, b, &x);
 	store_op_end(s, b->op);
 	if (!ret && b->len != b->cap)
 		ret = -EIO;	/* body ended early */
 	return ret;
 }
 
-/* span_get - span @i's bytes into @b (b->cap of them), checked against
- * the index's digest: from the sources in order, each tried again once. */
-static int span_get(struct store_partial *p, size_t i, struct span_buf *b)
+/* Check chunks [@a, @e) in @b (fetched from @src) against the index's
+ * digests: 0, or -EIO (logged) at the first that differs. */
+static int run_check(struct store_partial *p, size_t a, size_t e,
+		     const struct chunk_buf *b, const char *src)
 {
-	const struct partial_span *sp = &p->spans[i];
 	unsigned char md[32];
+	int ret;
+
+	for (size_t i = a; i < e; i++) {
+		const struct partial_chunk *c = &p->chunks[i];
+
+		ret = sha256(b->data + (c->start - p->chunks[a].start),
+			     (size_t)(c->end - c->start), md);
+		if (ret)
+			return ret;
+		if (memcmp(md, c->digest, 32) != 0) {
+			char want[65], got[65];
+
+			digest_str(c->digest, want);
+			digest_str(md, got);
+			log_err("layer %s: chunk %zu (bytes %" PRIu64 "-%" PRIu64
+				") from %s: digest mismatch: index says %s, got %s; discarded",
+				p->digest, i, c->start, c->end, src, want, got);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* run_get - chunks [@a, @e) into @b (b->cap bytes), each checked against
+ * the index's digest: from the sources in order, each tried again once. */
+static int run_get(struct store_partial *p, size_t a, size_t e, struct chunk_buf *b)
+{
 	char src[300] = "";
 	bool mismatch = false;
 	size_t k = 0;
@@ -228,23 +258,12 @@ static int span_get(struct store_partial *p, size_t i, struct span_buf *b)
 	 * (tries start again for it). */
 	for (int tries = 0; tries < PARTIAL_TRIES; tries++) {
 		if (tries)
-			log_warn("layer %s: span %zu from %s: %s; trying again",
-				 p->digest, i, src, strerror(-ret));
-		ret = span_read(p, k, sp->start, b, src, sizeof(src));
+			log_warn("layer %s: chunks %zu-%zu from %s: %s; trying again",
+				 p->digest, a, e - 1, src, strerror(-ret));
+		ret = run_read(p, k, p->chunks[a].start, b, src, sizeof(src));
 		if (!ret) {
-			ret = sha256(b->data + (sp->vstart - sp->start),
-				     (size_t)(sp->end - sp->vstart), md);
-			if (ret)
-				break;
-			if (memcmp(md, sp->digest, 32) != 0) {
-				char want[65], got[65];
-
-				digest_str(sp->digest, want);
-				digest_str(md, got);
-				log_err("layer %s: span %zu (bytes %" PRIu64 "-%" PRIu64
-					") from %s: digest mismatch: index says %s, got %s; discarded",
-					p->digest, i, sp->vstart, sp->end, src, want, got);
-				ret = -EIO;
+			ret = run_check(p, a, e, b, src);
+			if (ret == -EIO) {
 				mismatch = true;
 				if (k + 1 < p->srcs.n)
 					goto next_source;
@@ -259,44 +278,52 @@ static int span_get(struct store_partial *p, size_t i, struct span_buf *b)
 		if (!src_failed)
 			continue;
 next_source:
-		log_warn("layer %s: span %zu from %s: %s; trying %s/%s", p->digest, i, src,
-			 strerror(-ret), p->srcs.v[k + 1].host, p->srcs.v[k + 1].repo);
+		log_warn("layer %s: chunks %zu-%zu from %s: %s; trying %s/%s", p->digest,
+			 a, e - 1, src, strerror(-ret), p->srcs.v[k + 1].host,
+			 p->srcs.v[k + 1].repo);
 		k++;
 		tries = -1;
 	}
 	if (ret == -ENOENT)
-		log_err("layer %s: span %zu is not local and there is no registry to fetch it from",
-			p->digest, i);
+		log_err("layer %s: chunk %zu is not local and there is no registry to fetch it from",
+			p->digest, a);
 	if (ret)
 		store_error_note(p->s, p->digest, ret,
-				 mismatch ? "span digest mismatch" :
+				 mismatch ? "chunk digest mismatch" :
 				 ret == -ENOENT && (!p->s->reg || !p->srcs.n) ?
-				 "span not local, no registry" : NULL);
+				 "chunk not local, no registry" : NULL);
 	if (ret == -ENOENT || ret == -EFBIG || ret == -ERANGE)
 		ret = -EIO;	/* to a reader: the bytes cannot be had */
 	return ret;
 }
 
-/* Whether a write error only means the disk has no room now: the span's
- * verified bytes then serve reads from memory (span_run). */
-static bool span_no_room(int ret)
+/* Whether a write error only means the disk has no room now: the run's
+ * verified bytes then serve reads from memory (run_go). */
+static bool run_no_room(int ret)
 {
 	return ret == -ENOSPC || ret == -EDQUOT;
 }
 
+/* Compressed bytes of chunks [@a, @e). */
+static uint64_t run_len(const struct store_partial *p, size_t a, size_t e)
+{
+	return p->chunks[e - 1].end - p->chunks[a].start;
+}
+
 /*
- * span_fetch - make span @i's bytes present in the file (not yet marked):
- * read, check against the index's digest (span_get), pwrite, fdatasync.
- * Nothing is written unless the check passed.  *@held: the span's
- * verified bytes when the caller has them (a span held in memory), taken
+ * run_fetch - make chunks [@a, @e) present in the file (not yet marked):
+ * read, check against the index's digests (run_get), pwrite, fdatasync.
+ * Nothing is written unless every check passed.  *@held: the run's
+ * verified bytes when the caller has them (a run held in memory), taken
  * over; when the disk has no room for them, the verified bytes are handed
- * back in it (and nothing in the file is marked: a half-written span is
+ * back in it (and nothing in the file is marked: a half-written run is
  * rewritten whole by its next fetch).
  */
-static int span_fetch(struct store_partial *p, size_t i, unsigned char **held)
+static int run_fetch(struct store_partial *p, size_t a, size_t e, unsigned char **held)
 {
-	const struct partial_span *sp = &p->spans[i];
-	struct span_buf b = { .cap = (size_t)(sp->end - sp->start), .got = &p->got[i] };
+	struct chunk_buf b = { .cap = (size_t)run_len(p, a, e), .got = &p->got[a],
+			       .n_got = e - a };
+	uint64_t start = p->chunks[a].start;
 	bool fresh = !*held;
 	int ret = 0;
 
@@ -306,12 +333,12 @@ static int span_fetch(struct store_partial *p, size_t i, unsigned char **held)
 		b.data = malloc(b.cap);
 		if (!b.data)
 			return -ENOMEM;
-		ret = span_get(p, i, &b);
+		ret = run_get(p, a, e, &b);
 	}
 	if (!ret) {
 		for (size_t done = 0; done < b.cap;) {
 			ssize_t n = pwrite(p->fd, b.data + done, b.cap - done,
-					   (off_t)(sp->start + done));
+					   (off_t)(start + done));
 
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -323,155 +350,187 @@ static int span_fetch(struct store_partial *p, size_t i, unsigned char **held)
 		}
 		if (!ret && fdatasync(p->fd) < 0)
 			ret = -errno;
-		if (span_no_room(ret)) {
+		if (run_no_room(ret)) {
 			if (fresh)	/* not again at each retry from memory */
-				log_warn("layer %s: span %zu: cannot write its partial file: %s; "
+				log_warn("layer %s: chunks %zu-%zu: cannot write its partial file: %s; "
 					 "its verified bytes serve reads from memory",
-					 p->digest, i, strerror(-ret));
+					 p->digest, a, e - 1, strerror(-ret));
 			*held = b.data;
 			return ret;
 		}
 		if (ret)
-			log_err("layer %s: span %zu: cannot write its partial file: %s",
-				p->digest, i, strerror(-ret));
+			log_err("layer %s: chunks %zu-%zu: cannot write its partial file: %s",
+				p->digest, a, e - 1, strerror(-ret));
 	}
 	free(b.data);
 	return ret;
 }
 
-/* The last span starting at or before @off (the first for the bytes
- * before it). */
-static size_t span_of(const struct store_partial *p, uint64_t off)
+/* The chunk holding blob offset @off (< p->size). */
+static size_t chunk_of(const struct store_partial *p, uint64_t off)
 {
-	size_t lo = 0, hi = p->n;	/* answer in [lo, hi) */
+	size_t i = (size_t)(off / (p->chunks[0].end - p->chunks[0].start));
 
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (p->spans[mid].start <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	return i < p->n ? i : p->n - 1;
 }
 
-/* Caller holds p->lock: whether @off is present (in span @i or, where
- * they overlap, the one before); then *@len is clamped to the present run. */
+/* Caller holds p->lock: whether @off, in chunk @i, is present; then *@len
+ * is clamped to the present run. */
 static bool present_locked(const struct store_partial *p, size_t i, uint64_t off,
 			   size_t *len)
 {
 	uint64_t run_end;
 	size_t j = i;
 
-	if (p->state[i] != SPAN_PRESENT) {
-		if (i == 0 || p->state[i - 1] != SPAN_PRESENT ||
-		    off >= p->spans[i - 1].end)
-			return false;
-		j = i - 1;
-	}
-	run_end = p->spans[j].end;
-	while (++j < p->n && p->state[j] == SPAN_PRESENT)
-		run_end = p->spans[j].end;
+	if (p->state[i] != CHUNK_PRESENT)
+		return false;
+	run_end = p->chunks[j].end;
+	while (++j < p->n && p->state[j] == CHUNK_PRESENT)
+		run_end = p->chunks[j].end;
 	if (*len > run_end - off)
 		*len = (size_t)(run_end - off);
 	return true;
 }
 
-/* One span fetch running as a job (wait.c). */
-struct span_job {
+/* One run's fetch, running as a job (wait.c). */
+struct run_job {
 	struct store_partial *p;
-	size_t i;
+	size_t a, e;
 	unsigned char *held;	/* its verified bytes, when it was MEMORY */
 };
 
-/* Caller holds p->lock: span @i's verified bytes @held (the disk had no
- * room for them) serve its reads from now on.  One span per partial is
- * held, so memory stays bounded by STORE_PARTIAL_SPAN_MAX per layer read
- * on a full disk: the one held before goes back to ABSENT. */
-static void span_hold_locked(struct store_partial *p, size_t i, unsigned char *held)
+/* Caller holds p->lock: the verified bytes @held of chunks [@a, @e) (the
+ * disk had no room for them) serve their reads from now on.  One run per
+ * partial is held, so memory stays bounded by STORE_PARTIAL_RUN_MAX per
+ * layer read on a full disk: the one held before goes back to ABSENT. */
+static void run_hold_locked(struct store_partial *p, size_t a, size_t e,
+			    unsigned char *held)
 {
 	if (p->mem)
-		p->state[p->mem_i] = SPAN_ABSENT;
+		for (size_t i = p->mem_i; i < p->mem_end; i++)
+			p->state[i] = CHUNK_ABSENT;
 	free(p->mem);
 	p->mem = held;
-	p->mem_i = i;
-	p->state[i] = SPAN_MEMORY;
+	p->mem_i = a;
+	p->mem_end = e;
+	for (size_t i = a; i < e; i++)
+		p->state[i] = CHUNK_MEMORY;
 }
 
 /*
- * span_run - fetch span @i (in state FETCHING; @held: its bytes, when
- * they were held in memory), publish its state to the waiters, then
- * persist it (the bitmap, or the whole blob when it was the last span)
- * and give back its reserved space.
+ * run_go - fetch chunks [@a, @e) (in state FETCHING; @held: their bytes,
+ * when they were held in memory), publish their state to the waiters,
+ * then persist them (the bitmap, or the whole blob when they were the
+ * last) and give back their reserved space.
  */
-static void span_run(struct store_partial *p, size_t i, unsigned char *held)
+static void run_go(struct store_partial *p, size_t a, size_t e, unsigned char *held)
 {
-	uint64_t len = p->spans[i].end - p->spans[i].start;
+	uint64_t len = run_len(p, a, e);
 	bool last;
 	int ret;
 
-	ret = span_fetch(p, i, &held);
+	ret = run_fetch(p, a, e, &held);
 	pthread_mutex_lock(&p->lock);
-	p->err[i] = ret;
+	for (size_t i = a; i < e; i++)
+		p->err[i] = ret;
 	if (ret) {
-		if (held)
-			span_hold_locked(p, i, held);
-		else
-			p->state[i] = SPAN_ABSENT;
+		if (held) {
+			run_hold_locked(p, a, e, held);
+		} else {
+			for (size_t i = a; i < e; i++)
+				p->state[i] = CHUNK_ABSENT;
+		}
 		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 		store_space_release(p->s, len);
 		return;
 	}
-	p->state[i] = SPAN_SAVING;
-	last = ++p->n_present == p->n;
+	for (size_t i = a; i < e; i++)
+		p->state[i] = CHUNK_SAVING;
+	p->n_present += e - a;
+	last = p->n_present == p->n;
 	if (last)
 		p->finishing = true;
 	pthread_mutex_unlock(&p->lock);
 	if (last)
 		finish(p);
 	else
-		partial_spans_save(p);
+		partial_chunks_save(p);
 	pthread_mutex_lock(&p->lock);
-	p->state[i] = SPAN_PRESENT;
+	for (size_t i = a; i < e; i++)
+		p->state[i] = CHUNK_PRESENT;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	store_space_release(p->s, len);
 }
 
-static void *span_job(void *arg)
+static void *run_job(void *arg)
 {
-	struct span_job *j = arg;
+	struct run_job *j = arg;
 
-	span_run(j->p, j->i, j->held);
+	run_go(j->p, j->a, j->e, j->held);
 	free(j);
 	return NULL;
 }
 
-/*
- * Caller holds p->lock, span @i is ABSENT or MEMORY: start fetching it as
- * a job (inline when no thread can be made), its space reserved first (the
- * lock is dropped for that: store locks come before p->lock); a MEMORY
- * span's job takes its bytes and only tries the write again.  0 when the
- * span is fetching, present, held or failed by the time this returns;
- * -ENOSPC (or -ENOMEM) when it could not be started.
- */
-static int span_start_locked(struct store_partial *p, size_t i)
+/* Caller holds p->lock: the run a fetch of chunk @i (ABSENT or MEMORY)
+ * takes: a held run whole, else @i and the ABSENT chunks after it, up to
+ * chunk @want (exclusive) and STORE_PARTIAL_RUN_MAX bytes. */
+static size_t run_end_locked(const struct store_partial *p, size_t i, size_t want)
 {
-	uint64_t len = p->spans[i].end - p->spans[i].start;
-	struct span_job *j;
+	size_t e = i + 1;
+
+	if (p->state[i] == CHUNK_MEMORY)
+		return p->mem_end;
+	while (e < want && e < p->n && p->state[e] == CHUNK_ABSENT &&
+	       run_len(p, i, e + 1) <= STORE_PARTIAL_RUN_MAX)
+		e++;
+	return e;
+}
+
+/*
+ * Caller holds p->lock, chunk @i is ABSENT or MEMORY: start fetching it,
+ * with the chunks after it up to @want (run_end_locked), as a job (inline
+ * when no thread can be made), its space reserved first (the lock is
+ * dropped for that: store locks come before p->lock); a MEMORY run's job
+ * takes its bytes and only tries the write again.  0 when the chunk is
+ * fetching, present, held or failed by the time this returns; -ENOSPC (or
+ * -ENOMEM) when it could not be started.
+ */
+static int run_start_locked(struct store_partial *p, size_t i, size_t want)
+{
+	bool memory = p->state[i] == CHUNK_MEMORY;
+	size_t e, e2;
+	uint64_t len;
+	struct run_job *j;
 	int ret;
+
+	if (memory)
+		i = p->mem_i;	/* a held run is written back whole */
+	e = run_end_locked(p, i, want);
+	len = run_len(p, i, e);
 
 	pthread_mutex_unlock(&p->lock);
 	ret = store_space_reserve(p->s, p->digest, len);
 	pthread_mutex_lock(&p->lock);
 	if (ret)
 		return ret;
-	if ((p->state[i] != SPAN_ABSENT && p->state[i] != SPAN_MEMORY) ||
+	/* Others may have started fetches meanwhile: the run shrinks to what
+	 * is still ours to fetch. */
+	if ((p->state[i] != CHUNK_ABSENT && p->state[i] != CHUNK_MEMORY) ||
+	    (p->state[i] == CHUNK_MEMORY) != memory ||
+	    (memory && (p->mem_i != i || p->mem_end != e)) ||
 	    p->complete || p->broken) {
 		store_space_release(p->s, len);	/* another reader was quicker */
 		return 0;
+	}
+	e2 = memory ? e : i + 1;
+	while (!memory && e2 < e && p->state[e2] == CHUNK_ABSENT)
+		e2++;
+	if (e2 < e) {
+		store_space_release(p->s, len - run_len(p, i, e2));
+		e = e2;
+		len = run_len(p, i, e);
 	}
 	j = malloc(sizeof(*j));
 	if (!j) {
@@ -479,17 +538,20 @@ static int span_start_locked(struct store_partial *p, size_t i)
 		return -ENOMEM;
 	}
 	j->p = p;
-	j->i = i;
+	j->a = i;
+	j->e = e;
 	j->held = NULL;
-	if (p->state[i] == SPAN_MEMORY) {
+	if (memory) {
 		j->held = p->mem;
 		p->mem = NULL;
 	}
-	p->state[i] = SPAN_FETCHING;
-	__atomic_store_n(&p->got[i], 0, __ATOMIC_RELEASE);
+	for (size_t k = i; k < e; k++) {
+		p->state[k] = CHUNK_FETCHING;
+		__atomic_store_n(&p->got[k], 0, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&p->lock);
-	if (store_job_start(p->s, span_job, j)) {
-		span_run(p, i, j->held);
+	if (store_job_start(p->s, run_job, j)) {
+		run_go(p, i, e, j->held);
 		free(j);
 	}
 	pthread_mutex_lock(&p->lock);
@@ -497,26 +559,28 @@ static int span_start_locked(struct store_partial *p, size_t i)
 }
 
 /*
- * A reader of a span that is not present starts its fetch (unless one
- * runs) and then waits for it like any other reader: it gives up alone
- * with -EINTR when interrupted, and with -EIO when the fetch stalls
- * (store_watch), while the fetch goes on for the others.  With @buf, bytes
- * of a span held in memory are copied there (*@copied) after one more try
- * to write them; without, such a span fails with its write's error.
+ * A reader of a chunk that is not present starts its fetch, with the
+ * absent chunks after it that the read wants (unless one runs), and then
+ * waits for it like any other reader: it gives up alone with -EINTR when
+ * interrupted, and with -EIO when the fetch stalls (store_watch), while
+ * the fetch goes on for the others.  With @buf, bytes of a run held in
+ * memory are copied there (*@copied) after one more try to write them;
+ * without, such a run fails with its write's error.
  */
 static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 			void *buf, bool *copied)
 {
 	struct store_watch w;
 	bool waited = false, watching = false;
-	size_t i;
+	size_t i, want;
 	int ret;
 
 	if (__atomic_load_n(&p->complete, __ATOMIC_ACQUIRE))
 		return 0;
 	if (off >= p->size || *len == 0)
 		return -EIO;	/* the index reads past its own blob */
-	i = span_of(p, off);
+	i = chunk_of(p, off);
+	want = chunk_of(p, *len > p->size - off ? p->size - 1 : off + *len - 1) + 1;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		if (p->complete || present_locked(p, i, off, len)) {
@@ -527,7 +591,7 @@ static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 			ret = p->broken;
 			break;
 		}
-		if (p->state[i] == SPAN_FETCHING || p->state[i] == SPAN_SAVING) {
+		if (p->state[i] == CHUNK_FETCHING || p->state[i] == CHUNK_SAVING) {
 			uint64_t got = __atomic_load_n(&p->got[i], __ATOMIC_ACQUIRE);
 
 			if (!watching)
@@ -538,8 +602,8 @@ static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 				break;
 			got = __atomic_load_n(&p->got[i], __ATOMIC_ACQUIRE);
 			/* Only the network is watched, not the save. */
-			if (p->state[i] == SPAN_FETCHING && store_watch_check(&w, got)) {
-				log_err("layer %s: span %zu: less than %" PRIu64 " bytes in %ld s; "
+			if (p->state[i] == CHUNK_FETCHING && store_watch_check(&w, got)) {
+				log_err("layer %s: chunk %zu: less than %" PRIu64 " bytes in %ld s; "
 					"this read gives up (the fetch goes on)", p->digest, i,
 					w.need, p->s->timeout_sec);
 				ret = -EIO;
@@ -547,12 +611,12 @@ static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 			}
 			continue;
 		}
-		if (waited && buf && p->state[i] == SPAN_MEMORY) {
-			const struct partial_span *sp = &p->spans[i];
+		if (waited && buf && p->state[i] == CHUNK_MEMORY) {
+			uint64_t end = p->chunks[p->mem_end - 1].end;
 
-			if (*len > sp->end - off)
-				*len = (size_t)(sp->end - off);
-			memcpy(buf, p->mem + (off - sp->start), *len);
+			if (*len > end - off)
+				*len = (size_t)(end - off);
+			memcpy(buf, p->mem + (off - p->chunks[p->mem_i].start), *len);
 			*copied = true;
 			ret = 0;
 			break;
@@ -561,13 +625,50 @@ static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 			ret = p->err[i];	/* the fetch we waited for failed */
 			break;
 		}
-		ret = span_start_locked(p, i);
+		ret = run_start_locked(p, i, want);
 		if (ret)
 			break;
 		waited = true;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return ret;
+}
+
+int store_partial_prefetch(struct store_partial *p, uint64_t off, uint64_t len)
+{
+	size_t i, want;
+	int ret = 0;
+
+	if (!p || __atomic_load_n(&p->complete, __ATOMIC_ACQUIRE) || off >= p->size || !len)
+		return 0;
+	if (len > p->size - off)
+		len = p->size - off;
+	i = chunk_of(p, off);
+	want = chunk_of(p, off + len - 1) + 1;
+	pthread_mutex_lock(&p->lock);
+	for (; i < want && !ret && !p->complete && !p->broken; i++)
+		if (p->state[i] == CHUNK_ABSENT)
+			ret = run_start_locked(p, i, want);
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+bool store_partial_has(struct store_partial *p, uint64_t off, uint64_t len)
+{
+	bool all = true;
+
+	if (!p || __atomic_load_n(&p->complete, __ATOMIC_ACQUIRE) || !len)
+		return true;
+	if (off >= p->size)
+		return false;
+	if (len > p->size - off)
+		len = p->size - off;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = chunk_of(p, off), e = chunk_of(p, off + len - 1); all && i <= e; i++)
+		all = p->state[i] == CHUNK_PRESENT;
+	all = all || p->complete;
+	pthread_mutex_unlock(&p->lock);
+	return all;
 }
 
 int store_partial_need(void *ctx, uint64_t off, size_t *len)
@@ -578,7 +679,7 @@ int store_partial_need(void *ctx, uint64_t off, size_t *len)
 }
 
 /* The store_toc_src read() of a partial: what need() makes present in
- * @fd, or the bytes of a span held in memory. */
+ * @fd, or the bytes of a chunk held in memory. */
 static int partial_read(void *ctx, int fd, void *buf, size_t len, uint64_t off,
 			size_t *got)
 {
@@ -619,13 +720,13 @@ static int partial_new(struct store *s, const struct store_srcs *srcs,
 	pthread_cond_init(&p->cond, NULL);
 	snprintf(p->digest, sizeof(p->digest), "%s", d->digest);
 	p->hex = p->digest + strlen(REGISTRY_DIGEST_PREFIX);
-	snprintf(p->spans_name, sizeof(p->spans_name), "%s%s", p->hex, SPANS_SUFFIX);
+	snprintf(p->chunks_name, sizeof(p->chunks_name), "%s%s", p->hex, CHUNKS_SUFFIX);
 	p->size = (uint64_t)d->size;
 	ret = 0;
 	for (size_t k = 0; !ret && srcs && k < srcs->n; k++)
 		ret = store_srcs_add(&p->srcs, srcs->v[k].host, srcs->v[k].repo);
 	if (!ret)
-		ret = partial_spans_from_toc(p, toc);
+		ret = partial_chunks_from_toc(p, toc);
 	if (!ret)
 		ret = file_open(p);
 	if (ret) {
@@ -680,7 +781,7 @@ int store_partial_open(struct store *s, const struct store_srcs *srcs,
 	if (fresh) {
 		bool all;
 
-		log_info("layer %s: read through its partial blob (%zu of %zu spans present)",
+		log_info("layer %s: read through its partial blob (%zu of %zu chunks present)",
 			 d->digest, p->n_present, p->n);
 		pthread_mutex_lock(&p->lock);
 		all = p->n_present == p->n && !p->finishing && !p->complete;
@@ -717,10 +818,10 @@ uint64_t store_partial_present(struct store *s, const char *hex)
 	if (p) {
 		pthread_mutex_lock(&p->lock);
 		for (size_t i = 0; i < p->n; i++)
-			if (p->state[i] == SPAN_PRESENT)
-				sum += p->spans[i].end - p->spans[i].start;
+			if (p->state[i] == CHUNK_PRESENT)
+				sum += p->chunks[i].end - p->chunks[i].start;
 		if (sum > p->size)
-			sum = p->size;	/* neighbouring spans overlap */
+			sum = p->size;	/* neighbouring chunks overlap */
 		pthread_mutex_unlock(&p->lock);
 	}
 	pthread_mutex_unlock(&s->lock);

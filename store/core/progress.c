@@ -218,8 +218,8 @@ static const char *kind_name(enum store_op_kind k)
 	switch (k) {
 	case STORE_OP_BLOB:
 		return "download";
-	case STORE_OP_SPAN:
-		return "span";
+	case STORE_OP_CHUNKS:
+		return "chunks";
 	case STORE_OP_INDEX:
 		return "index";
 	case STORE_OP_WRITE:

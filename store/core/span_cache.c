@@ -10,6 +10,19 @@
  * filling one costs exactly one pass over its compressed bytes, and a
  * sequential reader of a big file pays nothing more than before.
  *
+ * A span of a layer whose blob is not local (a partial blob, fetched by
+ * chunk) may be filled only up to the end of the read that asked for it,
+ * rounded up to CACHE_PREFIX_ROUND: the first small file of an image whose
+ * index is kept then costs the chunks from its span's start to the file,
+ * not the whole span.  Such a span is PRESENT with have < len; a read past
+ * have extends it to the whole span (decompressing the prefix again: a
+ * span is decompressed about twice, and a sequential reader does not
+ * extend it file by file), fetching its missing chunks in parallel first.
+ * Past the read's own end a fill stops quietly where a chunk cannot be
+ * had (offline): a read of bytes that are present never fails for bytes
+ * it does not need.  A span whose chunks are all present is filled whole
+ * at once.
+ *
  * A span is ABSENT, FILLING (one thread decompresses it into the file;
  * readers of it sleep on c->cond instead of decompressing it again),
  * PRESENT, or EVICTING (its hole is being punched).  Present bytes are
@@ -45,6 +58,9 @@
  * frame, far larger than this). */
 #define CACHE_FILL_CHUNK ((size_t)1 << 20)
 
+/* A partial fill ends at the read's end rounded up to this. */
+#define CACHE_PREFIX_ROUND ((uint64_t)64 << 10)
+
 enum cache_state { SPAN_ABSENT, SPAN_FILLING, SPAN_PRESENT, SPAN_EVICTING };
 
 struct cache_file;
@@ -53,8 +69,11 @@ struct cache_span {
 	struct cache_span *prev, *next;	/* LRU, present and unpinned only */
 	struct cache_file *file;
 	uint64_t start, len;		/* in the uncompressed stream */
+	uint64_t have;			/* PRESENT: bytes [start, start + have)
+					 * are in the file (have <= len) */
 	uint32_t pins;
 	uint8_t state;			/* enum cache_state */
+	bool extending;			/* PRESENT: a fill of [have, len) runs */
 };
 
 /* One layer's cache file; lives until the cache closes. */
@@ -252,6 +271,7 @@ static bool evict_locked(struct store_cache *c, uint64_t need,
 
 		lru_unlink_locked(v);
 		v->state = SPAN_EVICTING;
+		v->have = 0;
 		c->used -= v->len;
 		c->evictions++;
 		v->next = *victims;
@@ -299,13 +319,52 @@ static int pio_all(bool write, int fd, void *buf, size_t n, uint64_t off)
 	return 0;
 }
 
-/* Decompress span @sp of layer @l into the file (no lock held). */
-static int fill(const struct store_layer *l, struct cache_span *sp)
+/*
+ * The end (relative to its start) a fill of span @sp, asked for by a read
+ * of @len bytes at @rel into it, decompresses to: the whole span when its
+ * compressed bytes are local, else the read's end rounded up (the chunks
+ * before it are fetched as the decompression reaches them).  A whole span
+ * of a partial blob has its missing chunks fetched in parallel first.
+ */
+static uint64_t fill_target(const struct store_layer *l, const struct cache_span *sp,
+			    uint64_t rel, size_t len)
+{
+	size_t i = (size_t)(sp - sp->file->spans);
+	uint64_t cs, ce, end;
+
+	if (!l->part)
+		return sp->len;
+	cs = store_toc_span_start(l->toc, i);
+	ce = store_toc_span_end(l->toc, i);
+	if (store_partial_has(l->part, cs, ce - cs))
+		return sp->len;
+	end = (rel + len + CACHE_PREFIX_ROUND - 1) / CACHE_PREFIX_ROUND * CACHE_PREFIX_ROUND;
+	if (end < sp->len && rel > 0) {
+		/* the chunks up to about where the prefix ends, in parallel;
+		 * the decompression fetches the rest as it reaches them */
+		store_partial_prefetch(l->part, cs, (ce - cs) * end / sp->len);
+		return end;
+	}
+	/* A read from the span's start, or one reaching its end, takes it
+	 * whole: a sequential reader's next read would extend it anyway. */
+	store_partial_prefetch(l->part, cs, ce - cs);
+	return sp->len;
+}
+
+/*
+ * fill - decompress bytes [@from, @to) of span @sp of layer @l into the
+ * file (no lock held), *@reached: where it stopped.  Bytes up to @must
+ * (the read that asked) are required; past it the fill stops quietly at
+ * the first error (a chunk that cannot be fetched now, offline say):
+ * what was filled is kept, and a read past it tries again.
+ */
+static int fill(const struct store_layer *l, struct cache_span *sp, uint64_t from,
+		uint64_t must, uint64_t to, uint64_t *reached)
 {
 	struct store_toc_cursor *cur = NULL;
-	size_t chunk = sp->len < CACHE_FILL_CHUNK ? (size_t)sp->len : CACHE_FILL_CHUNK;
+	size_t chunk = to - from < CACHE_FILL_CHUNK ? (size_t)(to - from) : CACHE_FILL_CHUNK;
 	unsigned char *buf = malloc(chunk ? chunk : 1);
-	uint64_t done = 0;
+	uint64_t done = from;
 	int ret = -ENOMEM;
 
 	if (!buf)
@@ -313,8 +372,9 @@ static int fill(const struct store_layer *l, struct cache_span *sp)
 	ret = store_toc_cursor_new(&cur);
 	if (ret)
 		goto out;
-	while (done < sp->len) {
-		uint64_t left = sp->len - done;
+	while (done < to) {
+		/* a piece ends at @must, so the required part is whole */
+		uint64_t left = (done < must ? must : to) - done;
 		size_t n = left < chunk ? (size_t)left : chunk, got;
 
 		ret = store_layer_read(l, cur, buf, n, sp->start + done, &got);
@@ -322,14 +382,52 @@ static int fill(const struct store_layer *l, struct cache_span *sp)
 			ret = -EIO;	/* the index promised more */
 		if (!ret)
 			ret = pio_all(true, sp->file->fd, buf, n, sp->start + done);
+		if (ret && done >= must)
+			break;
 		if (ret)
 			goto out;
 		done += n;
 	}
+	*reached = done;
 	ret = 0;
 out:
 	store_toc_cursor_free(cur);
 	free(buf);
+	return ret;
+}
+
+/* Caller holds c->lock: pin @sp (PRESENT) for a reader. */
+static void pin_locked(struct cache_span *sp)
+{
+	if (sp->pins++ == 0)
+		lru_unlink_locked(sp);
+}
+
+/* Caller holds c->lock: extend @sp (PRESENT, pinned by the caller) from
+ * its prefix towards the whole span, at least to @must (the read's end);
+ * the lock is dropped meanwhile. */
+static int extend_locked(struct store_cache *c, const struct store_layer *l,
+			 struct cache_span *sp, uint64_t must)
+{
+	size_t i = (size_t)(sp - sp->file->spans);
+	uint64_t reached = sp->have;
+	int ret;
+
+	sp->extending = true;
+	pthread_mutex_unlock(&c->lock);
+	if (l->part) {
+		uint64_t cs = store_toc_span_start(l->toc, i);
+
+		store_partial_prefetch(l->part, cs, store_toc_span_end(l->toc, i) - cs);
+	}
+	ret = fill(l, sp, sp->have, must > sp->have ? must : sp->have, sp->len, &reached);
+	pthread_mutex_lock(&c->lock);
+	sp->extending = false;
+	if (!ret) {
+		sp->have = reached;
+		c->fills++;
+	}
+	pthread_cond_broadcast(&c->cond);
 	return ret;
 }
 
@@ -338,6 +436,7 @@ int store_cache_get(struct store_cache *c, const struct store_layer *l,
 {
 	struct cache_span *sp, *victims = NULL;
 	struct cache_file *f;
+	uint64_t rel, target, must, reached = 0;
 	int ret;
 
 	memset(ref, 0, sizeof(*ref));
@@ -348,12 +447,23 @@ int store_cache_get(struct store_cache *c, const struct store_layer *l,
 	if (ret)
 		return ret;
 	sp = &f->spans[store_toc_span_of(l->toc, uoff)];
+	rel = uoff - sp->start;
+	must = len < sp->len - rel ? rel + len : sp->len;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		if (sp->state == SPAN_PRESENT) {
-			if (sp->pins++ == 0)
-				lru_unlink_locked(sp);
+		if (sp->state == SPAN_PRESENT && rel < sp->have) {
+			pin_locked(sp);
 			break;
+		}
+		if (sp->state == SPAN_PRESENT && !sp->extending) {
+			pin_locked(sp);
+			ret = extend_locked(c, l, sp, must);
+			if (!ret)
+				break;	/* pinned, and now past the read's start */
+			if (--sp->pins == 0)
+				lru_push_locked(c, sp);
+			pthread_mutex_unlock(&c->lock);
+			return ret;
 		}
 		if (sp->state != SPAN_ABSENT) {
 			pthread_cond_wait(&c->cond, &c->lock);
@@ -371,7 +481,8 @@ int store_cache_get(struct store_cache *c, const struct store_layer *l,
 
 		evict_finish(c, victims);
 		victims = NULL;
-		ret = fill(l, sp);
+		target = fill_target(l, sp, rel, len);
+		ret = fill(l, sp, 0, must < target ? must : target, target, &reached);
 		if (ret) {
 			/* Nothing half-written may stay behind the count. */
 			int pr = punch(sp);
@@ -391,16 +502,17 @@ int store_cache_get(struct store_cache *c, const struct store_layer *l,
 			return ret;
 		}
 		sp->state = SPAN_PRESENT;
+		sp->have = reached;
 		c->fills++;
 		pthread_cond_broadcast(&c->cond);
 		break;
 	}
+	/* have only grows while the span is pinned; read it under the lock */
+	ref->len = sp->have - rel < len ? (size_t)(sp->have - rel) : len;
 	pthread_mutex_unlock(&c->lock);
 	ref->span = sp;
 	ref->fd = f->fd;
 	ref->off = uoff;
-	ref->len = sp->start + sp->len - uoff < len ? (size_t)(sp->start + sp->len - uoff)
-						    : len;
 	return 0;
 }
 

@@ -5,8 +5,8 @@
  * Owns every file under the store directory (layout in docs/DESIGN.md):
  *   blobs/sha256/<hex>     verified blobs: manifests, configs, layers
  *   index/sha256/<hex>     layer indexes (toc.h), keyed by layer digest
- *   partial/sha256/<hex>   layers read span by span: a sparse file of the
- *                          blob and <hex>.spans, the spans verified in it
+ *   partial/sha256/<hex>   layers read chunk by chunk: a sparse file of the
+ *                          blob and <hex>.chunks, the chunks verified in it
  *   images/<id>.json       one record per local image (id = config hex)
  *   tags.json              every local tag -> image id
  *   tmp/                   downloads and writes in progress
@@ -491,7 +491,7 @@ int store_blob_remove_unreferenced(struct store *s, const char *const *digests,
 /* What a piece of work in flight is. */
 enum store_op_kind {
 	STORE_OP_BLOB,		/* a whole blob downloaded */
-	STORE_OP_SPAN,		/* a span of a partial blob fetched */
+	STORE_OP_CHUNKS,		/* chunks of a partial blob fetched */
 	STORE_OP_INDEX,		/* a layer being indexed */
 	STORE_OP_WRITE,		/* a blob written from a stream (import, load) */
 	STORE_OP_PUSH,		/* a blob sent to a registry (push) */

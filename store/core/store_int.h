@@ -42,10 +42,10 @@
 #define STORE_FETCH_TRIES 3
 #define STORE_ANSWERS_MAX 4096
 #define STORE_HASH_CHUNK ((size_t)1 << 20)	/* pread size when hashing a file */
-/* A layer is read through a partial blob only if none of its spans is
- * larger than this (each span is fetched into memory before it is
- * checked); others are fetched whole. */
-#define STORE_PARTIAL_SPAN_MAX ((uint64_t)32 << 20)
+/* The most compressed bytes one fetch of a partial blob takes (a run of
+ * its chunks, fetched into memory and checked before anything is
+ * written); a layer whose index cuts larger chunks is fetched whole. */
+#define STORE_PARTIAL_RUN_MAX ((uint64_t)8 << 20)
 
 struct store {
 	char *dir;
@@ -392,17 +392,28 @@ struct store_partial;
 /*
  * store_partial_open - read layer @d (indexed by @toc, fetched from
  * @srcs, copied; the first opener's are kept) through its partial blob, created
- * empty or loaded with the spans a previous run verified.  The partial is
+ * empty or loaded with the chunks a previous run verified.  The partial is
  * the store's (shared by every image with this layer, freed at close);
  * *@fd is a new descriptor of its file, the caller's.  -EEXIST when the
- * blob is local (read that instead), -E2BIG when a span is larger than
- * STORE_PARTIAL_SPAN_MAX.
+ * blob is local (read that instead), -E2BIG when its index's chunks are
+ * larger than STORE_PARTIAL_RUN_MAX.
  */
 int store_partial_open(struct store *s, const struct store_srcs *srcs,
 		       const struct registry_desc *d, const struct store_toc *toc,
 		       struct store_partial **out, int *fd);
 /* The store_toc_src need() of a partial (@ctx): see toc.h. */
 int store_partial_need(void *ctx, uint64_t off, size_t *len);
+/*
+ * store_partial_prefetch - start fetching every absent chunk of blob bytes
+ * [@off, @off + @len) of partial @p (NULL: a complete blob, nothing to
+ * do), in as few Range requests as STORE_PARTIAL_RUN_MAX allows, run in
+ * parallel as jobs; no wait.  A reader that wants them later waits for
+ * those fetches instead of starting its own, one chunk run at a time.
+ */
+int store_partial_prefetch(struct store_partial *p, uint64_t off, uint64_t len);
+/* Whether every byte of [@off, @off + @len) of @p (NULL: complete) is
+ * present now: reading them needs no fetch. */
+bool store_partial_has(struct store_partial *p, uint64_t off, uint64_t len);
 /* Where layer @l's compressed bytes come from, for store_toc_read(). */
 void store_layer_src(const struct store_layer *l, struct store_toc_src *src);
 /* At open: remove from partial/ what is not a partial of a kept index,
@@ -410,7 +421,7 @@ void store_layer_src(const struct store_layer *l, struct store_toc_src *src);
 void store_partial_sweep(struct store *s);
 /* At close: free every partial (nothing may read through them). */
 void store_partial_free_all(struct store *s);
-/* Bytes of blob @hex present in its partial file: the spans verified in
+/* Bytes of blob @hex present in its partial file: the chunks verified in
  * an open partial, else what the file has allocated (0: none). */
 uint64_t store_partial_present(struct store *s, const char *hex);
 

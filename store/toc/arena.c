@@ -241,6 +241,7 @@ void store_toc_free(struct store_toc *toc)
 	free(toc->entries);
 	free(toc->xattrs);
 	free(toc->cps);
+	free(toc->chunk_md);
 	toc_arena_free(toc->mem);
 	free(toc);
 }

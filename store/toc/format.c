@@ -6,13 +6,14 @@
  * no file I/O here.
  *
  * Format (field by field in docs/index-format.md; every constant of it is
- * defined below and nowhere else): a 176-byte little-endian header
- * ("IMGFSTOC", version 3, counts, section offsets, body sizes), then the
+ * defined below and nowhere else): a 192-byte little-endian header
+ * ("IMGFSTOC", version 4, counts, section offsets, body sizes), then the
  * body as one zstd frame, then an XXH3-64 of everything before it as the
  * last 8 bytes.  The body holds fixed-size records for entries (64 B),
- * xattrs (16 B) and checkpoints (64 B, with the span digest), a string
- * table of NUL-terminated strings and a blob section (xattr values and
- * the raw 32 KiB windows).  Compressing the body as a whole is what keeps
+ * xattrs (16 B), checkpoints (32 B) and chunk digests (32 B: the sha256
+ * of each STORE_TOC_CHUNK of the compressed blob), a string table of
+ * NUL-terminated strings and a blob section (xattr values and the raw
+ * 32 KiB windows).  Compressing the body as a whole is what keeps
  * the index small: windows are most of it for gzip, entries and paths for
  * layers of many small files, and one frame finds what repeats across
  * them.  Fixed records keep a lookup O(1) once the body is decompressed.
@@ -53,7 +54,7 @@
 
 #define TOC_FMT_MAGIC "IMGFSTOC"
 #define TOC_FMT_MAGIC_LEN 8
-#define TOC_FMT_VERSION 3
+#define TOC_FMT_VERSION 4
 #define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
 #define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
 #define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
@@ -66,7 +67,7 @@
 #define TOC_FMT_COMP_ZSTD 2u
 
 /* header: field offsets (section offsets are in the decompressed body) */
-#define HDR_SIZE 176
+#define HDR_SIZE 192
 #define HDR_MAGIC 0
 #define HDR_VERSION 8
 #define HDR_HDR_SIZE 12
@@ -87,7 +88,15 @@
 #define HDR_BLOB_LEN 144
 #define HDR_BODY_LEN 152	/* decompressed */
 #define HDR_BODY_ZLEN 160	/* the zstd frame after the header */
-#define HDR_RESERVED 168
+#define HDR_CHUNK 168		/* compressed bytes a chunk digest covers */
+#define HDR_RESERVED 172	/* 4 bytes */
+#define HDR_N_CHUNKS 176
+#define HDR_CHUNKS_OFF 184
+
+/* chunk sizes a file may declare: powers of two in this range */
+#define TOC_FMT_CHUNK_MIN ((uint32_t)1 << 10)
+#define TOC_FMT_CHUNK_MAX ((uint32_t)1 << 26)
+#define CHUNK_REC 32		/* a raw sha256 */
 
 /* entry record */
 #define ENT_SIZE 64
@@ -114,7 +123,7 @@
 #define XA_VALUE_OFF 8
 
 /* checkpoint record */
-#define CP_SIZE 64
+#define CP_SIZE 32
 #define CP_UOFF 0
 #define CP_COFF 8
 #define CP_WIN_OFF 16
@@ -122,7 +131,6 @@
 #define CP_WINDOW_LEN 28
 #define CP_BITS 30
 #define CP_RESERVED 31
-#define CP_DIGEST 32		/* 32 raw bytes of sha256 */
 
 /* The file's compression code of @comp; -EINVAL for one with none. */
 static int fmt_comp_encode(enum registry_compression comp, uint32_t *code)
@@ -350,11 +358,12 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 		put64(r + CP_WIN_OFF, blob->len);
 		put16(r + CP_WINDOW_LEN, (uint16_t)c->window_len);
 		r[CP_BITS] = c->bits;
-		memcpy(r + CP_DIGEST, c->digest, sizeof(c->digest));
 		rc = buf_add(blob, c->window, c->window_len);
 		if (!rc)
 			rc = buf_add(rec, r, CP_SIZE);
 	}
+	if (!rc)
+		rc = buf_add(rec, toc->chunk_md, toc->n_chunks * CHUNK_REC);
 	return rc;
 }
 
@@ -409,7 +418,7 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 {
 	struct buf rec, st, blob;
 	unsigned char hdr[HDR_SIZE], sum[TOC_FMT_SUM_LEN];
-	uint64_t off_x, off_c, off_s, off_b;
+	uint64_t off_x, off_c, off_k, off_s, off_b;
 	uint32_t comp = 0;
 	int rc;
 
@@ -419,6 +428,11 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 	buf_init(file, STORE_TOC_FILE_MAX);
 	memset(hdr, 0, sizeof(hdr));
 	rc = fmt_comp_encode(toc->comp, &comp);
+	if (!rc && (toc->chunk_size < TOC_FMT_CHUNK_MIN ||
+		    toc->chunk_size > TOC_FMT_CHUNK_MAX ||
+		    (toc->chunk_size & (toc->chunk_size - 1)) ||
+		    toc->n_chunks != (toc->comp_size + toc->chunk_size - 1) / toc->chunk_size))
+		rc = -EINVAL;
 	if (!rc)
 		rc = hex_to_raw(toc->diff_id, hdr + HDR_DIFF_ID);
 	if (rc)
@@ -436,15 +450,20 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 	put64(hdr + HDR_N_ENTRIES, toc->n_entries);
 	put64(hdr + HDR_N_XATTRS, toc->n_xattrs);
 	put64(hdr + HDR_N_CPS, toc->n_cps);
-	/* the body: records (entries, xattrs, checkpoints), strings, blob */
+	put32(hdr + HDR_CHUNK, toc->chunk_size);
+	put64(hdr + HDR_N_CHUNKS, toc->n_chunks);
+	/* the body: records (entries, xattrs, checkpoints, chunk digests),
+	 * strings, blob */
 	off_x = (uint64_t)toc->n_entries * ENT_SIZE;
 	off_c = off_x + (uint64_t)toc->n_xattrs * XA_SIZE;
-	off_s = off_c + (uint64_t)toc->n_cps * CP_SIZE;
+	off_k = off_c + (uint64_t)toc->n_cps * CP_SIZE;
+	off_s = off_k + (uint64_t)toc->n_chunks * CHUNK_REC;
 	off_b = (off_s + st.len + TOC_FMT_ALIGN - 1) &
 		~(uint64_t)(TOC_FMT_ALIGN - 1);
 	put64(hdr + HDR_ENTRIES_OFF, 0);
 	put64(hdr + HDR_XATTRS_OFF, off_x);
 	put64(hdr + HDR_CPS_OFF, off_c);
+	put64(hdr + HDR_CHUNKS_OFF, off_k);
 	put64(hdr + HDR_STRTAB_OFF, off_s);
 	put64(hdr + HDR_STRTAB_LEN, st.len);
 	put64(hdr + HDR_BLOB_OFF, off_b);
@@ -601,7 +620,6 @@ static int dec_cps(struct dec *l, struct store_toc *toc, uint64_t off)
 		c->coff = get64(r + CP_COFF);
 		c->window_len = get16(r + CP_WINDOW_LEN);
 		c->bits = r[CP_BITS];
-		memcpy(c->digest, r + CP_DIGEST, sizeof(c->digest));
 		/* spans tile the blob: the first starts at 0, each starts
 		 * before the blob's end and after the one before */
 		if (r[CP_RESERVED] || get32(r + CP_RESERVED4) ||
@@ -625,7 +643,8 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 		     struct store_toc *toc)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t n_e, n_x, n_c, o_e, o_x, o_c, o_s, o_b;
+	uint64_t n_e, n_x, n_c, n_k, o_e, o_x, o_c, o_k, o_s, o_b;
+	uint32_t chunk;
 	unsigned char *keep;
 
 	if (fmt_comp_decode(get32(h + HDR_COMP), &toc->comp))
@@ -644,6 +663,9 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 	o_e = get64(h + HDR_ENTRIES_OFF);
 	o_x = get64(h + HDR_XATTRS_OFF);
 	o_c = get64(h + HDR_CPS_OFF);
+	chunk = get32(h + HDR_CHUNK);
+	n_k = get64(h + HDR_N_CHUNKS);
+	o_k = get64(h + HDR_CHUNKS_OFF);
 	o_s = get64(h + HDR_STRTAB_OFF);
 	l->st_len = get64(h + HDR_STRTAB_LEN);
 	o_b = get64(h + HDR_BLOB_OFF);
@@ -655,6 +677,10 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 	    !dec_range(l, o_e, n_e, ENT_SIZE) ||
 	    !dec_range(l, o_x, n_x, XA_SIZE) ||
 	    !dec_range(l, o_c, n_c, CP_SIZE) ||
+	    chunk < TOC_FMT_CHUNK_MIN || chunk > TOC_FMT_CHUNK_MAX ||
+	    (chunk & (chunk - 1)) || toc->comp_size == 0 ||
+	    n_k != (toc->comp_size - 1) / chunk + 1 ||
+	    !dec_range(l, o_k, n_k, CHUNK_REC) ||
 	    !dec_range(l, o_s, l->st_len, 1) ||
 	    !dec_range(l, o_b, l->blob_len, 1) ||
 	    (l->st_len && l->f[o_s + l->st_len - 1] != '\0'))
@@ -674,8 +700,12 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 	toc->entries = calloc(n_e ? n_e : 1, sizeof(*toc->entries));
 	toc->xattrs = calloc(n_x ? n_x : 1, sizeof(*toc->xattrs));
 	toc->cps = calloc(n_c, sizeof(*toc->cps));
-	if (!toc->entries || !toc->xattrs || !toc->cps)
+	toc->chunk_md = malloc(n_k * CHUNK_REC);
+	if (!toc->entries || !toc->xattrs || !toc->cps || !toc->chunk_md)
 		return -ENOMEM;
+	memcpy(toc->chunk_md, l->f + o_k, n_k * CHUNK_REC);
+	toc->chunk_size = chunk;
+	toc->n_chunks = n_k;
 	toc->n_entries = n_e;
 	toc->n_xattrs = n_x;
 	toc->n_cps = n_c;
@@ -699,7 +729,7 @@ static int dec_body(const unsigned char *f, size_t size, void **body,
 
 	if (memcmp(f + HDR_MAGIC, TOC_FMT_MAGIC, TOC_FMT_MAGIC_LEN) ||
 	    get32(f + HDR_VERSION) != TOC_FMT_VERSION ||
-	    get32(f + HDR_HDR_SIZE) != HDR_SIZE || get64(f + HDR_RESERVED) ||
+	    get32(f + HDR_HDR_SIZE) != HDR_SIZE || get32(f + HDR_RESERVED) ||
 	    zlen != size - TOC_FMT_SUM_LEN - HDR_SIZE ||
 	    blen > TOC_FMT_BODY_MAX)
 		return -EINVAL;

@@ -92,6 +92,13 @@ uint64_t store_toc_span_end(const struct store_toc *toc, size_t i)
 	return i + 1 < toc->n_cps ? toc->cps[i + 1].coff : toc->comp_size;
 }
 
+uint64_t store_toc_chunk_end(const struct store_toc *toc, size_t i)
+{
+	uint64_t end = ((uint64_t)i + 1) * toc->chunk_size;
+
+	return end < toc->comp_size ? end : toc->comp_size;
+}
+
 size_t store_toc_span_at(const struct store_toc *toc, uint64_t coff)
 {
 	size_t lo = 0, hi = toc->n_cps;	/* answer in [lo, hi) */

@@ -13,11 +13,11 @@
  * the previous piece in front of the new one, so a gzip access point's
  * history is always contiguous.
  *
- * Span digests: the input reader hashes every compressed byte it consumes
- * into span_md; a new checkpoint finishes the previous span's digest at
- * its coff and starts the next (with the shared byte first when the new
- * span starts mid-byte).  The last span ends at the blob's end, so the
- * trailing bytes no decoder consumes are read and hashed at the finish.
+ * Chunk digests: the input reader hashes every compressed byte it consumes
+ * into sc->grid, which cuts the blob into STORE_TOC_CHUNK pieces whatever
+ * the spans; the trailing bytes no decoder consumes are read and hashed at
+ * the finish, so the chunks cover the whole blob.  (A plain tar's bytes
+ * are hashed as they are read: the blob is the stream.)
  *
  * The input is a struct store_toc_src: a complete blob read to its end,
  * or one still being downloaded, whose size is known and whose need
@@ -35,18 +35,6 @@
 #include <sys/stat.h>
 
 #define SCAN_OUT ((size_t)256 << 10)
-
-/* Finish the digest of the span in progress into @digest and start the
- * next one. */
-static int scan_span_end(struct toc_scan *sc, unsigned char digest[32])
-{
-	unsigned int n = 0;
-
-	if (EVP_DigestFinal_ex(sc->span_md, digest, &n) != 1 || n != 32 ||
-	    EVP_DigestInit_ex(sc->span_md, EVP_sha256(), NULL) != 1)
-		return -EIO;
-	return 0;
-}
 
 int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 		    const unsigned char *win, size_t win_len)
@@ -69,20 +57,12 @@ int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 		if (!w)
 			return -E2BIG;
 	}
-	if (toc->n_cps) {
-		if (sc->comp != REGISTRY_COMP_NONE) {
-			rc = toc_in_hash(&sc->in);
-			if (rc)
-				return rc;
-			if (sc->in.hashed != coff)
-				return -EIO;	/* a decoder's bug, not the blob's */
-		}
-		rc = scan_span_end(sc, toc->cps[toc->n_cps - 1].digest);
+	if (toc->n_cps && sc->comp != REGISTRY_COMP_NONE) {
+		rc = toc_in_hash(&sc->in);
 		if (rc)
 			return rc;
-		/* a span that starts mid-byte shares that byte with the last */
-		if (bits && EVP_DigestUpdate(sc->span_md, &sc->in.last, 1) != 1)
-			return -EIO;
+		if (sc->in.hashed != coff)
+			return -EIO;	/* a decoder's bug, not the blob's */
 	}
 	cp = &toc->cps[toc->n_cps++];
 	memset(cp, 0, sizeof(*cp));
@@ -127,8 +107,11 @@ static int scan_plain(struct toc_scan *sc, unsigned char *out, size_t *produced)
 		if (rc)
 			return rc;
 	}
-	if (n && EVP_DigestUpdate(sc->span_md, out, n) != 1)
-		return -EIO;
+	if (n) {
+		rc = toc_grid_add(&sc->grid, out, n);
+		if (rc)
+			return rc;
+	}
 	sc->totout += n;
 	if (sc->totout > TOC_MAX_TAR)
 		return -E2BIG;
@@ -153,14 +136,15 @@ int toc_scan_new(const struct store_toc_src *src, uint64_t end,
 	sc->toc = toc;
 	sc->ob = malloc(TOC_WINDOW + SCAN_OUT);
 	sc->md = EVP_MD_CTX_new();
-	sc->span_md = EVP_MD_CTX_new();
-	if (!sc->ob || !sc->md || !sc->span_md || toc_in_init(&sc->in))
+	if (!sc->ob || !sc->md || toc_in_init(&sc->in))
+		goto out;
+	rc = toc_grid_init(&sc->grid, toc);
+	if (rc)
 		goto out;
 	toc_in_seek(&sc->in, src, 0, end);
 	if (comp != REGISTRY_COMP_NONE)
-		sc->in.md = sc->span_md;
-	if (EVP_DigestInit_ex(sc->md, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestInit_ex(sc->span_md, EVP_sha256(), NULL) != 1) {
+		sc->in.grid = &sc->grid;
+	if (EVP_DigestInit_ex(sc->md, EVP_sha256(), NULL) != 1) {
 		rc = -EIO;
 		goto out;
 	}
@@ -271,12 +255,12 @@ int toc_scan_finish(struct toc_scan *sc)
 			return -errno;
 		toc->comp_size = (uint64_t)st.st_size;
 	}
-	/* the spans' digests cover exactly the blob */
+	/* the chunks' digests cover exactly the blob */
 	if (toc->comp_size != (sc->comp == REGISTRY_COMP_NONE ? sc->totout :
 			       sc->in.hashed) ||
 	    toc->cps[toc->n_cps - 1].coff >= toc->comp_size)
 		return -EIO;
-	return scan_span_end(sc, toc->cps[toc->n_cps - 1].digest);
+	return toc_grid_finish(&sc->grid, toc->comp_size);
 }
 
 void toc_scan_free(struct toc_scan *sc)
@@ -286,7 +270,7 @@ void toc_scan_free(struct toc_scan *sc)
 	toc_gz_end(&sc->gz);
 	toc_zst_end(&sc->zst);
 	EVP_MD_CTX_free(sc->md);
-	EVP_MD_CTX_free(sc->span_md);
+	toc_grid_release(&sc->grid);
 	toc_in_release(&sc->in);
 	free(sc->ob);
 	free(sc);

@@ -17,10 +17,13 @@
  *
  * A span is the stretch of the stream from one checkpoint to the next.
  * The compressed bytes a read of span i needs are [store_toc_span_start,
- * store_toc_span_end), and each checkpoint carries the sha256 of exactly
- * those bytes, so a blob can be fetched and verified span by span; reads
- * take their compressed bytes from a struct store_toc_src, whose need
- * callback is asked before any byte is read.
+ * store_toc_span_end).  Independently of spans, the compressed blob is cut
+ * into chunks of STORE_TOC_CHUNK bytes (the last one shorter) and the
+ * index keeps the sha256 of each, so a blob can be fetched by range and
+ * verified a chunk at a time: a read of one small file costs the chunks
+ * from its span's start to the file's end, not the whole span.  Reads take
+ * their compressed bytes from a struct store_toc_src, whose need callback
+ * is asked before any byte is read.
  *
  * The on-disk format (docs/index-format.md) is versioned; bytes of another
  * version or failing its checks are rejected (the store rebuilds the
@@ -46,6 +49,17 @@
 #define STORE_TOC_SPAN ((uint64_t)IMGFS_FUZZ_SPAN)
 #else
 #define STORE_TOC_SPAN ((uint64_t)4 << 20)
+#endif
+/*
+ * The compressed bytes one digest covers: the unit a blob whose index is
+ * kept is fetched and verified in.  256 KiB: a digest costs 0.012% of the
+ * layer in the index, and a read of a small file fetches at most about one
+ * chunk it does not need on each side.  The fuzz build cuts 1 KiB chunks.
+ */
+#ifdef IMGFS_FUZZ_SPAN
+#define STORE_TOC_CHUNK ((uint32_t)1024)
+#else
+#define STORE_TOC_CHUNK ((uint32_t)256 << 10)
 #endif
 /*
  * The largest zstd window a layer may need, as a log2: 8 MiB, what zstd's
@@ -100,9 +114,6 @@ struct store_toc_checkpoint {
 	uint8_t bits;		/* gzip: bits of coff[-1] still unused, 0-7 */
 	uint32_t window_len;	/* gzip: bytes of window (<= 32 KiB) */
 	const unsigned char *window;	/* gzip: the uncompressed window */
-	/* sha256 of the span's compressed bytes, [store_toc_span_start,
-	 * store_toc_span_end) */
-	unsigned char digest[32];
 };
 
 struct store_toc {
@@ -116,6 +127,12 @@ struct store_toc {
 	size_t n_xattrs;
 	struct store_toc_checkpoint *cps;	/* sorted by uoff; cps[0].uoff == 0 */
 	size_t n_cps;
+	/* sha256 of compressed bytes [i * chunk_size, (i + 1) * chunk_size)
+	 * (the last chunk: to comp_size), i < n_chunks = ceil(comp_size /
+	 * chunk_size) */
+	uint32_t chunk_size;
+	size_t n_chunks;
+	unsigned char (*chunk_md)[32];
 	void *mem;		/* owner of the strings, windows and values */
 };
 
@@ -222,6 +239,10 @@ size_t store_toc_span_at(const struct store_toc *toc, uint64_t coff);
  * checkpoint at or below it), or n_cps when @uoff >= tar_size.
  */
 size_t store_toc_span_of(const struct store_toc *toc, uint64_t uoff);
+
+/* store_toc_chunk_end - one past the last compressed byte of chunk @i
+ * (< toc->n_chunks); chunk @i starts at i * chunk_size. */
+uint64_t store_toc_chunk_end(const struct store_toc *toc, size_t i);
 
 /* Where a read's compressed bytes come from. */
 struct store_toc_src {

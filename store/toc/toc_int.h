@@ -105,10 +105,28 @@ void toc_budget_give(struct store_toc_budget *b, uint64_t n);
 
 /* ---- compressed input (input.c) --------------------------------------- */
 
+/*
+ * The chunk digests of a blob being indexed: bytes are added in blob
+ * order from offset 0, and every STORE_TOC_CHUNK of them (the last chunk
+ * at toc_grid_finish) become one sha256 in toc->chunk_md.
+ */
+struct toc_grid {
+	struct store_toc *toc;
+	EVP_MD_CTX *md;		/* the chunk in progress */
+	uint64_t pos;		/* bytes added */
+	size_t cap;		/* of toc->chunk_md */
+};
+
+int toc_grid_init(struct toc_grid *g, struct store_toc *toc);
+void toc_grid_release(struct toc_grid *g);
+int toc_grid_add(struct toc_grid *g, const void *data, size_t n);
+/* Finish the last chunk; -EIO unless exactly @size bytes were added. */
+int toc_grid_finish(struct toc_grid *g, uint64_t size);
+
 /* The blob read forward by pread in TOC_IO_CHUNK pieces, so the fd can be
  * shared by any number of readers.  Every pread is preceded by src.need
  * (when set) and clamped to what it reports present, and never reaches
- * @end.  With @md set (the indexer's pass), every byte consumed (passed
+ * @end.  With @grid set (the indexer's pass), every byte consumed (passed
  * over by pos) is hashed into it, in order, before the buffer drops it. */
 struct toc_in {
 	struct store_toc_src src;
@@ -117,9 +135,8 @@ struct toc_in {
 	size_t pos, len;	/* buf[pos, len) is unread */
 	uint64_t base;		/* blob offset of buf[0] */
 	bool eof;		/* the blob ended at base + len */
-	EVP_MD_CTX *md;		/* borrowed; NULL: no hashing */
-	uint64_t hashed;	/* bytes [.., hashed) are in md */
-	unsigned char last;	/* the byte at hashed - 1 */
+	struct toc_grid *grid;	/* borrowed; NULL: no hashing */
+	uint64_t hashed;	/* bytes [.., hashed) are in grid */
 };
 
 /*
@@ -139,7 +156,7 @@ void toc_in_seek(struct toc_in *in, const struct store_toc_src *src,
 /* Make at least @need (<= TOC_IO_CHUNK) unread bytes available, unless
  * the blob ends first. */
 int toc_in_fill(struct toc_in *in, size_t need);
-/* Hash the consumed bytes not hashed yet into in->md. */
+/* Hash the consumed bytes not hashed yet into in->grid. */
 int toc_in_hash(struct toc_in *in);
 
 static inline size_t toc_in_avail(const struct toc_in *in)
@@ -219,7 +236,7 @@ struct toc_scan {
 	uint64_t totout;	/* uncompressed bytes so far */
 	uint64_t last_cp;	/* uoff of the last checkpoint */
 	bool done;
-	EVP_MD_CTX *span_md;	/* the last checkpoint's span so far */
+	struct toc_grid grid;	/* chunk digests of the compressed blob */
 
 	struct toc_gz gz;
 	struct toc_zst zst;
@@ -228,7 +245,7 @@ struct toc_scan {
 /*
  * toc_scan_new - start decompressing @src (compression @comp) from offset
  * 0, recording checkpoints into @toc (cps, n_cps; windows in toc->mem) and
- * each span's digest.  @end is the blob's size when known (then no byte
+ * the blob's chunk digests.  @end is the blob's size when known (then no byte
  * at or past it is read, and it is the index's comp_size), else
  * UINT64_MAX: the blob is read to the end of its file.
  */
@@ -241,7 +258,7 @@ int toc_scan_new(const struct store_toc_src *src, uint64_t end,
  * call.  Every byte is also hashed into the diff_id.
  */
 int toc_scan_next(struct toc_scan *sc, const void **data, size_t *len);
-/* Drain to the end, hash the rest of the blob into the last span's digest,
+/* Drain to the end, hash the rest of the blob into the chunk digests,
  * then fill toc->diff_id, tar_size and comp_size. */
 int toc_scan_finish(struct toc_scan *sc);
 void toc_scan_free(struct toc_scan *sc);
@@ -252,7 +269,7 @@ bool toc_scan_cp_due(const struct toc_scan *sc);
 /* Record a checkpoint at the current output offset; @win (@win_len bytes,
  * gzip only) is copied into the toc's arena.  The previous span ends at
  * @coff: for a compressed stream every byte before @coff must have been
- * consumed from sc->in; its digest is finished here. */
+ * consumed from sc->in (checked: a decoder's bug otherwise). */
 int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 		    const unsigned char *win, size_t win_len);
 

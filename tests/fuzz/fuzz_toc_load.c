@@ -10,7 +10,7 @@
  * the index file, then B bytes of layer blob.  Mode & 3:
  *   0  the file as it is;
  *   1  the file with its XXH3 trailer made right;
- *   2, 3  the file is the 176-byte header and the body uncompressed: the
+ *   2, 3  the file is the 192-byte header and the body uncompressed: the
  *      body is compressed here and the header's body sizes and the
  *      trailer filled in (mode & 4: the header's declared body size is
  *      kept as given), so the fuzzer edits records, strings and offsets
@@ -30,7 +30,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define HDR_SIZE 176		/* format.c's header, docs/index-format.md */
+#define HDR_SIZE 192		/* format.c's header, docs/index-format.md */
 #define HDR_BODY_LEN 152
 #define HDR_BODY_ZLEN 160
 #define SUM_LEN 8

@@ -198,8 +198,8 @@ mkidx() {	# COMP BLOB NAME
 	# the same as header + raw body (mode 2)
 	local sz
 	sz=$(stat -c %s "$w/$3.idx")
-	head -c 176 "$w/$3.idx" >"$w/$3.raw"
-	tail -c +177 "$w/$3.idx" | head -c $((sz - 176 - 8)) | zstd -q -d -c >>"$w/$3.raw"
+	head -c 192 "$w/$3.idx" >"$w/$3.raw"
+	tail -c +193 "$w/$3.idx" | head -c $((sz - 192 - 8)) | zstd -q -d -c >>"$w/$3.raw"
 	seed toc_load "$3-raw" "02$(printf '%02x%02x' $((n & 255)) $((n >> 8)))" "$w/$3.raw" "$2"
 }
 mkidx gzip "$w/blocks.tar.gz" gzip-blocks

@@ -96,6 +96,11 @@ static inline void toc_fuzz_check(const struct store_toc *t)
 	}
 	FUZZ_CHECK(store_toc_span_of(t, t->tar_size) == t->n_cps);
 	FUZZ_CHECK(store_toc_span_at(t, t->comp_size) == t->n_cps);
+	FUZZ_CHECK(t->chunk_size && !(t->chunk_size & (t->chunk_size - 1)) &&
+		   t->comp_size && t->chunk_md &&
+		   t->n_chunks == (t->comp_size - 1) / t->chunk_size + 1);
+	FUZZ_CHECK(store_toc_chunk_end(t, t->n_chunks - 1) == t->comp_size);
+	toc_fuzz_touch(t->chunk_md, t->n_chunks * 32);
 	for (size_t i = 0; i < t->n_entries; i++) {
 		const struct store_toc_entry *e = &t->entries[i];
 
@@ -162,9 +167,10 @@ static inline void toc_fuzz_same(const struct store_toc *a, const struct store_t
 
 		FUZZ_CHECK(x->uoff == y->uoff && x->coff == y->coff &&
 			   x->bits == y->bits && x->window_len == y->window_len &&
-			   (!x->window_len || !memcmp(x->window, y->window, x->window_len)) &&
-			   !memcmp(x->digest, y->digest, sizeof(x->digest)));
+			   (!x->window_len || !memcmp(x->window, y->window, x->window_len)));
 	}
+	FUZZ_CHECK(a->chunk_size == b->chunk_size && a->n_chunks == b->n_chunks &&
+		   !memcmp(a->chunk_md, b->chunk_md, a->n_chunks * 32));
 }
 
 /*

@@ -77,7 +77,7 @@ static void test_ops(struct store *s)
 	char digest[72];
 
 	a = store_op_begin(s, STORE_OP_BLOB, "host/a", "sha256:aa", 100);
-	b = store_op_begin(s, STORE_OP_SPAN, "host/b", "sha256:bb", 200);
+	b = store_op_begin(s, STORE_OP_CHUNKS, "host/b", "sha256:bb", 200);
 	c = store_op_begin(s, STORE_OP_INDEX, "image c", NULL, 0);
 	store_op_set(s, a, 40);
 	store_op_set(s, b, 200);

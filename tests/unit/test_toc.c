@@ -10,8 +10,8 @@
  * entry's metadata is checked, every file's content is read back through
  * store_toc_read at random offsets with and without a cursor and compared
  * with what was written, and the diff_id is compared with an independent
- * sha256 of the tar.  Spans: each checkpoint's digest is compared with
- * an independent sha256 of its compressed bytes, and reads go through a
+ * sha256 of the tar.  Chunks: each chunk digest is compared with an
+ * independent sha256 of its compressed bytes; spans: reads go through a
  * need callback over a sparse copy of the blob, checking that a read
  * fetches exactly the spans it needs.  Hostile tars are hand-made where the
  * writer would refuse.  Prints the index size as a share of the compressed size and the
@@ -514,8 +514,8 @@ static uint64_t uend(const struct store_toc *t, size_t i)
 }
 
 /*
- * Spans: they tile the blob; each digest is the sha256 of exactly its
- * compressed bytes (computed here independently); span_at/span_of at the
+ * Spans: they tile the blob; each chunk digest is the sha256 of exactly
+ * its compressed bytes (computed here independently); span_at/span_of at the
  * boundaries; reads through a need callback fetch only the spans they
  * need and never see an absent byte.
  */
@@ -532,9 +532,6 @@ static void check_spans(const char *name, const struct store_toc *t,
 	for (i = 0; i < n; i++) {
 		uint64_t a = store_toc_span_start(t, i);
 		uint64_t e = store_toc_span_end(t, i);
-		unsigned char md[32];
-		unsigned int l = 0;
-
 		CHECK(a < e && e <= blob->len);
 		CHECK_EQ(a, t->cps[i].coff - (t->cps[i].bits ? 1 : 0));
 		if (t->comp == REGISTRY_COMP_NONE)
@@ -545,11 +542,6 @@ static void check_spans(const char *name, const struct store_toc *t,
 			/* neighbours meet, or share the one byte */
 			CHECK(a2 == e - (t->cps[i + 1].bits ? 1 : 0));
 		}
-		CHECK(EVP_Digest(blob->p + a, e - a, md, &l, EVP_sha256(),
-				 NULL) == 1);
-		CHECKF(!memcmp(md, t->cps[i].digest, 32),
-		       "%s: digest of span %zu [%llu, %llu) differs", name, i,
-		       (unsigned long long)a, (unsigned long long)e);
 		CHECK_EQ(store_toc_span_at(t, a), i);
 		CHECK_EQ(store_toc_span_at(t, e - 1),
 			 i + 1 < n && t->cps[i + 1].bits ? i + 1 : i);
@@ -558,6 +550,22 @@ static void check_spans(const char *name, const struct store_toc *t,
 			CHECK_EQ(store_toc_span_of(t, t->cps[i].uoff - 1), i - 1);
 	}
 	CHECK_EQ(store_toc_span_at(t, blob->len), n);
+	/* the chunks: the blob cut every chunk_size bytes, each digest its
+	 * bytes' sha256 */
+	CHECK(t->chunk_size == STORE_TOC_CHUNK);
+	CHECK_EQ(t->n_chunks, (blob->len + t->chunk_size - 1) / t->chunk_size);
+	for (i = 0; i < t->n_chunks; i++) {
+		uint64_t a = (uint64_t)i * t->chunk_size, e = store_toc_chunk_end(t, i);
+		unsigned char md[32];
+		unsigned int l = 0;
+
+		CHECK(a < e && e <= blob->len && (i + 1 < t->n_chunks || e == blob->len));
+		CHECK(EVP_Digest(blob->p + a, e - a, md, &l, EVP_sha256(),
+				 NULL) == 1);
+		CHECKF(!memcmp(md, t->chunk_md[i], 32),
+		       "%s: digest of chunk %zu [%llu, %llu) differs", name, i,
+		       (unsigned long long)a, (unsigned long long)e);
+	}
 	CHECK_EQ(store_toc_span_at(t, blob->len + 100), n);
 	CHECK_EQ(store_toc_span_of(t, tar->len - 1), n - 1);
 	CHECK_EQ(store_toc_span_of(t, tar->len), n);
@@ -618,8 +626,9 @@ static void check_equal(const struct store_toc *a, const struct store_toc *b)
 		CHECK(x->uoff == y->uoff && x->coff == y->coff && x->bits == y->bits);
 		CHECK(x->window_len == y->window_len);
 		CHECK(!x->window_len || !memcmp(x->window, y->window, x->window_len));
-		CHECK(!memcmp(x->digest, y->digest, sizeof(x->digest)));
 	}
+	CHECK(a->chunk_size == b->chunk_size && a->n_chunks == b->n_chunks);
+	CHECK(!memcmp(a->chunk_md, b->chunk_md, a->n_chunks * 32));
 }
 
 /* The index's on-disk form goes through a file as the store keeps it. */
@@ -652,9 +661,13 @@ static int toc_load(const char *path, struct store_toc **out)
  * whose body is not exactly the declared size, or declares one past the
  * cap.
  */
-#define DOC_HDR_SIZE 176
+#define DOC_HDR_SIZE 192
 #define DOC_HDR_VERSION 8
-#define DOC_VERSION 3
+#define DOC_VERSION 4
+#define DOC_HDR_CHUNK 168
+#define DOC_HDR_N_CHUNKS 176
+#define DOC_HDR_CHUNKS_OFF 184
+#define DOC_HDR_COMP_SIZE 24
 #define DOC_ENT_OFFSET 0
 #define DOC_ENT_PATH 28
 #define DOC_ENT_LINK 32
@@ -754,7 +767,14 @@ static void check_codes(const struct store_toc *t)
 	CHECK(len > DOC_HDR_SIZE + 8);
 	CHECK_EQ(le32(f + DOC_HDR_COMP), doc_comp_code(t->comp));
 	CHECK_EQ(le32(f + DOC_HDR_VERSION), DOC_VERSION);
+	/* the chunk digests: size, count, and the first one where the
+	 * header says, equal to the toc's */
+	CHECK_EQ(le32(f + DOC_HDR_CHUNK), STORE_TOC_CHUNK);
+	CHECK_EQ(le64(f + DOC_HDR_N_CHUNKS),
+		 (le64(f + DOC_HDR_COMP_SIZE) + STORE_TOC_CHUNK - 1) / STORE_TOC_CHUNK);
 	body = doc_body(f, len, &blen);
+	CHECK(le64(f + DOC_HDR_CHUNKS_OFF) + 32 <= blen);
+	CHECK(!memcmp(body + le64(f + DOC_HDR_CHUNKS_OFF), t->chunk_md[0], 32));
 	CHECK(t->entries[0].type == STORE_FT_DIR);
 	CHECK(le64(f + DOC_HDR_ENTRIES_OFF) + 64 <= blen);
 	typ = body + le64(f + DOC_HDR_ENTRIES_OFF) + DOC_ENT_TYPE;
@@ -797,8 +817,19 @@ static void check_codes(const struct store_toc *t)
 	patch_resum(f, len, DOC_HDR_COMP, 3);
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
-	/* version 3 is what is written; 1 and 2 are refused (rebuilt) */
-	for (uint32_t v = 1; v <= 2; v++) {
+	/* a chunk size that is not a power of two; one chunk too many */
+	CHECK_EQ(store_toc_encode(t, &b), 0);
+	f = (unsigned char *)buf_detach(&b, &len);
+	patch_resum(f, len, DOC_HDR_CHUNK, 3);
+	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
+	CHECK(!l);
+	CHECK_EQ(store_toc_encode(t, &b), 0);
+	f = (unsigned char *)buf_detach(&b, &len);
+	patch_resum(f, len, DOC_HDR_N_CHUNKS, (uint8_t)(f[DOC_HDR_N_CHUNKS] + 1));
+	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
+	CHECK(!l);
+	/* version 4 is what is written; 1 to 3 are refused (rebuilt) */
+	for (uint32_t v = 1; v <= 3; v++) {
 		CHECK_EQ(store_toc_encode(t, &b), 0);
 		f = (unsigned char *)buf_detach(&b, &len);
 		patch_resum(f, len, DOC_HDR_VERSION, (uint8_t)v);

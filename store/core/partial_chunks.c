@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * partial_spans.c - a partial blob's record of itself: the span table
- * taken from the layer's index (each span's range and digest, and the hash
- * that names the table), the bitmap file <hex>.spans that says which
- * spans are present, and the sweep of partial/ at open.  The bitmap is
+ * partial_chunks.c - a partial blob's record of itself: the chunk table
+ * taken from the layer's index (each chunk's range and digest, and the hash
+ * that names the table), the bitmap file <hex>.chunks that says which
+ * chunks are present, and the sweep of partial/ at open.  The bitmap is
  * only ever a subset of what was written and synced (partial.c marks a
- * span after its bytes), and one that names another table is ignored.
+ * chunk after its bytes), and one that names another table is ignored.
  */
 #include "partial_int.h"
 
@@ -35,49 +35,39 @@ static uint64_t get_le64(const unsigned char *p)
 	return v;
 }
 
-/* The spans of @toc, and the hash that names this table in the bitmap. */
-int partial_spans_from_toc(struct store_partial *p, const struct store_toc *toc)
+/* The chunks of @toc, and the hash that names this table in the bitmap. */
+int partial_chunks_from_toc(struct store_partial *p, const struct store_toc *toc)
 {
 	unsigned char rec[8 + 8 + 32];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx;
 	int ret = 0;
 
-	if (toc->n_cps == 0 || toc->comp_size != p->size)
+	if (toc->n_chunks == 0 || toc->comp_size != p->size || toc->chunk_size == 0 ||
+	    toc->n_chunks != (toc->comp_size - 1) / toc->chunk_size + 1)
 		return -EINVAL;
-	p->n = toc->n_cps;
-	p->spans = calloc(p->n, sizeof(*p->spans));
+	if (toc->chunk_size > STORE_PARTIAL_RUN_MAX)
+		return -E2BIG;
+	p->n = toc->n_chunks;
+	p->chunks = calloc(p->n, sizeof(*p->chunks));
 	p->state = calloc(p->n, sizeof(*p->state));
 	p->err = calloc(p->n, sizeof(*p->err));
 	p->got = calloc(p->n, sizeof(*p->got));
 	ctx = EVP_MD_CTX_new();
-	if (!p->spans || !p->state || !p->err || !p->got || !ctx ||
+	if (!p->chunks || !p->state || !p->err || !p->got || !ctx ||
 	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < p->n; i++) {
-		struct partial_span *sp = &p->spans[i];
+		struct partial_chunk *c = &p->chunks[i];
 
-		sp->vstart = store_toc_span_start(toc, i);
-		sp->end = store_toc_span_end(toc, i);
-		/* Bytes before the first span (a gzip header) go with it. */
-		sp->start = i == 0 ? 0 : sp->vstart;
-		memcpy(sp->digest, toc->cps[i].digest, 32);
-		if (sp->vstart >= sp->end || sp->end > p->size ||
-		    (i && (sp->start > p->spans[i - 1].end ||
-			   sp->start <= p->spans[i - 1].start)) ||
-		    (i + 1 == p->n && sp->end != p->size)) {
-			ret = -EINVAL;	/* spans must tile the blob */
-			goto out;
-		}
-		if (sp->end - sp->start > STORE_PARTIAL_SPAN_MAX) {
-			ret = -E2BIG;
-			goto out;
-		}
-		put_le64(rec, sp->vstart);
-		put_le64(rec + 8, sp->end);
-		memcpy(rec + 16, sp->digest, 32);
+		c->start = (uint64_t)i * toc->chunk_size;
+		c->end = store_toc_chunk_end(toc, i);
+		memcpy(c->digest, toc->chunk_md[i], 32);
+		put_le64(rec, c->start);
+		put_le64(rec + 8, c->end);
+		memcpy(rec + 16, c->digest, 32);
 		if (!EVP_DigestUpdate(ctx, rec, sizeof(rec))) {
 			ret = -ENOMEM;
 			goto out;
@@ -90,40 +80,40 @@ out:
 	return ret;
 }
 
-/* Load <hex>.spans into p->state if it belongs to this file and table. */
-void partial_spans_load(struct store_partial *p)
+/* Load <hex>.chunks into p->state if it belongs to this file and table. */
+void partial_chunks_load(struct store_partial *p)
 {
 	size_t bytes = (p->n + 7) / 8;
 	const unsigned char *d;
 	struct buf b;
 
-	if (file_read_capped(p->s->partial_fd, p->spans_name, SPANS_HDR + bytes, &b))
+	if (file_read_capped(p->s->partial_fd, p->chunks_name, CHUNKS_HDR + bytes, &b))
 		return;
 	d = (const unsigned char *)b.data;
-	if (b.len == SPANS_HDR + bytes && memcmp(d, SPANS_MAGIC, 8) == 0 &&
+	if (b.len == CHUNKS_HDR + bytes && memcmp(d, CHUNKS_MAGIC, 8) == 0 &&
 	    get_le64(d + 8) == p->size && get_le64(d + 16) == p->n &&
 	    memcmp(d + 24, p->table_md, 32) == 0) {
 		for (size_t i = 0; i < p->n; i++)
-			if (d[SPANS_HDR + i / 8] & (1u << (i % 8))) {
-				p->state[i] = SPAN_PRESENT;
+			if (d[CHUNKS_HDR + i / 8] & (1u << (i % 8))) {
+				p->state[i] = CHUNK_PRESENT;
 				p->n_present++;
 			}
 	} else {
-		log_warn("layer %s: span bitmap does not match its index; ignored",
+		log_warn("layer %s: chunk bitmap does not match its index; ignored",
 			 p->digest);
 	}
 	buf_release(&b);
 }
 
 /*
- * spans_save - persist the present spans.  Under save_lock the states are
+ * partial_chunks_save - persist the present chunks.  Under save_lock the states are
  * read when the write starts, so writes land in the order of what they
  * contain.  A failure only costs refetching after a remount.
  */
-void partial_spans_save(struct store_partial *p)
+void partial_chunks_save(struct store_partial *p)
 {
 	size_t bytes = (p->n + 7) / 8;
-	unsigned char *d = calloc(1, SPANS_HDR + bytes);
+	unsigned char *d = calloc(1, CHUNKS_HDR + bytes);
 	bool skip;
 
 	if (!d)
@@ -132,29 +122,29 @@ void partial_spans_save(struct store_partial *p)
 	pthread_mutex_lock(&p->lock);
 	skip = p->complete || p->finishing;
 	for (size_t i = 0; i < p->n; i++)
-		if (p->state[i] == SPAN_PRESENT || p->state[i] == SPAN_SAVING)
-			d[SPANS_HDR + i / 8] |= (unsigned char)(1u << (i % 8));
+		if (p->state[i] == CHUNK_PRESENT || p->state[i] == CHUNK_SAVING)
+			d[CHUNKS_HDR + i / 8] |= (unsigned char)(1u << (i % 8));
 	pthread_mutex_unlock(&p->lock);
 	if (!skip) {
-		memcpy(d, SPANS_MAGIC, 8);
+		memcpy(d, CHUNKS_MAGIC, 8);
 		put_le64(d + 8, p->size);
 		put_le64(d + 16, p->n);
 		memcpy(d + 24, p->table_md, 32);
-		if (store_write_atomic(p->s, p->s->partial_fd, p->spans_name, d,
-				       SPANS_HDR + bytes))
-			log_warn("layer %s: span bitmap not saved", p->digest);
+		if (store_write_atomic(p->s, p->s->partial_fd, p->chunks_name, d,
+				       CHUNKS_HDR + bytes))
+			log_warn("layer %s: chunk bitmap not saved", p->digest);
 	}
 	pthread_mutex_unlock(&p->save_lock);
 	free(d);
 }
 
-/* Whether @name in partial/ is "<hex>" or "<hex>.spans"; the hex into @hex. */
+/* Whether @name in partial/ is "<hex>" or "<hex>.chunks"; the hex into @hex. */
 static bool partial_name(const char *name, char hex[65])
 {
 	size_t len = strlen(name);
 
-	if (len != 64 && !(len == 64 + strlen(SPANS_SUFFIX) &&
-			   strcmp(name + 64, SPANS_SUFFIX) == 0))
+	if (len != 64 && !(len == 64 + strlen(CHUNKS_SUFFIX) &&
+			   strcmp(name + 64, CHUNKS_SUFFIX) == 0))
 		return false;
 	memcpy(hex, name, 64);
 	hex[64] = '\0';
