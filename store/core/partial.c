@@ -75,7 +75,8 @@ static void partial_free(struct store_partial *p)
 	free(p->err);
 	store_srcs_release(&p->srcs);
 	free(p->got);
-	free(p->mem);
+	for (size_t k = 0; k < PARTIAL_HELD_MAX; k++)
+		free(p->held[k].mem);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->save_lock);
@@ -399,20 +400,37 @@ struct run_job {
 	unsigned char *held;	/* its verified bytes, when it was MEMORY */
 };
 
+/* Caller holds p->lock: the held run chunk @i is MEMORY in (NULL if
+ * none). */
+static struct partial_held *held_of_locked(struct store_partial *p, size_t i)
+{
+	for (size_t k = 0; k < PARTIAL_HELD_MAX; k++)
+		if (p->held[k].mem && p->held[k].a <= i && i < p->held[k].e)
+			return &p->held[k];
+	return NULL;
+}
+
 /* Caller holds p->lock: the verified bytes @held of chunks [@a, @e) (the
- * disk had no room for them) serve their reads from now on.  One run per
- * partial is held, so memory stays bounded by STORE_PARTIAL_RUN_MAX per
- * layer read on a full disk: the one held before goes back to ABSENT. */
+ * disk had no room for them) serve their reads from now on, in a free
+ * slot of p->held or in place of the run used least lately, whose chunks
+ * go back to ABSENT (their readers fetch them again). */
 static void run_hold_locked(struct store_partial *p, size_t a, size_t e,
 			    unsigned char *held)
 {
-	if (p->mem)
-		for (size_t i = p->mem_i; i < p->mem_end; i++)
+	struct partial_held *h = &p->held[0];
+
+	for (size_t k = 0; k < PARTIAL_HELD_MAX && h->mem; k++)
+		if (!p->held[k].mem || p->held[k].tick < h->tick)
+			h = &p->held[k];
+	if (h->mem) {
+		for (size_t i = h->a; i < h->e; i++)
 			p->state[i] = CHUNK_ABSENT;
-	free(p->mem);
-	p->mem = held;
-	p->mem_i = a;
-	p->mem_end = e;
+		free(h->mem);
+	}
+	h->mem = held;
+	h->a = a;
+	h->e = e;
+	h->tick = ++p->held_tick;
 	for (size_t i = a; i < e; i++)
 		p->state[i] = CHUNK_MEMORY;
 }
@@ -476,12 +494,12 @@ static void *run_job(void *arg)
 /* Caller holds p->lock: the run a fetch of chunk @i (ABSENT or MEMORY)
  * takes: a held run whole, else @i and the ABSENT chunks after it, up to
  * chunk @want (exclusive) and STORE_PARTIAL_RUN_MAX bytes. */
-static size_t run_end_locked(const struct store_partial *p, size_t i, size_t want)
+static size_t run_end_locked(struct store_partial *p, size_t i, size_t want)
 {
 	size_t e = i + 1;
 
 	if (p->state[i] == CHUNK_MEMORY)
-		return p->mem_end;
+		return held_of_locked(p, i)->e;
 	while (e < want && e < p->n && p->state[e] == CHUNK_ABSENT &&
 	       run_len(p, i, e + 1) <= STORE_PARTIAL_RUN_MAX)
 		e++;
@@ -500,13 +518,14 @@ static size_t run_end_locked(const struct store_partial *p, size_t i, size_t wan
 static int run_start_locked(struct store_partial *p, size_t i, size_t want)
 {
 	bool memory = p->state[i] == CHUNK_MEMORY;
+	struct partial_held *h;
 	size_t e, e2;
 	uint64_t len;
 	struct run_job *j;
 	int ret;
 
 	if (memory)
-		i = p->mem_i;	/* a held run is written back whole */
+		i = held_of_locked(p, i)->a;	/* a held run is written back whole */
 	e = run_end_locked(p, i, want);
 	len = run_len(p, i, e);
 
@@ -517,9 +536,10 @@ static int run_start_locked(struct store_partial *p, size_t i, size_t want)
 		return ret;
 	/* Others may have started fetches meanwhile: the run shrinks to what
 	 * is still ours to fetch. */
+	h = memory ? held_of_locked(p, i) : NULL;
 	if ((p->state[i] != CHUNK_ABSENT && p->state[i] != CHUNK_MEMORY) ||
 	    (p->state[i] == CHUNK_MEMORY) != memory ||
-	    (memory && (p->mem_i != i || p->mem_end != e)) ||
+	    (memory && (!h || h->a != i || h->e != e)) ||
 	    p->complete || p->broken) {
 		store_space_release(p->s, len);	/* another reader was quicker */
 		return 0;
@@ -541,9 +561,9 @@ static int run_start_locked(struct store_partial *p, size_t i, size_t want)
 	j->a = i;
 	j->e = e;
 	j->held = NULL;
-	if (memory) {
-		j->held = p->mem;
-		p->mem = NULL;
+	if (h) {
+		j->held = h->mem;
+		h->mem = NULL;	/* the slot is free */
 	}
 	for (size_t k = i; k < e; k++) {
 		p->state[k] = CHUNK_FETCHING;
@@ -572,6 +592,7 @@ static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 {
 	struct store_watch w;
 	bool waited = false, watching = false;
+	int dropped = 0;
 	size_t i, want;
 	int ret;
 
@@ -612,14 +633,23 @@ static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 			continue;
 		}
 		if (waited && buf && p->state[i] == CHUNK_MEMORY) {
-			uint64_t end = p->chunks[p->mem_end - 1].end;
+			struct partial_held *h = held_of_locked(p, i);
+			uint64_t end = p->chunks[h->e - 1].end;
 
 			if (*len > end - off)
 				*len = (size_t)(end - off);
-			memcpy(buf, p->mem + (off - p->chunks[p->mem_i].start), *len);
+			memcpy(buf, h->mem + (off - p->chunks[h->a].start), *len);
+			h->tick = ++p->held_tick;
 			*copied = true;
 			ret = 0;
 			break;
+		}
+		if (waited && p->state[i] == CHUNK_ABSENT && run_no_room(p->err[i]) &&
+		    buf && dropped++ < PARTIAL_HELD_MAX) {
+			/* held for us, then given up for other runs before we
+			 * woke (a full disk, many readers): fetch it again */
+			waited = false;
+			continue;
 		}
 		if (waited) {
 			ret = p->err[i];	/* the fetch we waited for failed */

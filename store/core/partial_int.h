@@ -16,7 +16,7 @@
 /* SAVING: the bytes are written and synced, the bitmap (or the whole
  * blob) is being persisted; readers wait for PRESENT, so a read that
  * returns has its chunk on record.  MEMORY: verified, but the disk had no
- * room (ENOSPC, EDQUOT): held in p->mem, not on record. */
+ * room (ENOSPC, EDQUOT): held in one of p->held, not on record. */
 enum { CHUNK_ABSENT, CHUNK_FETCHING, CHUNK_SAVING, CHUNK_PRESENT, CHUNK_MEMORY };
 
 /* Chunk i of the blob: the index's i-th chunk (toc.h), STORE_TOC_CHUNK
@@ -25,6 +25,20 @@ struct partial_chunk {
 	uint64_t start, end;	/* compressed bytes: [start, end) */
 	unsigned char digest[32];	/* sha256 of them */
 };
+
+/* A run of chunks [a, e) whose verified bytes are held in memory (a full
+ * disk); mem is NULL while the slot is free or its write is retried. */
+struct partial_held {
+	unsigned char *mem;
+	size_t a, e;
+	uint64_t tick;		/* last use, for replacing the oldest */
+};
+
+/* Runs held in memory at once per partial: readers of one file (the
+ * kernel's parallel readahead) want several runs at a time, and one slot
+ * made them take each other's away.  Bounds the memory a layer read on a
+ * full disk holds to PARTIAL_HELD_MAX * STORE_PARTIAL_RUN_MAX. */
+#define PARTIAL_HELD_MAX 4
 
 struct store_partial {
 	struct store *s;
@@ -45,9 +59,8 @@ struct store_partial {
 	int *err;			/* result of the last failed fetch */
 	uint64_t *got;			/* atomic: bytes of a fetch so far */
 	size_t n_present;
-	unsigned char *mem;		/* bytes of chunks [mem_i, mem_end) when
-					 * they are MEMORY */
-	size_t mem_i, mem_end;
+	struct partial_held held[PARTIAL_HELD_MAX];
+	uint64_t held_tick;
 	int broken;			/* -EIO: the whole blob failed its check */
 	bool finishing;
 	bool complete;			/* renamed into blobs/; atomic reads */
