@@ -663,7 +663,7 @@ static int toc_load(const char *path, struct store_toc **out)
  */
 #define DOC_HDR_SIZE 192
 #define DOC_HDR_VERSION 8
-#define DOC_VERSION 4
+#define DOC_VERSION 5
 #define DOC_HDR_CHUNK 168
 #define DOC_HDR_N_CHUNKS 176
 #define DOC_HDR_CHUNKS_OFF 184
@@ -776,20 +776,23 @@ static void check_codes(const struct store_toc *t)
 	CHECK(le64(f + DOC_HDR_CHUNKS_OFF) + 32 <= blen);
 	CHECK(!memcmp(body + le64(f + DOC_HDR_CHUNKS_OFF), t->chunk_md[0], 32));
 	CHECK(t->entries[0].type == STORE_FT_DIR);
-	CHECK(le64(f + DOC_HDR_ENTRIES_OFF) + 64 <= blen);
-	typ = body + le64(f + DOC_HDR_ENTRIES_OFF) + DOC_ENT_TYPE;
+	/* the entry table is stored by column: field F of entry i of n is
+	 * at n * F + i * (F's width) */
+	CHECK(le64(f + DOC_HDR_ENTRIES_OFF) + 64 * t->n_entries <= blen);
+	typ = body + le64(f + DOC_HDR_ENTRIES_OFF) + t->n_entries * DOC_ENT_TYPE;
 	CHECK_EQ(*typ, DOC_TYPE_DIR);
 	/* offset and path are stored against what the previous record
 	 * predicts: the second entry's path follows the first's strings,
 	 * its content the first's padded content (a difference of one
 	 * header or more); a link follows its path */
-	if (t->n_entries > 1 && le64(f + DOC_HDR_ENTRIES_OFF) + 128 <= blen) {
-		const unsigned char *r1 = body + le64(f + DOC_HDR_ENTRIES_OFF) + 64;
+	if (t->n_entries > 1) {
+		const unsigned char *tb = body + le64(f + DOC_HDR_ENTRIES_OFF);
+		size_t n = t->n_entries;
 
-		CHECK_EQ(le32(r1 + DOC_ENT_PATH), 0);
-		CHECK_EQ(le64(r1 + DOC_ENT_OFFSET), t->entries[1].offset -
+		CHECK_EQ(le32(tb + n * DOC_ENT_PATH + 4), 0);
+		CHECK_EQ(le64(tb + n * DOC_ENT_OFFSET + 8), t->entries[1].offset -
 			 t->entries[0].offset - ((t->entries[0].size + 511) & ~511ULL));
-		CHECK_EQ(le32(r1 + DOC_ENT_LINK),
+		CHECK_EQ(le32(tb + n * DOC_ENT_LINK + 4),
 			 t->entries[1].link ? 0 : 0xffffffffu);
 	}
 	/* repacked as the document says, the index decodes (the packing is
@@ -828,8 +831,8 @@ static void check_codes(const struct store_toc *t)
 	patch_resum(f, len, DOC_HDR_N_CHUNKS, (uint8_t)(f[DOC_HDR_N_CHUNKS] + 1));
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
-	/* version 4 is what is written; 1 to 3 are refused (rebuilt) */
-	for (uint32_t v = 1; v <= 3; v++) {
+	/* version 5 is what is written; 1 to 4 are refused (rebuilt) */
+	for (uint32_t v = 1; v <= 4; v++) {
 		CHECK_EQ(store_toc_encode(t, &b), 0);
 		f = (unsigned char *)buf_detach(&b, &len);
 		patch_resum(f, len, DOC_HDR_VERSION, (uint8_t)v);
