@@ -511,11 +511,14 @@ static size_t run_end_locked(struct store_partial *p, size_t i, size_t want)
  * with the chunks after it up to @want (run_end_locked), as a job (inline
  * when no thread can be made), its space reserved first (the lock is
  * dropped for that: store locks come before p->lock); a MEMORY run's job
- * takes its bytes and only tries the write again.  0 when the chunk is
- * fetching, present, held or failed by the time this returns; -ENOSPC (or
- * -ENOMEM) when it could not be started.
+ * takes its bytes and only tries the write again.  @reader: started for a
+ * read that waits for it (not a prefetch): it becomes the run a next read
+ * may continue.  0 when the chunk is fetching, present, held or failed by
+ * the time this returns; -ENOSPC (or -ENOMEM) when it could not be
+ * started.
  */
-static int run_start_locked(struct store_partial *p, size_t i, size_t want)
+static int run_start_locked(struct store_partial *p, size_t i, size_t want,
+			    bool reader)
 {
 	bool memory = p->state[i] == CHUNK_MEMORY;
 	struct partial_held *h;
@@ -568,6 +571,10 @@ static int run_start_locked(struct store_partial *p, size_t i, size_t want)
 	for (size_t k = i; k < e; k++) {
 		p->state[k] = CHUNK_FETCHING;
 		__atomic_store_n(&p->got[k], 0, __ATOMIC_RELEASE);
+	}
+	if (reader) {
+		p->seq_end = e;
+		p->seq_len = e - i;
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (store_job_start(p->s, run_job, j)) {
@@ -655,7 +662,13 @@ static int partial_need(struct store_partial *p, uint64_t off, size_t *len,
 			ret = p->err[i];	/* the fetch we waited for failed */
 			break;
 		}
-		ret = run_start_locked(p, i, want);
+		/* A reader continuing the last run a reader started reads
+		 * on: twice its chunks (up to STORE_PARTIAL_RUN_MAX), so a
+		 * sequential read that the span cache does not take costs a
+		 * few requests, not one per 256 KiB. */
+		if (i == p->seq_end && want < i + 2 * p->seq_len)
+			want = i + 2 * p->seq_len;
+		ret = run_start_locked(p, i, want, true);
 		if (ret)
 			break;
 		waited = true;
@@ -678,7 +691,7 @@ int store_partial_prefetch(struct store_partial *p, uint64_t off, uint64_t len)
 	pthread_mutex_lock(&p->lock);
 	for (; i < want && !ret && !p->complete && !p->broken; i++)
 		if (p->state[i] == CHUNK_ABSENT)
-			ret = run_start_locked(p, i, want);
+			ret = run_start_locked(p, i, want, false);
 	pthread_mutex_unlock(&p->lock);
 	return ret;
 }

@@ -61,6 +61,9 @@ struct store_partial {
 	size_t n_present;
 	struct partial_held held[PARTIAL_HELD_MAX];
 	uint64_t held_tick;
+	/* the last run a reader started, [seq_end - seq_len, seq_end): a
+	 * reader that continues it gets twice as many chunks (readahead) */
+	size_t seq_end, seq_len;
 	int broken;			/* -EIO: the whole blob failed its check */
 	bool finishing;
 	bool complete;			/* renamed into blobs/; atomic reads */

@@ -206,4 +206,23 @@ assert_eq "$(sha256sum < "$TEST_TMP/ref/rootfs/$SMALL" | cut -d' ' -f1)" "$got" 
 pass "EIO while corrupted, right content after"
 imgfs_umount
 
+check "no span cache: a sequential read fetches growing runs, not one request per chunk"
+# With cache_size=0 every read decompresses through its file's cursor,
+# which asks for 128 KiB of compressed input at a time; a reader that
+# continues the run the last reader started gets twice its chunks, so the
+# 12 MiB of a_rand (48 chunks) cost a handful of requests (1, 2, 4, ...
+# chunks, up to 8 MiB a request), not 48.
+rm -f "$STORE/blobs/sha256/$HEX" "$STORE/partial/sha256/$HEX" "$STORE/partial/sha256/$HEX.chunks"
+imgfs_mount cache_size=0
+: > "$PLOG"
+cat "$MNT/$ROOT"/data/a_rand/r* | sha256sum > "$TEST_TMP/rand.got" || fail "reading a_rand"
+cat "$TEST_TMP/ref/rootfs"/data/a_rand/r* | sha256sum > "$TEST_TMP/rand.want"
+assert_eq "$(cat "$TEST_TMP/rand.want")" "$(cat "$TEST_TMP/rand.got")" "content of a_rand"
+n_seq=$(layer_requests | wc -l)
+bytes4=$(layer_bytes)
+[ "$bytes4" -ge $((12 * 1048576)) ] || fail "fetched $bytes4 bytes for 12 MiB of random files"
+[ "$n_seq" -le 12 ] || fail "$n_seq Range requests for a sequential 12 MiB read"
+pass "12 MiB read in order: $n_seq Range requests, $bytes4 bytes"
+imgfs_umount
+
 echo "t_lazy_range: all checks passed"

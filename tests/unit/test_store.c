@@ -467,8 +467,10 @@ static void test_partial(void)
 	CHECK_EQ(n, 13);
 	CHECK_MEM(got, "hello, spans\n", 13);
 	{
-		/* at most the chunks of the span holding it (here most of a
-		 * span: the data before the file does not compress) */
+		/* at most twice the chunks of the span holding it (here most
+		 * of a span: the data before the file does not compress, and
+		 * with no span cache here the decompression reads its way to
+		 * the file in runs that double, partial.c's readahead) */
 		const struct store_toc *t = img->layers[0].toc;
 		size_t k = store_toc_span_of(t, t->entries[0].offset);
 		int marked = chunks_marked(l.digest);
@@ -477,8 +479,8 @@ static void test_partial(void)
 			if (!strcmp(t->entries[e].path, "small"))
 				k = store_toc_span_of(t, t->entries[e].offset);
 		CHECKF(marked >= 1 && (uint64_t)marked <=
-		       (store_toc_span_end(t, k) - store_toc_span_start(t, k)) /
-		       t->chunk_size + 2, "%d chunks marked", marked);
+		       2 * ((store_toc_span_end(t, k) - store_toc_span_start(t, k)) /
+			    t->chunk_size + 2), "%d chunks marked", marked);
 	}
 	blocks = blocks_of(ppath);
 	CHECK(blocks > 0 && blocks * 512 < (long long)blob_n / 2);
