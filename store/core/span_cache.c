@@ -319,36 +319,55 @@ static int pio_all(bool write, int fd, void *buf, size_t n, uint64_t off)
 	return 0;
 }
 
+/* The compressed bytes [*@cs, *@ce) span @sp of layer @l is decompressed
+ * from. */
+static void span_compressed(const struct store_layer *l, const struct cache_span *sp,
+			    uint64_t *cs, uint64_t *ce)
+{
+	size_t i = (size_t)(sp - sp->file->spans);
+
+	*cs = store_toc_span_start(l->toc, i);
+	*ce = store_toc_span_end(l->toc, i);
+}
+
+/* Start fetching, in parallel, the missing chunks of a partial blob that
+ * a fill of span @sp up to @upto (relative to its start) will need, about:
+ * the share of its compressed bytes that @upto is of its length. */
+static void span_prefetch(const struct store_layer *l, const struct cache_span *sp,
+			  uint64_t upto)
+{
+	uint64_t cs, ce;
+
+	if (!l->part)
+		return;
+	span_compressed(l, sp, &cs, &ce);
+	store_partial_prefetch(l->part, cs, upto >= sp->len ? ce - cs :
+			       (ce - cs) * upto / sp->len);
+}
+
 /*
  * The end (relative to its start) a fill of span @sp, asked for by a read
  * of @len bytes at @rel into it, decompresses to: the whole span when its
  * compressed bytes are local, else the read's end rounded up (the chunks
- * before it are fetched as the decompression reaches them).  A whole span
- * of a partial blob has its missing chunks fetched in parallel first.
+ * past the prefetched ones are fetched as the decompression reaches them).
  */
 static uint64_t fill_target(const struct store_layer *l, const struct cache_span *sp,
 			    uint64_t rel, size_t len)
 {
-	size_t i = (size_t)(sp - sp->file->spans);
 	uint64_t cs, ce, end;
 
 	if (!l->part)
 		return sp->len;
-	cs = store_toc_span_start(l->toc, i);
-	ce = store_toc_span_end(l->toc, i);
+	span_compressed(l, sp, &cs, &ce);
 	if (store_partial_has(l->part, cs, ce - cs))
 		return sp->len;
 	end = (rel + len + CACHE_PREFIX_ROUND - 1) / CACHE_PREFIX_ROUND * CACHE_PREFIX_ROUND;
-	if (end < sp->len && rel > 0) {
-		/* the chunks up to about where the prefix ends, in parallel;
-		 * the decompression fetches the rest as it reaches them */
-		store_partial_prefetch(l->part, cs, (ce - cs) * end / sp->len);
-		return end;
-	}
 	/* A read from the span's start, or one reaching its end, takes it
 	 * whole: a sequential reader's next read would extend it anyway. */
-	store_partial_prefetch(l->part, cs, ce - cs);
-	return sp->len;
+	if (end >= sp->len || rel == 0)
+		end = sp->len;
+	span_prefetch(l, sp, end);
+	return end;
 }
 
 /*
@@ -409,18 +428,13 @@ static void pin_locked(struct cache_span *sp)
 static int extend_locked(struct store_cache *c, const struct store_layer *l,
 			 struct cache_span *sp, uint64_t must)
 {
-	size_t i = (size_t)(sp - sp->file->spans);
-	uint64_t reached = sp->have;
+	uint64_t from = sp->have, reached = from;
 	int ret;
 
 	sp->extending = true;
 	pthread_mutex_unlock(&c->lock);
-	if (l->part) {
-		uint64_t cs = store_toc_span_start(l->toc, i);
-
-		store_partial_prefetch(l->part, cs, store_toc_span_end(l->toc, i) - cs);
-	}
-	ret = fill(l, sp, sp->have, must > sp->have ? must : sp->have, sp->len, &reached);
+	span_prefetch(l, sp, sp->len);
+	ret = fill(l, sp, from, must > from ? must : from, sp->len, &reached);
 	pthread_mutex_lock(&c->lock);
 	sp->extending = false;
 	if (!ret) {
