@@ -7,7 +7,7 @@
  *
  * Format (field by field in docs/index-format.md; every constant of it is
  * defined below and nowhere else): a 192-byte little-endian header
- * ("IMGFSTOC", version 5, counts, section offsets, body sizes), then the
+ * ("IMGFSTOC", version 6, counts, section offsets, body sizes), then the
  * body as one zstd frame, then an XXH3-64 of everything before it as the
  * last 8 bytes.  The body holds fixed-size records for entries (64 B,
  * stored by column: ENT_AT), xattrs (16 B), checkpoints (32 B) and chunk digests (32 B: the sha256
@@ -54,7 +54,7 @@
 
 #define TOC_FMT_MAGIC "IMGFSTOC"
 #define TOC_FMT_MAGIC_LEN 8
-#define TOC_FMT_VERSION 5
+#define TOC_FMT_VERSION 6
 #define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
 #define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
 #define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
@@ -125,6 +125,21 @@
  * 100,000 small files (3.50% -> 3.32% of the compressed layer).
  */
 #define ENT_AT(base, n, i, f, w) ((base) + (uint64_t)(n) * (f) + (uint64_t)(i) * (w))
+
+/* The columns' widths, in order, for their byte planes (pack.c): in the
+ * file each column is split into planes, its values' first bytes, then
+ * their second bytes, ... (3.31% -> about 3.05% of the gzip on the layer of
+ * 100,000 small files). */
+static const unsigned char ent_widths[] = {
+	ENT_FSIZE - ENT_OFFSET, ENT_MTIME_SEC - ENT_FSIZE,
+	ENT_MTIME_NSEC - ENT_MTIME_SEC, ENT_PATH - ENT_MTIME_NSEC,
+	ENT_LINK - ENT_PATH, ENT_MODE - ENT_LINK, ENT_TYPE - ENT_MODE,
+	ENT_RESERVED - ENT_TYPE, ENT_UID - ENT_RESERVED, ENT_GID - ENT_UID,
+	ENT_DEVMAJOR - ENT_GID, ENT_DEVMINOR - ENT_DEVMAJOR,
+	ENT_XATTR_FIRST - ENT_DEVMINOR, ENT_N_XATTRS - ENT_XATTR_FIRST,
+	ENT_SIZE - ENT_N_XATTRS,
+};
+#define ENT_COLS (sizeof(ent_widths) / sizeof(ent_widths[0]))
 
 /* xattr record */
 #define XA_SIZE 16
@@ -314,10 +329,14 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 	struct enc_pred pr = { 0 };
 	size_t i, n = toc->n_entries;
 	unsigned char *t = calloc(n ? n : 1, ENT_SIZE);
+	unsigned char *planes = malloc(n ? n * ENT_SIZE : 1);
 	int rc = 0;
 
-	if (!t)
+	if (!t || !planes) {
+		free(t);
+		free(planes);
 		return -ENOMEM;
+	}
 	for (i = 0; i < n && !rc; i++) {
 		const struct store_toc_entry *e = &toc->entries[i];
 		uint32_t p = 0, l = TOC_FMT_NO_LINK;
@@ -345,9 +364,11 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 		put32(ENT_AT(t, n, i, ENT_XATTR_FIRST, 4), e->xattr_first);
 		put32(ENT_AT(t, n, i, ENT_N_XATTRS, 4), e->n_xattrs);
 	}
+	toc_planes_split(t, planes, n, ent_widths, ENT_COLS);
 	if (!rc)
-		rc = buf_add(rec, t, n * ENT_SIZE);
+		rc = buf_add(rec, planes, n * ENT_SIZE);
 	free(t);
+	free(planes);
 	for (i = 0; i < toc->n_xattrs && !rc; i++) {
 		const struct store_xattr *x = &toc->xattrs[i];
 		uint32_t name = 0;
@@ -396,8 +417,6 @@ static int hex_to_raw(const char *diff_id, unsigned char raw[32])
 	return 0;
 }
 
-/* The body (records, string table, blob section) as one zstd frame after
- * the header in @file. */
 /* The header, then the body (records, string table, blob section) as one
  * zstd frame, into @file. */
 static int enc_body(const struct buf *body, unsigned char *hdr,
@@ -429,7 +448,7 @@ out:
 
 int store_toc_encode(const struct store_toc *toc, struct buf *file)
 {
-	struct buf rec, st, blob;
+	struct buf rec, st, stz, blob;
 	unsigned char hdr[HDR_SIZE], sum[TOC_FMT_SUM_LEN];
 	uint64_t off_x, off_c, off_k, off_s, off_b;
 	uint32_t comp = 0;
@@ -437,6 +456,7 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 
 	buf_init(&rec, TOC_FMT_BODY_MAX);
 	buf_init(&st, TOC_FMT_NO_LINK);
+	buf_init(&stz, TOC_FMT_BODY_MAX);
 	buf_init(&blob, TOC_FMT_BODY_MAX);
 	buf_init(file, STORE_TOC_FILE_MAX);
 	memset(hdr, 0, sizeof(hdr));
@@ -451,6 +471,8 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 	if (rc)
 		goto out;
 	rc = enc_records(toc, &rec, &st, &blob);
+	if (!rc)
+		rc = toc_strings_front_code(st.data, st.len, &stz);
 	if (rc)
 		goto out;
 	memcpy(hdr + HDR_MAGIC, TOC_FMT_MAGIC, TOC_FMT_MAGIC_LEN);
@@ -471,17 +493,17 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 	off_c = off_x + (uint64_t)toc->n_xattrs * XA_SIZE;
 	off_k = off_c + (uint64_t)toc->n_cps * CP_SIZE;
 	off_s = off_k + (uint64_t)toc->n_chunks * CHUNK_REC;
-	off_b = (off_s + st.len + TOC_FMT_ALIGN - 1) &
+	off_b = (off_s + stz.len + TOC_FMT_ALIGN - 1) &
 		~(uint64_t)(TOC_FMT_ALIGN - 1);
 	put64(hdr + HDR_ENTRIES_OFF, 0);
 	put64(hdr + HDR_XATTRS_OFF, off_x);
 	put64(hdr + HDR_CPS_OFF, off_c);
 	put64(hdr + HDR_CHUNKS_OFF, off_k);
 	put64(hdr + HDR_STRTAB_OFF, off_s);
-	put64(hdr + HDR_STRTAB_LEN, st.len);
+	put64(hdr + HDR_STRTAB_LEN, stz.len);
 	put64(hdr + HDR_BLOB_OFF, off_b);
 	put64(hdr + HDR_BLOB_LEN, blob.len);
-	rc = buf_add(&rec, st.data, st.len);
+	rc = buf_add(&rec, stz.data, stz.len);
 	if (!rc)
 		rc = add_pad(&rec);
 	if (!rc)
@@ -497,6 +519,7 @@ out:
 		buf_release(file);
 	buf_release(&rec);
 	buf_release(&st);
+	buf_release(&stz);
 	buf_release(&blob);
 	return rc == -EFBIG ? -E2BIG : rc;
 }
@@ -550,12 +573,13 @@ static bool dec_normal(struct dec *l, const char *s, size_t len)
 	       !memcmp(l->norm, s, n);
 }
 
-static int dec_entries(struct dec *l, struct store_toc *toc, uint64_t off)
+/* The entries from the table @t, its byte planes joined. */
+static int dec_entries(struct dec *l, struct store_toc *toc,
+		       const unsigned char *t)
 {
 	struct enc_pred pr = { 0 };
 
 	for (size_t i = 0; i < toc->n_entries; i++) {
-		const unsigned char *t = l->f + off;
 		const size_t n = toc->n_entries;
 		struct store_toc_entry *e = &toc->entries[i];
 		uint32_t lk = get32(ENT_AT(t, n, i, ENT_LINK, 4));
@@ -658,9 +682,12 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 		     struct store_toc *toc)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t n_e, n_x, n_c, n_k, o_e, o_x, o_c, o_k, o_s, o_b;
+	uint64_t n_e, n_x, n_c, n_k, o_e, o_x, o_c, o_k, o_s, o_b, st_zlen;
 	uint32_t chunk;
-	unsigned char *keep;
+	unsigned char *blob, *table;
+	char *st;
+	size_t st_len;
+	int rc;
 
 	if (fmt_comp_decode(get32(h + HDR_COMP), &toc->comp))
 		return -EINVAL;
@@ -682,7 +709,7 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 	n_k = get64(h + HDR_N_CHUNKS);
 	o_k = get64(h + HDR_CHUNKS_OFF);
 	o_s = get64(h + HDR_STRTAB_OFF);
-	l->st_len = get64(h + HDR_STRTAB_LEN);
+	st_zlen = get64(h + HDR_STRTAB_LEN);
 	o_b = get64(h + HDR_BLOB_OFF);
 	l->blob_len = get64(h + HDR_BLOB_LEN);
 	if (toc->tar_size > TOC_MAX_TAR || n_e > TOC_MAX_ENTRIES ||
@@ -696,22 +723,28 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 	    (chunk & (chunk - 1)) || toc->comp_size == 0 ||
 	    n_k != (toc->comp_size - 1) / chunk + 1 ||
 	    !dec_range(l, o_k, n_k, CHUNK_REC) ||
-	    !dec_range(l, o_s, l->st_len, 1) ||
-	    !dec_range(l, o_b, l->blob_len, 1) ||
-	    (l->st_len && l->f[o_s + l->st_len - 1] != '\0'))
+	    !dec_range(l, o_s, st_zlen, 1) ||
+	    !dec_range(l, o_b, l->blob_len, 1))
 		return -EINVAL;
-	/* Keep only the strings and the blob section (names, link targets,
-	 * xattr values, windows): the records are parsed into the arrays
-	 * below, and the body they came in (64 bytes an entry) is freed. */
-	keep = malloc(l->st_len + l->blob_len ? l->st_len + l->blob_len : 1);
-	if (!keep)
+	/* Keep only the strings, expanded, and the blob section (names,
+	 * link targets, xattr values, windows): the records are parsed into
+	 * the arrays below, and the body they came in (64 bytes an entry) is
+	 * freed. */
+	rc = toc_strings_expand(l->f + o_s, st_zlen, TOC_FMT_BODY_MAX, &st,
+				&st_len);
+	if (rc)
+		return rc;
+	if (toc_arena_adopt(toc->mem, st))	/* frees it on failure */
 		return -ENOMEM;
-	memcpy(keep, l->f + o_s, l->st_len);
-	memcpy(keep + l->st_len, l->f + o_b, l->blob_len);
-	if (toc_arena_adopt(toc->mem, keep))	/* frees keep on failure */
+	blob = malloc(l->blob_len ? l->blob_len : 1);
+	if (!blob)
 		return -ENOMEM;
-	l->st = (const char *)keep;
-	l->blob = keep + l->st_len;
+	memcpy(blob, l->f + o_b, l->blob_len);
+	if (toc_arena_adopt(toc->mem, blob))
+		return -ENOMEM;
+	l->st = st;
+	l->st_len = st_len;
+	l->blob = blob;
 	toc->entries = calloc(n_e ? n_e : 1, sizeof(*toc->entries));
 	toc->xattrs = calloc(n_x ? n_x : 1, sizeof(*toc->xattrs));
 	toc->cps = calloc(n_c, sizeof(*toc->cps));
@@ -724,10 +757,15 @@ static int dec_parse(struct dec *l, const unsigned char *h,
 	toc->n_entries = n_e;
 	toc->n_xattrs = n_x;
 	toc->n_cps = n_c;
-	if (dec_xattrs(l, toc, o_x) || dec_cps(l, toc, o_c) ||
-	    dec_entries(l, toc, o_e))
+	if (dec_xattrs(l, toc, o_x) || dec_cps(l, toc, o_c))
 		return -EINVAL;
-	return 0;
+	table = malloc(n_e ? n_e * ENT_SIZE : 1);
+	if (!table)
+		return -ENOMEM;
+	toc_planes_join(l->f + o_e, table, n_e, ent_widths, ENT_COLS);
+	rc = dec_entries(l, toc, table) ? -EINVAL : 0;
+	free(table);
+	return rc;
 }
 
 /*

@@ -87,6 +87,35 @@ int toc_alloc(size_t max, struct store_toc **out);
  */
 void *toc_grow(void *arr, size_t *cap, size_t size, size_t first);
 
+/* ---- transforms of an index body (pack.c) ------------------------------ */
+
+struct buf;
+
+/*
+ * toc_planes_split - the table @src of @n rows stored by column (column c
+ * holds @n values of @widths[c] bytes, columns one after another) into
+ * @dst of the same size, each column as its values' first bytes, then
+ * their second bytes, ...; toc_planes_join is its inverse.
+ */
+void toc_planes_split(const unsigned char *src, unsigned char *dst, size_t n,
+		      const unsigned char *widths, size_t n_cols);
+void toc_planes_join(const unsigned char *src, unsigned char *dst, size_t n,
+		     const unsigned char *widths, size_t n_cols);
+/*
+ * toc_strings_front_code - the NUL-terminated strings filling @st (@len
+ * bytes) appended to @out front-coded: per string a byte, the length of
+ * the prefix it shares with the string before, then the rest with its
+ * NUL.  -EINVAL if @st does not end with a NUL.
+ */
+int toc_strings_front_code(const char *st, size_t len, struct buf *out);
+/*
+ * toc_strings_expand - the inverse: the @len bytes at @in expanded into a
+ * new malloc'd *@out of *@out_len bytes, at most @max; -EINVAL for input
+ * that is not front-coded strings or expands beyond @max.
+ */
+int toc_strings_expand(const unsigned char *in, size_t len, size_t max,
+		       char **out, size_t *out_len);
+
 /* ---- memory budget of builds (budget.c) -------------------------------- */
 
 /* A build starts: it waits while an exclusive build runs or waits, and an

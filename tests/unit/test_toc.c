@@ -663,7 +663,7 @@ static int toc_load(const char *path, struct store_toc **out)
  */
 #define DOC_HDR_SIZE 192
 #define DOC_HDR_VERSION 8
-#define DOC_VERSION 5
+#define DOC_VERSION 6
 #define DOC_HDR_CHUNK 168
 #define DOC_HDR_N_CHUNKS 176
 #define DOC_HDR_CHUNKS_OFF 184
@@ -673,6 +673,8 @@ static int toc_load(const char *path, struct store_toc **out)
 #define DOC_ENT_LINK 32
 #define DOC_HDR_COMP 16
 #define DOC_HDR_ENTRIES_OFF 96
+#define DOC_HDR_STRTAB_OFF 120
+#define DOC_HDR_STRTAB_LEN 128
 #define DOC_HDR_BODY_LEN 152
 #define DOC_HDR_BODY_ZLEN 160
 #define DOC_ENT_TYPE 38
@@ -691,6 +693,18 @@ static uint32_t doc_comp_code(enum registry_compression comp)
 		CHECKF(0, "no documented code for compression %d", (int)comp);
 		return UINT32_MAX;
 	}
+}
+
+/* Field @f (@w bytes) of entry @i of @n in the table @tb, stored by
+ * column and each column by byte plane. */
+static uint64_t doc_field(const unsigned char *tb, size_t n, size_t f,
+			  size_t w, size_t i)
+{
+	uint64_t v = 0;
+
+	for (size_t b = 0; b < w; b++)
+		v |= (uint64_t)tb[n * f + b * n + i] << (8 * b);
+	return v;
 }
 
 static uint32_t le32(const unsigned char *p)
@@ -776,8 +790,9 @@ static void check_codes(const struct store_toc *t)
 	CHECK(le64(f + DOC_HDR_CHUNKS_OFF) + 32 <= blen);
 	CHECK(!memcmp(body + le64(f + DOC_HDR_CHUNKS_OFF), t->chunk_md[0], 32));
 	CHECK(t->entries[0].type == STORE_FT_DIR);
-	/* the entry table is stored by column: field F of entry i of n is
-	 * at n * F + i * (F's width) */
+	/* the entry table is stored by column and each column by byte
+	 * plane: byte b of field F (W bytes wide) of entry i of n is at
+	 * n * F + b * n + i (a 1-byte field: at n * F + i) */
 	CHECK(le64(f + DOC_HDR_ENTRIES_OFF) + 64 * t->n_entries <= blen);
 	typ = body + le64(f + DOC_HDR_ENTRIES_OFF) + t->n_entries * DOC_ENT_TYPE;
 	CHECK_EQ(*typ, DOC_TYPE_DIR);
@@ -789,11 +804,41 @@ static void check_codes(const struct store_toc *t)
 		const unsigned char *tb = body + le64(f + DOC_HDR_ENTRIES_OFF);
 		size_t n = t->n_entries;
 
-		CHECK_EQ(le32(tb + n * DOC_ENT_PATH + 4), 0);
-		CHECK_EQ(le64(tb + n * DOC_ENT_OFFSET + 8), t->entries[1].offset -
+		CHECK_EQ(doc_field(tb, n, DOC_ENT_PATH, 4, 1), 0);
+		CHECK_EQ(doc_field(tb, n, DOC_ENT_OFFSET, 8, 1), t->entries[1].offset -
 			 t->entries[0].offset - ((t->entries[0].size + 511) & ~511ULL));
-		CHECK_EQ(le32(tb + n * DOC_ENT_LINK + 4),
+		CHECK_EQ(doc_field(tb, n, DOC_ENT_LINK, 4, 1),
 			 t->entries[1].link ? 0 : 0xffffffffu);
+	}
+	/* the strings are front-coded: a byte, the length of the prefix
+	 * shared with the string before, then the rest and its NUL; they
+	 * come in entry order, a link target after its path */
+	{
+		const unsigned char *sp = body + le64(f + DOC_HDR_STRTAB_OFF);
+		size_t slen = le64(f + DOC_HDR_STRTAB_LEN), pos = 0, n_want = 0;
+		const char *want[16];
+		char prev[4200] = "", cur[4200];
+		size_t shared = 0;
+
+		CHECK(le64(f + DOC_HDR_STRTAB_OFF) + slen <= blen);
+		for (size_t i = 0; i < t->n_entries && i < 8; i++) {
+			want[n_want++] = t->entries[i].path;
+			if (t->entries[i].link)
+				want[n_want++] = t->entries[i].link;
+		}
+		for (size_t j = 0; j < n_want && pos < slen; j++) {
+			size_t k = sp[pos++];
+
+			CHECK(k <= strlen(prev));
+			memcpy(cur, prev, k);
+			snprintf(cur + k, sizeof(cur) - k, "%s", (const char *)sp + pos);
+			pos += strlen((const char *)sp + pos) + 1;
+			CHECKF(!strcmp(cur, want[j]), "string %zu: '%s', expected '%s'",
+			       j, cur, want[j]);
+			shared += k;
+			memcpy(prev, cur, sizeof(prev));
+		}
+		CHECK(t->n_entries < 4 || shared > 0);
 	}
 	/* repacked as the document says, the index decodes (the packing is
 	 * sound) */
@@ -807,6 +852,26 @@ static void check_codes(const struct store_toc *t)
 	g = doc_pack(f, body, blen, blen, &glen);
 	CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
 	*typ = DOC_TYPE_DIR;
+	/* the first string claims a prefix of a string before it; the last
+	 * string has no NUL */
+	{
+		unsigned char *sp = body + le64(f + DOC_HDR_STRTAB_OFF);
+		size_t slen = le64(f + DOC_HDR_STRTAB_LEN);
+
+		CHECK(slen >= 2 && sp[0] == 0 && sp[slen - 1] == 0);
+		sp[0] = 1;
+		g = doc_pack(f, body, blen, blen, &glen);
+		CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
+		sp[0] = 0;
+		sp[slen - 1] = 'x';
+		g = doc_pack(f, body, blen, blen, &glen);
+		CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
+		sp[slen - 1] = 0;
+		g = doc_pack(f, body, blen, blen, &glen);
+		CHECK_EQ(store_toc_decode(g, glen, &l), 0);
+		store_toc_free(l);
+		l = NULL;
+	}
 	/* a body of another size than declared; a declared size past 4 GiB */
 	g = doc_pack(f, body, blen, blen + 1, &glen);
 	CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
@@ -831,8 +896,8 @@ static void check_codes(const struct store_toc *t)
 	patch_resum(f, len, DOC_HDR_N_CHUNKS, (uint8_t)(f[DOC_HDR_N_CHUNKS] + 1));
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
-	/* version 5 is what is written; 1 to 4 are refused (rebuilt) */
-	for (uint32_t v = 1; v <= 4; v++) {
+	/* version 6 is what is written; 1 to 5 are refused (rebuilt) */
+	for (uint32_t v = 1; v <= 5; v++) {
 		CHECK_EQ(store_toc_encode(t, &b), 0);
 		f = (unsigned char *)buf_detach(&b, &len);
 		patch_resum(f, len, DOC_HDR_VERSION, (uint8_t)v);
