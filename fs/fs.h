@@ -64,6 +64,14 @@ struct fs_ctx {
 	bool pull_group_set;
 	gid_t pull_gid;
 
+	/* -o busy_dirs: directories are opened with a handle, so that an
+	 * open directory holds its image busy; else (the kernel willing)
+	 * they are opened without a request and listed without a handle
+	 * (ops.c, op_opendir).  dirs_stateless is decided at init, before
+	 * any other request, and only read afterwards. */
+	bool busy_dirs;
+	bool dirs_stateless;
+
 	/* The FUSE edge's sender of cache invalidations (ops_notify.c). */
 	struct fs_notifier *notifier;
 

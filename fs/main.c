@@ -9,7 +9,8 @@
  * store for the life of the mount.  Options follow FUSE conventions: -f,
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
  * config=, log_level=, threads=, cache_size=, index_mem=, max_layer_size=,
- * store_max=, timeout=, pull_group=, list_page=, push_compression=, ...)
+ * store_max=, timeout=, pull_group=, list_page=, push_compression=,
+ * busy_dirs)
  * taken out before libfuse sees the rest.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
@@ -57,6 +58,7 @@ struct imgfs_opts {
 	char *pull_group;
 	char *push_compression;
 	int list_page;
+	int busy_dirs;
 	int threads;
 	int show_version;
 	int show_help;
@@ -75,6 +77,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("log_level=%s", log_level),
 	OPT("threads=%d", threads),
 	OPT("cache_size=%s", cache_size),
+	OPT("busy_dirs", busy_dirs),
 	/* fstab words libfuse does not take: atime policies mean nothing
 	 * to a filesystem that keeps no atimes, the rest are for mount(8)
 	 * and systemd (x-* is matched in imgfs_opt_proc). */
@@ -168,7 +171,9 @@ static void usage(const char *prog)
 	       "    -o list_page=N         names asked for per page of a registry's\n"
 	       "                           catalog and tag lists (default 100)\n"
 	       "    -o push_compression=C  gzip or zstd: how a push compresses layers kept\n"
-	       "                           uncompressed (imports; default gzip)\n\n",
+	       "                           uncompressed (imports; default gzip)\n"
+	       "    -o busy_dirs           an open directory holds its image in use, as an\n"
+	       "                           open file does (costs two requests per opendir)\n\n",
 	       prog, prog);
 }
 
@@ -569,6 +574,7 @@ int main(int argc, char *argv[])
 	ctx.uid = getuid();
 	ctx.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &ctx.mount_time);
+	ctx.busy_dirs = o.busy_dirs != 0;
 	if (fs_inode_table_init(&ctx.inodes) || fs_inode_root(&ctx.inodes, &root))
 		goto out;
 	if (htab_init(&ctx.dirs)) {

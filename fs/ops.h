@@ -72,6 +72,10 @@ void fs_changes_before_reply(struct fs_ctx *ctx, struct fs_caller *who,
 /* After replying: the rest of who->changed, without waiting; releases
  * who->changed. */
 void fs_changes_after_reply(struct fs_ctx *ctx, struct fs_caller *who);
+/* The kernel is to drop its listing of directory @ino, after the reply
+ * that ended it (a namespace directory: it may change without a
+ * request; see ops_notify.c). */
+void fs_notify_listed(struct fs_ctx *ctx, fuse_ino_t ino);
 
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);

@@ -32,6 +32,13 @@
  * (FUSE_LL_EXPIRE_ONLY): its next use asks us again, and a directory that
  * still exists keeps its dentry (someone's working directory, say)
  * instead of being unhashed.
+ * The kernel also keeps directory listings (ops.c: with no opendir it
+ * caches every directory's, FOPEN_CACHE_DIR).  It drops one itself when a
+ * request of its own changes the directory, not when we do; so with each
+ * name the listing of its directory is dropped too, and a namespace
+ * directory's listing once it has been read to its end
+ * (fs_notify_listed): what the registry says may change without a
+ * request, and a listing must be as fresh as it was with a handle.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,7 +52,7 @@
 struct notify_item {
 	struct notify_item *next;
 	fuse_ino_t parent;
-	char *name;
+	char *name;			/* NULL: only parent's listing */
 };
 
 /* One queue and the thread that sends it; fields under fs_notifier.lock
@@ -106,6 +113,9 @@ static void *notify_main(void *arg)
 			q->tail = &q->head;
 		pthread_mutex_unlock(&n->lock);
 		/* -ENOENT: the kernel had nothing cached there. */
+		fuse_lowlevel_notify_inval_inode(n->se, it->parent, 0, 0);
+		if (!it->name)
+			goto sent;
 		if (!q->no_expire &&
 		    fuse_lowlevel_notify_expire_entry(n->se, it->parent, it->name,
 						      strlen(it->name),
@@ -114,6 +124,7 @@ static void *notify_main(void *arg)
 		if (q->no_expire)
 			fuse_lowlevel_notify_inval_entry(n->se, it->parent, it->name,
 							 strlen(it->name));
+sent:
 		free(it->name);
 		free(it);
 		pthread_mutex_lock(&n->lock);
@@ -301,6 +312,27 @@ void fs_changes_before_reply(struct fs_ctx *ctx, struct fs_caller *who,
 	if (ret == ETIMEDOUT)
 		log_debug("invalidations still queued after %.0f s: left to the "
 			  "notification thread", FS_TIMEOUT_TAG);
+}
+
+void fs_notify_listed(struct fs_ctx *ctx, fuse_ino_t ino)
+{
+	struct fs_notifier *n = ctx->notifier;
+	struct notify_queue *q;
+	struct notify_item *it;
+
+	if (!n)
+		return;
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		return;		/* the listing stays cached until a change */
+	it->parent = ino;
+	q = &n->q[NOTIFY_LATE];
+	pthread_mutex_lock(&n->lock);
+	*q->tail = it;
+	q->tail = &it->next;
+	q->queued++;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
 }
 
 void fs_changes_after_reply(struct fs_ctx *ctx, struct fs_caller *who)

@@ -2,8 +2,10 @@
 # t_rmi.sh — `docker rmi` as file operations: rm of a tag untags, rm of the
 # last tag deletes the image and frees the blobs nothing else uses (a layer
 # shared with another image stays until that one goes too); rmdir by-id/<id>
-# deletes an image with all its tags; an image with an open file or an open
-# directory is EBUSY and nothing changes, until the holder exits; dangling/
+# deletes an image with all its tags; an image with an open file (or, with
+# -o busy_dirs, an open directory) is EBUSY and nothing changes, until the
+# holder exits; without busy_dirs an open directory holds nothing (the
+# kernel opens directories without asking) and survives its image; dangling/
 # lists untagged images and `rm dangling/*` removes them; `cat images` rows
 # follow every step; deletions persist across a remount.
 . "$(dirname "$0")/../lib/common.sh"
@@ -119,24 +121,55 @@ rm "$R/u2/extra" || fail "rm of a non-last tag of a busy image"
 kill "$holder"; wait "$holder" 2>/dev/null
 pass "EBUSY with an open file"
 
-check "EBUSY while a directory of the image is open"
-"$PY" -c 'import os, sys, time
+# dir_holder DIR — hold DIR open (not listed) until $TEST_TMP/dirgo
+# appears, then list it through the descriptor and write what that gave
+# (the names, or the error's name) to $TEST_TMP/dirlisted.
+dir_holder() {
+    rm -f "$TEST_TMP/dirheld" "$TEST_TMP/dirgo" "$TEST_TMP/dirlisted"
+    "$PY" -c 'import errno, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 open(sys.argv[2], "w").close()
-time.sleep(100)' "$MNT/by-id/$U2/rootfs/data" "$TEST_TMP/dirheld" &
-holder=$!
-wait_for 10 test -f "$TEST_TMP/dirheld" || fail "directory holder did not start"
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+try:
+    out = " ".join(sorted(os.listdir(fd)))
+except OSError as e:
+    out = errno.errorcode.get(e.errno, str(e.errno))
+open(sys.argv[4], "w").write(out + "\n")' "$1" "$TEST_TMP/dirheld" "$TEST_TMP/dirgo" "$TEST_TMP/dirlisted" &
+    holder=$!
+    wait_for 10 test -f "$TEST_TMP/dirheld" || fail "directory holder did not start"
+}
+
+check "-o busy_dirs: EBUSY while a directory of the image is open"
+imgfs_umount
+imgfs_mount busy_dirs
+names=$(ls "$MNT/by-id/$U2/rootfs/data" | xargs)
+[ -n "$names" ] || fail "by-id/$U2/rootfs/data lists nothing"
+dir_holder "$MNT/by-id/$U2/rootfs/data"
 assert_eq EBUSY "$(errno_of unlink "$R/u2/latest")" "rm u2/latest with an open directory"
 assert_eq EBUSY "$(errno_of rmdir "$MNT/by-id/$U2")" "rmdir by-id/$U2 with an open directory"
 [ -L "$R/u2/latest" ] || fail "u2/latest removed although EBUSY"
-kill "$holder"; wait "$holder" 2>/dev/null
+touch "$TEST_TMP/dirgo"
+wait "$holder" || fail "the directory holder failed"
+assert_eq "$names" "$(cat "$TEST_TMP/dirlisted")" "the held directory's listing"
 pass "EBUSY with an open directory"
 
-check "after the holders exit, deletion works"
-rm "$R/u2/latest" || fail "rm u2/latest after the holders exited"
+check "without busy_dirs, an open directory holds nothing and outlives its image"
+imgfs_umount
+imgfs_mount
+dir_holder "$MNT/by-id/$U2/rootfs/data"
+rm "$R/u2/latest" || fail "rm u2/latest with a directory of it open"
 gone "$MNT/by-id/$U2"
 assert_eq 0 "$(nblobs)" "blobs after deleting everything"
-pass "deleted"
+touch "$TEST_TMP/dirgo"
+wait "$holder" || fail "the directory holder failed"
+# What the descriptor lists depends on what the kernel kept; the
+# daemon must answer either way.
+listed=$(cat "$TEST_TMP/dirlisted")
+[[ $listed == "$names" || $listed == ENOENT || $listed == ESTALE ]] ||
+    fail "listing the deleted image's directory gave '$listed'"
+imgfs_alive || fail "daemon died listing a deleted image's directory"
+pass "deleted with a directory open; its listing gave $listed"
 
 check "dangling/: untagged imports and an image a tag left; rm dangling/*"
 mk_tar() {  # OUT — a small rootfs tar with unique content
@@ -145,7 +178,12 @@ mk_tar() {  # OUT — a small rootfs tar with unique content
     tar -C "$d" -cf "$1" . && rm -rf "$d"
 }
 mk_tar "$TEST_TMP/a.tar"; mk_tar "$TEST_TMP/b.tar"; mk_tar "$TEST_TMP/c.tar"
+# Listings read to their end just before a change made elsewhere (in
+# import/) show it: the kernel, which keeps listings, is told to drop them.
+for i in 1 2; do ls "$MNT/dangling" "$MNT/by-id" "$R" >/dev/null; done
 cp "$TEST_TMP/a.tar" "$MNT/import/untagged-a" || fail "import a"
+assert_eq 1 "$(ls "$MNT/dangling" | wc -l)" "dangling/ entries listed right after import a"
+assert_eq "$(ls "$MNT/dangling")" "$(ls "$MNT/by-id")" "by-id/ right after import a"
 cp "$TEST_TMP/b.tar" "$MNT/import/untagged-b" || fail "import b"
 cp "$TEST_TMP/c.tar" "$MNT/import/keep:c" || fail "import c"
 C=$(basename "$(readlink "$R/keep/c")")
