@@ -785,6 +785,9 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 				stat_base(ctx, node, st, S_IFDIR | 0755);
 				st->st_uid = 0;
 				st->st_gid = 0;
+				/* as when built: a directory that grows
+				 * is one that changed (GNU tar) */
+				st->st_size = STORE_ROOTFS_DIR_SIZE;
 				stat_image_time(img, st);
 				*timeout = 0;
 				break;
@@ -801,6 +804,19 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 							 node->n);
 			if (!st->st_ino)
 				st->st_ino = node->ino;
+			/* The root's ctime is what the unbuilt answer above
+			 * says, built or not: ctime is no part of an image
+			 * (an extraction sets it to the time of extraction),
+			 * and a program that watches it for a change under
+			 * it (GNU tar: "file changed as we read it") must
+			 * not see the tree being built as one. */
+			if (!ret && node->n == 0) {
+				struct stat base;
+
+				stat_base(ctx, node, &base, S_IFDIR);
+				stat_image_time(img, &base);
+				st->st_ctim = base.st_ctim;
+			}
 		}
 		break;
 	default:

@@ -25,6 +25,9 @@
 
 struct store_rootfs;
 
+/* A directory's st_size: what ext4 reports for a small one. */
+#define STORE_ROOTFS_DIR_SIZE 4096
+
 struct store_rinode {
 	const struct store_toc_entry *e;	/* metadata; NULL for a made-up
 						 * parent directory or root */

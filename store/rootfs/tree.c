@@ -17,7 +17,6 @@
 #include <sys/sysmacros.h>
 
 #define ARENA_CHUNK ((size_t)16 << 10)
-#define DIR_SIZE 4096		/* what ext4 reports for a small directory */
 
 struct rootfs_arena {
 	struct rootfs_arena *next;
@@ -103,7 +102,7 @@ int store_rootfs_stat(const struct store_rootfs *fs, uint32_t ino,
 	switch (e ? e->type : STORE_FT_DIR) {
 	case STORE_FT_DIR:
 		type = S_IFDIR;
-		size = DIR_SIZE;
+		size = STORE_ROOTFS_DIR_SIZE;
 		break;
 	case STORE_FT_SYMLINK:
 		type = S_IFLNK;

@@ -51,6 +51,16 @@ full=$(remote_raw busybox:latest --config --raw | sha256sum | cut -d' ' -f1)
 [ -d "$MNT/by-id/$full/rootfs" ] || fail "full hex by-id/$full does not resolve"
 pass "image directory"
 
+check "tar of a rootfs not read yet: its root does not change under tar"
+# The tree is built by the first listing, after tar has stat'ed the root:
+# the root's size and ctime must be the same before and after.
+tar cf - -C "$T/rootfs" . 2>"$TEST_TMP/tar.err" | cat > "$TEST_TMP/busybox.tar"
+rc=${PIPESTATUS[0]}
+[ "$rc" = 0 ] || fail "tar cf - of the rootfs: exit $rc: $(cat "$TEST_TMP/tar.err")"
+[ -s "$TEST_TMP/tar.err" ] && fail "tar said: $(cat "$TEST_TMP/tar.err")"
+tar tf "$TEST_TMP/busybox.tar" | grep -x "./bin/busybox" >/dev/null || fail "bin/busybox not in the tar"
+pass "tar of the fresh rootfs: $(tar tf "$TEST_TMP/busybox.tar" | wc -l) members, no warning"
+
 check "manifest and config are the registry's exact bytes, digests match"
 remote_raw busybox:latest --raw > "$TEST_TMP/manifest.want"
 remote_raw busybox:latest --config --raw > "$TEST_TMP/config.want"
