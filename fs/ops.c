@@ -1028,7 +1028,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * copies them. */
 	static const unsigned wanted[] = {
 		FUSE_CAP_ASYNC_READ, FUSE_CAP_CACHE_SYMLINKS,
-		FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+		FUSE_CAP_READDIRPLUS,
 	};
 
 	struct fs_ctx *ctx = userdata;
@@ -1036,6 +1036,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
 		if (conn->capable & wanted[i])
 			conn->want |= wanted[i];
+	/* Every listing with its entries' attributes, not only the first
+	 * page of each (libfuse asks for the kernel's adaptive choice by
+	 * default). */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* Directories without handles (op_opendir). */
 	if (!ctx->busy_dirs && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)) {
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
