@@ -1020,7 +1020,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 *   is fixed by its depth and its image, both part of what makes
 	 *   its inode (a re-pointed tag is a new inode, a rename across
 	 *   depths is EXDEV), so a cached target is never stale;
-	 * - READDIRPLUS (adaptive): a rootfs listing carries its entries'
+	 * - READDIRPLUS, every page: a rootfs listing carries its entries'
 	 *   attributes, saving a LOOKUP per name on first traversal.
 	 * No splice: reads answered from a descriptor (the span cache, an
 	 * uncompressed blob) measured no faster with it (256 MiB file: cold

@@ -35,8 +35,10 @@
 
 #define PACK_PREFIX_MAX 255	/* a prefix length is one byte */
 
-void toc_planes_split(const unsigned char *src, unsigned char *dst, size_t n,
-		      const unsigned char *widths, size_t n_cols)
+/* Byte b of row i of column c is at base + i * w + b in the table, at
+ * base + b * n + i in the planes; @split copies one way, else back. */
+static void planes(const unsigned char *src, unsigned char *dst, size_t n,
+		   const unsigned char *widths, size_t n_cols, bool split)
 {
 	size_t base = 0;
 
@@ -44,25 +46,29 @@ void toc_planes_split(const unsigned char *src, unsigned char *dst, size_t n,
 		size_t w = widths[c];
 
 		for (size_t b = 0; b < w; b++)
-			for (size_t i = 0; i < n; i++)
-				dst[base + b * n + i] = src[base + i * w + b];
+			for (size_t i = 0; i < n; i++) {
+				size_t row = base + i * w + b;
+				size_t plane = base + b * n + i;
+
+				if (split)
+					dst[plane] = src[row];
+				else
+					dst[row] = src[plane];
+			}
 		base += n * w;
 	}
+}
+
+void toc_planes_split(const unsigned char *src, unsigned char *dst, size_t n,
+		      const unsigned char *widths, size_t n_cols)
+{
+	planes(src, dst, n, widths, n_cols, true);
 }
 
 void toc_planes_join(const unsigned char *src, unsigned char *dst, size_t n,
 		     const unsigned char *widths, size_t n_cols)
 {
-	size_t base = 0;
-
-	for (size_t c = 0; c < n_cols; c++) {
-		size_t w = widths[c];
-
-		for (size_t b = 0; b < w; b++)
-			for (size_t i = 0; i < n; i++)
-				dst[base + i * w + b] = src[base + b * n + i];
-		base += n * w;
-	}
+	planes(src, dst, n, widths, n_cols, false);
 }
 
 int toc_strings_front_code(const char *st, size_t len, struct buf *out)
