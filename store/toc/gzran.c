@@ -3,16 +3,25 @@
  * gzran.c - gzip random access, both halves: recording access points
  * while the indexer inflates a layer, and resuming at one for a read.
  *
- * Recording follows zlib's examples/zran.c: inflate(Z_BLOCK) stops at
- * every deflate block boundary; once STORE_TOC_SPAN bytes have come out
- * since the last access point, the next boundary becomes one: the bit
- * offset of the next block plus the 32 KiB of output before it (within the
- * member: a new member starts with no history).  The indexer's output
- * buffer keeps the last TOC_WINDOW bytes of the previous piece in front of
- * the new one (scan.c), so that history is always contiguous behind @dst.
- * The scan stays on zlib: ISA-L (2.30) inflates across block boundaries
- * within one call and has no way to be stopped at one (no Z_BLOCK, no
- * stop points), so it cannot tell where to record an access point.
+ * Recording follows zlib's examples/zran.c: once STORE_TOC_SPAN bytes
+ * have come out since the last access point, the next deflate block
+ * boundary becomes one: the bit offset of the next block plus the 32 KiB
+ * of output before it (within the member: a new member starts with no
+ * history).  The indexer's output buffer keeps the last TOC_WINDOW bytes
+ * of the previous piece in front of the new one (scan.c), so that history
+ * is always contiguous behind @dst.
+ *
+ * The scan inflates with ISA-L, which (2.30) has no way to be stopped at
+ * a block boundary (no Z_BLOCK), but says where it stands when it runs
+ * out of input.  So its calls stop at planned input offsets, and once an
+ * access point is due, every GZ_HUNT_IN bytes: the first stop where it
+ * stands between two blocks or inside a block's header (ISAL_BLOCK_NEW_HDR
+ * / ISAL_BLOCK_HDR: read_header_stateful keeps a header's bytes in
+ * tmp_in_buffer and its bit buffer as it was where the header starts)
+ * gives the boundary: the stop, less the header bytes held, less the bits
+ * buffered.  The stops are planned so that the access points depend on
+ * the blob alone (gz_isal_plan).  (zlib's inflate(Z_BLOCK), as zran does,
+ * took half the CPU of a first access; ISA-L takes 2.2-2.9x less.)
  *
  * Resuming (reads) inflates with ISA-L: 2.2-2.9x less CPU than zlib per
  * span of the benchmark layers (scripts/bench/tocread.c); zlib stays the
@@ -44,6 +53,9 @@
 
 #define GZ_WBITS 15		/* deflate's 32 KiB window */
 #define GZ_TRAILER 8		/* CRC-32 and ISIZE after each member */
+/* Input between the stops of the scan's hunt for a block boundary (see
+ * gz_isal_plan). */
+#define GZ_HUNT_IN 64
 
 int toc_gz_start(struct toc_gz *gz)
 {
@@ -57,6 +69,15 @@ int toc_gz_start(struct toc_gz *gz)
 	}
 	gz->fast = false;
 	gz->raw = false;
+	return 0;
+}
+
+int toc_gz_scan_start(struct toc_gz *gz)
+{
+	/* gz_isal_start() reads the header: the first decode has the input */
+	gz->fast = true;
+	gz->raw = false;
+	gz->header_due = true;
 	return 0;
 }
 
@@ -286,22 +307,10 @@ static int gz_count(struct toc_scan *sc, size_t out)
 	return 0;
 }
 
-/* Where inflate stopped at the start of a block (after the header or a
- * block that is not the last), the next bit is a place to resume from:
- * an access point, if one is due. */
-static int gz_mark(struct toc_gz *gz, struct toc_in *in, struct toc_scan *sc,
-		   const unsigned char *end)
-{
-	if ((gz->zs.data_type & 0xc0) != 0x80 || !toc_scan_cp_due(sc))
-		return 0;
-	return toc_scan_add_cp(sc, toc_in_off(in),
-			       (unsigned)gz->zs.data_type & 7,
-			       end - sc->hist_valid, sc->hist_valid);
-}
-
+/* A read's zlib inflate (gz->zlib_only: the reference). */
 static int gz_zlib_decode(struct toc_gz *gz, struct toc_in *in,
 			  unsigned char *dst, size_t n, size_t *produced,
-			  bool *done, struct toc_scan *sc)
+			  bool *done)
 {
 	size_t got = 0;
 	int ret, rc;
@@ -324,9 +333,7 @@ static int gz_zlib_decode(struct toc_gz *gz, struct toc_in *in,
 					  n - got);
 		before_in = gz->zs.avail_in;
 		before_out = gz->zs.avail_out;
-		/* Z_BLOCK stops at block boundaries, where access points are
-		 * taken; a read needs none and inflates on. */
-		ret = inflate(&gz->zs, sc ? Z_BLOCK : Z_NO_FLUSH);
+		ret = inflate(&gz->zs, Z_NO_FLUSH);
 		in->pos += before_in - gz->zs.avail_in;
 		got += before_out - gz->zs.avail_out;
 		if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
@@ -335,20 +342,11 @@ static int gz_zlib_decode(struct toc_gz *gz, struct toc_in *in,
 				gz->zs.msg ? gz->zs.msg : "?");
 			return -EIO;
 		}
-		if (sc) {
-			rc = gz_count(sc, before_out - gz->zs.avail_out);
+		if (ret == Z_STREAM_END) {
+			rc = gz_member_end(gz, in, done);
 			if (rc)
 				return rc;
 		}
-		if (ret == Z_STREAM_END) {
-			if (sc)
-				sc->hist_valid = 0;	/* per member */
-			rc = gz_member_end(gz, in, done);
-		} else {
-			rc = sc ? gz_mark(gz, in, sc, dst + got) : 0;
-		}
-		if (rc)
-			return rc;
 	}
 	*produced = got;
 	return 0;
@@ -363,14 +361,127 @@ static int gz_isal_member_end(struct toc_gz *gz, struct toc_in *in,
 {
 	size_t back = (size_t)gz->isal->read_in_length / 8;
 	struct store_toc_src src = in->src;
+	uint64_t hashed = in->hashed;
 
-	if (back <= in->pos)
+	if (back <= in->pos) {
 		in->pos -= back;
-	else	/* read before @in last refilled its buffer: read them again */
+	} else {
+		/* read before @in last refilled its buffer: read them again,
+		 * but into the scan's chunk digests once (toc_in_hash) */
 		toc_in_seek(in, &src, toc_in_off(in) - back, in->end);
+		if (in->hashed < hashed)
+			in->hashed = hashed;
+	}
 	gz->isal->read_in = 0;
 	gz->isal->read_in_length = 0;
 	return gz_member_end(gz, in, done);
+}
+
+/*
+ * Where the scan's ISA-L stands, as a bit offset in the blob: the input's
+ * position, less the bytes of a header it holds (tmp_in_buffer, in
+ * ISAL_BLOCK_HDR), less the bits in its bit buffer.
+ */
+static uint64_t gz_isal_bit(const struct inflate_state *st, const struct toc_in *in)
+{
+	uint64_t bit = (toc_in_off(in) - (uint64_t)st->tmp_in_size) * 8;
+	uint64_t ahead = (uint64_t)st->read_in_length;
+
+	return bit > ahead ? bit - ahead : 0;
+}
+
+/*
+ * The scan's ISA-L call ended at a stop of the hunt, all its input taken
+ * and all its output given (the window must end at the boundary): a block
+ * boundary when it stands between two blocks or inside a header
+ * (read_header_stateful keeps the header's bytes and rewinds the bit
+ * buffer to where the header starts).  Records the access point there,
+ * and ends the hunt.  @end: the end of the output so far.
+ */
+static int gz_isal_mark(struct toc_gz *gz, struct toc_in *in, struct toc_scan *sc,
+			const unsigned char *end)
+{
+	const struct inflate_state *st = gz->isal;
+	uint64_t bit, coff;
+
+	if (st->block_state != ISAL_BLOCK_NEW_HDR &&
+	    st->block_state != ISAL_BLOCK_HDR)
+		return 0;
+	bit = gz_isal_bit(st, in);
+	coff = (bit + 7) / 8;
+	gz->hunt_from = 0;
+	return toc_scan_add_cp(sc, coff, (unsigned)(coff * 8 - bit),
+			       end - sc->hist_valid, sc->hist_valid);
+}
+
+/*
+ * The scan's plan for one ISA-L call: how much input it gets (*@give,
+ * already what @in holds), to the input offset where it stops.
+ *
+ * The access points must depend on the blob alone, not on how its bytes
+ * arrive (a download's pieces, a file's reads), so that a layer's index is
+ * the same wherever it is built.  So calls stop at fixed input offsets,
+ * and a stop is judged only with all input before it taken and all the
+ * output it gives delivered (gz->stop_at: a stop reached with output held
+ * back waits for the next call): ISA-L's state there is a function of the
+ * bytes before it, whatever calls brought it there.  Stops are every
+ * GZ_BULK_IN bytes; at the first whose output reaches a span past the
+ * last access point, the hunt begins: stops every GZ_HUNT_IN bytes, and
+ * inside a stored block at its end (ISA-L knows its length), each judged
+ * by gz_isal_mark.
+ *
+ * Each call costs ISA-L a copy of its 32 KiB history, so the hunt's step
+ * is a trade: a dynamic block's header (tens of bytes) is caught about as
+ * soon with 64-byte steps as with smaller ones.  A fixed-code block's
+ * 3-bit header is caught only when a stop falls inside it; a hunt that
+ * finds nothing in GZ_HUNT_MAX bytes rests for a span's worth of output,
+ * so a stream of such blocks costs little more and gets fewer access
+ * points.
+ */
+#define GZ_BULK_IN ((uint64_t)32 << 10)
+#define GZ_HUNT_MAX ((uint64_t)256 << 10)
+
+static uint64_t gz_isal_plan(struct toc_gz *gz, const struct toc_in *in,
+			     size_t *give)
+{
+	const struct inflate_state *st = gz->isal;
+	uint64_t pos = toc_in_off(in), stop;
+
+	if (gz->stop_at == pos)
+		stop = pos;	/* no input: the stop's output comes first */
+	else if (!gz->hunt_from)
+		stop = (pos / GZ_BULK_IN + 1) * GZ_BULK_IN;
+	else if (st->block_state == ISAL_BLOCK_TYPE0 && st->type0_block_len > 0 &&
+		 gz_isal_bit(st, in) / 8 + (uint64_t)st->type0_block_len > pos)
+		stop = gz_isal_bit(st, in) / 8 + (uint64_t)st->type0_block_len;
+	else
+		stop = (pos / GZ_HUNT_IN + 1) * GZ_HUNT_IN;
+	if (*give > stop - pos)
+		*give = (size_t)(stop - pos);
+	return stop;
+}
+
+/* The scan's call reached @stop with everything given: start, end or
+ * rest the hunt, and record the access point it finds. */
+static int gz_isal_stop(struct toc_gz *gz, struct toc_in *in, struct toc_scan *sc,
+			uint64_t stop, const unsigned char *end)
+{
+	uint64_t due = sc->last_cp + STORE_TOC_SPAN;
+	int rc;
+
+	if (due < gz->rest_until)
+		due = gz->rest_until;
+	if (!gz->hunt_from) {
+		if (sc->totout < due)
+			return 0;
+		gz->hunt_from = stop;
+	}
+	rc = gz_isal_mark(gz, in, sc, end);
+	if (!rc && gz->hunt_from && stop >= gz->hunt_from + GZ_HUNT_MAX) {
+		gz->hunt_from = 0;
+		gz->rest_until = sc->totout + STORE_TOC_SPAN;
+	}
+	return rc;
 }
 
 /*
@@ -378,19 +489,24 @@ static int gz_isal_member_end(struct toc_gz *gz, struct toc_in *in,
  * its state, so it is called first with what @in has (maybe nothing), and
  * @in is refilled only when a call made no progress: refilling eagerly
  * would read (and, through src.need, fetch) the next span while the
- * output still waits in ISA-L.
+ * output still waits in ISA-L.  With @sc (the scan) each call also ends at
+ * the stop gz_isal_plan() sets, whose bytes are read in first.
  */
 static int gz_isal_decode(struct toc_gz *gz, struct toc_in *in,
 			  unsigned char *dst, size_t n, size_t *produced,
-			  bool *done)
+			  bool *done, struct toc_scan *sc)
 {
 	struct inflate_state *st = gz->isal;
 	bool starved = false;
 	size_t got = 0;
 	int ret, rc;
 
+	if (!st)
+		return -EINVAL;	/* begun by gz_isal_start */
 	while (got < n && !*done) {
+		size_t room = n - got, give;	/* output, input */
 		uint32_t before_in, before_out;
+		uint64_t stop = 0;
 
 		if (starved) {
 			size_t had = toc_in_avail(in);
@@ -405,11 +521,22 @@ static int gz_isal_decode(struct toc_gz *gz, struct toc_in *in,
 				return -EIO;
 			}
 		}
+		give = toc_in_avail(in);
+		if (sc) {
+			stop = gz_isal_plan(gz, in, &give);
+			/* a stop's bytes all in hand, so the call reaches it */
+			if (give < stop - toc_in_off(in) && !starved) {
+				rc = toc_in_fill(in, (size_t)(stop - toc_in_off(in)));
+				if (rc)
+					return rc;
+				give = toc_in_avail(in);
+				stop = gz_isal_plan(gz, in, &give);
+			}
+		}
 		st->next_in = in->buf + in->pos;
-		st->avail_in = (uint32_t)toc_in_avail(in);
+		st->avail_in = (uint32_t)(give > UINT32_MAX ? UINT32_MAX : give);
 		st->next_out = dst + got;
-		st->avail_out = (uint32_t)(n - got > UINT32_MAX ? UINT32_MAX :
-					   n - got);
+		st->avail_out = (uint32_t)(room > UINT32_MAX ? UINT32_MAX : room);
 		before_in = st->avail_in;
 		before_out = st->avail_out;
 		ret = isal_inflate(st);
@@ -420,15 +547,34 @@ static int gz_isal_decode(struct toc_gz *gz, struct toc_in *in,
 				(unsigned long long)toc_in_off(in), ret);
 			return -EIO;
 		}
+		if (sc) {
+			rc = gz_count(sc, before_out - st->avail_out);
+			if (rc)
+				return rc;
+		}
 		if (st->block_state == ISAL_BLOCK_FINISH) {
+			if (sc)
+				sc->hist_valid = 0;	/* per member */
+			gz->stop_at = 0;
 			rc = gz_isal_member_end(gz, in, done);
 			if (rc)
 				return rc;
 			starved = false;
-		} else {
-			starved = st->avail_in == before_in &&
-				  st->avail_out == before_out;
+			continue;
 		}
+		gz->stop_at = 0;
+		if (stop && toc_in_off(in) == stop && !st->avail_in &&
+		    (st->tmp_out_valid > st->tmp_out_processed ||
+		     st->write_overflow_len || st->copy_overflow_length)) {
+			/* at the stop, but output is held back (the piece is
+			 * full): judged once the next call has given it */
+			gz->stop_at = stop;
+		} else if (stop && toc_in_off(in) == stop && !st->avail_in) {
+			rc = gz_isal_stop(gz, in, sc, stop, dst + got);
+			if (rc)
+				return rc;
+		}
+		starved = st->avail_in == before_in && st->avail_out == before_out;
 	}
 	*produced = got;
 	return 0;
@@ -437,9 +583,17 @@ static int gz_isal_decode(struct toc_gz *gz, struct toc_in *in,
 int toc_gz_decode(struct toc_gz *gz, struct toc_in *in, unsigned char *dst,
 		  size_t n, size_t *produced, bool *done, struct toc_scan *sc)
 {
-	if (gz->fast && !sc)
-		return gz_isal_decode(gz, in, dst, n, produced, done);
-	if (gz->fast || !gz->live)
-		return -EINVAL;	/* the scan starts with toc_gz_start */
-	return gz_zlib_decode(gz, in, dst, n, produced, done, sc);
+	int rc;
+
+	if (gz->header_due) {	/* the ISA-L scan's first call */
+		gz->header_due = false;
+		rc = gz_isal_start(gz, in, true);
+		if (rc)
+			return rc;
+	}
+	if (gz->fast)
+		return gz_isal_decode(gz, in, dst, n, produced, done, sc);
+	if (!gz->live || sc)
+		return -EINVAL;	/* begun by toc_gz_scan_start or resume */
+	return gz_zlib_decode(gz, in, dst, n, produced, done);
 }

@@ -61,7 +61,11 @@ int toc_scan_add_cp(struct toc_scan *sc, uint64_t coff, unsigned bits,
 		rc = toc_in_hash(&sc->in);
 		if (rc)
 			return rc;
-		if (sc->in.hashed != coff)
+		/* at the reader's position, or behind it by what the
+		 * decoder read ahead (ISA-L's bit buffer, a header it has
+		 * begun) */
+		if (coff > sc->in.hashed ||
+		    coff <= toc->cps[toc->n_cps - 1].coff)
 			return -EIO;	/* a decoder's bug, not the blob's */
 	}
 	cp = &toc->cps[toc->n_cps++];
@@ -149,7 +153,7 @@ int toc_scan_new(const struct store_toc_src *src, uint64_t end,
 		goto out;
 	}
 	if (comp == REGISTRY_COMP_GZIP)
-		rc = toc_gz_start(&sc->gz);
+		rc = toc_gz_scan_start(&sc->gz);
 	else if (comp == REGISTRY_COMP_ZSTD)
 		rc = toc_zst_start(&sc->zst);
 	else

@@ -213,11 +213,21 @@ struct toc_gz {
 			 * trailer is ours to skip */
 	bool zlib_only;	/* set by the owner: reads inflate with zlib too
 			 * (the reference the tests compare ISA-L with) */
+	bool header_due;	/* ISA-L scan: the member's header is still
+				 * to be read, by the first decode */
+	/* ISA-L scan (gzran.c): 0, or the input offset where the hunt for a
+	 * block boundary has its first stop; the output offset before
+	 * which a hunt that found none rests. */
+	uint64_t hunt_from, rest_until;
+	uint64_t stop_at;	/* a stop reached with output held back */
 };
 
-/* Inflate a gzip stream from its first byte, with zlib (the indexer's
- * pass: it must stop at block boundaries, which only zlib can). */
+/* Inflate a gzip stream from its first byte with zlib (a read's resume at
+ * the blob's start when gz->zlib_only). */
 int toc_gz_start(struct toc_gz *gz);
+/* The indexer's pass over a gzip stream from its first byte, with ISA-L
+ * (gzran.c tells how it finds block boundaries). */
+int toc_gz_scan_start(struct toc_gz *gz);
 /*
  * toc_gz_resume - inflate from access point @cp, with ISA-L (zlib if
  * gz->zlib_only): @in must be positioned at the byte that holds its first
@@ -229,7 +239,7 @@ int toc_gz_resume(struct toc_gz *gz, struct toc_in *in,
 /*
  * toc_gz_decode - up to @n bytes of uncompressed stream into @dst
  * (*@produced), fewer only when the stream ends (*@done set).  With @sc
- * (the indexer's pass, a stream begun by toc_gz_start) it also counts the
+ * (the indexer's pass, a stream begun by toc_gz_scan_start) it also counts the
  * output into sc->totout and records access points into sc->toc.
  */
 int toc_gz_decode(struct toc_gz *gz, struct toc_in *in, unsigned char *dst,

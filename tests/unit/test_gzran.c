@@ -4,11 +4,13 @@
  * reference.  For several gzip layers (levels 0, 1, 6 and 9, static
  * Huffman codes, several members with and without optional header
  * fields, trailing junk, a layer smaller than a span) the layer is
- * indexed, then the stream is inflated from every access point to its end
- * with both (store/toc/gzran.c, gz.zlib_only off and on) in output pieces
- * of random size, down to one byte, and both must give the tar's bytes
- * exactly and end where it ends, also when the input comes a few bytes
- * per read.  Both must also fail alike (-EIO) on a blob cut short and on
+ * indexed (the scan finds its access points with ISA-L: zlib resuming at
+ * each checks that it is a block boundary with the right window, and each
+ * layer must get about one per span), then the stream is inflated from
+ * every access point to its end with both (store/toc/gzran.c,
+ * gz.zlib_only off and on) in output pieces of random size, down to one
+ * byte, and both must give the tar's bytes exactly and end where it ends,
+ * also when the input comes a few bytes per read.  Both must also fail alike (-EIO) on a blob cut short and on
  * a bad trailer CRC.
  *
  * Looks inside store/toc (toc_int.h) to choose the inflater.
@@ -348,7 +350,10 @@ int main(void)
 	}
 	blob.len = 0;
 	gz_member(&blob, tar.p, tar.len, 6, Z_FIXED, false);
-	compare("fixed", &blob, &tar, 4, 0);
+	/* The scan (ISA-L) sees a fixed-code block's 3-bit header only when
+	 * its input ends inside it: access points come late, and the last
+	 * hunt may reach the stream's end (gzran.c). */
+	compare("fixed", &blob, &tar, 3, 0);
 	blob.len = 0;
 	gz_member(&blob, tar.p, tar.len, 6, Z_HUFFMAN_ONLY, false);
 	compare("huffman", &blob, &tar, 4, 0);

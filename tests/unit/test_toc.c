@@ -967,23 +967,32 @@ static int trickle_need(void *ctx, uint64_t off, size_t *len)
 }
 
 /* store_toc_build_src from a trickling source builds the same index as
- * store_toc_build from the file; a source failing mid-way fails the
- * build with its error. */
+ * store_toc_build from the file, access points and chunk digests
+ * included, whatever the pieces the bytes come in (the index must depend
+ * on the blob alone); a source failing mid-way fails the build with its
+ * error. */
 static void check_build_src(int fd, enum registry_compression comp,
 			    uint64_t size, const struct store_toc *want)
 {
-	struct trickle tr = { .size = size, .fail_at = UINT64_MAX, .step = 4093 };
+	static const size_t steps[] = { 4093, 61 };
+	struct trickle tr;
 	struct store_toc_src src = { .fd = fd, .need = trickle_need, .ctx = &tr };
 	struct store_toc *t = NULL;
 
-	CHECK_EQ(store_toc_build_src(&src, size, comp, NULL, &t), 0);
-	CHECK(t != NULL);
-	if (!t)
-		return;
-	check_equal(want, t);
-	CHECK(tr.max_seen == size && tr.calls > size / tr.step);
-	store_toc_free(t);
-	t = NULL;
+	/* small pieces for gzip, whose scan stops at planned offsets
+	 * (gzran.c) and rereads what ISA-L read ahead past a member */
+	for (size_t i = 0; i < (comp == REGISTRY_COMP_GZIP ? 2u : 1u); i++) {
+		tr = (struct trickle){ .size = size, .fail_at = UINT64_MAX,
+				       .step = steps[i] };
+		CHECK_EQ(store_toc_build_src(&src, size, comp, NULL, &t), 0);
+		CHECK(t != NULL);
+		if (!t)
+			return;
+		check_equal(want, t);
+		CHECK(tr.max_seen == size && tr.calls > size / tr.step);
+		store_toc_free(t);
+		t = NULL;
+	}
 	tr = (struct trickle){ .size = size, .fail_at = size / 2, .step = 65536 };
 	CHECK_EQ(store_toc_build_src(&src, size, comp, NULL, &t), -ECONNRESET);
 	CHECK(t == NULL);
