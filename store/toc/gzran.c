@@ -424,11 +424,15 @@ static int gz_isal_mark(struct toc_gz *gz, struct toc_in *in, struct toc_scan *s
  * and a stop is judged only with all input before it taken and all the
  * output it gives delivered (gz->stop_at: a stop reached with output held
  * back waits for the next call): ISA-L's state there is a function of the
- * bytes before it, whatever calls brought it there.  Stops are every
- * GZ_BULK_IN bytes; at the first whose output reaches a span past the
- * last access point, the hunt begins: stops every GZ_HUNT_IN bytes, and
- * inside a stored block at its end (ISA-L knows its length), each judged
- * by gz_isal_mark.
+ * bytes before it, whatever calls brought it there.  Until an access
+ * point is due the stops are apart by what should give about GZ_BULK_OUT
+ * of output, and not pass the point's due offset, at the rate the last
+ * step gave (at most GZ_BULK_IN; GZ_FIRST_IN at a member's start, where no
+ * rate is known: a zero-filled file inflates 1000-fold); at the first stop
+ * whose output reaches a span past the last access point, the hunt
+ * begins: stops every GZ_HUNT_IN bytes (8 or 16 where the data inflated
+ * more than 64- or 8-fold), and inside a stored block at its end (ISA-L
+ * knows its length), each judged by gz_isal_mark.
  *
  * Each call costs ISA-L a copy of its 32 KiB history, so the hunt's step
  * is a trade: a dynamic block's header (tens of bytes) is caught about as
@@ -439,7 +443,17 @@ static int gz_isal_mark(struct toc_gz *gz, struct toc_in *in, struct toc_scan *s
  * points.
  */
 #define GZ_BULK_IN ((uint64_t)32 << 10)
+#define GZ_BULK_OUT ((uint64_t)1 << 20)
+#define GZ_FIRST_IN ((uint64_t)4 << 10)
 #define GZ_HUNT_MAX ((uint64_t)256 << 10)
+
+/* Where the scan's next access point is due (output offset). */
+static uint64_t gz_due(const struct toc_gz *gz, const struct toc_scan *sc)
+{
+	uint64_t due = sc->last_cp + STORE_TOC_SPAN;
+
+	return due > gz->rest_until ? due : gz->rest_until;
+}
 
 static uint64_t gz_isal_plan(struct toc_gz *gz, const struct toc_in *in,
 			     size_t *give)
@@ -447,41 +461,58 @@ static uint64_t gz_isal_plan(struct toc_gz *gz, const struct toc_in *in,
 	const struct inflate_state *st = gz->isal;
 	uint64_t pos = toc_in_off(in), stop;
 
-	if (gz->stop_at == pos)
+	if (gz->stop_at == pos) {
 		stop = pos;	/* no input: the stop's output comes first */
-	else if (!gz->hunt_from)
-		stop = (pos / GZ_BULK_IN + 1) * GZ_BULK_IN;
-	else if (st->block_state == ISAL_BLOCK_TYPE0 && st->type0_block_len > 0 &&
+	} else if (!gz->hunt_from) {
+		if (gz->next_stop <= pos)	/* a member's start */
+			gz->next_stop = pos + GZ_FIRST_IN;
+		stop = gz->next_stop;
+	} else if (st->block_state == ISAL_BLOCK_TYPE0 && st->type0_block_len > 0 &&
 		 gz_isal_bit(st, in) / 8 + (uint64_t)st->type0_block_len > pos)
 		stop = gz_isal_bit(st, in) / 8 + (uint64_t)st->type0_block_len;
 	else
-		stop = (pos / GZ_HUNT_IN + 1) * GZ_HUNT_IN;
+		stop = (pos / gz->hunt_step + 1) * gz->hunt_step;
 	if (*give > stop - pos)
 		*give = (size_t)(stop - pos);
 	return stop;
 }
 
 /* The scan's call reached @stop with everything given: start, end or
- * rest the hunt, and record the access point it finds. */
+ * rest the hunt, record the access point it finds, and place the next
+ * stop when not hunting (gz_isal_plan). */
 static int gz_isal_stop(struct toc_gz *gz, struct toc_in *in, struct toc_scan *sc,
 			uint64_t stop, const unsigned char *end)
 {
-	uint64_t due = sc->last_cp + STORE_TOC_SPAN;
-	int rc;
+	uint64_t din = stop - gz->stop_in, dout = sc->totout - gz->stop_out;
+	uint64_t step = GZ_BULK_IN, want;
+	int rc = 0;
 
-	if (due < gz->rest_until)
-		due = gz->rest_until;
-	if (!gz->hunt_from) {
-		if (sc->totout < due)
-			return 0;
+	gz->stop_in = stop;
+	gz->stop_out = sc->totout;
+	if (!gz->hunt_from && sc->totout >= gz_due(gz, sc)) {
 		gz->hunt_from = stop;
+		/* data that inflates many-fold has short blocks and short
+		 * headers (few codes): finer steps to land in one */
+		gz->hunt_step = dout > 64 * din ? GZ_HUNT_IN / 8 :
+				dout > 8 * din ? GZ_HUNT_IN / 4 : GZ_HUNT_IN;
 	}
-	rc = gz_isal_mark(gz, in, sc, end);
-	if (!rc && gz->hunt_from && stop >= gz->hunt_from + GZ_HUNT_MAX) {
-		gz->hunt_from = 0;
-		gz->rest_until = sc->totout + STORE_TOC_SPAN;
+	if (gz->hunt_from) {
+		rc = gz_isal_mark(gz, in, sc, end);
+		if (!rc && gz->hunt_from && stop >= gz->hunt_from + GZ_HUNT_MAX) {
+			gz->hunt_from = 0;
+			gz->rest_until = sc->totout + STORE_TOC_SPAN;
+		}
 	}
-	return rc;
+	if (rc || gz->hunt_from)
+		return rc;
+	want = gz_due(gz, sc) - sc->totout;
+	if (want > GZ_BULK_OUT)
+		want = GZ_BULK_OUT;
+	if (dout && want * din / dout < step)
+		step = want * din / dout;
+	step = step / GZ_HUNT_IN * GZ_HUNT_IN;
+	gz->next_stop = stop + (step ? step : GZ_HUNT_IN);
+	return 0;
 }
 
 /*

@@ -220,6 +220,10 @@ struct toc_gz {
 	 * which a hunt that found none rests. */
 	uint64_t hunt_from, rest_until;
 	uint64_t stop_at;	/* a stop reached with output held back */
+	uint64_t next_stop;	/* the next stop while not hunting */
+	uint64_t hunt_step;	/* input between the hunt's stops */
+	uint64_t stop_in, stop_out;	/* input and output offsets at the
+					 * last stop judged */
 };
 
 /* Inflate a gzip stream from its first byte with zlib (a read's resume at

@@ -35,6 +35,7 @@
 
 #define SRC(fd) (&(struct store_toc_src){ .fd = (fd) })
 #define BIG ((size_t)14 << 20)	/* the large file: between 3 and 4 spans */
+#define ZEROS ((size_t)96 << 20)	/* a file of zeros: 24 spans */
 
 static char tmpdir[128];
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -133,6 +134,25 @@ static void make_tar(struct mem *tar, size_t big, int nsmall)
 	}
 	if (nsmall == 0)
 		add_file(a, "usr/big.bin", d, big);
+	CHECK(archive_write_close(a) == ARCHIVE_OK);
+	archive_write_free(a);
+	tar->len = used;
+	tar->cap = cap;
+	free(d);
+}
+
+/* A tar of one file of @n zero bytes. */
+static void zeros_tar(struct mem *tar, size_t n)
+{
+	size_t cap = n + (1 << 20), used = 0;
+	struct archive *a = archive_write_new();
+	unsigned char *d = calloc(1, n);
+
+	CHECK(a && d);
+	tar->p = malloc(cap);
+	CHECK(tar->p);
+	tar_mem_open(a, false, tar->p, cap, &used);
+	add_file(a, "var/zeros", d, n);
 	CHECK(archive_write_close(a) == ARCHIVE_OK);
 	archive_write_free(a);
 	tar->len = used;
@@ -331,7 +351,7 @@ int main(void)
 {
 	static const unsigned char junk[300];
 	static const int levels[] = { 0, 1, 6, 9 };
-	struct mem tar = { 0 }, small = { 0 }, blob = { 0 };
+	struct mem tar = { 0 }, small = { 0 }, zeros = { 0 }, blob = { 0 };
 	char name[32];
 	size_t i, o, cut;
 
@@ -357,6 +377,12 @@ int main(void)
 	blob.len = 0;
 	gz_member(&blob, tar.p, tar.len, 6, Z_HUFFMAN_ONLY, false);
 	compare("huffman", &blob, &tar, 4, 0);
+	/* a file of zeros inflates 1000-fold: the scan must not step past
+	 * a span in one call (zlib's blocks here hold about 4 MiB each) */
+	zeros_tar(&zeros, ZEROS);
+	blob.len = 0;
+	gz_member(&blob, zeros.p, zeros.len, 6, Z_DEFAULT_STRATEGY, false);
+	compare("zeros", &blob, &zeros, ZEROS / (2 * STORE_TOC_SPAN), 0);
 
 	/* members cut at odd places (a tiny one, one ending mid-span), some
 	 * with name, comment, extra field and header CRC; junk after */
@@ -383,6 +409,7 @@ int main(void)
 
 	free(tar.p);
 	free(small.p);
+	free(zeros.p);
 	free(blob.p);
 	{
 		char cmd[200];
