@@ -415,7 +415,7 @@ static int gz_isal_mark(struct toc_gz *gz, struct toc_in *in, struct toc_scan *s
 }
 
 /*
- * The scan's plan for one ISA-L call: how much input it gets (*@give,
+ * The scan's plan for one ISA-L call: how much input it is given (*@give,
  * already what @in holds), to the input offset where it stops.
  *
  * The access points must depend on the blob alone, not on how its bytes
@@ -461,7 +461,7 @@ static uint64_t gz_isal_plan(struct toc_gz *gz, const struct toc_in *in,
 	const struct inflate_state *st = gz->isal;
 	uint64_t pos = toc_in_off(in), stop;
 
-	if (gz->stop_at == pos) {
+	if (gz->stop_at && gz->stop_at == pos) {	/* 0: none */
 		stop = pos;	/* no input: the stop's output comes first */
 	} else if (!gz->hunt_from) {
 		if (gz->next_stop <= pos)	/* a member's start */
