@@ -583,6 +583,7 @@ int main(int argc, char *argv[])
 	}
 	pthread_mutex_init(&ctx.dirs_lock, NULL);
 	pthread_mutex_init(&ctx.open_lock, NULL);
+	pthread_mutex_init(&ctx.statters.lock, NULL);
 	table_ok = 1;
 	{
 		char *mp = realpath(mountpoint, NULL);
@@ -662,6 +663,7 @@ out:
 		htab_release(&ctx.dirs);
 		pthread_mutex_destroy(&ctx.dirs_lock);
 		pthread_mutex_destroy(&ctx.open_lock);
+		pthread_mutex_destroy(&ctx.statters.lock);
 	}
 	free((char *)ctx.mountpoint);
 	if (ctx.store)

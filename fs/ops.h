@@ -51,9 +51,10 @@ void fs_open_track(struct fs_ctx *ctx, struct fs_open *o);
 /* At exit, after the session ended: release every handle left. */
 void fs_open_release_all(struct fs_ctx *ctx);
 /* Look @name up in @parent for @who and reply with the entry (counting a
- * lookup); what the lookup changed (a pull) is in who->changed. */
+ * lookup); what the lookup changed (a pull) is in who->changed.  *@mode
+ * (if @mode) becomes the entry's mode when one was given. */
 void fs_reply_entry(fuse_req_t req, struct fs_caller *who,
-		    struct fs_inode *parent, const char *name);
+		    struct fs_inode *parent, const char *name, mode_t *mode);
 
 /* ---- ops_notify.c ---- */
 /* @who as the request @req's caller, with no changes yet. */

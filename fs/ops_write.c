@@ -39,7 +39,7 @@ static void reply_made(fuse_req_t req, struct fs_caller *who, int ret,
 		fs_changes_before_reply(ctx, who, &p->ino, 1);
 		reply_ret(req, ret);
 	} else {
-		fs_reply_entry(req, who, p, name);
+		fs_reply_entry(req, who, p, name, NULL);
 	}
 	fs_changes_after_reply(ctx, who);
 }
