@@ -179,6 +179,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_inode *p = fs_inode_get(&ctx->inodes, parent);
+	/* Read now: the reply frees @req. */
+	pid_t pid = fuse_req_ctx(req)->pid;
 	struct fs_caller who;
 	mode_t mode = 0;
 
@@ -189,7 +191,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs_caller_init(&who, req);
 	fs_reply_entry(req, &who, p, name, &mode);
 	if (p->kind == FS_ROOTFS && mode && !S_ISDIR(mode))
-		fs_statters_note(&ctx->statters, fuse_req_ctx(req)->pid);
+		fs_statters_note(&ctx->statters, pid);
 	fs_changes_after_reply(ctx, &who);
 	fs_put_node(ctx, p);
 }
@@ -403,8 +405,7 @@ out:
  * `tar` or `ls -l` does not ask again per name; other entries carry none
  * (ino 0: the kernel looks them up if asked), since a lookup in the
  * namespace may have to ask the registry and a `find` needs only names.
- * Returns whether
- * the reply was the listing's end (no entries).
+ * Returns whether the reply was the listing's end (no entries).
  */
 static bool dir_fill(fuse_req_t req, struct dir_handle *d, size_t size,
 		     off_t off, bool plus)
