@@ -36,7 +36,7 @@ imgfs_mount
 
 check "the image is deleted while its layer is being fetched"
 readlink "$MNT/repos/gone/1" >/dev/null || fail "pull of gone:1"
-(timeout 120 cat "$MNT/repos/gone/1/rootfs/data/small" >/dev/null 2>&1; echo $? > "$TEST_TMP/reader.rc") &
+(timeout 120 cat "$MNT/repos/gone/1/rootfs/data/small" >/dev/null 2>&1; rc_write "$TEST_TMP/reader.rc" $?) &
 wait_for 20 grep -q "blobs/$layer" "$PLOG" || fail "no request for the layer reached the proxy"
 rm "$MNT/repos/gone/1" || fail "rm of the image's last tag"
 [ -z "$(ls -A "$STORE/images")" ] || fail "the image record is still there"
@@ -63,7 +63,7 @@ bottom=${two[0]#sha256:} top=${two[1]#sha256:}
 echo "$bottom" > "$PLOG.stall"
 readlink "$MNT/repos/two/1" >/dev/null || fail "pull of two:1"
 rm -f "$TEST_TMP/reader.rc"
-(timeout 120 cat "$MNT/repos/two/1/rootfs/data/small" >/dev/null 2>&1; echo $? > "$TEST_TMP/reader.rc") &
+(timeout 120 cat "$MNT/repos/two/1/rootfs/data/small" >/dev/null 2>&1; rc_write "$TEST_TMP/reader.rc" $?) &
 wait_for 20 grep -q "blobs/sha256:$bottom" "$PLOG" || fail "no request for the bottom layer reached the proxy"
 # the build holds the indexed top layer's blob open
 wait_for 20 sh -c "ls -l /proc/$IMGFS_PID/fd | grep -q 'blobs/sha256/$top'" ||

@@ -38,7 +38,7 @@ want=$(cd "$TEST_TMP/ref-slow/rootfs" && find . -type f | sort | head -n1)
 [ -n "$want" ] || fail "slow image has no file"
 for i in 1 2; do
     (timeout 120 sha256sum "$MNT/repos/slow/latest/rootfs/$want" > "$TEST_TMP/slow.$i" 2>&1
-     echo $? > "$TEST_TMP/slow.$i.rc") &
+     rc_write "$TEST_TMP/slow.$i.rc" $?) &
 done
 wait_for 20 grep -q "blobs/$slow_layer" "$PLOG" || fail "no request for the slow blob reached the proxy"
 sleep 1

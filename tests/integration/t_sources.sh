@@ -186,7 +186,7 @@ P=127.0.0.1:$PROXY_PORT
 readlink "$MNT/repos/$P/s/1" >/dev/null || fail "pull of $P/s:1"
 readlink "$MNT/repos/$B_ADDR/s/2" >/dev/null || fail "pull of $B_ADDR/s:2"
 (timeout 120 cat "$MNT/repos/$P/s/1/rootfs/data/small" > "$TEST_TMP/s1.out" 2>&1
- echo $? > "$TEST_TMP/s1.rc") &
+ rc_write "$TEST_TMP/s1.rc" $?) &
 wait_for 20 grep -q "blobs/$SL" "$PLOG" || fail "no request for the layer reached the proxy"
 timeout 20 cmp "$MNT/repos/$B_ADDR/s/2/rootfs/data/small" "$TEST_TMP/ref-s/rootfs/data/small" ||
     fail "the reader of B's image waited on (or failed with) the download held back at A"

@@ -61,7 +61,7 @@ read_ok() {
 check "(a) while the download is stalled after 4 MiB, the index scan has read from it"
 echo 4194304 > "$PLOG.hold"
 (timeout 120 sha256sum < "$MNT/repos/big/latest/rootfs/data/blob" > "$TEST_TMP/big.sum" 2>&1
- echo $? > "$TEST_TMP/big.rc") &
+ rc_write "$TEST_TMP/big.rc" $?) &
 H=${BIG#sha256:}
 # an index row of the layer with bytes read (its done column is not 0B)
 _index_row() { grep -E "^  index +sha256:${H:0:12} +[1-9]" "$MNT/status"; }
@@ -73,7 +73,7 @@ log "status while stalled: $row / $(_downloading | head -n 1)"
 read -r _ _ done _ <<<"$row"
 [ -e "$TEST_TMP/big.rc" ] && fail "the reader finished while the blob was held back"
 (timeout 120 sha256sum < "$MNT/repos/big/v/rootfs/data/blob" > "$TEST_TMP/bigv.sum" 2>&1
- echo $? > "$TEST_TMP/bigv.rc") &
+ rc_write "$TEST_TMP/bigv.rc" $?) &
 _two_scans() { [ "$(grep -cE "^  index +sha256:${H:0:12} +[1-9]" "$MNT/status")" = 2 ]; }
 wait_for 30 _two_scans || { cat "$MNT/status"; fail "big:v does not follow the same download"; }
 [ -e "$STORE/index/sha256/$H" ] && fail "an index was kept before the download finished"

@@ -119,7 +119,7 @@ check "a download in flight at the unmount: the reader fails in time, the daemon
 REG_ADDR=127.0.0.1:$PROXY_PORT
 imgfs_mount "timeout=5"
 (timeout 60 cat "$MNT/repos/slow/latest/rootfs/$slow_file" > /dev/null 2>&1
- echo $? > "$TEST_TMP/r3.rc") &
+ rc_write "$TEST_TMP/r3.rc" $?) &
 wait_for 60 grep -q "blobs/$slow_layer" "$PLOG" || fail "no request for the slow blob"
 fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
 wait_for 40 test -e "$TEST_TMP/r3.rc" || fail "the reader still waits 40 s after the unmount"
@@ -131,7 +131,7 @@ pass "download in flight at unmount"
 check "SIGTERM with a download in flight: unmounted, exit 0"
 imgfs_mount "timeout=30,log_level=info"
 (timeout 90 cat "$MNT/repos/slow/latest/rootfs/$slow_file" > /dev/null 2>&1
- echo $? > "$TEST_TMP/r4.rc") &
+ rc_write "$TEST_TMP/r4.rc" $?) &
 # (slow and sanitizer builds on a busy machine take a while to get there)
 wait_for 60 count_is -ge 2 grep -c "blobs/$slow_layer" "$PLOG" ||
     { cat "$PLOG"; cat "$TEST_TMP/r4.rc" 2>/dev/null; tail -20 "$IMGFS_LOG"

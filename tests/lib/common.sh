@@ -458,6 +458,11 @@ imgfs_umount() {
     log "unmounted $MNT"
 }
 
+# rc_write FILE RC — write a background job's exit status RC to FILE
+# whole: tests wait for FILE to exist and then read it, and a plain
+# redirection makes it exist before the status is in it.
+rc_write() { printf '%s\n' "$2" > "$1.part" && mv -f "$1.part" "$1"; }
+
 # imgfs_alive — the daemon process still runs and the mount still answers.
 imgfs_alive() {
     kill -0 "$IMGFS_PID" 2>/dev/null && timeout 10 ls "$MNT" >/dev/null
