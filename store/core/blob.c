@@ -56,7 +56,8 @@ struct store_blob_writer {
 	int tmp_fd;		/* s->tmp_fd, for unlinking on abort */
 	int fd;
 	char name[32];		/* in tmp/ */
-	EVP_MD_CTX *md;
+	struct store_chain *chain;	/* the blob's sha256 (and chunk records) */
+	bool chain_owned;	/* else the download's, which followers read */
 	uint64_t size;
 	uint64_t limit;		/* more bytes than this is -EFBIG */
 	int err;		/* sticky: the first write error */
@@ -70,6 +71,7 @@ static void inflight_put_locked(struct store_inflight *f)
 		return;
 	if (f->rfd >= 0)
 		close(f->rfd);
+	store_chain_free(f->chain);
 	free(f);
 }
 
@@ -106,9 +108,18 @@ int store_blob_read(struct store *s, const char *digest, size_t max,
 	return file_read_capped(s->blobs_fd, hex_of(digest), max, out);
 }
 
-/* A new writer whose work shows in `status` as @kind for @what. */
+static void writer_free(struct store_blob_writer *w)
+{
+	if (w->chain_owned)
+		store_chain_free(w->chain);
+	free(w);
+}
+
+/* A new writer whose work shows in `status` as @kind for @what, hashing
+ * into @chain (NULL: one of its own). */
 static int writer_new(struct store *s, enum store_op_kind kind, const char *what,
-		      const struct registry_desc *d, struct store_blob_writer **out)
+		      const struct registry_desc *d, struct store_chain *chain,
+		      struct store_blob_writer **out)
 {
 	struct store_blob_writer *w = calloc(1, sizeof(*w));
 	int ret;
@@ -119,10 +130,12 @@ static int writer_new(struct store *s, enum store_op_kind kind, const char *what
 	w->tmp_fd = s->tmp_fd;
 	w->fd = -1;
 	w->limit = UINT64_MAX;
-	w->md = EVP_MD_CTX_new();
-	if (!w->md || !EVP_DigestInit_ex(w->md, EVP_sha256(), NULL)) {
-		ret = -ENOMEM;
-		goto out;
+	w->chain = chain;
+	if (!chain) {
+		ret = store_chain_new(0, &w->chain);
+		if (ret)
+			goto out;
+		w->chain_owned = true;
 	}
 	for (int tries = 0;; tries++) {
 		uint32_t r;
@@ -144,14 +157,13 @@ static int writer_new(struct store *s, enum store_op_kind kind, const char *what
 	*out = w;
 	return 0;
 out:
-	EVP_MD_CTX_free(w->md);
-	free(w);
+	writer_free(w);
 	return ret;
 }
 
 int store_blob_writer_new(struct store *s, struct store_blob_writer **out)
 {
-	return writer_new(s, STORE_OP_WRITE, "import", NULL, out);
+	return writer_new(s, STORE_OP_WRITE, "import", NULL, NULL, out);
 }
 
 int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_t n)
@@ -164,9 +176,9 @@ int store_blob_writer_write(struct store_blob_writer *w, const void *data, size_
 		w->err = -EFBIG;
 		return w->err;
 	}
-	ret = file_write_all(w->fd, data, n);
-	if (!ret && !EVP_DigestUpdate(w->md, data, n))
-		ret = -ENOMEM;
+	ret = store_chain_add(w->chain, data, n);
+	if (!ret)
+		ret = file_write_all(w->fd, data, n);
 	if (ret) {
 		w->err = ret;
 		return ret;
@@ -190,8 +202,7 @@ void store_blob_writer_abort(struct store_blob_writer *w)
 		unlinkat(w->tmp_fd, w->name, 0);
 	}
 	store_op_end(w->s, w->op);
-	EVP_MD_CTX_free(w->md);
-	free(w);
+	writer_free(w);
 }
 
 /*
@@ -251,8 +262,7 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 			const char *expect_digest, int64_t expect_size,
 			char digest[72])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[32];
 	char got[72];
 	int ret = w->err;
 
@@ -266,10 +276,9 @@ static int commit_sized(struct store *s, struct store_blob_writer *w,
 		ret = -errno;
 		goto out;
 	}
-	if (!EVP_DigestFinal_ex(w->md, md, &mdlen) || mdlen != 32) {
-		ret = -EIO;
+	ret = store_chain_final(w->chain, md);
+	if (ret)
 		goto out;
-	}
 	digest_hex(md, got);
 	if (expect_size >= 0 && w->size != (uint64_t)expect_size) {
 		log_err("blob %s: size mismatch: expected %" PRId64 " bytes, got %" PRIu64,
@@ -302,8 +311,7 @@ out:
 		unlinkat(s->tmp_fd, w->name, 0);
 	w->fd = -1;
 	store_op_end(s, w->op);
-	EVP_MD_CTX_free(w->md);
-	free(w);
+	writer_free(w);
 	return ret;
 }
 
@@ -406,7 +414,7 @@ static int download(struct store *s, const char *host, const char *repo,
 	int ret;
 
 	snprintf(what, sizeof(what), "%s/%s", host, repo);
-	ret = writer_new(s, STORE_OP_BLOB, what, d, &w);
+	ret = writer_new(s, STORE_OP_BLOB, what, d, f->chain, &w);
 	if (ret)
 		return ret;
 	download_open(s, w, f);
@@ -526,8 +534,11 @@ static int fetch_start_locked(struct store *s, const char *key, const char *host
 	struct fetch_job *j = calloc(1, sizeof(*j));
 	struct store_inflight *f = calloc(1, sizeof(*f));
 
-	if (!j || !f || !(j->key = strdup(key)) || !(j->host = strdup(host)) ||
+	if (!j || !f || store_chain_new((uint64_t)d->size, &f->chain) ||
+	    !(j->key = strdup(key)) || !(j->host = strdup(host)) ||
 	    !(j->repo = strdup(repo)) || htab_set(&s->inflight, j->key, f, NULL)) {
+		if (f)
+			store_chain_free(f->chain);
 		free(f);
 		if (j)
 			fetch_job_free(j);

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -87,12 +88,35 @@ static int follow_need(void *ctx, uint64_t off, size_t *len)
 	return 0;
 }
 
+/*
+ * follow_chain - the store_toc_src chain callback: the chunk records of the
+ * download's own sha256, which the indexer asks for once it has read every
+ * byte (so every boundary record is complete, published with the bytes
+ * after it); the last record is the digest the download is checked
+ * against.  Whether the download matched it is known when it ends
+ * (store_blob_fetch_follow), and an index made of a blob that did not is
+ * dropped.
+ */
+static int follow_chain(void *ctx, unsigned char (*rec)[32], size_t n)
+{
+	struct follow *fo = ctx;
+	uint64_t size = (uint64_t)fo->d->size;
+
+	if (n == 0 || n != (size_t)((size - 1) / STORE_TOC_CHUNK + 1) ||
+	    __atomic_load_n(&fo->f->progress, __ATOMIC_SEQ_CST) < size)
+		return -EIO;
+	if (n > 1)
+		memcpy(rec, store_chain_records(fo->f->chain), (n - 1) * sizeof(*rec));
+	return store_toc_digest_raw(fo->d->digest, rec[n - 1]);
+}
+
 int store_follow_locked(struct store *s, struct store_inflight *f,
 			 const struct registry_desc *d, store_blob_follow_fn fn,
 			 void *ctx, bool *ran)
 {
 	struct follow fo = { .s = s, .f = f, .d = d };
-	struct store_toc_src src = { .need = follow_need, .ctx = &fo };
+	struct store_toc_src src = { .need = follow_need, .chain = follow_chain,
+				     .ctx = &fo };
 	int ret;
 
 	*ran = false;

@@ -179,10 +179,19 @@ static int follow_build_need(void *ctx, uint64_t off, size_t *len)
 	return fb->src->need(fb->src->ctx, off, len);
 }
 
+/* The download's chunk records (it hashes the blob; the scan need not). */
+static int follow_build_chain(void *ctx, unsigned char (*rec)[32], size_t n)
+{
+	struct follow_build *fb = ctx;
+
+	return fb->src->chain(fb->src->ctx, rec, n);
+}
+
 static int follow_build(void *ctx, const struct store_toc_src *src)
 {
 	struct follow_build *fb = ctx;
 	struct store_toc_src mine = { .fd = src->fd, .need = follow_build_need,
+				      .chain = src->chain ? follow_build_chain : NULL,
 				      .ctx = fb };
 
 	store_toc_free(fb->toc);	/* an earlier source's */

@@ -43,8 +43,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "log.h"
 
 #define PARTIAL_TRIES 2		/* a chunk that fails is tried once more */
@@ -53,15 +51,6 @@ static void digest_str(const unsigned char md[32], char out[65])
 {
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static int sha256(const void *data, size_t len, unsigned char md[32])
-{
-	unsigned int mdlen = 0;
-
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-		return -ENOMEM;
-	return 0;
 }
 
 static void partial_free(struct store_partial *p)
@@ -109,7 +98,7 @@ static int file_open(struct store_partial *p)
 
 /*
  * finish - every chunk is present: the file is the blob.  Checked whole and
- * renamed into blobs/; on a mismatch (the index's chunk digests lie) the
+ * renamed into blobs/; on a mismatch (the index's chunk records lie) the
  * partial is dropped and its reads fail from then on.  Called with no lock
  * held.  The last chunk may arrive after every image that uses the layer
  * was deleted (a reader still held the layer open): the blob is then
@@ -217,7 +206,9 @@ static int run_read(struct store_partial *p, size_t k, uint64_t from,
 }
 
 /* Check chunks [@a, @e) in @b (fetched from @src) against the index's
- * digests: 0, or -EIO (logged) at the first that differs. */
+ * records, each resuming the blob's sha256 where the record before it
+ * left off (struct store_chain): 0, or -EIO (logged) at the first that
+ * differs. */
 static int run_check(struct store_partial *p, size_t a, size_t e,
 		     const struct chunk_buf *b, const char *src)
 {
@@ -227,11 +218,11 @@ static int run_check(struct store_partial *p, size_t a, size_t e,
 	for (size_t i = a; i < e; i++) {
 		const struct partial_chunk *c = &p->chunks[i];
 
-		ret = sha256(b->data + (c->start - p->chunks[a].start),
-			     (size_t)(c->end - c->start), md);
-		if (ret)
-			return ret;
-		if (memcmp(md, c->digest, 32) != 0) {
+		ret = store_chain_check(i ? p->chunks[i - 1].digest : NULL, c->start,
+					b->data + (c->start - p->chunks[a].start),
+					(size_t)(c->end - c->start), i + 1 == p->n,
+					c->digest, md);
+		if (ret == -EIO) {
 			char want[65], got[65];
 
 			digest_str(c->digest, want);
@@ -239,8 +230,9 @@ static int run_check(struct store_partial *p, size_t a, size_t e,
 			log_err("layer %s: chunk %zu (bytes %" PRIu64 "-%" PRIu64
 				") from %s: digest mismatch: index says %s, got %s; discarded",
 				p->digest, i, c->start, c->end, src, want, got);
-			return -EIO;
 		}
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

@@ -38,7 +38,7 @@ static uint64_t get_le64(const unsigned char *p)
 /* The chunks of @toc, and the hash that names this table in the bitmap. */
 int partial_chunks_from_toc(struct store_partial *p, const struct store_toc *toc)
 {
-	unsigned char rec[8 + 8 + 32];
+	unsigned char rec[8 + 8 + 32], last[32];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx;
 	int ret = 0;
@@ -48,6 +48,10 @@ int partial_chunks_from_toc(struct store_partial *p, const struct store_toc *toc
 		return -EINVAL;
 	if (toc->chunk_size > STORE_PARTIAL_RUN_MAX)
 		return -E2BIG;
+	/* the last record is the blob's digest: else the index is another's */
+	if (store_toc_digest_raw(p->digest, last) ||
+	    memcmp(last, toc->chunk_md[toc->n_chunks - 1], 32) != 0)
+		return -EINVAL;
 	p->n = toc->n_chunks;
 	p->chunks = calloc(p->n, sizeof(*p->chunks));
 	p->state = calloc(p->n, sizeof(*p->state));

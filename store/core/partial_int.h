@@ -23,7 +23,7 @@ enum { CHUNK_ABSENT, CHUNK_FETCHING, CHUNK_SAVING, CHUNK_PRESENT, CHUNK_MEMORY }
  * compressed bytes (the last one fewer) with their sha256. */
 struct partial_chunk {
 	uint64_t start, end;	/* compressed bytes: [start, end) */
-	unsigned char digest[32];	/* sha256 of them */
+	unsigned char digest[32];	/* their record (struct store_chain) */
 };
 
 /* A run of chunks [a, e) whose verified bytes are held in memory (a full

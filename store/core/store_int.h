@@ -278,6 +278,10 @@ struct store_inflight {
 	bool opened;		/* the temp file exists (rfd, when >= 0) */
 	int rfd;		/* the temp file, read-only, for followers */
 	int followers;		/* atomic: followers sleeping for bytes */
+	/* The download's sha256, sized for the blob: a follower that
+	 * indexes the blob takes its chunk records from it once it has read
+	 * every byte (progress), instead of hashing the blob again. */
+	struct store_chain *chain;
 };
 
 /* follow.c */

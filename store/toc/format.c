@@ -7,11 +7,12 @@
  *
  * Format (field by field in docs/index-format.md; every constant of it is
  * defined below and nowhere else): a 192-byte little-endian header
- * ("IMGFSTOC", version 6, counts, section offsets, body sizes), then the
+ * ("IMGFSTOC", version 7, counts, section offsets, body sizes), then the
  * body as one zstd frame, then an XXH3-64 of everything before it as the
  * last 8 bytes.  The body holds fixed-size records for entries (64 B,
- * stored by column: ENT_AT), xattrs (16 B), checkpoints (32 B) and chunk digests (32 B: the sha256
- * of each STORE_TOC_CHUNK of the compressed blob), a string table of
+ * stored by column: ENT_AT), xattrs (16 B), checkpoints (32 B) and chunk
+ * records (32 B: the blob's sha256 state at the end of each
+ * STORE_TOC_CHUNK, struct store_chain), a string table of
  * NUL-terminated strings and a blob section (xattr values and the raw
  * 32 KiB windows).  Compressing the body as a whole is what keeps
  * the index small: windows are most of it for gzip, entries and paths for
@@ -54,7 +55,7 @@
 
 #define TOC_FMT_MAGIC "IMGFSTOC"
 #define TOC_FMT_MAGIC_LEN 8
-#define TOC_FMT_VERSION 6
+#define TOC_FMT_VERSION 7
 #define TOC_FMT_SUM_LEN 8	/* the XXH3-64 trailer */
 #define TOC_FMT_ALIGN 8		/* blob section and trailer start aligned */
 #define TOC_FMT_NO_LINK 0xffffffffu	/* entry without a link */
@@ -401,7 +402,7 @@ static int enc_records(const struct store_toc *toc, struct buf *rec,
 	return rc;
 }
 
-static int hex_to_raw(const char *diff_id, unsigned char raw[32])
+int store_toc_digest_raw(const char *diff_id, unsigned char raw[32])
 {
 	if (strncmp(diff_id, "sha256:", 7) || strlen(diff_id) != 71)
 		return -EINVAL;
@@ -467,7 +468,7 @@ int store_toc_encode(const struct store_toc *toc, struct buf *file)
 		    toc->n_chunks != (toc->comp_size + toc->chunk_size - 1) / toc->chunk_size))
 		rc = -EINVAL;
 	if (!rc)
-		rc = hex_to_raw(toc->diff_id, hdr + HDR_DIFF_ID);
+		rc = store_toc_digest_raw(toc->diff_id, hdr + HDR_DIFF_ID);
 	if (rc)
 		goto out;
 	rc = enc_records(toc, &rec, &st, &blob);

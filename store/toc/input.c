@@ -9,7 +9,8 @@
  * bytes come in, so it is where a ranged fetch of a remote blob plugs in:
  * each pread is preceded by the source's need callback and clamped to what
  * it reports present, so a decoder never sees a byte that was not there.
- * It is also where the indexer hashes the blob's chunks (toc_grid): a byte
+ * It is also where the indexer hashes the blob into its chunk records
+ * (toc_grid), unless the source hashes it itself (src.chain): a byte
  * is hashed when it is consumed, before the buffer drops it, so the pass
  * reads every byte once.
  */
@@ -42,71 +43,33 @@ int toc_src_pread(const struct store_toc_src *src, void *buf, size_t len,
 
 int toc_grid_init(struct toc_grid *g, struct store_toc *toc)
 {
-	memset(g, 0, sizeof(*g));
 	g->toc = toc;
-	g->md = EVP_MD_CTX_new();
-	if (!g->md)
-		return -ENOMEM;
-	if (EVP_DigestInit_ex(g->md, EVP_sha256(), NULL) != 1)
-		return -EIO;
 	toc->chunk_size = STORE_TOC_CHUNK;
-	return 0;
+	return store_chain_new(0, &g->chain);
 }
 
 void toc_grid_release(struct toc_grid *g)
 {
-	EVP_MD_CTX_free(g->md);
-	g->md = NULL;
-}
-
-/* The chunk in progress ends here: its digest into the next slot. */
-static int grid_end_chunk(struct toc_grid *g)
-{
-	struct store_toc *toc = g->toc;
-	unsigned int n = 0;
-
-	if (toc->n_chunks == g->cap) {
-		void *p = toc_grow(toc->chunk_md, &g->cap, sizeof(*toc->chunk_md), 64);
-
-		if (!p)
-			return -ENOMEM;
-		toc->chunk_md = p;
-	}
-	if (EVP_DigestFinal_ex(g->md, toc->chunk_md[toc->n_chunks], &n) != 1 || n != 32 ||
-	    EVP_DigestInit_ex(g->md, EVP_sha256(), NULL) != 1)
-		return -EIO;
-	toc->n_chunks++;
-	return 0;
+	store_chain_free(g->chain);
+	g->chain = NULL;
 }
 
 int toc_grid_add(struct toc_grid *g, const void *data, size_t n)
 {
-	const unsigned char *d = data;
-	int rc;
-
-	while (n) {
-		uint64_t room = STORE_TOC_CHUNK - g->pos % STORE_TOC_CHUNK;
-		size_t take = n < room ? n : (size_t)room;
-
-		if (EVP_DigestUpdate(g->md, d, take) != 1)
-			return -EIO;
-		g->pos += take;
-		d += take;
-		n -= take;
-		if (g->pos % STORE_TOC_CHUNK == 0) {
-			rc = grid_end_chunk(g);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	return store_chain_add(g->chain, data, n);
 }
 
 int toc_grid_finish(struct toc_grid *g, uint64_t size)
 {
-	if (g->pos != size || size == 0)
+	unsigned char md[32];
+	int rc;
+
+	if (store_chain_size(g->chain) != size || size == 0)
 		return -EIO;
-	return g->pos % STORE_TOC_CHUNK ? grid_end_chunk(g) : 0;
+	rc = store_chain_final(g->chain, md);
+	if (!rc)
+		rc = store_chain_table(g->chain, &g->toc->chunk_md, &g->toc->n_chunks);
+	return rc;
 }
 
 int toc_in_init(struct toc_in *in)
@@ -138,15 +101,16 @@ int toc_in_hash(struct toc_in *in)
 {
 	uint64_t off = toc_in_off(in);
 	size_t from;
-
 	int rc;
 
-	if (!in->grid || in->hashed >= off)
+	if (in->hashed >= off)
 		return 0;
-	from = (size_t)(in->hashed - in->base);
-	rc = toc_grid_add(in->grid, in->buf + from, in->pos - from);
-	if (rc)
-		return rc;
+	if (in->grid) {
+		from = (size_t)(in->hashed - in->base);
+		rc = toc_grid_add(in->grid, in->buf + from, in->pos - from);
+		if (rc)
+			return rc;
+	}
 	in->hashed = off;
 	return 0;
 }

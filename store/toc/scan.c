@@ -111,7 +111,7 @@ static int scan_plain(struct toc_scan *sc, unsigned char *out, size_t *produced)
 		if (rc)
 			return rc;
 	}
-	if (n) {
+	if (n && !sc->in.src.chain) {
 		rc = toc_grid_add(&sc->grid, out, n);
 		if (rc)
 			return rc;
@@ -146,7 +146,7 @@ int toc_scan_new(const struct store_toc_src *src, uint64_t end,
 	if (rc)
 		goto out;
 	toc_in_seek(&sc->in, src, 0, end);
-	if (comp != REGISTRY_COMP_NONE)
+	if (comp != REGISTRY_COMP_NONE && !src->chain)
 		sc->in.grid = &sc->grid;
 	if (EVP_DigestInit_ex(sc->md, EVP_sha256(), NULL) != 1) {
 		rc = -EIO;
@@ -222,6 +222,28 @@ static int scan_hash_rest(struct toc_scan *sc)
 	}
 }
 
+/* The chunk records from a source that hashed the blob itself: asked once
+ * the pass has read it all (the plain pass reads to its end; a decoder's
+ * input was drained to its end by scan_hash_rest). */
+static int scan_chain_records(struct toc_scan *sc)
+{
+	struct store_toc *toc = sc->toc;
+	size_t n = (size_t)((toc->comp_size - 1) / STORE_TOC_CHUNK + 1);
+	int rc;
+
+	if ((sc->comp == REGISTRY_COMP_NONE ? sc->totout :
+	     toc_in_off(&sc->in)) != toc->comp_size)
+		return -EIO;
+	toc->chunk_md = malloc(n * sizeof(*toc->chunk_md));
+	if (!toc->chunk_md)
+		return -ENOMEM;
+	toc->chunk_size = STORE_TOC_CHUNK;
+	rc = sc->in.src.chain(sc->in.src.ctx, toc->chunk_md, n);
+	if (!rc)
+		toc->n_chunks = n;
+	return rc;
+}
+
 int toc_scan_finish(struct toc_scan *sc)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -259,10 +281,13 @@ int toc_scan_finish(struct toc_scan *sc)
 			return -errno;
 		toc->comp_size = (uint64_t)st.st_size;
 	}
-	/* the chunks' digests cover exactly the blob */
+	if (toc->cps[toc->n_cps - 1].coff >= toc->comp_size)
+		return -EIO;
+	if (sc->in.src.chain)
+		return scan_chain_records(sc);
+	/* the chunk records cover exactly the blob */
 	if (toc->comp_size != (sc->comp == REGISTRY_COMP_NONE ? sc->totout :
-			       sc->in.hashed) ||
-	    toc->cps[toc->n_cps - 1].coff >= toc->comp_size)
+			       sc->in.hashed))
 		return -EIO;
 	return toc_grid_finish(&sc->grid, toc->comp_size);
 }

@@ -19,9 +19,10 @@
  * The compressed bytes a read of span i needs are [store_toc_span_start,
  * store_toc_span_end).  Independently of spans, the compressed blob is cut
  * into chunks of STORE_TOC_CHUNK bytes (the last one shorter) and the
- * index keeps the sha256 of each, so a blob can be fetched by range and
- * verified a chunk at a time: a read of one small file costs the chunks
- * from its span's start to the file's end, not the whole span.  Reads take
+ * index keeps a record of each (struct store_chain), so a blob can be
+ * fetched by range and verified a chunk at a time: a read of one small
+ * file costs the chunks from its span's start to the file's end, not the
+ * whole span.  Reads take
  * their compressed bytes from a struct store_toc_src, whose need callback
  * is asked before any byte is read.
  *
@@ -127,9 +128,10 @@ struct store_toc {
 	size_t n_xattrs;
 	struct store_toc_checkpoint *cps;	/* sorted by uoff; cps[0].uoff == 0 */
 	size_t n_cps;
-	/* sha256 of compressed bytes [i * chunk_size, (i + 1) * chunk_size)
-	 * (the last chunk: to comp_size), i < n_chunks = ceil(comp_size /
-	 * chunk_size) */
+	/* chunk i is compressed bytes [i * chunk_size, (i + 1) * chunk_size)
+	 * (the last one: to comp_size), i < n_chunks = ceil(comp_size /
+	 * chunk_size); its record is the blob's sha256 state at its end
+	 * (the last: the blob's digest), see struct store_chain */
 	uint32_t chunk_size;
 	size_t n_chunks;
 	unsigned char (*chunk_md)[32];
@@ -245,6 +247,46 @@ size_t store_toc_span_of(const struct store_toc *toc, uint64_t uoff);
 uint64_t store_toc_chunk_end(const struct store_toc *toc, size_t i);
 
 /* Where a read's compressed bytes come from. */
+/*
+ * struct store_chain - a blob's sha256 that records SHA-256's state (its
+ * eight chaining words, big-endian) at every STORE_TOC_CHUNK boundary: the
+ * index's chunk records.  Record i < n - 1 is the state after the blob's
+ * first (i + 1) * STORE_TOC_CHUNK bytes, record n - 1 the blob's digest.
+ * So the one hash of a download gives both the digest it is checked by and
+ * the records, and chunk i fetched alone is checked by resuming SHA-256 at
+ * record i - 1 (store_chain_check).  One owner adds; another thread may
+ * read the records of the chunks it knows were added (store_chain_records)
+ * when the chain was made with the blob's size.
+ */
+struct store_chain;
+/* @size: the blob's size when known (the record array is then made once
+ * and never moves), else 0. */
+int store_chain_new(uint64_t size, struct store_chain **out);
+void store_chain_free(struct store_chain *ch);
+int store_chain_add(struct store_chain *ch, const void *data, size_t n);
+/* The digest of all bytes added; nothing may be added after. */
+int store_chain_final(struct store_chain *ch, unsigned char md[32]);
+uint64_t store_chain_size(const struct store_chain *ch);
+/* The boundary records so far (of a chain made with its size: the array
+ * never moves, record i is complete once (i + 1) * STORE_TOC_CHUNK bytes
+ * were added). */
+const unsigned char (*store_chain_records(const struct store_chain *ch))[32];
+/* After store_chain_final: the whole table, digest last, taken from @ch
+ * (*@out is the caller's to free). */
+int store_chain_table(struct store_chain *ch, unsigned char (**out)[32], size_t *n);
+/*
+ * store_chain_check - whether @len bytes @data at blob offset @start (a
+ * multiple of 64) are the chunk whose record is @want, resuming at the
+ * record @prev of the chunk before (NULL when @start is 0); @last: they
+ * end the blob and @want is its digest.  0, -EIO when they differ, with
+ * what they hash to in @got either way.
+ */
+int store_chain_check(const unsigned char *prev, uint64_t start, const void *data,
+		      size_t len, bool last, const unsigned char want[32],
+		      unsigned char got[32]);
+/* The 32 bytes of "sha256:<64 hex>" @digest: 0 or -EINVAL. */
+int store_toc_digest_raw(const char *digest, unsigned char out[32]);
+
 struct store_toc_src {
 	int fd;		/* the blob, complete or sparse */
 	/*
@@ -263,6 +305,13 @@ struct store_toc_src {
 	 */
 	int (*read)(void *ctx, int fd, void *buf, size_t len, uint64_t off,
 		    size_t *got);
+	/*
+	 * NULL, or the source hashes the blob itself as it comes (a download
+	 * followed as it runs): the indexer then does not, and once it has
+	 * read the whole blob asks for its @n chunk records (struct
+	 * store_chain).  0 or -errno.
+	 */
+	int (*chain)(void *ctx, unsigned char (*rec)[32], size_t n);
 };
 
 /*

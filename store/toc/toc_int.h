@@ -135,21 +135,19 @@ void toc_budget_give(struct store_toc_budget *b, uint64_t n);
 /* ---- compressed input (input.c) --------------------------------------- */
 
 /*
- * The chunk digests of a blob being indexed: bytes are added in blob
- * order from offset 0, and every STORE_TOC_CHUNK of them (the last chunk
- * at toc_grid_finish) become one sha256 in toc->chunk_md.
+ * The chunk records of a blob being indexed (struct store_chain): bytes are
+ * added in blob order from offset 0; toc_grid_finish puts the table in
+ * toc->chunk_md.
  */
 struct toc_grid {
 	struct store_toc *toc;
-	EVP_MD_CTX *md;		/* the chunk in progress */
-	uint64_t pos;		/* bytes added */
-	size_t cap;		/* of toc->chunk_md */
+	struct store_chain *chain;
 };
 
 int toc_grid_init(struct toc_grid *g, struct store_toc *toc);
 void toc_grid_release(struct toc_grid *g);
 int toc_grid_add(struct toc_grid *g, const void *data, size_t n);
-/* Finish the last chunk; -EIO unless exactly @size bytes were added. */
+/* The table; -EIO unless exactly @size bytes were added. */
 int toc_grid_finish(struct toc_grid *g, uint64_t size);
 
 /* The blob read forward by pread in TOC_IO_CHUNK pieces, so the fd can be
@@ -165,7 +163,8 @@ struct toc_in {
 	uint64_t base;		/* blob offset of buf[0] */
 	bool eof;		/* the blob ended at base + len */
 	struct toc_grid *grid;	/* borrowed; NULL: no hashing */
-	uint64_t hashed;	/* bytes [.., hashed) are in grid */
+	uint64_t hashed;	/* bytes [.., hashed) were consumed (and are
+				 * in grid, when set) */
 };
 
 /*
@@ -279,7 +278,7 @@ struct toc_scan {
 	uint64_t totout;	/* uncompressed bytes so far */
 	uint64_t last_cp;	/* uoff of the last checkpoint */
 	bool done;
-	struct toc_grid grid;	/* chunk digests of the compressed blob */
+	struct toc_grid grid;	/* chunk records of the compressed blob */
 
 	struct toc_gz gz;
 	struct toc_zst zst;
@@ -288,7 +287,7 @@ struct toc_scan {
 /*
  * toc_scan_new - start decompressing @src (compression @comp) from offset
  * 0, recording checkpoints into @toc (cps, n_cps; windows in toc->mem) and
- * the blob's chunk digests.  @end is the blob's size when known (then no byte
+ * the blob's chunk records.  @end is the blob's size when known (then no byte
  * at or past it is read, and it is the index's comp_size), else
  * UINT64_MAX: the blob is read to the end of its file.
  */
@@ -301,7 +300,7 @@ int toc_scan_new(const struct store_toc_src *src, uint64_t end,
  * call.  Every byte is also hashed into the diff_id.
  */
 int toc_scan_next(struct toc_scan *sc, const void **data, size_t *len);
-/* Drain to the end, hash the rest of the blob into the chunk digests,
+/* Drain to the end, hash the rest of the blob into the chunk records,
  * then fill toc->diff_id, tar_size and comp_size. */
 int toc_scan_finish(struct toc_scan *sc);
 void toc_scan_free(struct toc_scan *sc);

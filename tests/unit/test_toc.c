@@ -481,7 +481,7 @@ static void sp_read(struct sparse *sp, const struct mem *tar, uint64_t off,
 		    size_t len, size_t k0, size_t k1, const char *what)
 {
 	const struct store_toc *t = sp->t;
-	struct store_toc_src src = { sp->fd, sp_need, sp, NULL };
+	struct store_toc_src src = { .fd = sp->fd, .need = sp_need, .ctx = sp };
 	unsigned char *b = malloc(len ? len : 1);
 	size_t got = 0;
 
@@ -550,21 +550,38 @@ static void check_spans(const char *name, const struct store_toc *t,
 			CHECK_EQ(store_toc_span_of(t, t->cps[i].uoff - 1), i - 1);
 	}
 	CHECK_EQ(store_toc_span_at(t, blob->len), n);
-	/* the chunks: the blob cut every chunk_size bytes, each digest its
-	 * bytes' sha256 */
+	/* the chunks: the blob cut every chunk_size bytes, each record the
+	 * blob's sha256 state at its end (the last: the blob's digest), each
+	 * chunk checked alone from the record before it, and a chunk with one
+	 * bit flipped refused */
 	CHECK(t->chunk_size == STORE_TOC_CHUNK);
 	CHECK_EQ(t->n_chunks, (blob->len + t->chunk_size - 1) / t->chunk_size);
-	for (i = 0; i < t->n_chunks; i++) {
-		uint64_t a = (uint64_t)i * t->chunk_size, e = store_toc_chunk_end(t, i);
+	{
 		unsigned char md[32];
 		unsigned int l = 0;
 
+		CHECK(EVP_Digest(blob->p, blob->len, md, &l, EVP_sha256(), NULL) == 1);
+		CHECKF(!memcmp(md, t->chunk_md[t->n_chunks - 1], 32),
+		       "%s: the last chunk record is not the blob's digest", name);
+	}
+	for (i = 0; i < t->n_chunks; i++) {
+		uint64_t a = (uint64_t)i * t->chunk_size, e = store_toc_chunk_end(t, i);
+		const unsigned char *prev = i ? t->chunk_md[i - 1] : NULL;
+		bool last = i + 1 == t->n_chunks;
+		unsigned char md[32], *bad;
+
 		CHECK(a < e && e <= blob->len && (i + 1 < t->n_chunks || e == blob->len));
-		CHECK(EVP_Digest(blob->p + a, e - a, md, &l, EVP_sha256(),
-				 NULL) == 1);
-		CHECKF(!memcmp(md, t->chunk_md[i], 32),
-		       "%s: digest of chunk %zu [%llu, %llu) differs", name, i,
+		CHECKF(store_chain_check(prev, a, blob->p + a, e - a, last,
+					 t->chunk_md[i], md) == 0,
+		       "%s: chunk %zu [%llu, %llu) does not check out", name, i,
 		       (unsigned long long)a, (unsigned long long)e);
+		bad = malloc(e - a);
+		CHECK(bad);
+		memcpy(bad, blob->p + a, e - a);
+		bad[(e - a) / 2] ^= 1;
+		CHECK_EQ(store_chain_check(prev, a, bad, e - a, last, t->chunk_md[i],
+					   md), -EIO);
+		free(bad);
 	}
 	CHECK_EQ(store_toc_span_at(t, blob->len + 100), n);
 	CHECK_EQ(store_toc_span_of(t, tar->len - 1), n - 1);
@@ -663,7 +680,7 @@ static int toc_load(const char *path, struct store_toc **out)
  */
 #define DOC_HDR_SIZE 192
 #define DOC_HDR_VERSION 8
-#define DOC_VERSION 6
+#define DOC_VERSION 7
 #define DOC_HDR_CHUNK 168
 #define DOC_HDR_N_CHUNKS 176
 #define DOC_HDR_CHUNKS_OFF 184
@@ -896,8 +913,8 @@ static void check_codes(const struct store_toc *t)
 	patch_resum(f, len, DOC_HDR_N_CHUNKS, (uint8_t)(f[DOC_HDR_N_CHUNKS] + 1));
 	CHECK_EQ(store_toc_decode(f, len, &l), -EINVAL);
 	CHECK(!l);
-	/* version 6 is what is written; 1 to 5 are refused (rebuilt) */
-	for (uint32_t v = 1; v <= 5; v++) {
+	/* version 7 is what is written; 1 to 6 are refused (rebuilt) */
+	for (uint32_t v = 1; v <= 6; v++) {
 		CHECK_EQ(store_toc_encode(t, &b), 0);
 		f = (unsigned char *)buf_detach(&b, &len);
 		patch_resum(f, len, DOC_HDR_VERSION, (uint8_t)v);
@@ -966,6 +983,118 @@ static int trickle_need(void *ctx, uint64_t off, size_t *len)
 	return 0;
 }
 
+/* A source that hashes the blob itself, as a download does: a chain made
+ * with the blob's size, fed in odd pieces; the indexer asks it for the
+ * records once it has read everything. */
+struct hashing_src {
+	struct store_chain *ch;
+	uint64_t size, seen;	/* the most the indexer read */
+	unsigned asked;
+};
+
+static int hashing_need(void *ctx, uint64_t off, size_t *len)
+{
+	struct hashing_src *h = ctx;
+
+	if (off + *len > h->seen)
+		h->seen = off + *len > h->size ? h->size : off + *len;
+	return 0;
+}
+
+static int hashing_chain(void *ctx, unsigned char (*rec)[32], size_t n)
+{
+	struct hashing_src *h = ctx;
+
+	h->asked++;
+	CHECK(h->seen == h->size);	/* asked after reading it all */
+	CHECK_EQ(n, (h->size - 1) / STORE_TOC_CHUNK + 1);
+	if (n > 1)
+		memcpy(rec, store_chain_records(h->ch), (n - 1) * 32);
+	return store_chain_final(h->ch, rec[n - 1]);
+}
+
+/* The index built while a source hashes the blob is the one the indexer
+ * makes hashing it itself (records and all); the records of a chain made
+ * with the size are those of one that grows, whatever the pieces. */
+static void check_build_chain(int fd, enum registry_compression comp,
+			      uint64_t size, const struct store_toc *want)
+{
+	struct hashing_src h = { .size = size };
+	struct store_toc_src src = { .fd = fd, .need = hashing_need,
+				     .chain = hashing_chain, .ctx = &h };
+	struct store_toc *t = NULL;
+	unsigned char *b = malloc(size);
+	uint64_t o = 0, step = 1;
+
+	CHECK(b && pread(fd, b, size, 0) == (ssize_t)size);
+	CHECK_EQ(store_chain_new(size, &h.ch), 0);
+	while (o < size) {
+		uint64_t n = size - o < step ? size - o : step;
+
+		CHECK_EQ(store_chain_add(h.ch, b + o, n), 0);
+		o += n;
+		step = step * 7 % 300007 + 1;
+	}
+	CHECKF(store_toc_build_src(&src, size, comp, NULL, &t) == 0,
+	       "compression %d, %llu bytes: no index with the source's records",
+	       (int)comp, (unsigned long long)size);
+	CHECK_EQ(h.asked, 1);
+	if (t)
+		check_equal(want, t);
+	store_toc_free(t);
+	store_chain_free(h.ch);
+	free(b);
+}
+
+/* Chains whose size is a whole number of chunks or just off one: the
+ * growing and the sized kind give the same table, the last record the
+ * digest, and every chunk checks out alone. */
+static void chain_sizes(void)
+{
+	static const uint64_t sizes[] = { 1, 64, STORE_TOC_CHUNK - 1, STORE_TOC_CHUNK,
+					  STORE_TOC_CHUNK + 1, 3 * STORE_TOC_CHUNK };
+	unsigned char *b = malloc(3 * STORE_TOC_CHUNK + 1);
+
+	CHECK(b);
+	for (size_t i = 0; i < 3 * STORE_TOC_CHUNK + 1; i++)
+		b[i] = (unsigned char)(i * 2654435761u >> 13);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+		uint64_t size = sizes[k], n = (size - 1) / STORE_TOC_CHUNK + 1;
+		struct store_chain *g = NULL, *f = NULL;
+		unsigned char (*tab)[32] = NULL, md[32], got[32];
+		unsigned int l = 0;
+		size_t nt = 0;
+
+		CHECK_EQ(store_chain_new(0, &g), 0);
+		CHECK_EQ(store_chain_new(size, &f), 0);
+		CHECK_EQ(store_chain_add(g, b, size), 0);
+		for (uint64_t o = 0; o < size; o += 1000)
+			CHECK_EQ(store_chain_add(f, b + o, size - o < 1000 ? size - o : 1000), 0);
+		CHECK_EQ(store_chain_final(g, md), 0);
+		CHECK_EQ(store_chain_final(f, got), 0);
+		CHECK(!memcmp(md, got, 32));
+		CHECK(EVP_Digest(b, size, got, &l, EVP_sha256(), NULL) == 1);
+		CHECKF(!memcmp(md, got, 32), "chain of %llu bytes: wrong digest",
+		       (unsigned long long)size);
+		CHECK_EQ(store_chain_add(g, b, 1), -EINVAL);
+		CHECK_EQ(store_chain_table(g, &tab, &nt), 0);
+		CHECK_EQ(nt, n);
+		CHECK(n < 2 || !memcmp(tab, store_chain_records(f), (n - 1) * 32));
+		CHECK(!memcmp(tab[n - 1], md, 32));
+		for (uint64_t c = 0; c < n; c++) {
+			uint64_t a = c * STORE_TOC_CHUNK;
+			uint64_t e = a + STORE_TOC_CHUNK < size ? a + STORE_TOC_CHUNK : size;
+
+			CHECK_EQ(store_chain_check(c ? tab[c - 1] : NULL, a, b + a, e - a,
+						   c + 1 == n, tab[c], got), 0);
+		}
+		free(tab);
+		store_chain_free(g);
+		store_chain_free(f);
+	}
+	free(b);
+}
+
 /* store_toc_build_src from a trickling source builds the same index as
  * store_toc_build from the file, access points and chunk digests
  * included, whatever the pieces the bytes come in (the index must depend
@@ -996,6 +1125,7 @@ static void check_build_src(int fd, enum registry_compression comp,
 	tr = (struct trickle){ .size = size, .fail_at = size / 2, .step = 65536 };
 	CHECK_EQ(store_toc_build_src(&src, size, comp, NULL, &t), -ECONNRESET);
 	CHECK(t == NULL);
+	check_build_chain(fd, comp, size, want);
 }
 
 static void run_layer(const char *name, enum registry_compression comp,
@@ -1780,6 +1910,7 @@ int main(void)
 	xattrs();
 	zstd_window();
 	budget();
+	chain_sizes();
 
 	free(tar.p);
 	free(gz.p);
