@@ -41,24 +41,37 @@ static int index_load(struct store *s, const char *hex, struct store_toc **out)
 	return store_toc_decode(data, len, out);	/* takes @data */
 }
 
-static void index_save(struct store *s, const char *hex, const struct store_toc *toc,
-		       const char *what)
+int store_layer_index_write(struct store *s, const struct registry_desc *d,
+			    const struct buf *enc, const char *what)
 {
+	const char *hex = d->digest + strlen(REGISTRY_DIGEST_PREFIX);
 	uint64_t old = store_file_size(s->index_fd, hex);
+	int ret;
+
+	ret = store_write_atomic(s, s->index_fd, hex, enc->data, enc->len);
+	if (!ret) {
+		if (old)
+			store_usage_note(s, true, old, -1);
+		store_usage_note(s, true, enc->len, 1);
+	}
+	if (ret)	/* still usable from memory; rebuilt next time */
+		log_warn("%s: layer %s: cannot save its index: %s", what,
+			 d->digest, strerror(-ret));
+	return ret;
+}
+
+static void index_save(struct store *s, const struct registry_desc *d,
+		       const struct store_toc *toc, const char *what)
+{
 	struct buf b;
 	int ret;
 
 	ret = store_toc_encode(toc, &b);
 	if (!ret)
-		ret = store_write_atomic(s, s->index_fd, hex, b.data, b.len);
-	if (!ret) {
-		if (old)
-			store_usage_note(s, true, old, -1);
-		store_usage_note(s, true, b.len, 1);
-	}
-	if (ret)	/* still usable from memory; rebuilt next time */
+		store_layer_index_write(s, d, &b, what);
+	else
 		log_warn("%s: layer %s: cannot save its index: %s", what,
-			 hex, strerror(-ret));
+			 d->digest, strerror(-ret));
 	buf_release(&b);
 }
 
@@ -152,7 +165,7 @@ int store_layer_index(struct store *s, const struct registry_desc *d, int blob_f
 		store_toc_free(toc);
 		return ret;
 	}
-	index_save(s, d->digest + strlen(REGISTRY_DIGEST_PREFIX), toc, what);
+	index_save(s, d, toc, what);
 	*out = toc;
 	return 0;
 }
@@ -236,7 +249,6 @@ int store_layer_fetch_index(struct store *s, const struct store_srcs *srcs,
 		goto out;
 	}
 	log_info("%s: layer %s: indexed during its download", what, d->digest);
-	index_save(s, d->digest + strlen(REGISTRY_DIGEST_PREFIX), fb.toc, what);
 	*out = fb.toc;
 	fb.toc = NULL;
 out:

@@ -19,7 +19,9 @@
  * Each layer that needs work gets a worker; at most STORE_BUILD_THREADS
  * run at once, the calling thread being one of them, taking the layers
  * top (the last) first.  Indexes are saved to
- * index/sha256/<layer hex> only after the layer's diff_id checked out.
+ * index/sha256/<layer hex> only after the layer's diff_id checked out;
+ * those built during a download once the rootfs is answered, by a job
+ * (layers_save_later).
  * Their memory comes from the store's budget of index builds (toc.h).
  *
  * The layer descriptors a read uses are pinned for it (fdcache.c): those
@@ -124,6 +126,7 @@ static int layer_try(struct store *s, struct store_image *img, size_t i)
 	}
 	if (toc) {	/* indexed during its download */
 		l->toc = toc;
+		l->unsaved = true;
 		return 0;
 	}
 	return store_layer_index(s, &l->desc, l->fd, img->cfg.diff_ids[i], what,
@@ -227,6 +230,85 @@ out:
 	return ret;
 }
 
+/* Save the indexes built during their downloads (a job's work, holding
+ * a ref on the image).  Each is encoded outside any lock, then written
+ * under meta_lock unless the image was deleted: a delete frees the
+ * image's blobs and indexes under meta_lock after marking it deleted, so
+ * no index outlives its blob. */
+static void layers_save(struct store *s, struct store_image *img)
+{
+	char what[32];
+
+	snprintf(what, sizeof(what), "image %.12s", img->id);
+	for (size_t i = 0; i < img->n_layers; i++) {
+		struct store_layer *l = &img->layers[i];
+		struct buf enc;
+		int ret;
+
+		if (!l->unsaved)
+			continue;
+		l->unsaved = false;
+		ret = store_toc_encode(l->toc, &enc);
+		if (ret) {
+			log_warn("%s: layer %s: cannot save its index: %s", what,
+				 l->desc.digest, strerror(-ret));
+			buf_release(&enc);
+			continue;
+		}
+		pthread_mutex_lock(&s->meta_lock);
+		if (!store_image_deleted(s, img))
+			store_layer_index_write(s, &l->desc, &enc, what);
+		pthread_mutex_unlock(&s->meta_lock);
+		buf_release(&enc);
+	}
+}
+
+struct save_job {
+	struct store *s;
+	struct store_image *img;	/* a ref */
+};
+
+static void *layers_save_job(void *arg)
+{
+	struct save_job *j = arg;
+
+	layers_save(j->s, j->img);
+	store_image_put(j->s, j->img);
+	free(j);
+	return NULL;
+}
+
+/*
+ * layers_save_later - once the rootfs is answered, keep the indexes its
+ * build made during the downloads.  Encoding one (zstd, level 9) and
+ * writing it took 50-90 ms per large layer of the fat image, on the path
+ * of the first read of a never-seen image; now a job does it after the
+ * answer (store_close waits for it).  Only the builder calls this, once
+ * per successful build: nothing else writes l->unsaved after the build.
+ */
+static void layers_save_later(struct store *s, struct store_image *img)
+{
+	struct save_job *j;
+	bool any = false;
+
+	for (size_t i = 0; i < img->n_layers; i++)
+		any |= img->layers[i].unsaved;
+	if (!any)
+		return;
+	j = malloc(sizeof(*j));
+	if (!j) {
+		layers_save(s, img);	/* no memory for a job: save now */
+		return;
+	}
+	j->s = s;
+	j->img = img;
+	pthread_mutex_lock(&s->lock);
+	img->refs++;
+	pthread_mutex_unlock(&s->lock);
+	if (store_job_start(s, layers_save_job, j))
+		layers_save_job(j);	/* no thread: save now */
+}
+
 int store_image_rootfs(struct store *s, struct store_image *img,
 		       struct store_rootfs **out)
 {
@@ -271,10 +353,12 @@ int store_image_rootfs(struct store *s, struct store_image *img,
 	}
 	pthread_cond_broadcast(&img->cond);
 	pthread_mutex_unlock(&img->lock);
-	if (!ret)
+	if (!ret) {
 		store_layer_fds_opened(s, img);
-	else
+		layers_save_later(s, img);
+	} else {
 		store_layer_fds_failed(img);
+	}
 	return ret;
 }
 

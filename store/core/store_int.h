@@ -134,6 +134,9 @@ struct store_layer {
 	struct store_toc *toc;		/* NULL until indexed */
 	struct store_partial *part;	/* NULL: fd is complete; else fd reads
 					 * through it (owned by the store) */
+	bool unsaved;			/* toc is not in index/ yet: built
+					 * during the download, saved once the
+					 * rootfs is answered (layers.c) */
 };
 
 /*
@@ -379,9 +382,10 @@ int store_layer_index_load(struct store *s, const struct registry_desc *d,
 			   struct store_toc **out);
 /*
  * store_layer_fetch_index - store_blob_fetch() of layer @d, indexing it
- * while it downloads: 0 with *@out the index (checked against @diff_id
- * and kept) when the download that made the blob local was scanned as it
- * ran; 0 with *@out NULL when the blob is local but was not scanned (it
+ * while it downloads: 0 with *@out the index (checked against @diff_id,
+ * for the caller to keep with store_layer_index_write()) when the download
+ * that made the blob local was scanned as it ran; 0 with *@out NULL when
+ * the blob is local but was not scanned (it
  * was there already, or its download ended before the scan could start):
  * store_layer_index() then.  An index is kept only when the blob's digest
  * and the diff_id both checked out; errors as store_blob_fetch(), or as
@@ -390,6 +394,10 @@ int store_layer_index_load(struct store *s, const struct registry_desc *d,
 int store_layer_fetch_index(struct store *s, const struct store_srcs *srcs,
 			    const struct registry_desc *d, const char *diff_id,
 			    const char *what, struct store_toc **out);
+/* Keep @enc, the encoded (store_toc_encode) and checked index of layer
+ * @d, in index/: 0, or -errno logged (the index is rebuilt next time). */
+int store_layer_index_write(struct store *s, const struct registry_desc *d,
+			    const struct buf *enc, const char *what);
 
 /* partial.c */
 struct store_partial;

@@ -69,7 +69,7 @@ check "setup: lazy:1 read once (index kept), then its blob removed"
 imgfs_mount cache_size=8M
 file_hashes "$MNT/repos/lazy/1/rootfs" > "$TEST_TMP/got0" || fail "first read"
 diff "$TEST_TMP/want" "$TEST_TMP/got0" >/dev/null || fail "first read differs from umoci unpack"
-[ -s "$STORE/index/sha256/$HEX" ] || fail "no index kept"
+wait_for 10 test -s "$STORE/index/sha256/$HEX" || fail "no index kept"
 imgfs_umount
 rm -f "$STORE/blobs/sha256/$HEX"
 pass "index kept, blob gone"

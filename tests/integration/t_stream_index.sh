@@ -90,7 +90,9 @@ for f in big bigv; do
     assert_eq "$(sha256sum < "$TEST_TMP/ref-big/rootfs/data/blob" | cut -d' ' -f1)" \
         "$(cut -d' ' -f1 "$TEST_TMP/$f.sum")" "$f: data/blob"
 done
-[ -s "$STORE/index/sha256/$H" ] || fail "no index kept"
+# an index built during its download is kept by a job just after the
+# read is answered
+wait_for 10 test -s "$STORE/index/sha256/$H" || fail "no index kept"
 [ -s "$STORE/blobs/sha256/$H" ] || fail "no blob kept"
 n=$(grep -c "GET /v2/big/blobs/$BIG" "$PLOG")
 assert_eq 1 "$n" "GETs of the big blob"
@@ -102,7 +104,7 @@ echo "3145728 cut" > "$PLOG.hold"
 read_ok cut
 grep -q "GET /v2/cut/blobs/$CUT range=- status=cut" "$PLOG" || fail "the proxy did not cut the transfer"
 grep -q "GET /v2/cut/blobs/$CUT range=bytes=3145728-" "$PLOG" || fail "no resumed Range request"
-[ -s "$STORE/index/sha256/${CUT#sha256:}" ] || fail "no index kept after the resumed download"
+wait_for 10 test -s "$STORE/index/sha256/${CUT#sha256:}" || fail "no index kept after the resumed download"
 grep -q "layer $CUT: indexed during its download" "$IMGFS_LOG" ||
     fail "the layer was not indexed during its (resumed) download"
 pass "resumed from 3 MiB, read right, index kept"
@@ -124,7 +126,7 @@ grep -qE "^  download +sha256:${I:0:12} " "$MNT/status" || { cat "$MNT/status"; 
 [ -e "$STORE/index/sha256/$I" ] && fail "an index was kept for the interrupted scan"
 rm -f "$PLOG.hold"
 read_ok intr
-[ -s "$STORE/index/sha256/$I" ] || fail "no index kept after the interrupted reader"
+wait_for 10 test -s "$STORE/index/sha256/$I" || fail "no index kept after the interrupted reader"
 n=$(grep -c "GET /v2/intr/blobs/$INTR" "$PLOG")
 assert_eq 1 "$n" "GETs of the intr blob"
 pass "the reader ended at once, the next one read from the same download"
