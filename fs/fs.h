@@ -52,8 +52,8 @@ struct fs_open;
  * them and forgets it later (a cold find over 103k files: 0.48 s with,
  * 0.09 s without).  The kernel's own adaptive mode judges per
  * directory, and lists every directory's first page with attributes;
- * this judges per caller.  A few recent callers are kept; a reused id only costs a
- * choice.  lock is a leaf.
+ * this judges per caller.  A few recent callers are kept; a reused id
+ * only costs a choice.  lock is a leaf.
  */
 #define FS_STATTERS 32
 struct fs_statters {
