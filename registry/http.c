@@ -536,6 +536,14 @@ static void hop_setopt(struct registry_client *c, CURL *h, struct xfer *x,
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	/* A blob's body comes in pieces of up to 1 MiB instead of curl's
+	 * 16 KiB: fewer recv calls here and fewer, larger writes of the
+	 * blob in the store (first read of the never-seen fat image, 636 MB
+	 * of layers: the daemon's CPU 2.91 -> 2.74 s, its wall time 1.75 ->
+	 * 1.68 s, medians of 8).  Small requests keep the default, set
+	 * again because pooled handles keep their options. */
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE,
+			 req->sink ? REG_BLOB_PIECE : (long)CURL_MAX_WRITE_SIZE);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	if (req->form) {

@@ -33,6 +33,8 @@
 
 /* Idle easy handles kept for connection reuse (see http.c). */
 #define REG_POOL_MAX 16
+/* curl's receive buffer for a blob's body (http.c) */
+#define REG_BLOB_PIECE (1L << 20)
 /* Token responses and error bodies. */
 #define REG_SMALL_MAX BUF_SMALL_MAX
 /* The user name registry_creds_lookup() gives an identity token. */
