@@ -15,9 +15,11 @@
  * A layer whose blob is downloaded is indexed while it downloads
  * (store_layer_fetch_index): the scan reads the download's file as it is
  * written (store_blob_fetch_follow), so the first access costs about the
- * longer of the two rather than their sum.  What that scan built is kept
- * only once both checks passed: the blob's sha256 (the download) and the
- * diff_id (the scan); a failed or corrupt download discards it.
+ * longer of the two rather than their sum.  What that scan built is
+ * returned only once both checks passed: the blob's sha256 (the download)
+ * and the diff_id (the scan); a failed or corrupt download discards it.
+ * The caller keeps it (store_layer_index_encode + _write) once the rootfs
+ * built from it has answered (layers.c).
  */
 #include "store_int.h"
 
@@ -60,18 +62,27 @@ int store_layer_index_write(struct store *s, const struct registry_desc *d,
 	return ret;
 }
 
+int store_layer_index_encode(const struct registry_desc *d, const struct store_toc *toc,
+			     const char *what, struct buf *enc)
+{
+	int ret = store_toc_encode(toc, enc);
+
+	if (ret) {
+		log_warn("%s: layer %s: cannot save its index: %s", what,
+			 d->digest, strerror(-ret));
+		buf_release(enc);
+	}
+	return ret;
+}
+
 static void index_save(struct store *s, const struct registry_desc *d,
 		       const struct store_toc *toc, const char *what)
 {
 	struct buf b;
-	int ret;
 
-	ret = store_toc_encode(toc, &b);
-	if (!ret)
-		store_layer_index_write(s, d, &b, what);
-	else
-		log_warn("%s: layer %s: cannot save its index: %s", what,
-			 d->digest, strerror(-ret));
+	if (store_layer_index_encode(d, toc, what, &b))
+		return;
+	store_layer_index_write(s, d, &b, what);
 	buf_release(&b);
 }
 

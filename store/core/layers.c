@@ -243,18 +243,12 @@ static void layers_save(struct store *s, struct store_image *img)
 	for (size_t i = 0; i < img->n_layers; i++) {
 		struct store_layer *l = &img->layers[i];
 		struct buf enc;
-		int ret;
 
 		if (!l->unsaved)
 			continue;
 		l->unsaved = false;
-		ret = store_toc_encode(l->toc, &enc);
-		if (ret) {
-			log_warn("%s: layer %s: cannot save its index: %s", what,
-				 l->desc.digest, strerror(-ret));
-			buf_release(&enc);
+		if (store_layer_index_encode(&l->desc, l->toc, what, &enc))
 			continue;
-		}
 		pthread_mutex_lock(&s->meta_lock);
 		if (!store_image_deleted(s, img))
 			store_layer_index_write(s, &l->desc, &enc, what);

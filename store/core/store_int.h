@@ -394,8 +394,12 @@ int store_layer_index_load(struct store *s, const struct registry_desc *d,
 int store_layer_fetch_index(struct store *s, const struct store_srcs *srcs,
 			    const struct registry_desc *d, const char *diff_id,
 			    const char *what, struct store_toc **out);
-/* Keep @enc, the encoded (store_toc_encode) and checked index of layer
- * @d, in index/: 0, or -errno logged (the index is rebuilt next time). */
+/* The on-disk form of @toc, the checked index of layer @d, in @enc
+ * (initialised here): 0, or -errno logged and nothing to release. */
+int store_layer_index_encode(const struct registry_desc *d, const struct store_toc *toc,
+			     const char *what, struct buf *enc);
+/* Keep @enc (store_layer_index_encode) in index/: 0, or -errno logged
+ * (the index is rebuilt next time). */
 int store_layer_index_write(struct store *s, const struct registry_desc *d,
 			    const struct buf *enc, const char *what);
 
