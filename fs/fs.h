@@ -96,6 +96,11 @@ struct fs_ctx {
 	 * any other request, and only read afterwards. */
 	bool busy_dirs;
 	bool dirs_stateless;
+	/* -o stateless_files: files are opened without a request and read
+	 * without a handle, the kernel willing (ops.c, op_open); decided
+	 * at init like dirs_stateless. */
+	bool stateless_files;
+	bool files_stateless;
 
 	/* The FUSE edge's sender of cache invalidations (ops_notify.c). */
 	struct fs_notifier *notifier;

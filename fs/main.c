@@ -10,7 +10,7 @@
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
  * config=, log_level=, threads=, cache_size=, index_mem=, max_layer_size=,
  * store_max=, timeout=, pull_group=, list_page=, push_compression=,
- * busy_dirs)
+ * busy_dirs, stateless_files)
  * taken out before libfuse sees the rest.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
@@ -59,6 +59,7 @@ struct imgfs_opts {
 	char *push_compression;
 	int list_page;
 	int busy_dirs;
+	int stateless_files;
 	int threads;
 	int show_version;
 	int show_help;
@@ -78,6 +79,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("threads=%d", threads),
 	OPT("cache_size=%s", cache_size),
 	OPT("busy_dirs", busy_dirs),
+	OPT("stateless_files", stateless_files),
 	/* fstab words libfuse does not take: atime policies mean nothing
 	 * to a filesystem that keeps no atimes, the rest are for mount(8)
 	 * and systemd (x-* is matched in imgfs_opt_proc). */
@@ -173,7 +175,11 @@ static void usage(const char *prog)
 	       "    -o push_compression=C  gzip or zstd: how a push compresses layers kept\n"
 	       "                           uncompressed (imports; default gzip)\n"
 	       "    -o busy_dirs           an open directory holds its image in use, as an\n"
-	       "                           open file does (costs two requests per opendir)\n\n",
+	       "                           open file does (costs two requests per opendir)\n"
+	       "    -o stateless_files     open files without asking the daemon: no OPEN or\n"
+	       "                           RELEASE per file, but an open file no longer holds\n"
+	       "                           its image in use, and writing into an image fails\n"
+	       "                           at write() instead of open()\n\n",
 	       prog, prog);
 }
 
@@ -575,6 +581,7 @@ int main(int argc, char *argv[])
 	ctx.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &ctx.mount_time);
 	ctx.busy_dirs = o.busy_dirs != 0;
+	ctx.stateless_files = o.stateless_files != 0;
 	if (fs_inode_table_init(&ctx.inodes) || fs_inode_root(&ctx.inodes, &root))
 		goto out;
 	if (htab_init(&ctx.dirs)) {

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "fs.h"
 #include "log.h"
 #include "registry.h"
@@ -633,6 +635,51 @@ static void stat_image_time(struct store_image *img, struct stat *st)
 	}
 }
 
+/*
+ * A file whose bytes change with the tags (the images table, an archive's
+ * manifest.json): its mtime's nanoseconds follow its content.  Read
+ * through a handle it bypasses the page cache, but with -o
+ * stateless_files the kernel keeps its pages, and drops them only when a
+ * GETATTR shows another size or mtime.
+ */
+static void stat_content_time(struct stat *st, uint64_t h)
+{
+	st->st_mtim.tv_nsec = (long)(h % 1000000000u);
+	st->st_ctim = st->st_mtim;
+}
+
+/* A hash of the content of @sv's mutable members (member @only, or all
+ * when @only is SIZE_MAX): small JSON files. */
+static uint64_t save_mutable_hash(struct fs_ctx *ctx, struct store_save *sv,
+				  size_t only)
+{
+	XXH3_state_t *h = XXH3_createState();
+	size_t n = store_save_n_members(sv);
+	char chunk[16384];
+	uint64_t v = 0;
+
+	if (!h)
+		return 0;
+	XXH3_64bits_reset(h);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_save_member *m = store_save_member(sv, i);
+		uint64_t off = 0;
+		size_t got;
+
+		if ((only != SIZE_MAX && i != only) || !m->mutable || m->is_dir)
+			continue;
+		while (off < m->size &&
+		       store_save_member_read(ctx->store, sv, i, chunk, sizeof(chunk),
+					      off, &got) == 0 && got) {
+			XXH3_64bits_update(h, chunk, got);
+			off += got;
+		}
+	}
+	v = XXH3_64bits_digest(h);
+	XXH3_freeState(h);
+	return v;
+}
+
 /* stat of an image.tar or oci/ node: sizes from the member list. */
 static int stat_save(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 		     double *timeout)
@@ -662,13 +709,17 @@ static int stat_save(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 		st->st_size = (off_t)(m ? m->size : store_save_size(sv));
 		st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
 		/* What follows the tags changes with them; a selection of
-		 * export/ with every link. */
+		 * export/ with every link.  Read without handles its pages
+		 * are kept, so every read must ask (stat_content_time). */
 		if (!m || m->mutable)
-			*timeout = node->kind == FS_EXPORT_TAR ? 0 : FS_TIMEOUT_TAG;
+			*timeout = node->kind == FS_EXPORT_TAR || ctx->files_stateless
+					   ? 0 : FS_TIMEOUT_TAG;
 	} else {
 		stat_base(ctx, node, st, S_IFDIR | 0555);
 	}
 	stat_image_time(node->img, st);
+	if (S_ISREG(st->st_mode) && (!m || m->mutable))
+		stat_content_time(st, save_mutable_hash(ctx, sv, m ? node->n - 1 : SIZE_MAX));
 out:
 	store_save_free(ctx->store, sv);
 	return ret;
@@ -718,6 +769,7 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 
 			ret = fs_ns_generate(ctx, node, &b);
 			st->st_size = (off_t)b.len;
+			stat_content_time(st, XXH3_64bits(b.data, b.len));
 			buf_release(&b);
 		}
 		break;

@@ -637,36 +637,41 @@ void fs_open_release_all(struct fs_ctx *ctx)
 	}
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* A handle for @ino, before its kind's content is loaded (file_load). */
+static int file_new(struct fs_ctx *ctx, fuse_ino_t ino, struct fs_file **out)
 {
-	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = calloc(1, sizeof(*f));
-	struct fs_intr in;
-	int ret = 0;
 
-	if (!f) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
 	f->fd = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	buf_init(&f->data, FS_GENERATED_MAX);
 	f->node = fs_inode_get(&ctx->inodes, ino);
 	if (!f->node) {
-		ret = -ESTALE;
-		goto out;
+		fs_file_free(ctx, f);
+		return -ESTALE;
 	}
-	if (f->node->kind == FS_IMPORT_FILE) {
-		/* An import is one stream, fed by the descriptor create
-		 * returned; a second open (/proc/PID/fd/N) has nothing to
-		 * read and no place to write. */
-		ret = -EACCES;
-		goto out;
-	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		ret = -EROFS;
-		goto out;
-	}
+	*out = f;
+	return 0;
+}
+
+/*
+ * file_load - what a read of @f's node needs, by kind: the generated
+ * bytes, the layer's descriptor, the archive's member list, a cursor.
+ * @fi is the open's (its cache flags are set here), or NULL for a read
+ * that came without a handle (files_stateless, op_read).
+ */
+static int file_load(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
+		     struct fuse_file_info *fi)
+{
+	struct fuse_file_info unused = { 0 };
+	struct fs_intr in;
+	int ret;
+
+	if (!fi)
+		fi = &unused;
 	switch (f->node->kind) {
 	case FS_IMAGE_FILE:
 		ret = fs_ns_image_file(ctx, f->node, &f->data);
@@ -704,6 +709,43 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	default:
 		ret = -EISDIR;
 	}
+	return ret;
+}
+
+/*
+ * op_open - with files_stateless, ENOSYS: the first one tells the kernel
+ * (FUSE_CAP_NO_OPEN_SUPPORT) to open every file from then on without
+ * asking us and to send no release; reads then come without a handle
+ * (op_read loads what an open would have for each one), a write into an
+ * image fails at write() rather than at open(), and an open file no
+ * longer holds its image busy.  See docs/DESIGN.md, "Why files still
+ * have handles".
+ */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_file *f = NULL;
+	int ret;
+
+	if (ctx->files_stateless) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	ret = file_new(ctx, ino, &f);
+	if (ret)
+		goto out;
+	if (f->node->kind == FS_IMPORT_FILE) {
+		/* An import is one stream, fed by the descriptor create
+		 * returned; a second open (/proc/PID/fd/N) has nothing to
+		 * read and no place to write. */
+		ret = -EACCES;
+		goto out;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		ret = -EROFS;
+		goto out;
+	}
+	ret = file_load(req, ctx, f, fi);
 	if (ret)
 		goto out;
 	/* Read-only: nothing to do at close(), so no FLUSH round trip
@@ -720,7 +762,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		file_close(ctx, f);
 	return;
 out:
-	fs_file_free(ctx, f);
+	if (f)
+		fs_file_free(ctx, f);
 	fuse_reply_err(req, -ret);
 }
 
@@ -808,18 +851,15 @@ static bool reply_refs(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
 	return replied;
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static void file_read(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
+		      size_t size, off_t off)
 {
-	struct fs_ctx *ctx = fs_ctx_of(req);
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 	struct store_image *img = f->node->img;
 	struct fs_intr in = { 0 };
 	char *buf = NULL;
 	size_t got = 0;
 	int ret = 0;
 
-	(void)ino;
 	switch (f->node->kind) {
 	case FS_IMAGE_FILE:	/* its bytes, copied at open */
 	case FS_IMAGES:
@@ -889,12 +929,46 @@ out:
 	free(buf);
 }
 
+/*
+ * op_read - from the open's handle, or (files_stateless) from one made
+ * for this read alone: an archive's member list is then made again for
+ * every read, so a tag changed while an image.tar is copied can change
+ * the bytes that follow (with a handle the copy keeps what its open saw).
+ */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx_of(req);
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	int ret;
+
+	if (f) {
+		file_read(req, ctx, f, size, off);
+		return;
+	}
+	ret = file_new(ctx, ino, &f);
+	if (!ret && f->node->kind == FS_IMPORT_FILE)
+		ret = -EBADF;	/* opened again, through /proc/PID/fd */
+	if (!ret)
+		ret = file_load(req, ctx, f, NULL);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		file_read(req, ctx, f, size, off);
+	if (f)
+		fs_file_free(ctx, f);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx_of(req);
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	if (!f) {	/* none with files_stateless, which sends no release */
+		fuse_reply_err(req, 0);
+		return;
+	}
 	/* Wait for a read still answering from this handle (see
 	 * reply_slice). */
 	pthread_mutex_lock(&f->lock);
@@ -1055,6 +1129,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (!ctx->busy_dirs && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)) {
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 		ctx->dirs_stateless = true;
+	}
+	/* Files without handles, when asked for (op_open). */
+	if (ctx->stateless_files && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		ctx->files_stateless = true;
 	}
 }
 

@@ -266,6 +266,16 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	int ret;
 
 	(void)ino;
+	if (!f) {
+		/* Opened without a handle (files_stateless): a file of an
+		 * image, or an import file opened again through /proc. */
+		struct fs_inode *node = fs_inode_get(&fs_ctx_of(req)->inodes, ino);
+
+		ret = node && node->kind == FS_IMPORT_FILE ? EBADF : EROFS;
+		fs_put_node(fs_ctx_of(req), node);
+		fuse_reply_err(req, ret);
+		return;
+	}
 	if (f->node->kind != FS_IMPORT_FILE) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -301,7 +311,8 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret = 0;
 
 	(void)ino;
-	if (f->node->kind != FS_IMPORT_FILE) {
+	/* Without a handle (files_stateless) nothing was written. */
+	if (!f || f->node->kind != FS_IMPORT_FILE) {
 		fuse_reply_err(req, 0);
 		return;
 	}

@@ -1,0 +1,145 @@
+#!/bin/bash
+# t_stateless.sh — -o stateless_files: the kernel opens files without asking
+# the daemon (FUSE_CAP_NO_OPEN_SUPPORT) and every read comes without a
+# handle.  Checked against the same store mounted with handles:
+#   - every kind of file reads the same bytes (manifest, config, a layer,
+#     the rootfs as tar streams it, image.tar, oci/index.json, images);
+#   - the mount really opens without handles: an open file no longer holds
+#     its image (rm of its last tag succeeds, EBUSY with handles), and
+#     opening a rootfs file for writing succeeds where the write then
+#     fails with EROFS (EROFS at open with handles);
+#   - what changes with the tags shows at once although the kernel keeps
+#     the pages: the images table and image.tar's manifest.json after a tag
+#     is added, and after a rename to a name of the same length (same
+#     size, other bytes);
+#   - an import still commits at close and reports a bad archive there;
+#   - a reader whose image was deleted under it gets the file's bytes or
+#     an error, never other bytes, and the daemon lives.
+. "$(dirname "$0")/../lib/common.sh"
+. "$IMGFS_SRC/tests/lib/build_images.sh"
+need_root
+
+O=$TEST_TMP/oci
+build_busybox "$O"
+build_unique "$O" u1
+registry_start
+push_image "$O" busybox busybox:latest
+push_image "$O" u1 u1:latest
+
+# snapshot DIR — the bytes of every kind of file of the image at DIR (a
+# by-id/ directory), one sha256 per line.
+snapshot() {
+    local d=$1 f
+    for f in manifest config image.tar oci/index.json; do
+        printf '%s %s\n' "$(sha256sum < "$d/$f" | cut -c1-64)" "$f"
+    done
+    for f in "$d"/layers/*; do
+        printf '%s layer\n' "$(sha256sum < "$f" | cut -c1-64)"
+    done
+    printf '%s rootfs\n' "$(tar --sort=name -cf - -C "$d/rootfs" . | sha256sum | cut -c1-64)"
+}
+_enoent() { [ "$(errno_of stat "$1")" = ENOENT ]; }
+gone() { wait_for 3 _enoent "$1" || fail "stat ${1#"$MNT"/}: $(errno_of stat "$1"), want ENOENT"; }
+image_rows() { timeout 30 cat "$MNT/images" | awk 'NR > 1 { print $1, $2, $3 }' | sort; }
+
+check "reference: the same store mounted with handles"
+imgfs_mount
+R=$MNT/repos
+[ -L "$R/busybox/latest" ] || fail "cannot pull busybox:latest"
+[ -L "$R/u1/latest" ] || fail "cannot pull u1:latest"
+B=$(basename "$(readlink "$R/busybox/latest")")
+U=$(basename "$(readlink "$R/u1/latest")")
+snapshot "$MNT/by-id/$B" > "$TEST_TMP/want.b"
+snapshot "$MNT/by-id/$U" > "$TEST_TMP/want.u"
+image_rows > "$TEST_TMP/want.rows"
+assert_eq EROFS "$(errno_of write "$MNT/by-id/$B/rootfs/bin/busybox")" "open for writing, with handles"
+imgfs_umount
+pass "reference taken"
+
+check "every kind of file reads the same without handles"
+imgfs_mount stateless_files
+snapshot "$MNT/by-id/$B" | diff "$TEST_TMP/want.b" - || fail "busybox differs without handles"
+snapshot "$MNT/by-id/$U" | diff "$TEST_TMP/want.u" - || fail "u1 differs without handles"
+image_rows | diff "$TEST_TMP/want.rows" - || fail "images differs without handles"
+grep -q "sha256:" "$MNT/by-id/$B/manifest" || fail "manifest"
+pass "same bytes"
+
+check "files open without a handle: writes fail at write(), EROFS"
+out=$("$PY" - "$MNT/by-id/$B/rootfs/bin/busybox" <<'EOF'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.write(fd, b"x")
+    print("written")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+os.close(fd)
+EOF
+) || fail "open for writing failed (with stateless_files it is not asked)"
+assert_eq EROFS "$out" "write into a rootfs file"
+assert_eq EROFS "$(errno_of truncate "$MNT/by-id/$B/rootfs/bin/busybox")" "truncate"
+cmp "$MNT/by-id/$B/rootfs/bin/busybox" <(tar -xOf <(tar --sort=name -cf - -C "$MNT/by-id/$B/rootfs" ./bin/busybox)) ||
+    fail "busybox changed"
+pass "EROFS at write"
+
+check "what follows the tags shows at once"
+ln -s "../../by-id/$U" "$R/u1/aaa" || fail "ln -s u1/aaa"
+image_rows | grep -xF "u1 aaa $U" >/dev/null || fail "images lacks u1 aaa right after ln -s"
+tar -xOf "$MNT/by-id/$U/image.tar" manifest.json | grep -q 'u1:aaa"' ||
+    fail "image.tar's manifest.json lacks u1:aaa right after ln -s"
+size1=$(stat -c %s "$MNT/by-id/$U/image.tar")
+mv "$R/u1/aaa" "$R/u1/bbb" || fail "mv u1/aaa u1/bbb"
+image_rows | grep -xF "u1 bbb $U" >/dev/null || fail "images lacks u1 bbb right after mv"
+image_rows | grep -xF "u1 aaa $U" >/dev/null && fail "images still shows u1 aaa after mv"
+assert_eq "$size1" "$(stat -c %s "$MNT/by-id/$U/image.tar")" "image.tar's size after a same-length rename"
+m=$(tar -xOf "$MNT/by-id/$U/image.tar" manifest.json)
+[[ $m == *'u1:bbb"'* && $m != *'u1:aaa"'* ]] || fail "image.tar after mv aaa bbb: $m"
+rm "$R/u1/bbb" || fail "rm u1/bbb"
+pass "fresh"
+
+check "an import commits at close, and a bad one fails there"
+mkdir -p "$TEST_TMP/imp"; echo stateless > "$TEST_TMP/imp/hello"
+head -c 200000 /dev/urandom > "$TEST_TMP/imp/big"
+tar -C "$TEST_TMP/imp" -cf "$TEST_TMP/imp.tar" . || fail "tar"
+cp "$TEST_TMP/imp.tar" "$MNT/import/sl:1" || fail "cp into import/"
+assert_eq stateless "$(cat "$R/sl/1/rootfs/hello")" "the import's file"
+gzip -c "$TEST_TMP/imp.tar" | head -c 100000 > "$TEST_TMP/cut.tar.gz"
+cp "$TEST_TMP/cut.tar.gz" "$MNT/import/cut:1" 2>/dev/null && fail "a truncated archive imported"
+[ -e "$R/cut/1" ] && fail "repos/cut/1 exists after a failed import"
+pass "import"
+
+check "an open file does not hold its image; its reader gets its bytes or an error"
+want=$(sha256sum < "$MNT/by-id/$U/rootfs/data/blob" | cut -c1-64)
+rm -f "$TEST_TMP/held" "$TEST_TMP/go" "$TEST_TMP/got"
+"$PY" - "$MNT/by-id/$U/rootfs/data/blob" "$TEST_TMP/held" "$TEST_TMP/go" "$TEST_TMP/got" <<'EOF' &
+import errno, hashlib, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+h = hashlib.sha256()
+try:
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            break
+        h.update(b)
+    out = h.hexdigest()
+except OSError as e:
+    out = errno.errorcode.get(e.errno, str(e.errno))
+open(sys.argv[4], "w").write(out + "\n")
+EOF
+holder=$!
+wait_for 10 test -f "$TEST_TMP/held" || fail "the reader did not start"
+rm "$R/u1/latest" || fail "rm u1/latest with a file of it open (no handle holds it)"
+gone "$MNT/by-id/$U"
+touch "$TEST_TMP/go"
+wait "$holder" || fail "the reader failed"
+got=$(cat "$TEST_TMP/got")
+[[ $got == "$want" || $got == ENOENT || $got == ESTALE || $got == EIO ]] ||
+    fail "the deleted image's reader got '$got' (want $want or an error)"
+imgfs_alive || fail "daemon died"
+pass "deleted under its reader, which got ${got:0:12}"
+
+imgfs_umount
+echo "t_stateless: all checks passed"
