@@ -269,11 +269,17 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	if (!f) {
 		/* Opened without a handle (files_stateless): a file of an
 		 * image, or an import file opened again through /proc. */
-		struct fs_inode *node = fs_inode_get(&fs_ctx_of(req)->inodes, ino);
+		struct fs_ctx *ctx = fs_ctx_of(req);
+		struct fs_inode *node = fs_inode_get(&ctx->inodes, ino);
 
 		ret = node && node->kind == FS_IMPORT_FILE ? EBADF : EROFS;
-		fs_put_node(fs_ctx_of(req), node);
+		fs_put_node(ctx, node);
 		fuse_reply_err(req, ret);
+		/* The kernel took the bytes into its page cache before it
+		 * asked (a shared writable mapping, written back now): have
+		 * it drop them, so that readers see the image's again. */
+		if (ret == EROFS)
+			fs_notify_listed(ctx, ino);
 		return;
 	}
 	if (f->node->kind != FS_IMPORT_FILE) {

@@ -482,6 +482,31 @@ config_refused() {
 
 # errno_of OP PATH — print the errno name that OP (open|stat|lstat|listdir|
 # readlink|read) on PATH fails with, or OK.
+# ops_robust_matrix IMAGEDIR TAG DANGLING [KIND=PATH...] — run
+# tests/lib/ops_robust.py on every kind of node of $MNT: the namespace's,
+# the image at IMAGEDIR (a by-id/ directory) and its rootfs, the tag link
+# TAG, dangling/DANGLING, import/, plus the KIND=PATH given.  Its output
+# goes to $TEST_TMP/ops.out; the test fails if a call ended the mount or
+# an answer it pins was wrong.
+ops_robust_matrix() {
+    local i=$1 tag=$2 dang=$3 layer rc
+    shift 3
+    layer=$(ls "$i/layers" | head -n1)
+    [ -n "$layer" ] || fail "no layer file in $i/layers"
+    timeout 300 "$PY" "$LIB_DIR/ops_robust.py" "$MNT" \
+        root="$MNT" images="$MNT/images" repos="$MNT/repos" \
+        reposdir="$(dirname "$tag")" tag="$tag" byid="$MNT/by-id" imagedir="$i" \
+        manifest="$i/manifest" config="$i/config" layersdir="$i/layers" \
+        layer="$i/layers/$layer" rootfs="$i/rootfs" rootfsdir="$i/rootfs/etc" \
+        rootfsfile="$i/rootfs/etc/passwd" rootfslink="$i/rootfs/bin/sh" \
+        dangdir="$MNT/dangling" danglink="$MNT/dangling/$dang" \
+        "$@" importdir="$MNT/import" > "$TEST_TMP/ops.out" 2>&1
+    rc=$?
+    grep -E '^(FAIL|[0-9]+ calls)' "$TEST_TMP/ops.out"
+    [ "$rc" = 0 ] || { tail -n 5 "$TEST_TMP/ops.out" >&2; fail "ops_robust.py exited $rc"; }
+    imgfs_alive || fail "daemon died"
+}
+
 errno_of() {
     timeout 60 "$PY" - "$1" "$2" <<'EOF'
 import errno, os, sys

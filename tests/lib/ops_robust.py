@@ -16,7 +16,10 @@ Any result is acceptable except one that shows the daemon is gone: after
 every call the mount root must still list.  The first call after which it
 does not is named and the exit status is 1.  A few answers are pinned
 (a read of the import file fails with EINVAL or EBADF, a second open of it
-with EACCES); a wrong one also exits 1.  Nothing the calls create is left
+with EACCES); a wrong one also exits 1.  With OPS_STATELESS=1 in the
+environment (a mount with -o stateless_files, where the kernel opens files
+without asking) the second open succeeds, reading through it gives nothing
+or EBADF and writing through it fails with EBADF.  Nothing the calls create is left
 behind: children are removed when their creation succeeded, and the import
 file is never committed (it is closed with nothing valid written).
 """
@@ -27,6 +30,7 @@ import sys
 import tempfile
 
 MNT = sys.argv[1]
+STATELESS = os.environ.get("OPS_STATELESS") == "1"
 NODES = [a.split("=", 1) for a in sys.argv[2:]]
 DEAD = {errno.ENOTCONN, errno.ECONNABORTED}
 failures = []
@@ -185,9 +189,26 @@ def import_ops(imp):
         # Opening it again reaches open with an import file's node.
         for flags, lbl in ((os.O_RDONLY, "RDONLY"), (os.O_WRONLY, "WRONLY"),
                            (os.O_RDWR, "RDWR")):
-            r = run(kind, "reopen " + lbl,
-                    lambda flags=flags: os.close(os.open("/proc/self/fd/%d" % fd, flags)))
-            expect(kind, "reopen " + lbl, r, {"EACCES"})
+            if not STATELESS:
+                r = run(kind, "reopen " + lbl,
+                        lambda flags=flags: os.close(os.open("/proc/self/fd/%d" % fd, flags)))
+                expect(kind, "reopen " + lbl, r, {"EACCES"})
+                continue
+            # Opened without asking the daemon: the handle-less reads and
+            # writes are refused instead.
+            fd2 = os.open("/proc/self/fd/%d" % fd, flags)
+            try:
+                if flags != os.O_WRONLY:
+                    # The kernel answers from the size it has (0) when
+                    # it can: nothing, or the daemon's refusal.
+                    r = run(kind, "read reopened " + lbl,
+                            lambda: "DATA" if os.read(fd2, 16) else None)
+                    expect(kind, "read reopened " + lbl, r, {"EBADF", "OK"})
+                if flags != os.O_RDONLY:
+                    r = run(kind, "write reopened " + lbl, lambda: os.write(fd2, b"x") and None)
+                    expect(kind, "write reopened " + lbl, r, {"EBADF"})
+            finally:
+                os.close(fd2)
         run(kind, "fchmod", lambda: os.fchmod(fd, 0o600))
         run(kind, "fchown", lambda: os.fchown(fd, 0, 0))
         run(kind, "futime", lambda: os.utime(fd))
