@@ -67,6 +67,10 @@ void fs_statters_note(struct fs_statters *s, pid_t pid);
 /* fs_statters_has - whether @pid was noted (and not since pushed out). */
 bool fs_statters_has(struct fs_statters *s, pid_t pid);
 
+/* Archives read without handles whose member list is kept (ops_file.c). */
+#define FS_SAVES 8
+struct fs_saved;
+
 struct fs_ctx {
 	struct store *store;
 	const char *default_host;
@@ -97,15 +101,20 @@ struct fs_ctx {
 	bool busy_dirs;
 	bool dirs_stateless;
 	/* -o stateless_files: files are opened without a request and read
-	 * without a handle, the kernel willing (ops.c, op_open); decided
+	 * without a handle, the kernel willing (ops_file.c, fs_op_open); decided
 	 * at init like dirs_stateless. */
 	bool stateless_files;
 	bool files_stateless;
+	/* The member lists of archives read without a handle, per node
+	 * (ops_file.c, saved_get).  saves_lock is a leaf. */
+	pthread_mutex_t saves_lock;
+	struct fs_saved *saves[FS_SAVES];
+	uint64_t saves_tick;	/* saves_lock */
 
 	/* The FUSE edge's sender of cache invalidations (ops_notify.c). */
 	struct fs_notifier *notifier;
 
-	/* Every handle the kernel holds (files and directories, ops.c), so
+	/* Every handle the kernel holds (files and directories, ops*.c), so
 	 * that those whose release never comes (a lazily unmounted file
 	 * still open when the connection ends) are released at exit:
 	 * imports roll back, nothing leaks.  open_lock is a leaf. */

@@ -590,6 +590,7 @@ int main(int argc, char *argv[])
 	}
 	pthread_mutex_init(&ctx.dirs_lock, NULL);
 	pthread_mutex_init(&ctx.open_lock, NULL);
+	pthread_mutex_init(&ctx.saves_lock, NULL);
 	pthread_mutex_init(&ctx.statters.lock, NULL);
 	table_ok = 1;
 	{
@@ -666,10 +667,12 @@ out:
 		 * unmounted mount, open when the connection ended): an
 		 * import among them is rolled back. */
 		fs_open_release_all(&ctx);
+		fs_saves_release(&ctx);
 		fs_inode_table_release(&ctx.inodes, put_image, ctx.store);
 		htab_release(&ctx.dirs);
 		pthread_mutex_destroy(&ctx.dirs_lock);
 		pthread_mutex_destroy(&ctx.open_lock);
+		pthread_mutex_destroy(&ctx.saves_lock);
 		pthread_mutex_destroy(&ctx.statters.lock);
 	}
 	free((char *)ctx.mountpoint);

@@ -49,33 +49,13 @@ void fs_put_node(struct fs_ctx *ctx, struct fs_inode *node)
 		fs_put_img(ctx, fs_inode_put(&ctx->inodes, node));
 }
 
-static bool is_image_kind(enum fs_kind k)
-{
-	return k == FS_IMAGE_DIR || k == FS_IMAGE_FILE || k == FS_LAYERS_DIR ||
-	       k == FS_LAYER || k == FS_ROOTFS || k == FS_SAVE_TAR || k == FS_OCI;
-}
-
-/*
- * A request that may wait on the network (a pull, a download, a span
- * fetch, another request's build) carries a cancel token that libfuse
- * fires when the kernel reports the caller interrupted (Ctrl-C, `timeout
- * 2 cat`): the store's waits then end with EINTR, and the downloads go on
- * for whoever else waits.  intr_end() runs before the reply, which frees
- * the request.
- */
-struct fs_intr {
-	fuse_req_t req;
-	struct store_cancel c;
-	bool on;
-};
-
 static void on_interrupt(fuse_req_t req, void *data)
 {
 	(void)req;
 	store_cancel_fire(data);
 }
 
-static void intr_begin(struct fs_intr *in, fuse_req_t req)
+void fs_intr_begin(struct fs_intr *in, fuse_req_t req)
 {
 	in->req = req;
 	in->c.fired = 0;
@@ -84,7 +64,7 @@ static void intr_begin(struct fs_intr *in, fuse_req_t req)
 	fuse_req_interrupt_func(req, on_interrupt, &in->c);
 }
 
-static void intr_end(struct fs_intr *in)
+void fs_intr_end(struct fs_intr *in)
 {
 	if (!in->on)
 		return;
@@ -151,9 +131,9 @@ void fs_reply_entry(fuse_req_t req, struct fs_caller *who,
 	struct fs_intr in;
 	int ret;
 
-	intr_begin(&in, req);
+	fs_intr_begin(&in, req);
 	ret = entry_make(ctx, who, p, name, &e);
-	intr_end(&in);
+	fs_intr_end(&in);
 	/* A pull made names elsewhere (by-id/): they show before the
 	 * entry does.  @p's own names wait for the reply (the kernel holds
 	 * @p while it waits for it). */
@@ -277,7 +257,7 @@ void fs_open_track(struct fs_ctx *ctx, struct fs_open *o)
 	pthread_mutex_unlock(&ctx->open_lock);
 }
 
-static void open_untrack(struct fs_ctx *ctx, struct fs_open *o)
+void fs_open_untrack(struct fs_ctx *ctx, struct fs_open *o)
 {
 	pthread_mutex_lock(&ctx->open_lock);
 	if (o->tracked) {
@@ -294,7 +274,7 @@ static void open_untrack(struct fs_ctx *ctx, struct fs_open *o)
 
 static void dir_handle_free(struct fs_ctx *ctx, struct dir_handle *d)
 {
-	open_untrack(ctx, &d->link);
+	fs_open_untrack(ctx, &d->link);
 	fs_dirlist_release(&d->list);
 	fs_put_node(ctx, d->node);
 	free(d);
@@ -303,7 +283,7 @@ static void dir_handle_free(struct fs_ctx *ctx, struct dir_handle *d)
 /* Undo a successful opendir: the busy count it took, then the handle. */
 static void dir_handle_close(struct fs_ctx *ctx, struct dir_handle *d)
 {
-	if (is_image_kind(d->node->kind))
+	if (fs_is_image_kind(d->node->kind))
 		store_image_busy(ctx->store, d->node->img, -1);
 	dir_handle_free(ctx, d);
 }
@@ -320,9 +300,9 @@ static int dir_source(fuse_req_t req, struct fs_ctx *ctx, struct dir_handle *d)
 	if (d->node->kind == FS_ROOTFS) {
 		struct stat st;
 
-		intr_begin(&in, req);
+		fs_intr_begin(&in, req);
 		ret = fs_ns_rootfs(ctx, d->node, &d->rootfs);
-		intr_end(&in);
+		fs_intr_end(&in);
 		if (!ret)
 			ret = store_rootfs_stat(d->rootfs, d->node->n, &st);
 		if (!ret && !S_ISDIR(st.st_mode))
@@ -333,9 +313,9 @@ static int dir_source(fuse_req_t req, struct fs_ctx *ctx, struct dir_handle *d)
 		struct fs_caller who;
 
 		fs_caller_init(&who, req);
-		intr_begin(&in, req);
+		fs_intr_begin(&in, req);
 		ret = fs_registries_list(ctx, &who, d->node, &d->list);
-		intr_end(&in);
+		fs_intr_end(&in);
 		fs_changes_release(&who.changed);
 	} else {
 		ret = fs_ns_list(ctx, d->node, &d->list);
@@ -382,7 +362,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
-	if (is_image_kind(d->node->kind))
+	if (fs_is_image_kind(d->node->kind))
 		store_image_busy(ctx->store, d->node->img, 1);
 	fi->fh = (uintptr_t)d;
 	d->link.dir = true;
@@ -534,91 +514,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-/* ---- files ------------------------------------------------------------ */
-
-void fs_file_free(struct fs_ctx *ctx, struct fs_file *f)
-{
-	open_untrack(ctx, &f->link);
-	/* a layer blob's descriptor is shared by all its open files */
-	if (f->fd >= 0 && f->node && f->node->kind == FS_LAYER)
-		fs_ns_layer_close(ctx, f->node);
-	else if (f->fd >= 0)
-		close(f->fd);
-	if (f->cur)
-		store_toc_cursor_free(f->cur);
-	/* An import never finished by a flush (the writer died): nothing of
-	 * it is committed. */
-	if (f->im)
-		store_import_abort(f->im);
-	store_save_free(ctx->store, f->save);
-	pthread_mutex_destroy(&f->lock);
-	buf_release(&f->data);
-	fs_put_node(ctx, f->node);
-	free(f);
-}
-
-static int open_rootfs(struct fs_ctx *ctx, struct fs_file *f,
-		       struct fuse_file_info *fi)
-{
-	struct store_rootfs *fs;
-	struct stat st;
-	int ret;
-
-	ret = fs_ns_rootfs(ctx, f->node, &fs);
-	if (ret)
-		return ret;
-	ret = store_rootfs_stat(fs, f->node->n, &st);
-	if (ret)
-		return ret;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	if (!S_ISREG(st.st_mode))
-		return -EACCES;
-	fi->keep_cache = 1;
-	return store_toc_cursor_new(&f->cur);
-}
-
-/*
- * open_save - image.tar, the files of oci/ and export/NAME.tar: the
- * member list is built here, so one open reads one consistent archive
- * even if a tag or a selection changes meanwhile.  What depends on them
- * (the archives, oci/index.json) is read past the page cache: its size may have changed since the kernel
- * last asked, and a cached size would cut the reads short.  Blobs are
- * immutable and cached.
- */
-static int open_save(struct fs_ctx *ctx, struct fs_file *f,
-		     struct fuse_file_info *fi)
-{
-	const struct store_save_member *m = NULL;
-	int ret;
-
-	ret = fs_ns_save(ctx, f->node, &f->save);
-	if (ret)
-		return ret;
-	if (f->node->kind == FS_OCI) {
-		if (f->node->n == 0)
-			return -EISDIR;
-		m = store_save_member(f->save, f->node->n - 1);
-		if (!m)
-			return -ESTALE;
-		if (m->is_dir)
-			return -EISDIR;
-	}
-	if (!m || m->mutable)
-		fi->direct_io = 1;
-	else
-		fi->keep_cache = 1;
-	return 0;
-}
-
-/* Undo a successful open: the busy count it took, then the handle. */
-static void file_close(struct fs_ctx *ctx, struct fs_file *f)
-{
-	if (is_image_kind(f->node->kind))
-		store_image_busy(ctx->store, f->node->img, -1);
-	fs_file_free(ctx, f);
-}
-
+/* At exit: every handle the kernel never released (see ops.h). */
 void fs_open_release_all(struct fs_ctx *ctx)
 {
 	for (;;) {
@@ -633,348 +529,8 @@ void fs_open_release_all(struct fs_ctx *ctx)
 		if (o->dir)
 			dir_handle_close(ctx, (struct dir_handle *)o);
 		else
-			file_close(ctx, (struct fs_file *)o);
+			fs_file_close(ctx, (struct fs_file *)o);
 	}
-}
-
-/* A handle for @ino, before its kind's content is loaded (file_load). */
-static int file_new(struct fs_ctx *ctx, fuse_ino_t ino, struct fs_file **out)
-{
-	struct fs_file *f = calloc(1, sizeof(*f));
-
-	*out = NULL;
-	if (!f)
-		return -ENOMEM;
-	f->fd = -1;
-	pthread_mutex_init(&f->lock, NULL);
-	buf_init(&f->data, FS_GENERATED_MAX);
-	f->node = fs_inode_get(&ctx->inodes, ino);
-	if (!f->node) {
-		fs_file_free(ctx, f);
-		return -ESTALE;
-	}
-	*out = f;
-	return 0;
-}
-
-/*
- * file_load - what a read of @f's node needs, by kind: the generated
- * bytes, the layer's descriptor, the archive's member list, a cursor.
- * @fi is the open's (its cache flags are set here), or NULL for a read
- * that came without a handle (files_stateless, op_read).
- */
-static int file_load(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
-		     struct fuse_file_info *fi)
-{
-	struct fuse_file_info unused = { 0 };
-	struct fs_intr in;
-	int ret;
-
-	if (!fi)
-		fi = &unused;
-	switch (f->node->kind) {
-	case FS_IMAGE_FILE:
-		ret = fs_ns_image_file(ctx, f->node, &f->data);
-		fi->keep_cache = 1;
-		break;
-	case FS_LAYER:
-		intr_begin(&in, req);
-		ret = fs_ns_layer_open(ctx, f->node, &f->fd);
-		intr_end(&in);
-		fi->keep_cache = 1;
-		break;
-	case FS_ROOTFS:
-		intr_begin(&in, req);
-		ret = open_rootfs(ctx, f, fi);
-		intr_end(&in);
-		break;
-	case FS_SAVE_TAR:
-	case FS_OCI:
-	case FS_EXPORT_TAR:
-		ret = open_save(ctx, f, fi);
-		break;
-	case FS_IMAGES:
-		ret = fs_ns_generate(ctx, f->node, &f->data);
-		/* The table changes with every tag: no page cache, and
-		 * reads end where the content ends whatever stat said. */
-		fi->direct_io = 1;
-		break;
-	case FS_TAG:
-	case FS_DANGLING_LINK:
-	case FS_EXPORT_LINK:
-		/* The kernel follows links before it opens; only a caller
-		 * that asked not to follow gets here. */
-		ret = -ELOOP;
-		break;
-	default:
-		ret = -EISDIR;
-	}
-	return ret;
-}
-
-/*
- * op_open - with files_stateless, ENOSYS: the first one tells the kernel
- * (FUSE_CAP_NO_OPEN_SUPPORT) to open every file from then on without
- * asking us and to send no release; reads then come without a handle
- * (op_read loads what an open would have for each one), a write into an
- * image fails at write() rather than at open(), and an open file no
- * longer holds its image busy.  See docs/DESIGN.md, "Why files still
- * have handles".
- */
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs_ctx *ctx = fs_ctx_of(req);
-	struct fs_file *f = NULL;
-	int ret;
-
-	if (ctx->files_stateless) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
-	ret = file_new(ctx, ino, &f);
-	if (ret)
-		goto out;
-	if (f->node->kind == FS_IMPORT_FILE) {
-		/* An import is one stream, fed by the descriptor create
-		 * returned; a second open (/proc/PID/fd/N) has nothing to
-		 * read and no place to write. */
-		ret = -EACCES;
-		goto out;
-	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		ret = -EROFS;
-		goto out;
-	}
-	ret = file_load(req, ctx, f, fi);
-	if (ret)
-		goto out;
-	/* Read-only: nothing to do at close(), so no FLUSH round trip
-	 * (import files, whose commit happens at flush, are created, never
-	 * opened here). */
-	fi->noflush = 1;
-	if (is_image_kind(f->node->kind))
-		store_image_busy(ctx->store, f->node->img, 1);
-	fi->fh = (uintptr_t)f;
-	fs_open_track(ctx, &f->link);
-	/* A refused reply leaves the kernel without the handle: no release
-	 * will come for it (see op_opendir). */
-	if (fuse_reply_open(req, fi) != 0)
-		file_close(ctx, f);
-	return;
-out:
-	if (f)
-		fs_file_free(ctx, f);
-	fuse_reply_err(req, -ret);
-}
-
-/*
- * Reply with a slice of @data, copied while f->lock is held: an
- * interrupted reader's release can arrive while its read is still being
- * answered, and release frees what @data points into (it takes the lock
- * first, so the copy is never torn).
- */
-static void reply_slice(fuse_req_t req, struct fs_file *f, const char *data,
-			size_t len, size_t size, off_t off)
-{
-	char *copy = NULL;
-	size_t n = 0;
-
-	if ((uint64_t)off < len) {
-		n = len - (size_t)off < size ? len - (size_t)off : size;
-		copy = malloc(n ? n : 1);
-		if (!copy) {
-			pthread_mutex_unlock(&f->lock);
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		memcpy(copy, data + off, n);
-	}
-	pthread_mutex_unlock(&f->lock);
-	fuse_reply_buf(req, copy, n);
-	free(copy);
-}
-
-/* Most pieces one rootfs read is answered in by reply_refs(). */
-#define FS_READ_REFS 8
-
-/*
- * reply_refs - answer a read of a rootfs file with descriptors of where
- * its bytes lie (an uncompressed layer's blob, the span cache) rather
- * than a copy of them: libfuse reads them straight into the reply, with
- * no buffer of ours in between; the store keeps them pinned until the
- * reply is sent.  (Splicing them, FUSE_CAP_SPLICE_WRITE, measured no
- * faster, so it is not asked for.)  False, having replied nothing, when
- * the bytes are not all in files (the caller copies): a short answer
- * would tell the kernel the file ends there.
- */
-static bool reply_refs(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
-		       size_t size, off_t off, struct fs_intr *in)
-{
-	struct store_read_ref refs[FS_READ_REFS];
-	struct fuse_bufvec *bv = NULL;
-	size_t n = 0, total = 0;
-	bool replied;
-	int ret = 0;
-
-	while (total < size && n < FS_READ_REFS) {
-		ret = store_image_read_ref(ctx->store, f->node->img, f->node->n,
-					   size - total, (uint64_t)off + total, &refs[n]);
-		if (ret || refs[n].len == 0)
-			break;	/* an error, or the end of the file */
-		total += refs[n++].len;
-	}
-	if (!ret && n)
-		bv = calloc(1, sizeof(*bv) + (n - 1) * sizeof(bv->buf[0]));
-	replied = !(ret == -ENOBUFS || (total < size && n == FS_READ_REFS) ||
-		    (n && !ret && !bv));
-	if (replied)
-		intr_end(in);	/* the reply below frees @req */
-	if (!replied) {
-		/* the caller copies */
-	} else if (ret) {
-		fuse_reply_err(req, -ret);
-	} else if (!n) {
-		fuse_reply_buf(req, NULL, 0);
-	} else {
-		bv->count = n;
-		for (size_t i = 0; i < n; i++) {
-			bv->buf[i].size = refs[i].len;
-			bv->buf[i].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-			bv->buf[i].fd = refs[i].fd;
-			bv->buf[i].pos = (off_t)refs[i].off;
-		}
-		fuse_reply_data(req, bv, 0);
-	}
-	for (size_t i = 0; i < n; i++)
-		store_image_read_unref(ctx->store, &refs[i]);
-	free(bv);
-	return replied;
-}
-
-static void file_read(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
-		      size_t size, off_t off)
-{
-	struct store_image *img = f->node->img;
-	struct fs_intr in = { 0 };
-	char *buf = NULL;
-	size_t got = 0;
-	int ret = 0;
-
-	switch (f->node->kind) {
-	case FS_IMAGE_FILE:	/* its bytes, copied at open */
-	case FS_IMAGES:
-		pthread_mutex_lock(&f->lock);
-		reply_slice(req, f, f->data.data, f->data.len, size, off);
-		return;
-	case FS_ROOTFS:
-		intr_begin(&in, req);
-		if (reply_refs(req, ctx, f, size, off, &in))
-			return;
-		break;
-	case FS_LAYER:
-	case FS_SAVE_TAR:
-	case FS_OCI:
-	case FS_EXPORT_TAR:
-		break;
-	default:
-		/* An import file (open O_RDWR) is a stream into the store
-		 * with no image behind it yet: nothing to read. */
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (f->node->kind == FS_LAYER) {
-		ssize_t n = pread(f->fd, buf, size, off);
-
-		if (n < 0)
-			ret = -errno;
-		else
-			got = (size_t)n;
-	} else if (f->node->kind != FS_ROOTFS) {
-		/* image.tar, oci/ and export/ files, under the handle's lock:
-		 * release frees the member list (it waits for the lock, see
-		 * reply_slice). */
-		pthread_mutex_lock(&f->lock);
-		if (f->node->kind != FS_OCI)
-			ret = store_save_read(ctx->store, f->save, buf, size,
-					      (uint64_t)off, &got);
-		else
-			ret = store_save_member_read(ctx->store, f->save,
-						     f->node->n - 1, buf, size,
-						     (uint64_t)off, &got);
-		pthread_mutex_unlock(&f->lock);
-	} else {
-		/* Bytes the span cache cannot hold are decompressed here:
-		 * one cursor per open file keeps sequential reads
-		 * streaming; a concurrent read of the same file seeks on
-		 * its own. */
-		bool locked = pthread_mutex_trylock(&f->lock) == 0;
-
-		ret = store_image_read(ctx->store, img, f->node->n,
-				       locked ? f->cur : NULL, buf, size,
-				       (uint64_t)off, &got);
-		if (locked)
-			pthread_mutex_unlock(&f->lock);
-	}
-out:
-	intr_end(&in);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_buf(req, buf, got);
-	free(buf);
-}
-
-/*
- * op_read - from the open's handle, or (files_stateless) from one made
- * for this read alone: an archive's member list is then made again for
- * every read, so a tag changed while an image.tar is copied can change
- * the bytes that follow (with a handle the copy keeps what its open saw).
- */
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct fs_ctx *ctx = fs_ctx_of(req);
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-	int ret;
-
-	if (f) {
-		file_read(req, ctx, f, size, off);
-		return;
-	}
-	ret = file_new(ctx, ino, &f);
-	if (!ret && f->node->kind == FS_IMPORT_FILE)
-		ret = -EBADF;	/* opened again, through /proc/PID/fd */
-	if (!ret)
-		ret = file_load(req, ctx, f, NULL);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		file_read(req, ctx, f, size, off);
-	if (f)
-		fs_file_free(ctx, f);
-}
-
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs_ctx *ctx = fs_ctx_of(req);
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	if (!f) {	/* none with files_stateless, which sends no release */
-		fuse_reply_err(req, 0);
-		return;
-	}
-	/* Wait for a read still answering from this handle (see
-	 * reply_slice). */
-	pthread_mutex_lock(&f->lock);
-	pthread_mutex_unlock(&f->lock);
-	file_close(ctx, f);
-	fuse_reply_err(req, 0);
 }
 
 /* ---- extended attributes ------------------------------------------------ */
@@ -1130,7 +686,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 		ctx->dirs_stateless = true;
 	}
-	/* Files without handles, when asked for (op_open). */
+	/* Files without handles, when asked for (fs_op_open). */
 	if (ctx->stateless_files && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 		ctx->files_stateless = true;
@@ -1148,9 +704,9 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
-	.open = op_open,
-	.read = op_read,
-	.release = op_release,
+	.open = fs_op_open,
+	.read = fs_op_read,
+	.release = fs_op_release,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ops.h - what the FUSE handler files (ops.c: reading, ops_write.c:
- * changing the namespace) share: the open-file handle and the entry reply.
+ * ops.h - what the FUSE handler files (ops.c: lookups and listings,
+ * ops_file.c: open files, ops_write.c: changing the namespace) share: the
+ * open-file handle, the interrupt token and the entry reply.
  */
 #ifndef IMGFS_FS_OPS_H
 #define IMGFS_FS_OPS_H
@@ -33,10 +34,35 @@ struct fs_file {
 	struct store_toc_cursor *cur;	/* rootfs files */
 	struct store_import *im;	/* import/ files until closed */
 	struct store_save *save;	/* image.tar, oci/ files */
+	struct fs_saved *saved;		/* its owner, read without a handle */
 	uint64_t pos;			/* import: bytes received */
 	bool done;			/* import: finished (committed or not) */
 	int err;			/* import: the result of finishing */
 };
+
+/* Image kinds hold their image busy while open (the store's count). */
+static inline bool fs_is_image_kind(enum fs_kind k)
+{
+	return k == FS_IMAGE_DIR || k == FS_IMAGE_FILE || k == FS_LAYERS_DIR ||
+	       k == FS_LAYER || k == FS_ROOTFS || k == FS_SAVE_TAR || k == FS_OCI;
+}
+
+/*
+ * A request that may wait on the network (a pull, a download, a span
+ * fetch, another request's build) carries a cancel token that libfuse
+ * fires when the kernel reports the caller interrupted (Ctrl-C, `timeout
+ * 2 cat`): the store's waits then end with EINTR, and the downloads go on
+ * for whoever else waits.  fs_intr_end() runs before the reply, which
+ * frees the request.
+ */
+struct fs_intr {
+	fuse_req_t req;
+	struct store_cancel c;
+	bool on;
+};
+
+void fs_intr_begin(struct fs_intr *in, fuse_req_t req);
+void fs_intr_end(struct fs_intr *in);
 
 static inline struct fs_ctx *fs_ctx_of(fuse_req_t req)
 {
@@ -46,8 +72,14 @@ static inline struct fs_ctx *fs_ctx_of(fuse_req_t req)
 void fs_put_img(struct fs_ctx *ctx, struct store_image *img);
 void fs_put_node(struct fs_ctx *ctx, struct fs_inode *node);
 void fs_file_free(struct fs_ctx *ctx, struct fs_file *f);
-/* Put @o in ctx->open (a handle about to be given to the kernel). */
+/* Put @o in ctx->open (a handle about to be given to the kernel), and
+ * take it out again. */
 void fs_open_track(struct fs_ctx *ctx, struct fs_open *o);
+void fs_open_untrack(struct fs_ctx *ctx, struct fs_open *o);
+/* Undo a successful open (ops_file.c): the busy count, then the handle. */
+void fs_file_close(struct fs_ctx *ctx, struct fs_file *f);
+/* At exit: the member lists kept for reads without a handle. */
+void fs_saves_release(struct fs_ctx *ctx);
 /* At exit, after the session ended: release every handle left. */
 void fs_open_release_all(struct fs_ctx *ctx);
 /* Look @name up in @parent for @who and reply with the entry (counting a
@@ -78,6 +110,10 @@ void fs_changes_after_reply(struct fs_ctx *ctx, struct fs_caller *who);
  * request; see ops_notify.c). */
 void fs_notify_listed(struct fs_ctx *ctx, fuse_ino_t ino);
 
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);

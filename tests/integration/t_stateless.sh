@@ -15,7 +15,8 @@
 #   - what changes with the tags shows at once although the kernel keeps
 #     the pages: the images table and image.tar's manifest.json after a tag
 #     is added, and after a rename to a name of the same length (same
-#     size, other bytes);
+#     size, other bytes); yet a copy of image.tar begun before a tag
+#     change reads to its end the archive it began with;
 #   - an import still commits at close and reports a bad archive there;
 #   - a reader whose image was deleted under it gets the file's bytes or
 #     an error, never other bytes, and the daemon lives.
@@ -111,6 +112,28 @@ assert_eq EROFS "$out" "msync of a written shared mapping"
 same_p() { [ "$(sha256sum < "$P" | cut -c1-64)" = "$want_p" ]; }
 wait_for 5 same_p || fail "etc/passwd reads $(head -c 20 "$P") after the failed write-back"
 pass "dropped"
+
+check "a copy of image.tar begun before a tag change reads the archive it began with"
+before=$(sha256sum < "$MNT/by-id/$U/image.tar" | cut -c1-64)
+got=$("$PY" - "$MNT/by-id/$U/image.tar" "$R/u1/mid" "../../by-id/$U" <<'EOF'
+import hashlib, os, sys
+h = hashlib.sha256()
+with open(sys.argv[1], "rb", buffering=0) as f:
+    h.update(f.read(65536))
+    os.symlink(sys.argv[3], sys.argv[2])   # a tag: manifest.json changes
+    while True:
+        b = f.read(65536)
+        if not b:
+            break
+        h.update(b)
+print(h.hexdigest())
+EOF
+) || fail "the copy failed"
+assert_eq "$before" "$got" "image.tar copied across a tag change"
+tar -xOf "$MNT/by-id/$U/image.tar" manifest.json | grep -q 'u1:mid"' ||
+    fail "a copy begun after the change lacks u1:mid"
+rm "$R/u1/mid" || fail "rm u1/mid"
+pass "one archive per copy"
 
 check "what follows the tags shows at once"
 ln -s "../../by-id/$U" "$R/u1/aaa" || fail "ln -s u1/aaa"
