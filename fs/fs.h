@@ -70,6 +70,7 @@ bool fs_statters_has(struct fs_statters *s, pid_t pid);
 /* Archives read without handles whose member list is kept (ops_file.c). */
 #define FS_SAVES 8
 struct fs_saved;
+struct fs_import_conn;
 
 struct fs_ctx {
 	struct store *store;
@@ -110,6 +111,13 @@ struct fs_ctx {
 	pthread_mutex_t saves_lock;
 	struct fs_saved *saves[FS_SAVES];
 	uint64_t saves_tick;	/* saves_lock */
+
+	/* import/ on a FUSE connection of its own (import_conn.c), mounted
+	 * at import_dir, which `import` in the root links to; NULL when it
+	 * could not be mounted and import/ is a directory of this mount.
+	 * Both set before either session runs, then only read. */
+	char *import_dir;
+	struct fs_import_conn *import_conn;
 
 	/* The FUSE edge's sender of cache invalidations (ops_notify.c). */
 	struct fs_notifier *notifier;

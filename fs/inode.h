@@ -90,6 +90,8 @@ enum fs_kind {
 	FS_DANGLING_LINK,
 	FS_IMPORT_DIR,	/* import/ and directories below it */
 	FS_IMPORT_FILE,	/* a file being written into import/ */
+	FS_IMPORT_LINK,	/* import in the root: a symlink to the import/
+			 * connection's mountpoint (import_conn.c) */
 	FS_SAVE_TAR,	/* by-id/<name>/image.tar */
 	FS_OCI,		/* by-id/<name>/oci/ and what is below it */
 	FS_EXPORT_DIR,	/* export/ */

@@ -10,8 +10,9 @@
  * -d, -s, -h, -V and -o, with imgfs's own -o keys (store=, registry=,
  * config=, log_level=, threads=, cache_size=, index_mem=, max_layer_size=,
  * store_max=, timeout=, pull_group=, list_page=, push_compression=,
- * busy_dirs, stateless_files)
- * taken out before libfuse sees the rest.
+ * busy_files, busy_dirs; stateless_files, the default now, is still taken)
+ * taken out before libfuse sees the rest.  import/ is served by a second
+ * connection (import_conn.c) mounted with the same libfuse options.
  *
  * SOURCE exists for mount(8): an fstab line of type fuse.imgfs makes
  * mount.fuse3 run `imgfs SOURCE MOUNTPOINT -o OPTS`, with the fstab words
@@ -60,6 +61,7 @@ struct imgfs_opts {
 	int list_page;
 	int busy_dirs;
 	int stateless_files;
+	int busy_files;
 	int threads;
 	int show_version;
 	int show_help;
@@ -80,6 +82,7 @@ static const struct fuse_opt imgfs_opt_spec[] = {
 	OPT("cache_size=%s", cache_size),
 	OPT("busy_dirs", busy_dirs),
 	OPT("stateless_files", stateless_files),
+	OPT("busy_files", busy_files),
 	/* fstab words libfuse does not take: atime policies mean nothing
 	 * to a filesystem that keeps no atimes, the rest are for mount(8)
 	 * and systemd (x-* is matched in imgfs_opt_proc). */
@@ -174,12 +177,12 @@ static void usage(const char *prog)
 	       "                           catalog and tag lists (default 100)\n"
 	       "    -o push_compression=C  gzip or zstd: how a push compresses layers kept\n"
 	       "                           uncompressed (imports; default gzip)\n"
-	       "    -o busy_dirs           an open directory holds its image in use, as an\n"
-	       "                           open file does (costs two requests per opendir)\n"
-	       "    -o stateless_files     open files without asking the daemon: no OPEN or\n"
-	       "                           RELEASE per file, but an open file no longer holds\n"
-	       "                           its image in use, and writing into an image fails\n"
-	       "                           at write() instead of open()\n\n",
+	       "    -o busy_files          an open file holds its image in use (rm of its\n"
+	       "                           last tag fails EBUSY) and writing into an image\n"
+	       "                           fails at open(); costs three requests per file\n"
+	       "                           (by default files are opened without asking)\n"
+	       "    -o busy_dirs           an open directory holds its image in use, as\n"
+	       "                           busy_files does for files\n\n",
 	       prog, prog);
 }
 
@@ -412,6 +415,8 @@ static int check_main(int argc, char *argv[])
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args iargs = FUSE_ARGS_INIT(0, NULL);
+	bool unmounted = false;
 	struct imgfs_opts o = { .threads = 128, .timeout = (int)REGISTRY_TIMEOUT_DEFAULT,
 				.list_page = REGISTRY_LIST_PAGE_DEFAULT };
 	struct fuse_cmdline_opts cl = { 0 };
@@ -581,7 +586,13 @@ int main(int argc, char *argv[])
 	ctx.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &ctx.mount_time);
 	ctx.busy_dirs = o.busy_dirs != 0;
-	ctx.stateless_files = o.stateless_files != 0;
+	/* Files are opened without a request unless an open file is to
+	 * hold its image (ops_file.c, fs_op_open). */
+	if (o.busy_files && o.stateless_files) {
+		log_err("busy_files and stateless_files contradict each other");
+		goto out;
+	}
+	ctx.stateless_files = !o.busy_files;
 	if (fs_inode_table_init(&ctx.inodes) || fs_inode_root(&ctx.inodes, &root))
 		goto out;
 	if (htab_init(&ctx.dirs)) {
@@ -603,13 +614,19 @@ int main(int argc, char *argv[])
 		ctx.mountpoint = mp;
 	}
 
-	if (fsname_add(&args, fsname))
+	/* import/'s connection takes the same libfuse options. */
+	for (int i = 0; i < args.argc; i++)
+		if (fuse_opt_add_arg(&iargs, args.argv[i]))
+			goto out;
+	if (fsname_add(&args, fsname) || fsname_add(&iargs, "imgfs-import"))
 		goto out;
 	/* A mount by root is shared with every user: permissions are the
 	 * images' own, and nothing in an image may raise privileges or
 	 * reach a device of the host. */
-	if (geteuid() == 0)
-		fuse_opt_add_arg(&args, "-oallow_other,default_permissions,nosuid,nodev");
+	if (geteuid() == 0 &&
+	    (fuse_opt_add_arg(&args, "-oallow_other,default_permissions,nosuid,nodev") ||
+	     fuse_opt_add_arg(&iargs, "-oallow_other,default_permissions,nosuid,nodev")))
+		goto out;
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &ctx);
 	if (!se)
 		goto out;
@@ -617,6 +634,9 @@ int main(int argc, char *argv[])
 		goto out;
 	if (fuse_session_mount(se, ctx.mountpoint) != 0)
 		goto out_signals;
+	/* Before the fork, so that import/ is there when the command that
+	 * mounted returns; without it import/ stays a directory here. */
+	fs_import_conn_mount(&ctx, &iargs, store_dir);
 	fuse_daemonize(cl.foreground);
 	if (!cl.foreground)
 		log_setup(level, 1);
@@ -626,6 +646,10 @@ int main(int argc, char *argv[])
 	 * daemon's. */
 	if (fs_notify_start(&ctx, se) != 0) {
 		log_err("cannot start the invalidation thread");
+		goto out_unmount;
+	}
+	if (fs_import_conn_start(&ctx) != 0) {
+		log_err("cannot serve import/");
 		goto out_unmount;
 	}
 	ew.se = se;
@@ -647,14 +671,21 @@ int main(int argc, char *argv[])
 	/* libfuse reports the signal that ended the loop; SIGTERM (systemd's
 	 * stop), SIGINT and SIGHUP are the asked-for way out, the mount is
 	 * taken down below as after an unmount. */
+	unmounted = ret == 0;
 	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP) ? 0 : 1;
 out_unmount:
 	if (ew.running) {
 		__atomic_store_n(&ew.done, 1, __ATOMIC_RELEASE);
 		pthread_join(ew.thread, NULL);
 	}
+	/* From here a signal ends the daemon at once: the wait below for
+	 * imports still being written must not outlive a stop. */
+	fuse_remove_signal_handlers(se);
+	/* Before the notifier: an import's flush may still be telling it. */
+	fs_import_conn_stop(&ctx, unmounted);
 	fs_notify_stop(&ctx);
 	fuse_session_unmount(se);
+	goto out;
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
@@ -676,6 +707,7 @@ out:
 		pthread_mutex_destroy(&ctx.statters.lock);
 	}
 	free((char *)ctx.mountpoint);
+	free(ctx.import_dir);
 	if (ctx.store)
 		store_close(ctx.store);
 	if (rc)
@@ -695,5 +727,6 @@ out:
 	free(o.pull_group);
 	free(o.push_compression);
 	fuse_opt_free_args(&args);
+	fuse_opt_free_args(&iargs);
 	return ret;
 }

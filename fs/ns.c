@@ -168,7 +168,6 @@ static int image_child(struct fs_ctx *ctx, struct fs_inode *parent,
 static int lookup_root(struct fs_ctx *ctx, const char *name,
 		       struct fs_inode *tmpl, double *timeout)
 {
-	(void)ctx;
 	*timeout = FS_TIMEOUT_IMMUTABLE;
 	if (strcmp(name, "repos") == 0) {
 		tmpl->path = strdup("");
@@ -194,6 +193,9 @@ static int lookup_root(struct fs_ctx *ctx, const char *name,
 	if (strcmp(name, "dangling") == 0)
 		return set_key(tmpl, FS_DANGLING, "D");
 	if (strcmp(name, "import") == 0) {
+		/* On a connection of its own (import_conn.c): a link there. */
+		if (ctx->import_dir)
+			return set_key(tmpl, FS_IMPORT_LINK, "m>");
 		tmpl->path = strdup("");
 		if (!tmpl->path)
 			return -ENOMEM;
@@ -752,6 +754,10 @@ int fs_ns_stat(struct fs_ctx *ctx, struct fs_inode *node, struct stat *st,
 		*timeout = 0;
 		stat_base(ctx, node, st, S_IFREG | 0644);
 		break;
+	case FS_IMPORT_LINK:
+		stat_base(ctx, node, st, S_IFLNK | 0777);
+		st->st_size = (off_t)strlen(ctx->import_dir);
+		break;
 	case FS_TAG:
 	case FS_REG_TAG:
 		*timeout = FS_TIMEOUT_TAG;
@@ -911,7 +917,8 @@ int fs_ns_list(struct fs_ctx *ctx, struct fs_inode *node, struct fs_dirlist *out
 		    (ret = fs_dirlist_add(out, "export", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "images", S_IFREG)) ||
 		    (ret = fs_dirlist_add(out, "images.json", S_IFREG)) ||
-		    (ret = fs_dirlist_add(out, "import", S_IFDIR)) ||
+		    (ret = fs_dirlist_add(out, "import",
+					  ctx->import_dir ? S_IFLNK : S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "registries", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "repos", S_IFDIR)) ||
 		    (ret = fs_dirlist_add(out, "status", S_IFREG)))
@@ -975,6 +982,10 @@ int fs_ns_readlink(struct fs_ctx *ctx, struct fs_inode *node, char **out)
 	if (node->kind == FS_DANGLING_LINK)
 		return asprintf(out, "../by-id/%.*s", (int)node->n, node->id) < 0 ?
 		       -ENOMEM : 0;
+	if (node->kind == FS_IMPORT_LINK) {
+		*out = strdup(ctx->import_dir);
+		return *out ? 0 : -ENOMEM;
+	}
 	if (node->kind == FS_EXPORT_LINK)
 		return fs_export_readlink(ctx, node, out);
 	if (node->kind == FS_REG_TAG)

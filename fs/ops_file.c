@@ -278,6 +278,7 @@ static int file_load(fuse_req_t req, struct fs_ctx *ctx, struct fs_file *f,
 	case FS_TAG:
 	case FS_DANGLING_LINK:
 	case FS_EXPORT_LINK:
+	case FS_IMPORT_LINK:
 		/* The kernel follows links before it opens; only a caller
 		 * that asked not to follow gets here. */
 		ret = -ELOOP;

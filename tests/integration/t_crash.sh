@@ -92,7 +92,13 @@ for r in $(seq "$ROUNDS"); do
     wait "$wpid" 2>/dev/null && fail "the import writer succeeded although the daemon was killed"
     timeout 10 fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
     log "  killed; $(grep -c add "$TEST_TMP/tags.$r") ln -s and $(grep -c "^rm " "$TEST_TMP/tags.$r") rm had succeeded"
+    # import/'s own mount, left dead by the kill, is taken down by the
+    # next daemon of the store, not mounted over.
+    stale=$IMPORT_MNT
+    _is_mounted "$stale" || fail "the killed daemon's import/ mount is not there to take down"
     imgfs_mount
+    assert_eq "$stale" "$IMPORT_MNT" "import/'s mountpoint after the restart"
+    assert_eq 1 "$(awk -v m="$stale" '$5 == m' /proc/self/mountinfo | wc -l)" "mounts at $stale"
 
     # tags: cumulative over rounds (tags of earlier rounds must survive too)
     cat "$TEST_TMP"/tags.[0-9]* > "$TEST_TMP/alltags"

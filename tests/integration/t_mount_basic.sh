@@ -113,10 +113,10 @@ awk -v id="$fid" '$1 == "features" && $2 == "latest" && $3 == id { f = 1 } END {
 pass "images table"
 
 check "writes inside an image fail with EROFS"
-for op_path in "write $T/rootfs/newfile" "write $T/rootfs/etc/os-release" "mkdir $T/rootfs/newdir" \
+for op_path in "write $T/rootfs/newfile" "writeto $T/rootfs/etc/os-release" "mkdir $T/rootfs/newdir" \
     "unlink $T/rootfs/etc/os-release" "rmdir $T/rootfs/tmp" "symlink $T/rootfs/newlink" \
     "chmod $T/rootfs/etc/passwd" "truncate $T/rootfs/etc/passwd" "setxattr $T/rootfs/etc/passwd" \
-    "write $T/manifest" "write $T/config" "write $T/layers/x" "unlink $T/manifest"; do
+    "writeto $T/manifest" "writeto $T/config" "write $T/layers/x" "unlink $T/manifest"; do
     set -- $op_path
     assert_eq EROFS "$(errno_of "$1" "$2")" "$1 $2"
 done

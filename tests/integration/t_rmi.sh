@@ -2,10 +2,11 @@
 # t_rmi.sh — `docker rmi` as file operations: rm of a tag untags, rm of the
 # last tag deletes the image and frees the blobs nothing else uses (a layer
 # shared with another image stays until that one goes too); rmdir by-id/<id>
-# deletes an image with all its tags; an image with an open file (or, with
-# -o busy_dirs, an open directory) is EBUSY and nothing changes, until the
-# holder exits; without busy_dirs an open directory holds nothing (the
-# kernel opens directories without asking) and survives its image; dangling/
+# deletes an image with all its tags; with -o busy_files an image with an
+# open file (with -o busy_dirs, an open directory) is EBUSY and nothing
+# changes, until the holder exits; without busy_dirs an open directory holds
+# nothing (the kernel opens directories without asking) and survives its
+# image (files: t_stateless); dangling/
 # lists untagged images and `rm dangling/*` removes them; `cat images` rows
 # follow every step; deletions persist across a remount.
 . "$(dirname "$0")/../lib/common.sh"
@@ -24,7 +25,7 @@ V=$(remote_config_id busyboxv:latest)
 U1=$(remote_config_id u1:latest)
 U2=$(remote_config_id u2:latest)
 
-imgfs_mount
+imgfs_mount busy_files
 R=$MNT/repos
 
 blobs() { ls "$STORE/blobs/sha256" | sort; }
@@ -104,7 +105,7 @@ rows | grep " $U1\$" >/dev/null && fail "images still shows $U1"
 assert_eq 3 "$(nblobs)" "blobs after rmdir (u2's three)"
 pass "rmdir by-id"
 
-check "EBUSY while a file of the image is open"
+check "-o busy_files: EBUSY while a file of the image is open"
 sleep 100 < "$MNT/by-id/$U2/rootfs/data/blob" &
 holder=$!
 sleep 0.3

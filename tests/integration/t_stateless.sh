@@ -1,7 +1,10 @@
 #!/bin/bash
-# t_stateless.sh — -o stateless_files: the kernel opens files without asking
-# the daemon (FUSE_CAP_NO_OPEN_SUPPORT) and every read comes without a
-# handle.  Checked against the same store mounted with handles:
+# t_stateless.sh — files without handles, the default: the kernel opens
+# files without asking the daemon (FUSE_CAP_NO_OPEN_SUPPORT), closes them
+# without a FLUSH (ENOSYS to the first), and every read comes without a
+# handle; import/, which needs its flushes, is a connection of its own that
+# the root's `import` links to.  Checked against the same store mounted
+# with handles (-o busy_files):
 #   - every kind of file reads the same bytes (manifest, config, a layer,
 #     the rootfs as tar streams it, image.tar, oci/index.json, images);
 #   - the mount really opens without handles: an open file no longer holds
@@ -19,7 +22,11 @@
 #     change reads to its end the archive it began with;
 #   - an import still commits at close and reports a bad archive there;
 #   - a reader whose image was deleted under it gets the file's bytes or
-#     an error, never other bytes, and the daemon lives.
+#     an error, never other bytes, and the daemon lives;
+#   - closing costs no request: libfuse's debug log shows at most the one
+#     OPEN and the one FLUSH answered ENOSYS for many files read, while an
+#     import's FLUSH still comes (on import/'s connection), and the daemon
+#     takes import/'s mount down when it exits.
 . "$(dirname "$0")/../lib/common.sh"
 . "$IMGFS_SRC/tests/lib/build_images.sh"
 need_root
@@ -52,7 +59,7 @@ gone() { wait_for 3 _enoent "$1" || fail "stat ${1#"$MNT"/}: $(errno_of stat "$1
 image_rows() { timeout 30 cat "$MNT/images" | awk 'NR > 1 { print $1, $2, $3 }' | sort; }
 
 check "reference: the same store mounted with handles"
-imgfs_mount
+imgfs_mount busy_files
 R=$MNT/repos
 [ -L "$R/busybox/latest" ] || fail "cannot pull busybox:latest"
 [ -L "$R/u1/latest" ] || fail "cannot pull u1:latest"
@@ -66,7 +73,7 @@ imgfs_umount
 pass "reference taken"
 
 check "every kind of file reads the same without handles"
-imgfs_mount stateless_files
+imgfs_mount
 snapshot "$MNT/by-id/$B" | diff "$TEST_TMP/want.b" - || fail "busybox differs without handles"
 snapshot "$MNT/by-id/$U" | diff "$TEST_TMP/want.u" - || fail "u1 differs without handles"
 image_rows | diff "$TEST_TMP/want.rows" - || fail "images differs without handles"
@@ -84,7 +91,7 @@ except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)))
 os.close(fd)
 EOF
-) || fail "open for writing failed (with stateless_files it is not asked)"
+) || fail "open for writing failed (without handles it is not asked)"
 assert_eq EROFS "$out" "write into a rootfs file"
 assert_eq EROFS "$(errno_of truncate "$MNT/by-id/$B/rootfs/bin/busybox")" "truncate"
 cmp "$MNT/by-id/$B/rootfs/bin/busybox" <(tar -xOf <(tar --sort=name -cf - -C "$MNT/by-id/$B/rootfs" ./bin/busybox)) ||
@@ -205,4 +212,30 @@ imgfs_alive || fail "daemon died"
 pass "deleted under its reader, which got ${got:0:12}"
 
 imgfs_umount
+
+check "closing costs no request; import/ has a connection of its own"
+imgfs_mount debug
+[ -L "$MNT/import" ] || fail "import in the root is not a symlink"
+case $IMPORT_MNT in /*) ;; *) fail "import links to '$IMPORT_MNT', not an absolute path" ;; esac
+awk -v m="$IMPORT_MNT" '$5 == m { split($0, a, " - "); split(a[2], f, " "); print f[1] }' /proc/self/mountinfo |
+    grep -qx fuse.imgfs || fail "nothing of type fuse.imgfs mounted at $IMPORT_MNT"
+reqs() { grep -c "opcode: $1 " "$IMGFS_LOG" || true; }
+for f in "$MNT"/by-id/"$B"/rootfs/etc/* "$MNT"/by-id/"$B"/rootfs/bin/busybox; do
+    [ -f "$f" ] && ! [ -L "$f" ] && { cat "$f" > /dev/null || fail "read $f"; }
+done
+for f in "$MNT"/by-id/"$B"/rootfs/etc/*; do
+    [ -f "$f" ] && ! [ -L "$f" ] && { cat "$f" > /dev/null || fail "read $f again"; }
+done
+n_open=$(reqs OPEN); n_flush=$(reqs FLUSH); n_release=$(reqs RELEASE)
+[ "$n_open" -le 1 ] || fail "$n_open OPEN requests for files read (want the one answered ENOSYS)"
+[ "$n_flush" -le 1 ] || fail "$n_flush FLUSH requests for files read (want the one answered ENOSYS)"
+[ "$n_release" = 0 ] || fail "$n_release RELEASE requests for files read without handles"
+cp "$TEST_TMP/imp.tar" "$MNT/import/late:1" || fail "cp into import/ through the link"
+assert_eq stateless "$(cat "$R/late/1/rootfs/hello")" "the import's file"
+[ "$(reqs FLUSH)" -gt "$n_flush" ] || fail "no FLUSH for the import's close"
+cp "$TEST_TMP/cut.tar.gz" "$MNT/import/cut:2" 2>/dev/null && fail "a truncated archive imported through the link"
+imgfs_umount
+_is_mounted "$IMPORT_MNT" && fail "import/ still mounted after the daemon exited"
+pass "$n_open OPEN, $n_flush FLUSH, $n_release RELEASE for the reads; the import flushed"
+
 echo "t_stateless: all checks passed"

@@ -7,7 +7,9 @@
 #    daemon commits the import, then exits.  The next mount has the image.
 # 2. An import whose writer dies mid-archive after the unmount: the daemon
 #    rolls it back and exits; the next mount has no such tag and nothing
-#    left in the store's tmp/.
+#    left in the store's tmp/.  SIGTERM with an import being written: the
+#    daemon does not wait for the writer, rolls the import back, takes
+#    import/'s own mount down and exits 0.
 # 3. A layer download held back by a proxy when the mount is detached:
 #    the reader gets an error within the timeout, the daemon exits, and
 #    no partial file is taken for a blob; with the registry reachable the
@@ -100,8 +102,27 @@ imgfs_mount
 n_tmp=$(find "$STORE/tmp" -mindepth 1 | wc -l)
 assert_eq "$n_tmp" 0 "files in tmp/ after the next mount"
 grep -q "rolledback" "$STORE/tags.json" && fail "tags.json names the rolled-back import"
-imgfs_umount
 pass "import rolled back"
+
+check "SIGTERM with an import being written: rolled back, import/ unmounted, exit 0"
+# import/ is a mount of its own (fs/import_conn.c) whose workers wait in
+# read() while the writer holds its file: a stop must not wait for it.
+STARTED=$TEST_TMP/w3.started
+slow_writer "$MNT/import/termed:1" "$TEST_TMP/never" &
+wpid=$!
+_PIDS+=("$wpid")
+wait_for 20 test -e "$STARTED" || fail "the writer did not start"
+kill -TERM "$IMGFS_PID"
+wait_daemon_exit
+_is_mounted "$IMPORT_MNT" && fail "import/ still mounted at $IMPORT_MNT after SIGTERM"
+_is_mounted "$MNT" && fail "still mounted after SIGTERM"
+kill -KILL "$wpid"
+wait "$wpid" 2>/dev/null
+imgfs_mount
+[ -e "$MNT/repos/termed/1" ] && fail "the import cut by SIGTERM is visible at the next mount"
+assert_eq 0 "$(find "$STORE/tmp" -mindepth 1 | wc -l)" "files in tmp/ after SIGTERM and a mount"
+imgfs_umount
+pass "SIGTERM during an import"
 
 # The proxy holds back slow's layer for parts 3 and 4.
 PLOG=$TEST_TMP/proxy.log

@@ -437,6 +437,10 @@ imgfs_mount() {
     done
     _fuse_conn "$MNT" > "$TEST_TMP/.conn.$(echo "$MNT" | tr / _)"
     wait_for 20 timeout 5 ls "$MNT" || fail "mount root of $MNT not listable"
+    # import/ is a connection of its own, mounted where the root's
+    # `import` link points (fs/import_conn.c): cleanup takes it down too.
+    IMPORT_MNT=$(readlink "$MNT/import" 2>/dev/null) || IMPORT_MNT=
+    [ -n "$IMPORT_MNT" ] && _MOUNTS+=("$IMPORT_MNT")
     log "mounted at $MNT (pid $IMGFS_PID)"
 }
 
@@ -455,6 +459,9 @@ imgfs_umount() {
     local rc=0
     wait "$IMGFS_PID" || rc=$?
     [ "$rc" = 0 ] || fail "imgfs exited with status $rc after unmount"
+    if [ -n "${IMPORT_MNT:-}" ] && _is_mounted "$IMPORT_MNT"; then
+        fail "the daemon exited and left import/ mounted at $IMPORT_MNT"
+    fi
     log "unmounted $MNT"
 }
 
@@ -521,6 +528,12 @@ try:
         with open(p, "rb") as f:
             while f.read(1 << 20): pass
     elif op == "write": os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
+    elif op == "writeto":
+        # Opening needs no request (files are opened without asking):
+        # the write itself is refused.
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+        try: os.write(fd, b"x")
+        finally: os.close(fd)
     elif op == "mkdir": os.mkdir(p)
     elif op == "unlink": os.unlink(p)
     elif op == "rmdir": os.rmdir(p)
