@@ -332,6 +332,12 @@ static void unmount_stale(const char *base, const char *path)
 		log_warn("cannot unmount %s: %s", path, strerror(-ret));
 }
 
+/* Only to interrupt the loop's wait (fs_import_conn_stop). */
+static void wake(int sig)
+{
+	(void)sig;
+}
+
 /*
  * fs_import_conn_mount - set up and mount import/'s connection with the
  * mount options in @args (consumed), for the store at @store_dir.  On
@@ -342,6 +348,7 @@ int fs_import_conn_mount(struct fs_ctx *ctx, struct fuse_args *args,
 			 const char *store_dir)
 {
 	struct fs_inode tmpl = { .kind = FS_IMPORT_DIR, .key = "m:", .path = "" };
+	struct sigaction sa = { 0 };
 	struct fs_import_conn *ic = NULL;
 	struct store_image *unused = NULL;
 	struct fs_inode *root = NULL;
@@ -377,6 +384,14 @@ int fs_import_conn_mount(struct fs_ctx *ctx, struct fuse_args *args,
 	ic->root = root->ino;
 	fs_put_node(ctx, root);
 	ctx->import_conn = ic;
+	/* Without SA_RESTART: the signal is to end the loop's sem_wait()
+	 * (fs_import_conn_stop). */
+	sa.sa_handler = wake;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0) {
+		ret = -errno;
+		goto out;
+	}
 	ret = -EIO;
 	ic->se = fuse_session_new(args, &import_ops, sizeof(import_ops), ctx);
 	if (!ic->se)
@@ -406,34 +421,32 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-/* Only to interrupt the loop's wait (fs_import_conn_stop). */
-static void wake(int sig)
-{
-	(void)sig;
-}
-
-/* fs_import_conn_start - serve the connection (after fuse_daemonize(),
- * whose fork the thread must not precede). */
-int fs_import_conn_start(struct fs_ctx *ctx)
+/*
+ * fs_import_conn_start - serve the connection.  Called by the main
+ * connection's init (ops.c), so that what that init decides from the
+ * kernel's offer (ctx->dirs_stateless, ctx->files_stateless, read by the
+ * same handlers here) is written before this loop's thread exists; and
+ * after fuse_daemonize(), whose fork a thread must not precede.  If the
+ * loop cannot run, the mount is detached rather than left unanswered.
+ */
+void fs_import_conn_start(struct fs_ctx *ctx)
 {
 	struct fs_import_conn *ic = ctx->import_conn;
-	struct sigaction sa = { .sa_handler = wake };
 
-	if (!ic)
-		return 0;
-	/* No SA_RESTART: the signal must end the loop's sem_wait(). */
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL) < 0)
-		return -errno;
+	if (!ic || ic->running)
+		return;
 	ic->lc = fuse_loop_cfg_create();
-	if (!ic->lc)
-		return -ENOMEM;
-	fuse_loop_cfg_set_max_threads(ic->lc, 16);
-	fuse_loop_cfg_set_idle_threads(ic->lc, 2);
-	if (pthread_create(&ic->thread, NULL, loop_main, ic) != 0)
-		return -EAGAIN;
-	ic->running = true;
-	return 0;
+	if (ic->lc) {
+		fuse_loop_cfg_set_max_threads(ic->lc, 16);
+		fuse_loop_cfg_set_idle_threads(ic->lc, 2);
+		ic->running = pthread_create(&ic->thread, NULL, loop_main, ic) == 0;
+	}
+	if (!ic->running) {
+		log_err("cannot serve import/ at %s: unmounting it", ctx->import_dir);
+		/* Gone rather than empty: a copy into the link fails. */
+		if (detach(ctx->import_dir) == 0)
+			rmdir(ctx->import_dir);
+	}
 }
 
 /*
@@ -456,6 +469,7 @@ void fs_import_conn_stop(struct fs_ctx *ctx, bool finish)
 	if (!ic)
 		return;
 	if (ic->running && finish && detach(ctx->import_dir) == 0) {
+		log_info("unmounted; import/ ends once no file is being written into it");
 		pthread_join(ic->thread, NULL);
 		ic->running = false;
 	}

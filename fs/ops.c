@@ -686,11 +686,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 		ctx->dirs_stateless = true;
 	}
-	/* Files without handles, when asked for (fs_op_open). */
+	/* Files without handles unless -o busy_files (fs_op_open). */
 	if (ctx->stateless_files && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 		ctx->files_stateless = true;
 	}
+	/* import/'s connection uses the same handlers: only now that the
+	 * choices above are made (import_conn.c). */
+	fs_import_conn_start(ctx);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

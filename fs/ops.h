@@ -139,7 +139,7 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* ---- import_conn.c: import/ on a connection of its own ---- */
 int fs_import_conn_mount(struct fs_ctx *ctx, struct fuse_args *args,
 			 const char *store_dir);
-int fs_import_conn_start(struct fs_ctx *ctx);
+void fs_import_conn_start(struct fs_ctx *ctx);
 void fs_import_conn_stop(struct fs_ctx *ctx, bool finish);
 
 /* The low-level operations table (ops.c). */

@@ -67,15 +67,24 @@ wait_daemon_exit() {
     [ "$rc" = 0 ] || { tail -20 "$IMGFS_LOG"; fail "the daemon exited with $rc"; }
 }
 
+# writer_start N NAME GO — a slow_writer of import/NAME that goes on once
+# GO exists, started and past its first MiB; its pid in $wpid.
+writer_start() {
+    export STARTED=$TEST_TMP/w$1.started
+    slow_writer "$MNT/import/$2" "$3" &
+    wpid=$!
+    _PIDS+=("$wpid")
+    wait_for 20 test -e "$STARTED" || fail "the writer of $2 did not start"
+}
+
 check "an import in flight at the unmount is finished"
-imgfs_mount
-STARTED=$TEST_TMP/w1.started
-export STARTED
-slow_writer "$MNT/import/finished:1" "$TEST_TMP/w1.go" &
-wpid=$!
-_PIDS+=("$wpid")
-wait_for 20 test -e "$STARTED" || fail "the writer did not start"
+imgfs_mount log_level=info
+writer_start 1 finished:1 "$TEST_TMP/w1.go"
 fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
+# import/ is a mount of its own: the writer goes on only once the daemon
+# has reached its exit, which must wait for it, not race it.
+wait_for 20 grep -q "import/ ends once no file is being written" "$IMGFS_LOG" ||
+    fail "the daemon did not reach its exit after the unmount"
 touch "$TEST_TMP/w1.go"
 wait "$wpid" || fail "the writer failed after the unmount"
 wait_daemon_exit
@@ -86,11 +95,7 @@ assert_eq "$got" "$want_sum" "content of the import finished after the unmount"
 pass "import finished"
 
 check "an import whose writer dies after the unmount is rolled back"
-STARTED=$TEST_TMP/w2.started
-slow_writer "$MNT/import/rolledback:1" "$TEST_TMP/never" &
-wpid=$!
-_PIDS+=("$wpid")
-wait_for 20 test -e "$STARTED" || fail "the writer did not start"
+writer_start 2 rolledback:1 "$TEST_TMP/never"
 fusermount3 -u -z "$MNT" || fail "fusermount3 -u -z"
 kill -KILL "$wpid"
 wait "$wpid" 2>/dev/null
@@ -107,11 +112,7 @@ pass "import rolled back"
 check "SIGTERM with an import being written: rolled back, import/ unmounted, exit 0"
 # import/ is a mount of its own (fs/import_conn.c) whose workers wait in
 # read() while the writer holds its file: a stop must not wait for it.
-STARTED=$TEST_TMP/w3.started
-slow_writer "$MNT/import/termed:1" "$TEST_TMP/never" &
-wpid=$!
-_PIDS+=("$wpid")
-wait_for 20 test -e "$STARTED" || fail "the writer did not start"
+writer_start 3 termed:1 "$TEST_TMP/never"
 kill -TERM "$IMGFS_PID"
 wait_daemon_exit
 _is_mounted "$IMPORT_MNT" && fail "import/ still mounted at $IMPORT_MNT after SIGTERM"
