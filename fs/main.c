@@ -443,6 +443,17 @@ int main(int argc, char *argv[])
 	 * which they come from the heap and its high-water mark stays:
 	 * 30.4 vs 19.4 MB RSS after loading a 100,000-file image's index. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* One malloc arena per CPU, not glibc's eight: no more threads run
+	 * at once than there are CPUs, and each arena keeps what its
+	 * threads freed.  RSS per file of the small image (103k files)
+	 * after a tar and 64 random readers, 2 vCPUs, 4 runs each: 385-453
+	 * B with glibc's default, 323-350 B with 2 arenas, at the same
+	 * random-read rate (317-355k vs 248-340k reads in 5 s). */
+	{
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		mallopt(M_ARENA_MAX, n > 2 ? (int)(n < 64 ? n : 64) : 2);
+	}
 	memset(&ctx, 0, sizeof(ctx));
 	if (fuse_opt_parse(&args, &o, imgfs_opt_spec, imgfs_opt_proc) == -1)
 		goto out;
