@@ -659,7 +659,6 @@ int main(int argc, char *argv[])
 		log_err("cannot start the invalidation thread");
 		goto out_unmount;
 	}
-
 	ew.se = se;
 	ew.store = ctx.store;
 	ew.running = pthread_create(&ew.thread, NULL, exit_watch_main, &ew) == 0;
