@@ -22,6 +22,12 @@ demo_stop() {
 	if [ -f "$state/mountpoint" ]; then
 		fusermount3 -u "$(cat "$state/mountpoint")" 2>/dev/null || true
 	fi
+	# The daemon exits after the unmount (taking import/'s own mount
+	# down); the next one needs the store it holds.
+	for _ in $(seq 100); do
+		pgrep -f "store=$state/store" >/dev/null || break
+		sleep 0.1
+	done
 	if [ -f "$state/registry.pid" ]; then
 		kill "$(cat "$state/registry.pid")" 2>/dev/null || true
 	fi
