@@ -412,6 +412,63 @@ static int check_main(int argc, char *argv[])
 	return broken ? 1 : 0;
 }
 
+/*
+ * malloc_tune_exec - run again with glibc's per-thread cache limited to
+ * chunks of at most 128 bytes (GLIBC_TUNABLES glibc.malloc.tcache_max),
+ * before anything else has happened.
+ *
+ * Why: every worker thread's cache of freed chunks (up to 1032 bytes, 7
+ * of each size) keeps chunks spread over the shared arenas, so freed
+ * memory around them can be neither reused by other threads nor given
+ * back: each live worker held ~0.9 MB.  The small image (103k files)
+ * after a tar and 64 random readers (23 threads): RSS +32 MB with
+ * glibc's cache, +18.5 MB with tcache_max=128 and +16.8 MB with none,
+ * at the same random-read rate as the first (316k vs 309-325k reads in
+ * 5 s; 275-287k with none).  glibc reads its tunables from the
+ * environment only, when the process starts, hence the exec.  Nothing
+ * is done when the caller chose a tcache_max itself, or when the exec
+ * fails (no /proc): the daemon then runs with glibc's defaults.
+ */
+static void malloc_tune_exec(char *argv[])
+{
+	static const char marker[] = "IMGFS_MALLOC_TUNED";
+	const char *env = getenv("GLIBC_TUNABLES");
+	char *cur = env ? strdup(env) : NULL, *val = NULL, self[PATH_MAX];
+	ssize_t n;
+
+	if (env && !cur)
+		return;
+	if (getenv(marker)) {
+		unsetenv(marker);
+		goto out;
+	}
+	if (cur && strstr(cur, "glibc.malloc.tcache_max"))
+		goto out;
+	if (asprintf(&val, "glibc.malloc.tcache_max=128%s%s",
+		     cur && *cur ? ":" : "", cur ? cur : "") < 0) {
+		val = NULL;
+		goto out;
+	}
+	/* the binary's own path, not /proc/self/exe: the process's name
+	 * (ps, pgrep) is the file name exec'd */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0 && (size_t)n < sizeof(self) - 1) {
+		self[n] = '\0';
+		if (setenv(marker, "1", 1) == 0 &&
+		    setenv("GLIBC_TUNABLES", val, 1) == 0)
+			execv(self, argv);
+	}
+	/* still here: run as we are, with the caller's environment */
+	if (cur)
+		setenv("GLIBC_TUNABLES", cur, 1);
+	else
+		unsetenv("GLIBC_TUNABLES");
+	unsetenv(marker);
+out:
+	free(cur);
+	free(val);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -437,6 +494,7 @@ int main(int argc, char *argv[])
 
 	if (argc >= 2 && strcmp(argv[1], "--check") == 0)
 		return check_main(argc, argv);
+	malloc_tune_exec(argv);
 	/* Large transient buffers (an index body while it is decoded, a
 	 * read's copy) are mapped and given back when freed.  glibc would
 	 * raise this threshold to the largest such buffer freed, after

@@ -37,6 +37,14 @@ assert_eq 1024 "$hard" "daemon's hard open-file limit"
 assert_eq 1024 "$soft" "daemon's soft open-file limit"
 pass "open files: soft $soft, hard $hard"
 
+# Each live worker thread's cache of freed chunks kept ~0.9 MB of the
+# arenas; the daemon limits it through glibc's tunables, which glibc reads
+# only from the environment it starts with (main.c: malloc_tune_exec).
+check "the daemon runs with glibc's per-thread cache limited to 128-byte chunks"
+tun=$(tr '\0' '\n' < "/proc/$IMGFS_PID/environ" | sed -n 's/^GLIBC_TUNABLES=//p')
+assert_eq "glibc.malloc.tcache_max=128" "$tun" "the daemon's GLIBC_TUNABLES"
+pass "GLIBC_TUNABLES=$tun"
+
 nfds() { ls "/proc/$IMGFS_PID/fd" | wc -l; }
 # blob_fds HEX... — how many of the daemon's descriptors are those blobs
 blob_fds() {
@@ -134,4 +142,18 @@ diff "$TEST_TMP/want" "$TEST_TMP/got2" >&2 || fail "features' files differ after
 pass "partial layer closed when idle, reopened, read right"
 imgfs_alive || fail "daemon died"
 imgfs_umount
+
+check "tunables of the caller's are kept, and a tcache_max of its own wins"
+# glibc parses GLIBC_TUNABLES in place: /proc/PID/environ shows the first
+# tunable only, which is the daemon's when it ran itself again.
+GLIBC_TUNABLES=glibc.malloc.tcache_count=3 imgfs_mount
+envof() { tr '\0' '\n' < "/proc/$IMGFS_PID/environ" | sed -n "s/^$1=//p"; }
+assert_eq "glibc.malloc.tcache_max=128" "$(envof GLIBC_TUNABLES)" "GLIBC_TUNABLES, added to"
+assert_eq 1 "$(envof IMGFS_MALLOC_TUNED)" "the daemon ran itself again"
+imgfs_umount
+GLIBC_TUNABLES=glibc.malloc.tcache_max=256 imgfs_mount
+assert_eq "glibc.malloc.tcache_max=256" "$(envof GLIBC_TUNABLES)" "GLIBC_TUNABLES, the caller's"
+assert_eq "" "$(envof IMGFS_MALLOC_TUNED)" "ran again with the caller's tcache_max"
+imgfs_umount
+pass "GLIBC_TUNABLES: the caller's kept"
 pass "t_fds"
