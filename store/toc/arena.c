@@ -129,29 +129,37 @@ static struct arena_blk *arena_grow(struct toc_arena *ar, size_t need)
 	return b;
 }
 
-void *toc_arena_alloc(struct toc_arena *ar, size_t n)
+/* @n bytes at a multiple of @align (1 or 8) */
+static void *arena_take(struct toc_arena *ar, size_t n, size_t align)
 {
 	struct arena_blk *b = ar->head;
 	size_t off;
 
 	if (n > SIZE_MAX - 8)
 		return NULL;
-	n = (n + 7) & ~(size_t)7;
 	if (!n)
-		n = 8;
-	if (!b || b->cap - b->used < n) {
+		n = 1;
+	off = b ? (b->used + align - 1) & ~(align - 1) : 0;
+	if (!b || off > b->cap || b->cap - off < n) {
 		b = arena_grow(ar, n);
 		if (!b)
 			return NULL;
+		off = 0;
 	}
-	off = b->used;
-	b->used += n;
+	b->used = off + n;
 	return b->data + off;
 }
 
+void *toc_arena_alloc(struct toc_arena *ar, size_t n)
+{
+	return arena_take(ar, n, 8);
+}
+
+/* Strings are not aligned: 103k paths of a small-files image waste
+ * 3.5 bytes each on average at 8. */
 char *toc_arena_strndup(struct toc_arena *ar, const char *s, size_t n)
 {
-	char *p = toc_arena_alloc(ar, n + 1);
+	char *p = arena_take(ar, n + 1, 1);
 
 	if (!p)
 		return NULL;

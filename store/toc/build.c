@@ -319,8 +319,18 @@ static int build_entry(struct build *b, struct archive *a,
 	if (e->mtime_nsec >= 1000000000u)
 		e->mtime_nsec = 0;
 	if (type == STORE_FT_CHR || type == STORE_FT_BLK) {
-		e->devmajor = (uint32_t)archive_entry_rdevmajor(ae);
-		e->devminor = (uint32_t)archive_entry_rdevminor(ae);
+		dev_t maj = archive_entry_rdevmajor(ae);
+		dev_t min = archive_entry_rdevminor(ae);
+
+		/* what mknod(2) could not make either */
+		if (maj > STORE_TOC_DEVMAJOR_MAX || min > STORE_TOC_DEVMINOR_MAX) {
+			log_err("toc: %s: device %ju:%ju out of range", b->path,
+				(uintmax_t)maj, (uintmax_t)min);
+			rc = -EINVAL;
+			goto out;
+		}
+		e->devmajor = (uint32_t)maj;
+		e->devminor = (uint32_t)min;
 	}
 	e->size = (uint64_t)size;
 	e->offset = (uint64_t)pos;

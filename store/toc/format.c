@@ -585,7 +585,8 @@ static int dec_entries(struct dec *l, struct store_toc *toc,
 		struct store_toc_entry *e = &toc->entries[i];
 		uint32_t lk = get32(ENT_AT(t, n, i, ENT_LINK, 4));
 		uint32_t p = pr.path + get32(ENT_AT(t, n, i, ENT_PATH, 4));
-		uint8_t type = *ENT_AT(t, n, i, ENT_TYPE, 1);
+		uint8_t type = *ENT_AT(t, n, i, ENT_TYPE, 1), ftype;
+		uint32_t mode, devmajor, devminor, n_xattrs;
 		size_t plen = 0, llen = 0;
 
 		e->offset = pr.offset + get64(ENT_AT(t, n, i, ENT_OFFSET, 8));
@@ -593,22 +594,32 @@ static int dec_entries(struct dec *l, struct store_toc *toc,
 		e->mtime_sec = (int64_t)get64(ENT_AT(t, n, i, ENT_MTIME_SEC, 8));
 		e->mtime_nsec = get32(ENT_AT(t, n, i, ENT_MTIME_NSEC, 4));
 		e->path = dec_str(l, p, TOC_MAX_PATH, &plen);
-		e->mode = get16(ENT_AT(t, n, i, ENT_MODE, 2));
+		mode = get16(ENT_AT(t, n, i, ENT_MODE, 2));
 		e->uid = get32(ENT_AT(t, n, i, ENT_UID, 4));
 		e->gid = get32(ENT_AT(t, n, i, ENT_GID, 4));
-		e->devmajor = get32(ENT_AT(t, n, i, ENT_DEVMAJOR, 4));
-		e->devminor = get32(ENT_AT(t, n, i, ENT_DEVMINOR, 4));
+		devmajor = get32(ENT_AT(t, n, i, ENT_DEVMAJOR, 4));
+		devminor = get32(ENT_AT(t, n, i, ENT_DEVMINOR, 4));
 		e->xattr_first = get32(ENT_AT(t, n, i, ENT_XATTR_FIRST, 4));
-		e->n_xattrs = get32(ENT_AT(t, n, i, ENT_N_XATTRS, 4));
+		n_xattrs = get32(ENT_AT(t, n, i, ENT_N_XATTRS, 4));
+		/* checked before they go into the entry's bit-fields */
+		if (mode > 07777 || devmajor > STORE_TOC_DEVMAJOR_MAX ||
+		    devminor > STORE_TOC_DEVMINOR_MAX ||
+		    n_xattrs > TOC_MAX_XATTR_COUNT ||
+		    fmt_type_decode(type, &ftype))
+			return -EINVAL;
+		e->mode = mode;
+		e->devmajor = devmajor;
+		e->devminor = devminor;
+		e->n_xattrs = n_xattrs;
+		e->type = ftype;
 		if (lk != TOC_FMT_NO_LINK)
 			lk += p + (uint32_t)plen + 1;
 		e->link = lk == TOC_FMT_NO_LINK ? NULL :
 			  dec_str(l, lk, TOC_MAX_PATH, &llen);
-		if (fmt_type_decode(type, &e->type) ||
-		    !e->path || !dec_normal(l, e->path, plen) ||
+		if (!e->path || !dec_normal(l, e->path, plen) ||
 		    *ENT_AT(t, n, i, ENT_RESERVED, 1) ||
 		    (plen == 0 && e->type != STORE_FT_DIR) ||
-		    e->mode > 07777 || e->mtime_nsec >= 1000000000u ||
+		    e->mtime_nsec >= 1000000000u ||
 		    e->offset > toc->tar_size ||
 		    e->size > toc->tar_size - e->offset ||
 		    (e->size && e->type != STORE_FT_REG) ||

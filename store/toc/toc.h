@@ -89,22 +89,32 @@ struct store_xattr {
 	uint32_t len;
 };
 
+/*
+ * One entry of a layer.  64 bytes: an image of 100k small files holds
+ * 100k of these for as long as it is mounted, so the small fields are
+ * bit-fields (the limits they imply are checked where entries are made,
+ * by the builder and by the index reader).
+ */
+#define STORE_TOC_DEVMAJOR_MAX 0xfffu	/* the kernel's dev_t: 12 bits */
+#define STORE_TOC_DEVMINOR_MAX 0xfffffu	/* and 20 */
+
 struct store_toc_entry {
 	const char *path;	/* normalised: no leading "/" or "./", no
 				 * trailing "/", no "." or ".." components;
 				 * "" is the root directory itself */
 	const char *link;	/* symlink target (verbatim) or hardlink target
 				 * (normalised path); NULL otherwise */
-	uint8_t type;		/* enum store_ftype */
-	uint32_t mode;		/* permission bits incl. setuid/setgid/sticky */
-	uint32_t uid, gid;
-	int64_t mtime_sec;
-	uint32_t mtime_nsec;
-	uint32_t devmajor, devminor;
 	uint64_t size;		/* content bytes (regular files) */
 	uint64_t offset;	/* content offset in the uncompressed stream */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t uid, gid;
 	uint32_t xattr_first;	/* index into toc->xattrs */
-	uint32_t n_xattrs;
+	uint32_t mode : 12;	/* permission bits incl. setuid/setgid/sticky */
+	uint32_t type : 4;	/* enum store_ftype */
+	uint32_t n_xattrs : 16;	/* <= TOC_MAX_XATTR_COUNT */
+	uint32_t devmajor : 12;	/* <= STORE_TOC_DEVMAJOR_MAX */
+	uint32_t devminor : 20;	/* <= STORE_TOC_DEVMINOR_MAX */
 };
 
 struct store_toc_checkpoint {

@@ -253,7 +253,7 @@ static void test_bad_entries(void)
 		LNK("h5", ""), LNK("h6", "later/x"), REG(".wh.", 0),
 		REG("a/../b", 0), REG("/abs", 0), REG("x//y", 0),
 		REG(".wh..wh.aufs", 0), REG("q/.wh.meta/z", 0),
-		{ .path = "weird", .type = 99 }, { .path = NULL, .type = STORE_FT_REG },
+		{ .path = "weird", .type = 15 }, { .path = NULL, .type = STORE_FT_REG },
 		REG(".wh...", 0), REG(".wh..", 0), { .path = "", .type = STORE_FT_REG },
 	};
 	/* AUFS hardlink targets: hidden, but linkable in their layer. */

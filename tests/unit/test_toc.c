@@ -103,6 +103,7 @@ static struct spec specs[] = {
 	{ "tmp/", "tmp", STORE_FT_DIR, 01777, 0, 0, 0, 0, 0, 0, 0 },
 	{ "dev/null", "dev/null", STORE_FT_CHR, 0666, 0, 0, 0, 0, 1, 3, 0 },
 	{ "dev/sda", "dev/sda", STORE_FT_BLK, 0660, 0, 0, 0, 0, 8, 0, 0 },
+	{ "dev/max", "dev/max", STORE_FT_CHR, 0600, 0, 0, 0, 0, 0xfff, 0xfffff, 0 },
 	{ "run/fifo", "run/fifo", STORE_FT_FIFO, 0600, 0, 0, 0, 0, 0, 0, 0 },
 	{ "empty", "empty", STORE_FT_REG, 0644, 0, 0, 0, 0, 0, 0, 0 },
 	{ "big.bin", "big.bin", STORE_FT_REG, 0644, 0, 0, 0, 0, 0, 0, 0 },
@@ -695,6 +696,10 @@ static int toc_load(const char *path, struct store_toc **out)
 #define DOC_HDR_BODY_LEN 152
 #define DOC_HDR_BODY_ZLEN 160
 #define DOC_ENT_TYPE 38
+#define DOC_ENT_MODE 36
+#define DOC_ENT_DEVMAJOR 48
+#define DOC_ENT_DEVMINOR 52
+#define DOC_ENT_N_XATTRS 60
 #define DOC_TYPE_DIR 2
 
 static uint32_t doc_comp_code(enum registry_compression comp)
@@ -869,6 +874,41 @@ static void check_codes(const struct store_toc *t)
 	g = doc_pack(f, body, blen, blen, &glen);
 	CHECK_EQ(store_toc_decode(g, glen, &l), -EINVAL);
 	*typ = DOC_TYPE_DIR;
+	/* a mode, a device major and an xattr count past what an entry
+	 * holds (its bit-fields would keep the low bits: what is left is
+	 * valid, so only the reader's check refuses these) */
+	{
+		/* the root (entry 0), and dev/max: an all-zero byte plane
+		 * is not stored, so the patched bytes must be non-zero */
+		static const struct { size_t f, w, byte; uint8_t bit; int dev; } big[] = {
+			{ DOC_ENT_MODE, 2, 1, 0x10, 0 },	/* + 0x1000 */
+			{ DOC_ENT_DEVMAJOR, 4, 1, 0x10, 1 },	/* 0xfff -> 0x1fff */
+			{ DOC_ENT_DEVMINOR, 4, 2, 0x10, 1 },	/* 0xfffff -> 0x1fffff */
+		};
+		unsigned char *tb = body + le64(f + DOC_HDR_ENTRIES_OFF);
+		size_t n = t->n_entries, dev = 0;
+
+		while (dev < n && !(t->entries[dev].type == STORE_FT_CHR &&
+				    t->entries[dev].devmajor == 0xfff))
+			dev++;
+		for (size_t k = 0; k < sizeof(big) / sizeof(big[0]); k++) {
+			size_t i = big[k].dev ? dev : 0;
+			unsigned char *at = tb + n * big[k].f + big[k].byte * n + i;
+
+			CHECK(i < n);
+			if (i >= n)
+				continue;
+
+			CHECK(big[k].byte < big[k].w);
+			*at ^= big[k].bit;
+			g = doc_pack(f, body, blen, blen, &glen);
+			CHECKF(store_toc_decode(g, glen, &l) == -EINVAL,
+			       "field at %zu not refused", big[k].f);
+			*at ^= big[k].bit;
+			store_toc_free(l);
+			l = NULL;
+		}
+	}
 	/* the first string claims a prefix of a string before it; the last
 	 * string has no NUL */
 	{
@@ -1202,6 +1242,27 @@ static void ustar(struct mem *m, const char *name, char type, uint64_t size,
 	mem_add(m, h, 512);
 }
 
+/* A character device @maj:@min, as a raw ustar header and the end. */
+static void dev_tar(struct mem *m, unsigned maj, unsigned min)
+{
+	static const unsigned char z[1024];
+	unsigned char *h;
+	unsigned sum = 0;
+
+	memset(m, 0, sizeof(*m));
+	ustar(m, "dev/x", '3', 0, NULL);
+	h = (unsigned char *)m->p + m->len - 512;
+	snprintf((char *)h + 329, 8, "%07o", maj);
+	snprintf((char *)h + 337, 8, "%07o", min);
+	memset(h + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[154] = 0;
+	h[155] = ' ';
+	mem_add(m, z, 1024);
+}
+
 static void pad(struct mem *m)
 {
 	static const unsigned char z[1024];
@@ -1277,6 +1338,16 @@ static void hostile(const struct mem *tar)
 		free(m.p);
 		entry_tar(&m, "/./ok//file", '0', NULL);	/* fine */
 		CHECK_EQ(build_mem(&m, comp), 0);
+		free(m.p);
+		/* device numbers mknod(2) could not make */
+		dev_tar(&m, 0xfff, 0xfffff);
+		CHECK_EQ(build_mem(&m, comp), 0);
+		free(m.p);
+		dev_tar(&m, 0x1000, 0);
+		CHECK_EQ(build_mem(&m, comp), -EINVAL);
+		free(m.p);
+		dev_tar(&m, 1, 0x100000);
+		CHECK_EQ(build_mem(&m, comp), -EINVAL);
 		free(m.p);
 
 		/* truncated in the middle of big.bin */
