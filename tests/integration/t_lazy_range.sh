@@ -1,6 +1,6 @@
 #!/bin/bash
 # t_lazy_range.sh — a layer whose index is kept but whose blob is gone is
-# read chunk by chunk (the index's 256 KiB digest units): reading one small
+# read chunk by chunk (the index's 64 KiB digest units): reading one small
 # file fetches only chunks of the span holding it, with Range requests,
 # verified, each chunk once; reading everything completes the blob into
 # blobs/ (sha256 right) with no byte fetched twice; chunks once fetched
@@ -60,7 +60,7 @@ SMALL=data/m_small/s30
 # layer_requests — the proxy's lines for the layer blob.
 layer_requests() { grep -F "/blobs/$LAYER " "$PLOG" || true; }
 layer_bytes() { layer_requests | sed -n 's/.* bytes=\([0-9]*\)$/\1/p' | awk '{s += $1} END {print s + 0}'; }
-CHUNK=262144    # STORE_TOC_CHUNK
+CHUNK=65536     # STORE_TOC_CHUNK
 # chunks_present — bits set in the partial's bitmap (0 when there is none).
 chunks_present() {
     local f=$STORE/partial/sha256/$HEX.chunks
