@@ -1214,12 +1214,24 @@ static void run_layer(const char *name, enum registry_compression comp,
 
 /* ---- hostile ------------------------------------------------------------- */
 
+/* Set the checksum of ustar header @h. */
+static void ustar_sum(unsigned char *h)
+{
+	unsigned sum = 0;
+
+	memset(h + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[154] = 0;
+	h[155] = ' ';
+}
+
 /* A raw ustar header with a valid checksum. */
 static void ustar(struct mem *m, const char *name, char type, uint64_t size,
 		  const char *link)
 {
 	unsigned char h[512];
-	unsigned sum = 0;
 
 	memset(h, 0, sizeof(h));
 	memcpy(h, name, strlen(name) < 100 ? strlen(name) : 100);
@@ -1233,12 +1245,7 @@ static void ustar(struct mem *m, const char *name, char type, uint64_t size,
 		memcpy(h + 157, link, strlen(link));
 	memcpy(h + 257, "ustar", 6);
 	memcpy(h + 263, "00", 2);
-	memset(h + 148, ' ', 8);
-	for (int i = 0; i < 512; i++)
-		sum += h[i];
-	snprintf((char *)h + 148, 8, "%06o", sum);
-	h[154] = 0;
-	h[155] = ' ';
+	ustar_sum(h);
 	mem_add(m, h, 512);
 }
 
@@ -1247,19 +1254,13 @@ static void dev_tar(struct mem *m, unsigned maj, unsigned min)
 {
 	static const unsigned char z[1024];
 	unsigned char *h;
-	unsigned sum = 0;
 
 	memset(m, 0, sizeof(*m));
 	ustar(m, "dev/x", '3', 0, NULL);
 	h = (unsigned char *)m->p + m->len - 512;
 	snprintf((char *)h + 329, 8, "%07o", maj);
 	snprintf((char *)h + 337, 8, "%07o", min);
-	memset(h + 148, ' ', 8);
-	for (int i = 0; i < 512; i++)
-		sum += h[i];
-	snprintf((char *)h + 148, 8, "%06o", sum);
-	h[154] = 0;
-	h[155] = ' ';
+	ustar_sum(h);
 	mem_add(m, z, 1024);
 }
 
